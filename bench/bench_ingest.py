@@ -1,0 +1,188 @@
+"""Ingest benchmark: one 100,000-event POST and a 1,000,000-row CLI import.
+
+Both are compared, in the same run, with the floor: a bare ``sqlite3`` ``executemany`` of the
+same number of already-blurred rows into the same table. Prints events/s and ratios.
+
+    .venv/bin/python bench/bench_ingest.py [--api-rows N] [--cli-rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from geo_service.auth import Role, create_key  # noqa: E402
+from geo_service.main import create_app  # noqa: E402
+from geo_service.settings import Settings  # noqa: E402
+
+KINDS = np.array(["needle_report", "overdose", "cleanup"])
+
+
+def synthetic(n: int, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    epoch = 1_735_689_600 + rng.integers(0, 300 * 86_400, n)  # 2025
+    return {
+        "lon": np.round(-101.8779 + rng.normal(0, 0.01, n).clip(-0.045, 0.045), 6),
+        "lat": np.round(54.7682 + rng.normal(0, 0.005, n).clip(-0.025, 0.025), 6),
+        "kind": rng.choice(KINDS, n, p=[0.8, 0.05, 0.15]),
+        "time": np.array(epoch, dtype="datetime64[s]").astype(str),
+    }
+
+
+def floor_seconds(n: int, directory: Path) -> float:
+    """Bare sqlite3 executemany of n event rows into the events table layout (WAL)."""
+    path = directory / f"floor-{n}.sqlite3"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, program_id INTEGER, batch_id TEXT, "
+        "kind TEXT, cell_m INTEGER, cell_ix INTEGER, cell_iy INTEGER, bucket_start INTEGER, "
+        "bucket_hours INTEGER, count INTEGER, source TEXT, fatal INTEGER, naloxone_doses "
+        "INTEGER, place_type TEXT)"
+    )
+    con.execute("CREATE INDEX ix ON events (program_id, kind, bucket_start)")
+    rows = [
+        (
+            1,
+            "b" * 32,
+            "needle_report",
+            125,
+            i % 500,
+            i % 300,
+            1_735_689_600 + i,
+            1,
+            1,
+            None,
+            None,
+            None,
+            None,
+        )
+        for i in range(n)
+    ]
+    started = time.perf_counter()
+    with con:
+        con.executemany(
+            "INSERT INTO events (program_id, batch_id, kind, cell_m, cell_ix, "
+            "cell_iy, bucket_start, bucket_hours, count, source, fatal, "
+            "naloxone_doses, place_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+    elapsed = time.perf_counter() - started
+    con.close()
+    return elapsed
+
+
+def bench_api(n: int, directory: Path) -> None:
+    data = synthetic(n)
+    body = json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                    "properties": {"kind": kind, "observed_at": t + "Z"},
+                }
+                for lon, lat, kind, t in zip(
+                    data["lon"].tolist(),
+                    data["lat"].tolist(),
+                    data["kind"].tolist(),
+                    data["time"].tolist(),
+                    strict=True,
+                )
+            ],
+        }
+    ).encode()
+    settings = Settings(
+        database_url=f"sqlite:///{directory}/api.sqlite3",
+        max_body_bytes=256 * 1024 * 1024,
+        max_batch_rows=n,
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        _, key = create_key(app.state.store, program="bench", role=Role.MANAGER)
+        started = time.perf_counter()
+        response = client.post(
+            "/v1/events",
+            content=body,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/geo+json"},
+        )
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 201, response.text[:300]
+    accepted = response.json()["accepted"]
+    floor = floor_seconds(n, directory)
+    print(
+        f"API  POST /v1/events, {n:,} features ({len(body) / 1e6:.1f} MB): {elapsed:.2f} s, "
+        f"{accepted / elapsed:,.0f} events/s (target >= 50,000)"
+    )
+    print(
+        f"     sqlite3 executemany floor: {floor:.3f} s; ratio {elapsed / floor:.1f}x "
+        "(target <= 10x)"
+    )
+
+
+def bench_cli(n: int, directory: Path) -> None:
+    data = synthetic(n, seed=2)
+    path = directory / "events.csv"
+    with path.open("w") as handle:
+        handle.write("kind,observed_at,latitude,longitude\n")
+        for kind, t, lat, lon in zip(
+            data["kind"].tolist(),
+            data["time"].tolist(),
+            data["lat"].tolist(),
+            data["lon"].tolist(),
+            strict=True,
+        ):
+            handle.write(f"{kind},{t}Z,{lat},{lon}\n")
+    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": f"sqlite:///{directory}/cli.sqlite3"}
+    cli = Path(sys.executable).parent / "geo-service"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [str(cli), "ingest", str(path), "--program", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert result.returncode == 0, result.stderr[-500:]
+    floor = floor_seconds(n, directory)
+    print(
+        f"CLI  geo-service ingest, {n:,} CSV rows ({path.stat().st_size / 1e6:.0f} MB): "
+        f"{elapsed:.1f} s (target < 20 s), {n / elapsed:,.0f} rows/s, peak memory "
+        f"{peak_mib:,.0f} MiB (target < 1024)"
+    )
+    print(f"     sqlite3 executemany floor: {floor:.2f} s; ratio {elapsed / floor:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--api-rows", type=int, default=100_000)
+    parser.add_argument("--cli-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.cli_rows:
+            bench_cli(args.cli_rows, Path(tmp))
+        if args.api_rows:
+            bench_api(args.api_rows, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""API keys and roles. Only a SHA-256 of each key is stored; the key is shown once."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from geo_service.errors import Forbidden, InvalidParameter, Unauthenticated
+from geo_service.settings import EventKind
+from geo_service.storage import Store
+
+KEY_PREFIX = "gs_"
+PROGRAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Role(enum.StrEnum):
+    PEER = "peer"
+    PLANNER = "planner"
+    MANAGER = "manager"
+    STEWARD = "steward"
+
+
+# Which event kinds each role may submit; planners submit nothing.
+SUBMITTABLE_KINDS: dict[Role, frozenset[str]] = {
+    Role.PEER: frozenset({EventKind.NEEDLE_REPORT.value, EventKind.CLEANUP.value}),
+    Role.PLANNER: frozenset(),
+    Role.MANAGER: frozenset(k.value for k in EventKind),
+    Role.STEWARD: frozenset(k.value for k in EventKind),
+}
+EVENT_WRITERS = frozenset(role for role, kinds in SUBMITTABLE_KINDS.items() if kinds)
+EVENT_READERS = frozenset({Role.MANAGER, Role.STEWARD})
+SITE_WRITERS = frozenset({Role.MANAGER, Role.STEWARD})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: key id, role and program."""
+
+    key_id: int
+    role: Role
+    program: str
+    program_id: int
+
+    def require(self, roles: frozenset[Role], action: str) -> None:
+        if self.role not in roles:
+            allowed = ", ".join(sorted(r.value for r in roles))
+            raise Forbidden(f"{action} needs one of the roles: {allowed}")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_program_name(name: str) -> str:
+    if not PROGRAM_NAME.match(name):
+        raise InvalidParameter(
+            "a program name is 1-64 lowercase letters, digits, '-' or '_', starting with a "
+            "letter or digit"
+        )
+    return name
+
+
+def create_key(
+    store: Store, *, program: str, role: Role, label: str | None = None
+) -> tuple[int, str]:
+    """Create a key (and its program if new). Returns ``(key_id, key)``; the key is not kept."""
+    program_id = store.get_or_create_program(check_program_name(program))
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key_id = store.add_key(program_id, role.value, hash_key(key), key[:8], label)
+    return key_id, key
+
+
+def authenticate(store: Store, authorization: str | None) -> Principal:
+    """Resolve an ``Authorization: Bearer KEY`` header to a principal, or raise 401."""
+    if not authorization:
+        raise Unauthenticated("send the key as 'Authorization: Bearer <key>'")
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <key>'")
+    record = store.key_by_hash(hash_key(key.strip()))
+    if record is None or record.revoked_on is not None:
+        raise Unauthenticated("the key is unknown or revoked; ask your data steward for a key")
+    return Principal(
+        key_id=record.id,
+        role=Role(record.role),
+        program=record.program,
+        program_id=record.program_id,
+    )

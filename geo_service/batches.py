@@ -1,0 +1,101 @@
+"""The batch protocol shared by event and site ingest: idempotency, all-or-nothing, answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from geo_service.errors import Conflict, InvalidParameter, Unprocessable
+from geo_service.ingest import Rejection
+from geo_service.storage import BatchRecord, Store
+
+logger = logging.getLogger("geo_service.ingest")
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class RejectedRow(BaseModel):
+    index: int
+    code: str
+    detail: str
+
+
+class BatchResult(BaseModel):
+    """What a batch did: its id, how many rows were stored, and each rejected row."""
+
+    batch_id: str
+    accepted: int
+    rejected: list[RejectedRow]
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if (
+        not (0 < len(value) <= MAX_IDEMPOTENCY_KEY)
+        or not value.isascii()
+        or not value.isprintable()
+    ):
+        raise InvalidParameter(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters "
+            "(a UUID is a good choice)"
+        )
+    return value
+
+
+def run_batch(
+    store: Store,
+    *,
+    program_id: int,
+    key_id: int | None,
+    target: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    accepted: int,
+    rejected: list[Rejection],
+    all_or_nothing: bool,
+    write: Callable[[BatchRecord], None],
+) -> tuple[dict[str, Any], bool]:
+    """Store a validated batch once. Returns ``(answer, replayed)``; raises if nothing fits."""
+    if idempotency_key is not None:
+        earlier = store.find_batch(program_id, target, idempotency_key)
+        if earlier is not None:
+            if earlier.fingerprint != fingerprint or earlier.target != target:
+                raise Conflict(
+                    "this Idempotency-Key was already used for a different batch; use a new "
+                    "key for new data",
+                    code="idempotency_key_reused",
+                )
+            return earlier.response, True
+    rejected_dicts = [r.as_dict() for r in rejected]
+    if accepted == 0 or (all_or_nothing and rejected):
+        nothing = (
+            "no row could be accepted"
+            if accepted == 0
+            else ("all_or_nothing was asked for and some rows were rejected")
+        )
+        raise Unprocessable(
+            f"{nothing}; nothing was stored. See 'rejected' for each row's reason",
+            code="batch_rejected",
+            rejected=rejected_dicts,
+        )
+    batch_id = uuid.uuid4().hex
+    answer = {"batch_id": batch_id, "accepted": accepted, "rejected": rejected_dicts}
+    write(
+        BatchRecord(
+            batch_id=batch_id,
+            program_id=program_id,
+            key_id=key_id,
+            target=target,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            received_on=dt.datetime.now(dt.UTC).date().isoformat(),
+            response=answer,
+        )
+    )
+    logger.info("%s batch %s: %d accepted, %d rejected", target, batch_id, accepted, len(rejected))
+    return answer, False

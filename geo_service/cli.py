@@ -1,0 +1,414 @@
+"""The ``geo-service`` command: demo, serve, ingest and keys."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import uuid
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import orjson
+import pandas as pd
+import typer
+from tqdm import tqdm
+
+from geo_service.auth import Role, create_key
+from geo_service.batches import run_batch
+from geo_service.deployment import Deployment
+from geo_service.errors import ConfigurationError, ServiceError
+from geo_service.ingest import (
+    CSV_COLUMNS,
+    CSV_REQUIRED,
+    Rejection,
+    events_from_columns,
+    events_from_geojson,
+    iter_csv_chunks,
+    validate_events,
+)
+from geo_service.settings import EventKind, Settings, get_settings
+from geo_service.sites import (
+    SITE_CSV_COLUMNS,
+    SITE_CSV_REQUIRED,
+    sites_from_columns,
+    sites_from_geojson,
+)
+from geo_service.storage import BatchRecord, EventRows
+from geo_service.storage.sql import SqlStore, open_store
+
+app = typer.Typer(
+    help="Privacy-first hot-spot service for harm-reduction programs.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Rich tracebacks print local variables, which can hold raw coordinates.
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+CHUNK_ROWS = 100_000
+
+
+def _open(settings: Settings) -> tuple[SqlStore, Deployment]:
+    deployment = Deployment(settings)
+    try:
+        return open_store(settings.database_url, grid_record=deployment.grid_record()), deployment
+    except ConfigurationError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg="red", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def demo(
+    reset: Annotated[bool, typer.Option(help="replace the demo program's data if present")] = True,
+) -> None:
+    """Create the database and load the synthetic demo town (program 'demo')."""
+    from geo_service.demo import demo_context, demo_events, demo_sites
+
+    settings = get_settings()
+    store, deployment = _open(settings)
+    program_id = store.get_or_create_program("demo")
+    if any(store.count_rows(program_id).values()):
+        if not reset:
+            raise _fail("the demo program already has data; run with --reset to replace it")
+        store.delete_program_data(program_id)
+    steps = tqdm(total=4, desc="demo town", unit="step", file=sys.stderr)
+    batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
+    steps.update()
+
+    def write(record: BatchRecord) -> None:
+        store.store_events(record, batch.rows)
+
+    run_batch(
+        store,
+        program_id=program_id,
+        key_id=None,
+        target="events",
+        idempotency_key=None,
+        fingerprint=batch.fingerprint(),
+        accepted=batch.accepted,
+        rejected=batch.rejected,
+        all_or_nothing=False,
+        write=write,
+    )
+    steps.update()
+    sites = demo_sites()
+    run_batch(
+        store,
+        program_id=program_id,
+        key_id=None,
+        target="sites",
+        idempotency_key=None,
+        fingerprint=uuid.uuid4().hex,
+        accepted=len(sites),
+        rejected=[],
+        all_or_nothing=False,
+        write=lambda record: store.store_sites(record, sites),
+    )
+    steps.update()
+    store.store_context(program_id, demo_context())
+    steps.update()
+    steps.close()
+    for old in store.list_keys("demo"):
+        if old.revoked_on is None and old.label == "demo":
+            store.revoke_key(old.id)
+    typer.echo(
+        f"Loaded the synthetic demo town: {batch.accepted} events "
+        f"({len(batch.rejected)} generated outside the area were refused), "
+        f"{len(sites)} service sites, {len(demo_context())} context features."
+    )
+    typer.echo("Demo keys (shown once; earlier demo keys are revoked):")
+    for role in Role:
+        _, key = create_key(store, program="demo", role=role, label="demo")
+        typer.echo(f"  {role.value:8s} {key}")
+    store.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from geo_service.main import create_app
+
+    settings = get_settings()
+    store, _ = _open(settings)  # fail here, with the message, not inside uvicorn
+    store.close()
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"Serving on {base}\n  API docs:  {base}/docs\n  health:    {base}/healthz\n"
+        f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"
+        f"  sites:     {base}/v1/sites"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        target, sep, value = pair.partition("=")
+        if not sep or not target:
+            raise _fail(f"{what} takes FIELD=VALUE, for example observed_at=opened")
+        out[target.strip().lower()] = value.strip()
+    return out
+
+
+def _print_rejections(rejected: list[Rejection], rejects_file: Path | None) -> None:
+    if not rejected:
+        return
+    codes: dict[str, int] = {}
+    for r in rejected:
+        codes[r.code] = codes.get(r.code, 0) + 1
+    summary = ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
+    typer.echo(f"Rejected {len(rejected)} rows ({summary}).", err=True)
+    for r in rejected[:10]:
+        typer.echo(f"  row {r.index}: {r.code}: {r.detail}", err=True)
+    if rejects_file is not None:
+        with rejects_file.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["index", "code", "detail"])
+            writer.writerows([r.index, r.code, r.detail] for r in rejected)
+        typer.echo(f"Every rejected row is listed in {rejects_file}.", err=True)
+    elif len(rejected) > 10:
+        typer.echo("  ... use --rejects FILE to list them all", err=True)
+
+
+class _ByteProgress:
+    """Yields lines of a text file while advancing a byte progress bar."""
+
+    def __init__(self, handle: IO[str], bar: tqdm[Any]) -> None:
+        self.handle = handle
+        self.bar = bar
+
+    def __iter__(self) -> _ByteProgress:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.handle)
+        self.bar.update(len(line))
+        return line
+
+
+def _csv_events(
+    settings: Settings,
+    deployment: Deployment,
+    path: Path,
+    *,
+    rename: dict[str, str],
+    constants: dict[str, str],
+    time_format: str | None,
+    rejected: list[Rejection],
+) -> list[EventRows]:
+    chunks: list[EventRows] = []
+    with (
+        tqdm(
+            total=path.stat().st_size, unit="B", unit_scale=True, desc="ingest", file=sys.stderr
+        ) as bar,
+        path.open("r", encoding="utf-8-sig", newline="") as handle,
+    ):
+        for chunk in iter_csv_chunks(
+            _ByteProgress(handle, bar),
+            allowed=CSV_COLUMNS,
+            required=CSV_REQUIRED,
+            chunk_rows=CHUNK_ROWS,
+            rename=rename,
+            ignore_unknown=True,
+            constants=constants,
+        ):
+            observed = None
+            if time_format:
+                local = pd.to_datetime(
+                    pd.Series(chunk.columns["observed_at"]), format=time_format, errors="coerce"
+                )
+                observed = (
+                    pd.DatetimeIndex(local)
+                    .tz_localize(deployment.tz, ambiguous="NaT", nonexistent="NaT")
+                    .tz_convert("UTC")
+                )
+            raw = events_from_columns(chunk.columns, chunk.errors, chunk.lines, observed)
+            batch = validate_events(raw, deployment)
+            rejected += [
+                Rejection(r.index + chunk.first_index, r.code, r.detail) for r in batch.rejected
+            ]
+            chunks.append(batch.rows)
+    return chunks
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or GeoJSON file")],
+    program: Annotated[str, typer.Option(help="the program the data belongs to")] = "demo",
+    kind: Annotated[EventKind | None, typer.Option(help="the event kind of every row")] = None,
+    sites: Annotated[bool, typer.Option("--sites", help="the file holds service sites")] = False,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="take FIELD from the file's column: observed_at=opened (repeatable)"),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="a constant FIELD=VALUE for every row (repeatable)"),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a column of the file to leave out even if its name matches (repeatable)"
+        ),
+    ] = None,
+    time_format: Annotated[
+        str | None,
+        typer.Option(
+            help="strftime format of observed_at in local time, e.g. '%m/%d/%Y %I:%M:%S %p'"
+        ),
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="write every rejected row here (CSV)")
+    ] = None,
+    all_or_nothing: Annotated[bool, typer.Option(help="store nothing if any row fails")] = False,
+) -> None:
+    """Import events (or --sites) from CSV or GeoJSON, blurred exactly as the API does.
+
+    Columns not named in the schema are ignored and never read into the database.
+    """
+    settings = get_settings()
+    store, deployment = _open(settings)
+    rename = _parse_pairs(column or [], "--column")
+    # A source column mapped to a name outside the schema is left out.
+    rename.update({f"ignored:{name}": name for name in ignore or []})
+    constants = _parse_pairs(set_ or [], "--set")
+    if kind is not None:
+        constants["kind"] = kind.value
+    program_id = store.get_or_create_program(program)
+    rejected: list[Rejection] = []
+    is_json = file.suffix.lower() in (".json", ".geojson")
+    try:
+        if sites:
+            if is_json:
+                records, rejected = sites_from_geojson(
+                    orjson.loads(file.read_bytes()), deployment, max_rows=sys.maxsize
+                )
+            else:
+                records = []
+                with file.open(encoding="utf-8-sig", newline="") as handle:
+                    for chunk in iter_csv_chunks(
+                        handle,
+                        allowed=SITE_CSV_COLUMNS,
+                        required=SITE_CSV_REQUIRED,
+                        chunk_rows=CHUNK_ROWS,
+                        rename=rename,
+                        ignore_unknown=True,
+                        constants=constants,
+                    ):
+                        got, bad = sites_from_columns(
+                            chunk.columns, chunk.errors, chunk.lines, deployment
+                        )
+                        records += got
+                        rejected += [
+                            Rejection(r.index + chunk.first_index, r.code, r.detail) for r in bad
+                        ]
+            accepted = len(records)
+            target = "sites"
+
+            def write(record: BatchRecord) -> None:
+                store.store_sites(record, records)
+
+        else:
+            if is_json:
+                raw = events_from_geojson(orjson.loads(file.read_bytes()), max_rows=sys.maxsize)
+                batch = validate_events(raw, deployment)
+                chunks, rejected = [batch.rows], batch.rejected
+            else:
+                chunks = _csv_events(
+                    settings,
+                    deployment,
+                    file,
+                    rename=rename,
+                    constants=constants,
+                    time_format=time_format,
+                    rejected=rejected,
+                )
+            accepted = sum(len(c) for c in chunks)
+            target = "events"
+
+            def write(record: BatchRecord) -> None:
+                store.store_event_stream(record, chunks)
+
+        answer, _ = run_batch(
+            store,
+            program_id=program_id,
+            key_id=None,
+            target=target,
+            idempotency_key=None,
+            fingerprint=uuid.uuid4().hex,
+            accepted=accepted,
+            rejected=rejected,
+            all_or_nothing=all_or_nothing,
+            write=write,
+        )
+    except ServiceError as exc:
+        _print_rejections(rejected, rejects)
+        raise _fail(f"Nothing was stored: {exc.detail}") from None
+    except orjson.JSONDecodeError:
+        raise _fail("Nothing was stored: the file is not valid JSON") from None
+    finally:
+        store.close()
+    _print_rejections(rejected, rejects)
+    typer.echo(
+        f"Stored {answer['accepted']} {'sites' if sites else 'events'} in program "
+        f"'{program}' (batch {answer['batch_id']})."
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="peer, planner, manager or steward")],
+    program: Annotated[str, typer.Option(help="program name; created if new")],
+    label: Annotated[str | None, typer.Option(help="a note to recognise the key by")] = None,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    store, _ = _open(get_settings())
+    try:
+        key_id, key = create_key(store, program=program, role=role, label=label)
+    except ServiceError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        store.close()
+    typer.echo(key)
+    typer.echo(
+        f"Key {key_id} ({role.value}, program {program}). It is shown only now; store it safely.",
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def keys_list(program: Annotated[str | None, typer.Option()] = None) -> None:
+    """List keys (their ids and first characters, never the keys)."""
+    store, _ = _open(get_settings())
+    for key in store.list_keys(program):
+        state = f"revoked {key.revoked_on}" if key.revoked_on else "active"
+        typer.echo(
+            f"{key.id}\t{key.program}\t{key.role}\t{key.prefix}…\t{key.created_on}\t"
+            f"{state}\t{key.label or ''}"
+        )
+    store.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by 'keys list'")]) -> None:
+    """Revoke a key; requests with it are refused from now on."""
+    store, _ = _open(get_settings())
+    done = store.revoke_key(key_id)
+    store.close()
+    if not done:
+        raise _fail(f"no active key with id {key_id}")
+    typer.echo(f"Revoked key {key_id}.")
+
+
+def main() -> None:
+    app()

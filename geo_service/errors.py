@@ -1,0 +1,146 @@
+"""One error hierarchy, rendered as ``application/problem+json`` (RFC 9457).
+
+Titles and details are written by us and never contain the request's input; the raw
+exception goes to the log (without its message, which may quote input), not to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("geo_service")
+
+
+class ConfigurationError(RuntimeError):
+    """Settings or database state that the service cannot start with; says how to fix it."""
+
+
+class ServiceError(Exception):
+    """An error the client can act on. ``detail`` must never include request input."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class MalformedBody(ServiceError):
+    status, code, title = 400, "malformed_body", "The request body could not be read"
+
+
+class InvalidParameter(ServiceError):
+    status, code, title = 400, "invalid_parameter", "A query parameter is invalid"
+
+
+class Unauthenticated(ServiceError):
+    status, code, title = 401, "unauthenticated", "An API key is required"
+
+
+class Forbidden(ServiceError):
+    status, code, title = 403, "forbidden", "This key's role may not do that"
+
+
+class NotFound(ServiceError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(ServiceError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code, title = 413, "payload_too_large", "The request body is too large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported content type"
+
+
+class Unprocessable(ServiceError):
+    status, code, title = 422, "unprocessable", "Nothing in the request could be accepted"
+
+
+def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    body = {"type": f"urn:geo-service:problem:{code}", "title": title, "status": status}
+    body["detail"] = detail
+    body["code"] = code
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames[-6:]))
+
+
+async def _service_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    # FastAPI's own messages carry the offending input; keep only where and what kind.
+    errors = [
+        {"location": [str(p) for p in err.get("loc", ())], "problem": err.get("type", "invalid")}
+        for err in exc.errors()
+    ]
+    return problem_response(
+        422,
+        "invalid_request",
+        "The request is invalid",
+        "one or more parameters are missing or have the wrong type; see 'errors'",
+        errors=errors,
+    )
+
+
+_HTTP_CODES = {
+    401: ("unauthenticated", "An API key is required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "The request body is too large"),
+}
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "Request failed"))
+    return problem_response(exc.status_code, code, title, title)
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    # The message may quote input (e.g. a float() failure), so log type and place only.
+    logger.error("unhandled %s at %s", type(exc).__name__, _where(exc))
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal error",
+        "the service failed; nothing from this request was stored. Try again, and tell the "
+        "operator if it keeps happening",
+    )
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

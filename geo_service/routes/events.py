@@ -1,0 +1,246 @@
+"""``/v1/events``: ingest with blur, and event-level reads for managers and stewards."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from analysis.projection import to_lonlat, to_metres
+from geo_service.auth import EVENT_READERS, EVENT_WRITERS, SUBMITTABLE_KINDS
+from geo_service.batches import BatchResult, check_idempotency_key, run_batch
+from geo_service.deployment import Deployment
+from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.errors import InvalidParameter
+from geo_service.http import decode_text, parse_json, read_payload
+from geo_service.ingest import events_from_csv, events_from_geojson, validate_events
+from geo_service.schemas import EVENTS_REQUEST_BODY
+from geo_service.settings import EventKind
+from geo_service.storage import EventQuery, StoredEvent
+
+router = APIRouter(prefix="/v1", tags=["events"])
+GEOJSON = "application/geo+json"
+
+
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=BatchResult,
+    summary="Submit needle reports, overdoses and clean-ups",
+    openapi_extra={"requestBody": EVENTS_REQUEST_BODY},
+    responses={422: {"description": "no row could be accepted (problem+json with 'rejected')"}},
+)
+async def post_events(
+    request: Request,
+    principal: PrincipalDep,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    all_or_nothing: Annotated[
+        bool, Query(description="store nothing if any row is rejected")
+    ] = False,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Locations are snapped to the grid and times coarsened before anything is stored.
+
+    Rows that fail a rule are listed in ``rejected`` with a code and a reason; the others are
+    stored together in one transaction. A retried request with the same ``Idempotency-Key``
+    stores nothing and returns the first answer.
+    """
+    principal.require(EVENT_WRITERS, "submitting events")
+    key = check_idempotency_key(idempotency_key)
+    kind, body = await read_payload(request)
+
+    def work() -> tuple[dict[str, Any], bool]:
+        if kind == "json":
+            raw = events_from_geojson(parse_json(body), max_rows=settings.max_batch_rows)
+        else:
+            raw = events_from_csv(decode_text(body), max_rows=settings.max_batch_rows)
+        batch = validate_events(raw, deployment, allowed_kinds=SUBMITTABLE_KINDS[principal.role])
+        return run_batch(
+            store,
+            program_id=principal.program_id,
+            key_id=principal.key_id,
+            target="events",
+            idempotency_key=key,
+            fingerprint=batch.fingerprint(),
+            accepted=batch.accepted,
+            rejected=batch.rejected,
+            all_or_nothing=all_or_nothing,
+            write=lambda record: store.store_events(record, batch.rows),
+        )
+
+    answer, replayed = await run_in_threadpool(work)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(
+        orjson.dumps(answer), status_code=201, media_type="application/json", headers=headers
+    )
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(p) for p in text.split(","))
+    except ValueError:
+        raise InvalidParameter("bbox must be four numbers: west,south,east,north") from None
+    if not all(np.isfinite([west, south, east, north])) or not (
+        -180 <= west < east <= 180 and -90 <= south < north <= 90
+    ):
+        raise InvalidParameter(
+            "bbox must be west,south,east,north in degrees, west < east, south < north"
+        )
+    return west, south, east, north
+
+
+def _instant(text: str) -> dt.datetime | None:
+    if text in ("", ".."):
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidParameter(
+            "datetime must be an RFC 3339 date-time or interval "
+            "('start/end', with '..' for an open end)"
+        ) from None
+    if value.tzinfo is None:
+        raise InvalidParameter("datetime values need a time-zone offset, such as Z")
+    return value
+
+
+def parse_datetime(text: str) -> tuple[int | None, int | None]:
+    """An RFC 3339 instant or ``start/end`` interval as UTC epoch seconds (end exclusive)."""
+    if "/" in text:
+        start_text, _, end_text = text.partition("/")
+        start, end = _instant(start_text), _instant(end_text)
+        if start and end and end < start:
+            raise InvalidParameter("the datetime interval ends before it starts")
+    else:
+        start = end = _instant(text)
+        if start is None:
+            raise InvalidParameter("datetime needs at least one date-time")
+    return (int(start.timestamp()) if start else None, int(end.timestamp()) + 1 if end else None)
+
+
+def envelope_m(
+    bbox: tuple[float, float, float, float], crs: str
+) -> tuple[float, float, float, float]:
+    """The projected envelope of a lon/lat box, densified so curved edges are covered."""
+    west, south, east, north = bbox
+    t = np.linspace(0.0, 1.0, 21)
+    lon = np.concatenate(
+        [west + (east - west) * t, np.full(21, east), east - (east - west) * t, np.full(21, west)]
+    )
+    lat = np.concatenate(
+        [
+            np.full(21, south),
+            south + (north - south) * t,
+            np.full(21, north),
+            north - (north - south) * t,
+        ]
+    )
+    x, y = to_metres(lon, lat, crs=crs)
+    return float(x.min()), float(y.min()), float(x.max()), float(y.max())
+
+
+def _iso(epoch_s: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[dict[str, Any]]:
+    """Each event as its grid cell polygon (WGS 84, 6 decimals ≈ 0.1 m)."""
+    if not rows:
+        return []
+    size = np.array([r.cell_m for r in rows], dtype=np.float64)
+    ix = np.array([r.cell_ix for r in rows], dtype=np.int64)
+    iy = np.array([r.cell_iy for r in rows], dtype=np.int64)
+    xmin = deployment.grid.origin_x_m + ix * size
+    ymin = deployment.grid.origin_y_m + iy * size
+    xs = np.stack([xmin, xmin + size, xmin + size, xmin, xmin], axis=1)
+    ys = np.stack([ymin, ymin, ymin + size, ymin + size, ymin], axis=1)
+    lon, lat = to_lonlat(xs.ravel(), ys.ravel(), crs=deployment.crs)
+    ring = np.round(np.stack([lon, lat], axis=1), 6).reshape(len(rows), 5, 2).tolist()
+    features = []
+    for row, coords in zip(rows, ring, strict=True):
+        props: dict[str, Any] = {
+            "kind": row.kind,
+            "cell": f"{row.cell_m}:{row.cell_ix}:{row.cell_iy}",
+            "cell_m": row.cell_m,
+            "bucket_start": _iso(row.bucket_start),
+            "bucket_end": _iso(row.bucket_start + row.bucket_hours * 3600),
+            "count": row.count,
+            "source": row.source,
+            "batch_id": row.batch_id,
+        }
+        if row.kind == EventKind.OVERDOSE.value:
+            props["fatal"] = row.fatal
+            props["naloxone_doses"] = row.naloxone_doses
+        if row.kind == EventKind.NEEDLE_REPORT.value:
+            props["place_type"] = row.place_type
+        features.append(
+            {
+                "type": "Feature",
+                "id": row.id,
+                "geometry": {"type": "Polygon", "coordinates": [coords]},
+                "properties": props,
+            }
+        )
+    return features
+
+
+@router.get(
+    "/events",
+    summary="Stored events as grid-cell polygons (managers and stewards)",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
+def get_events(
+    request: Request,
+    principal: PrincipalDep,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    kind: Annotated[list[EventKind] | None, Query()] = None,
+    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees")] = None,
+    datetime: Annotated[
+        str | None, Query(description="RFC 3339 instant or interval a/b, '..' open")
+    ] = None,
+    limit: Annotated[int, Query(ge=1)] = 1000,
+    after: Annotated[int, Query(ge=0, description="the last id of the previous page")] = 0,
+) -> Response:
+    principal.require(EVENT_READERS, "reading events")
+    if limit > settings.page_size_max:
+        raise InvalidParameter(f"limit may be at most {settings.page_size_max}")
+    start, end = parse_datetime(datetime) if datetime else (None, None)
+    query = EventQuery(
+        program_id=principal.program_id,
+        kinds=tuple(k.value for k in kind or ()),
+        start=start,
+        end=end,
+        envelope_m=envelope_m(parse_bbox(bbox), deployment.crs) if bbox else None,
+        after_id=after,
+        limit=limit,
+    )
+    rows = store.query_events(
+        query, grid_origin=(deployment.grid.origin_x_m, deployment.grid.origin_y_m)
+    )
+    links = []
+    if len(rows) == limit:
+        params = dict(request.query_params)
+        params["after"] = str(rows[-1].id)
+        links.append(
+            {
+                "rel": "next",
+                "type": GEOJSON,
+                "href": str(request.url.replace_query_params(**params)),
+            }
+        )
+    body = {
+        "type": "FeatureCollection",
+        "features": events_to_features(rows, deployment),
+        "numberReturned": len(rows),
+        "links": links,
+    }
+    return Response(orjson.dumps(body), media_type=GEOJSON, headers={"Cache-Control": "no-store"})

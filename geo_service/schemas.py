@@ -1,0 +1,76 @@
+"""Request-body schemas for the OpenAPI document (the routes parse bodies themselves)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo_service.settings import EventKind
+from geo_service.sites import SiteProperties
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(
+        min_length=2, max_length=3, description="[longitude, latitude] in WGS 84"
+    )
+
+
+class EventProperties(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: EventKind
+    observed_at: str = Field(description="RFC 3339 date-time with offset")
+    count: int = Field(default=1, ge=1, le=10_000)
+    source: Literal["peer", "outreach", "ems", "er", "city", "other"] | None = None
+    fatal: bool | None = Field(default=None, description="overdoses only")
+    naloxone_doses: int | None = Field(default=None, ge=0, description="overdoses only")
+    place_type: (
+        Literal["street", "park", "playground", "school", "transit", "private", "other"] | None
+    ) = Field(default=None, description="needle reports only")
+
+
+class EventFeature(BaseModel):
+    type: Literal["Feature"]
+    geometry: PointGeometry
+    properties: EventProperties
+
+
+class EventFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[EventFeature]
+
+
+class SiteFeature(BaseModel):
+    type: Literal["Feature"]
+    geometry: PointGeometry
+    properties: SiteProperties
+
+
+class SiteFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[SiteFeature]
+
+
+def _body(model: type[BaseModel], csv_columns: str) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    file_part = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+    return {
+        "required": True,
+        "content": {
+            "application/geo+json": {"schema": schema},
+            "text/csv": {"schema": {"type": "string", "description": f"columns: {csv_columns}"}},
+            "multipart/form-data": {"schema": file_part},
+        },
+    }
+
+
+EVENTS_REQUEST_BODY = _body(
+    EventFeatureCollection,
+    "kind, observed_at, latitude, longitude, count, source, fatal, naloxone_doses, place_type",
+)
+SITES_REQUEST_BODY = _body(
+    SiteFeatureCollection,
+    "name, site_type, services (separated by ';'), opening_hours, address, latitude, longitude",
+)

@@ -1,0 +1,127 @@
+"""One settings class, read from ``GEO_SERVICE_*`` environment variables."""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from analysis.grid import Grid, GridError
+
+# A box around Flin Flon, Manitoba: the demo town and the default service area.
+FLIN_FLON_BBOX = (-101.93, 54.74, -101.83, 54.80)
+
+
+class EventKind(enum.StrEnum):
+    NEEDLE_REPORT = "needle_report"
+    OVERDOSE = "overdose"
+    CLEANUP = "cleanup"
+
+
+def _parse_bbox(value: Any) -> Any:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        return tuple(float(p) for p in parts)
+    return value
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Grid and time-bucket fields are frozen into the database."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///var/geo_service.sqlite3"
+
+    # Service area: a lon/lat box, or a GeoJSON polygon file that then takes precedence.
+    service_area_bbox: Annotated[tuple[float, float, float, float], NoDecode] = FLIN_FLON_BBOX
+    service_area_file: Path | None = None
+    # Projected CRS for snapping and distances; default: the UTM zone of the service area.
+    projected_crs: str | None = None
+    timezone: str = "America/Winnipeg"
+
+    grid_origin_x_m: float = 0.0
+    grid_origin_y_m: float = 0.0
+    grid_base_cell_m: int = Field(default=125, ge=10, le=100_000)
+    cell_m_needle_report: int = 125
+    cell_m_overdose: int = 250
+    cell_m_cleanup: int = 125
+
+    bucket_hours_needle_report: int = 1
+    bucket_hours_overdose: int = 6
+    bucket_hours_cleanup: int = 1
+
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(default=250_000, ge=1)
+    future_tolerance_hours: float = Field(default=24.0, ge=0)
+    page_size_max: int = Field(default=10_000, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("service_area_bbox", mode="before")
+    @classmethod
+    def _bbox_from_text(cls, value: Any) -> Any:
+        return _parse_bbox(value)
+
+    @field_validator("service_area_bbox")
+    @classmethod
+    def _bbox_is_valid(
+        cls, value: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
+        west, south, east, north = value
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise ValueError(
+                "service_area_bbox must be 'west,south,east,north' in degrees with west < east "
+                "and south < north"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("timezone must be an IANA name such as America/Winnipeg") from None
+        return value
+
+    @model_validator(mode="after")
+    def _grid_is_consistent(self) -> Settings:
+        grid = self.grid
+        for kind in EventKind:
+            try:
+                grid.check_cell_size(self.cell_m(kind))
+            except GridError as exc:
+                raise ValueError(f"cell_m_{kind.value}: {exc}") from None
+            hours = self.bucket_hours(kind)
+            if hours <= 0 or 24 % hours != 0:
+                raise ValueError(
+                    f"bucket_hours_{kind.value} must divide a day evenly (1, 2, 3, 4, 6, 8, 12 "
+                    "or 24) so buckets line up across days"
+                )
+        if self.service_area_file is not None and not self.service_area_file.is_file():
+            raise ValueError("service_area_file does not exist or is not a file")
+        return self
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(
+            origin_x_m=self.grid_origin_x_m,
+            origin_y_m=self.grid_origin_y_m,
+            base_cell_m=self.grid_base_cell_m,
+        )
+
+    def cell_m(self, kind: EventKind) -> int:
+        return int(getattr(self, f"cell_m_{kind.value}"))
+
+    def bucket_hours(self, kind: EventKind) -> int:
+        return int(getattr(self, f"bucket_hours_{kind.value}"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own ``Settings`` instead."""
+    return Settings()

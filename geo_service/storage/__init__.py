@@ -1,0 +1,141 @@
+"""Storage behind a small interface, so SQLite and PostGIS differ only where databases do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class EventRows:
+    """Blurred events ready to store, column by column (no coordinates exist here)."""
+
+    kind: list[str]
+    cell_m: IntArray
+    cell_ix: IntArray
+    cell_iy: IntArray
+    bucket_start: IntArray
+    bucket_hours: IntArray
+    count: IntArray
+    source: list[str | None]
+    fatal: list[bool | None]
+    naloxone_doses: list[int | None]
+    place_type: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    name: str
+    site_type: str
+    services: tuple[str, ...]
+    opening_hours: str | None
+    address: str | None
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class StoredSite(SiteRecord):
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class ContextFeature:
+    layer: str  # candidate | exclusion
+    feature_type: str
+    name: str
+    lon: float
+    lat: float
+    notes: str | None = None
+    buffer_m: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    batch_id: str
+    kind: str
+    cell_m: int
+    cell_ix: int
+    cell_iy: int
+    bucket_start: int
+    bucket_hours: int
+    count: int
+    source: str | None
+    fatal: bool | None
+    naloxone_doses: int | None
+    place_type: str | None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    program_id: int
+    kinds: tuple[str, ...] = ()
+    start: int | None = None  # UTC epoch seconds, inclusive: buckets ending after it
+    end: int | None = None  # exclusive: buckets starting before it
+    envelope_m: tuple[float, float, float, float] | None = None
+    after_id: int = 0
+    limit: int = 1000
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    batch_id: str
+    program_id: int
+    key_id: int | None
+    target: str  # events | sites
+    idempotency_key: str | None
+    fingerprint: str
+    received_on: str
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: int
+    program: str
+    program_id: int
+    role: str
+    prefix: str
+    label: str | None
+    created_on: str
+    revoked_on: str | None
+
+
+class Store(Protocol):
+    """What the routes and CLI need from a database."""
+
+    dialect: str
+
+    def close(self) -> None: ...
+    def check_grid(self, record: dict[str, Any]) -> None: ...
+    def get_or_create_program(self, name: str) -> int: ...
+    def program_id(self, name: str) -> int | None: ...
+    def add_key(
+        self, program_id: int, role: str, key_hash: str, prefix: str, label: str | None
+    ) -> int: ...
+    def key_by_hash(self, key_hash: str) -> KeyRecord | None: ...
+    def list_keys(self, program: str | None = None) -> list[KeyRecord]: ...
+    def revoke_key(self, key_id: int) -> bool: ...
+    def find_batch(
+        self, program_id: int, target: str, idempotency_key: str
+    ) -> BatchRecord | None: ...
+    def store_events(self, batch: BatchRecord, rows: EventRows) -> None: ...
+    def store_event_stream(self, batch: BatchRecord, chunks: Iterable[EventRows]) -> None: ...
+    def store_sites(self, batch: BatchRecord, sites: list[SiteRecord]) -> None: ...
+    def query_events(
+        self, query: EventQuery, *, grid_origin: tuple[float, float]
+    ) -> list[StoredEvent]: ...
+    def list_sites(self, program_id: int) -> list[StoredSite]: ...
+    def store_context(self, program_id: int, features: list[ContextFeature]) -> None: ...
+    def count_rows(self, program_id: int) -> dict[str, int]: ...
+    def delete_program_data(self, program_id: int) -> None: ...

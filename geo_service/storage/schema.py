@@ -1,0 +1,114 @@
+"""Table definitions. Events hold grid cells and time buckets only, never coordinates."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+programs = Table(
+    "programs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_on", String(10), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("label", String(100), nullable=True),
+    Column("created_on", String(10), nullable=False),
+    Column("revoked_on", String(10), nullable=True),
+)
+
+batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("key_id", ForeignKey("api_keys.id"), nullable=True),
+    Column("target", String(16), nullable=False),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False),
+    # A day, not a moment: the arrival time of a live overdose report would undo the 6-hour blur.
+    Column("received_on", String(10), nullable=False),
+    Column("response", Text, nullable=False),
+    UniqueConstraint("program_id", "idempotency_key", name="uq_batches_idempotency"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("batch_id", ForeignKey("ingest_batches.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("cell_m", Integer, nullable=False),
+    Column("cell_ix", BigInteger, nullable=False),
+    Column("cell_iy", BigInteger, nullable=False),
+    Column("bucket_start", BigInteger, nullable=False),  # UTC epoch seconds
+    Column("bucket_hours", SmallInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("source", String(16), nullable=True),
+    Column("fatal", Boolean, nullable=True),
+    Column("naloxone_doses", SmallInteger, nullable=True),
+    Column("place_type", String(16), nullable=True),
+    Index("ix_events_program_kind_time", "program_id", "kind", "bucket_start"),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("batch_id", ForeignKey("ingest_batches.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("site_type", String(32), nullable=False),
+    Column("services", String(200), nullable=False),  # space-separated service names
+    Column("opening_hours", String(500), nullable=True),
+    Column("address", String(200), nullable=True),
+    # Service sites are public places, stored exactly (DESIGN.md §3).
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+)
+
+context_features = Table(
+    "context_features",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("layer", String(16), nullable=False),  # candidate | exclusion
+    Column("feature_type", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("notes", String(500), nullable=True),
+    Column("buffer_m", Float, nullable=True),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+)

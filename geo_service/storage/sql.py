@@ -1,0 +1,415 @@
+"""The SQLAlchemy store: SQLite by default (WAL), PostgreSQL/PostGIS for production."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from geo_service.errors import ConfigurationError, Conflict
+from geo_service.storage import (
+    BatchRecord,
+    ContextFeature,
+    EventQuery,
+    EventRows,
+    KeyRecord,
+    SiteRecord,
+    StoredEvent,
+    StoredSite,
+)
+from geo_service.storage.schema import (
+    api_keys,
+    batches,
+    context_features,
+    events,
+    meta,
+    programs,
+    sites,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+GRID_KEY = "grid"
+_EVENT_COLUMNS = (
+    "program_id",
+    "batch_id",
+    "kind",
+    "cell_m",
+    "cell_ix",
+    "cell_iy",
+    "bucket_start",
+    "bucket_hours",
+    "count",
+    "source",
+    "fatal",
+    "naloxone_doses",
+    "place_type",
+)
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+def alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def make_engine(database_url: str) -> Engine:
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise ConfigurationError("GEO_SERVICE_DATABASE_URL must start with sqlite:/// or postgresql://")
+
+
+class SqlStore:
+    """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def check_grid(self, record: dict[str, Any]) -> None:
+        """Write the grid parameters on first start; refuse to start if they changed."""
+        wanted = json.dumps(record, sort_keys=True)
+        with self.engine.begin() as conn:
+            stored = conn.execute(sa.select(meta.c.value).where(meta.c.key == GRID_KEY)).scalar()
+            if stored is None:
+                conn.execute(sa.insert(meta).values(key=GRID_KEY, value=wanted))
+                return
+        if stored == wanted:
+            return
+        old = json.loads(stored)
+        changed = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+        lines = [
+            f"  {k}: database has {old.get(k)!r}, settings say {record.get(k)!r}" for k in changed
+        ]
+        raise ConfigurationError(
+            "This database was created with other grid settings, and events already stored "
+            "would snap differently from new ones:\n" + "\n".join(lines) + "\n"
+            "Start with the database's settings (set the GEO_SERVICE_* variables back), or point "
+            "GEO_SERVICE_DATABASE_URL at a new database."
+        )
+
+    # -- programs and keys -----------------------------------------------------------------
+    def program_id(self, name: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(programs.c.id).where(programs.c.name == name)).scalar()
+
+    def get_or_create_program(self, name: str) -> int:
+        found = self.program_id(name)
+        if found is not None:
+            return found
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(sa.insert(programs).values(name=name, created_on=_today()))
+                return int(result.inserted_primary_key[0])  # type: ignore[index]
+        except IntegrityError:
+            found = self.program_id(name)
+            assert found is not None
+            return found
+
+    def add_key(
+        self, program_id: int, role: str, key_hash: str, prefix: str, label: str | None
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.insert(api_keys).values(
+                    program_id=program_id,
+                    role=role,
+                    key_hash=key_hash,
+                    prefix=prefix,
+                    label=label,
+                    created_on=_today(),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def _key_select(self) -> sa.Select[Any]:
+        return sa.select(
+            api_keys.c.id,
+            programs.c.name,
+            api_keys.c.program_id,
+            api_keys.c.role,
+            api_keys.c.prefix,
+            api_keys.c.label,
+            api_keys.c.created_on,
+            api_keys.c.revoked_on,
+        ).join(programs, programs.c.id == api_keys.c.program_id)
+
+    def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._key_select().where(api_keys.c.key_hash == key_hash)).first()
+        return KeyRecord(*row) if row else None
+
+    def list_keys(self, program: str | None = None) -> list[KeyRecord]:
+        query = self._key_select().order_by(api_keys.c.id)
+        if program is not None:
+            query = query.where(programs.c.name == program)
+        with self.engine.connect() as conn:
+            return [KeyRecord(*row) for row in conn.execute(query)]
+
+    def revoke_key(self, key_id: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_on.is_(None))
+                .values(revoked_on=_today())
+            )
+            return result.rowcount == 1
+
+    # -- batches ---------------------------------------------------------------------------
+    def find_batch(self, program_id: int, target: str, idempotency_key: str) -> BatchRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(batches).where(
+                    batches.c.program_id == program_id,
+                    batches.c.idempotency_key == idempotency_key,
+                )
+            ).first()
+        if row is None:
+            return None
+        return BatchRecord(
+            batch_id=row.id,
+            program_id=row.program_id,
+            key_id=row.key_id,
+            target=row.target,
+            idempotency_key=row.idempotency_key,
+            fingerprint=row.fingerprint,
+            received_on=row.received_on,
+            response=orjson.loads(row.response),
+        )
+
+    def _insert_batch(self, conn: Connection, batch: BatchRecord) -> None:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    sa.insert(batches).values(
+                        id=batch.batch_id,
+                        program_id=batch.program_id,
+                        key_id=batch.key_id,
+                        target=batch.target,
+                        idempotency_key=batch.idempotency_key,
+                        fingerprint=batch.fingerprint,
+                        received_on=batch.received_on,
+                        response=orjson.dumps(batch.response).decode(),
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(
+                "another request with this Idempotency-Key is being stored; retry shortly"
+            ) from None
+
+    def store_events(self, batch: BatchRecord, rows: EventRows) -> None:
+        """Store the batch record and all its events in one transaction."""
+        self.store_event_stream(batch, [rows])
+
+    def store_event_stream(self, batch: BatchRecord, chunks: Iterable[EventRows]) -> None:
+        """Like ``store_events`` for many chunks, still in one transaction."""
+        with self.engine.begin() as conn:
+            self._insert_batch(conn, batch)
+            for rows in chunks:
+                if len(rows):
+                    self._bulk_insert_events(conn, batch, rows)
+
+    def _event_tuples(self, batch: BatchRecord, rows: EventRows) -> list[tuple[Any, ...]]:
+        n = len(rows)
+        return list(
+            zip(
+                [batch.program_id] * n,
+                [batch.batch_id] * n,
+                rows.kind,
+                rows.cell_m.tolist(),
+                rows.cell_ix.tolist(),
+                rows.cell_iy.tolist(),
+                rows.bucket_start.tolist(),
+                rows.bucket_hours.tolist(),
+                rows.count.tolist(),
+                rows.source,
+                rows.fatal,
+                rows.naloxone_doses,
+                rows.place_type,
+                strict=True,
+            )
+        )
+
+    def _bulk_insert_events(self, conn: Connection, batch: BatchRecord, rows: EventRows) -> None:
+        tuples = self._event_tuples(batch, rows)
+        if self.dialect == "postgresql":
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cursor:
+                copy_sql = f"COPY events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
+                with cursor.copy(copy_sql) as copy:
+                    for row in tuples:
+                        copy.write_row(row)
+            return
+        placeholders = ", ".join("?" for _ in _EVENT_COLUMNS)
+        conn.exec_driver_sql(
+            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({placeholders})", tuples
+        )
+
+    def store_sites(self, batch: BatchRecord, records: list[SiteRecord]) -> None:
+        with self.engine.begin() as conn:
+            self._insert_batch(conn, batch)
+            if records:
+                conn.execute(
+                    sa.insert(sites),
+                    [
+                        {
+                            "program_id": batch.program_id,
+                            "batch_id": batch.batch_id,
+                            "name": s.name,
+                            "site_type": s.site_type,
+                            "services": " ".join(s.services),
+                            "opening_hours": s.opening_hours,
+                            "address": s.address,
+                            "lon": s.lon,
+                            "lat": s.lat,
+                        }
+                        for s in records
+                    ],
+                )
+
+    # -- reads -----------------------------------------------------------------------------
+    def query_events(
+        self, query: EventQuery, *, grid_origin: tuple[float, float]
+    ) -> list[StoredEvent]:
+        c = events.c
+        where = [c.program_id == query.program_id, c.id > query.after_id]
+        if query.kinds:
+            where.append(c.kind.in_(query.kinds))
+        if query.start is not None:
+            where.append(c.bucket_start + c.bucket_hours * 3600 > query.start)
+        if query.end is not None:
+            where.append(c.bucket_start < query.end)
+        if query.envelope_m is not None:
+            xmin, ymin, xmax, ymax = query.envelope_m
+            ox, oy = grid_origin
+            where += [
+                (c.cell_ix + 1) * c.cell_m > xmin - ox,
+                c.cell_ix * c.cell_m < xmax - ox,
+                (c.cell_iy + 1) * c.cell_m > ymin - oy,
+                c.cell_iy * c.cell_m < ymax - oy,
+            ]
+        select = (
+            sa.select(
+                c.id,
+                c.batch_id,
+                c.kind,
+                c.cell_m,
+                c.cell_ix,
+                c.cell_iy,
+                c.bucket_start,
+                c.bucket_hours,
+                c.count,
+                c.source,
+                c.fatal,
+                c.naloxone_doses,
+                c.place_type,
+            )
+            .where(*where)
+            .order_by(c.id)
+            .limit(query.limit)
+        )
+        with self.engine.connect() as conn:
+            return [StoredEvent(**row._mapping) for row in conn.execute(select)]
+
+    def list_sites(self, program_id: int) -> list[StoredSite]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(sites).where(sites.c.program_id == program_id).order_by(sites.c.id)
+            )
+            return [
+                StoredSite(
+                    id=r.id,
+                    name=r.name,
+                    site_type=r.site_type,
+                    services=tuple(r.services.split()),
+                    opening_hours=r.opening_hours,
+                    address=r.address,
+                    lon=r.lon,
+                    lat=r.lat,
+                )
+                for r in rows
+            ]
+
+    def store_context(self, program_id: int, features: list[ContextFeature]) -> None:
+        if not features:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(context_features),
+                [{"program_id": program_id, **vars(f)} for f in features],
+            )
+
+    def count_rows(self, program_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for name, table in (
+                ("events", events),
+                ("sites", sites),
+                ("context", context_features),
+            ):
+                counts[name] = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.c.program_id == program_id)
+                ).scalar_one()
+        return counts
+
+    def delete_program_data(self, program_id: int) -> None:
+        """Delete a program's events, sites, context layers and batches (keys stay)."""
+        with self.engine.begin() as conn:
+            for table in (events, sites, context_features, batches):
+                conn.execute(sa.delete(table).where(table.c.program_id == program_id))
+
+
+def open_store(database_url: str, *, grid_record: dict[str, Any] | None = None) -> SqlStore:
+    """Connect, bring the schema to the newest migration and check the grid parameters."""
+    store = SqlStore(make_engine(database_url))
+    try:
+        store.migrate()
+        if grid_record is not None:
+            store.check_grid(grid_record)
+    except Exception:
+        store.close()
+        raise
+    return store

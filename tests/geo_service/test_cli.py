@@ -1,0 +1,157 @@
+"""The geo-service command: keys, ingest of real data, and the demo town."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from geo_service.cli import app
+from geo_service.deployment import Deployment
+from geo_service.settings import get_settings
+from geo_service.storage.sql import SqlStore, open_store
+from tests.conftest import SHARED_DATA
+
+runner = CliRunner()
+BOSTON = {
+    "GEO_SERVICE_SERVICE_AREA_BBOX": "-71.20,42.22,-70.98,42.40",
+    "GEO_SERVICE_TIMEZONE": "America/New_York",
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", f"sqlite:///{tmp_path}/cli.sqlite3")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def _store() -> SqlStore:
+    settings = get_settings()
+    return open_store(settings.database_url, grid_record=Deployment(settings).grid_record())
+
+
+def test_keys_create_list_revoke(env: Path) -> None:
+    created = runner.invoke(app, ["keys", "create", "--role", "peer", "--program", "north-end"])
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip().splitlines()[0]
+    assert key.startswith("gs_") and len(key) > 40
+    listed = runner.invoke(app, ["keys", "list"])
+    assert "north-end\tpeer" in listed.stdout and key not in listed.stdout
+    store = _store()
+    [record] = store.list_keys("north-end")
+    assert store.key_by_hash(key) is None  # only the hash is stored
+    store.close()
+    assert runner.invoke(app, ["keys", "revoke", str(record.id)]).exit_code == 0
+    assert "revoked" in runner.invoke(app, ["keys", "list"]).stdout
+    assert runner.invoke(app, ["keys", "revoke", str(record.id)]).exit_code == 2
+    bad = runner.invoke(app, ["keys", "create", "--role", "peer", "--program", "Bad Name!"])
+    assert bad.exit_code == 2
+
+
+def test_ingest_real_boston_needle_pickups(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in BOSTON.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    rejects = env / "rejects.csv"
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(SHARED_DATA / "boston_needle_pickups_2015.csv"),
+            "--program",
+            "boston",
+            "--kind",
+            "needle_report",
+            "--column",
+            "observed_at=opened",
+            "--ignore",
+            "source",
+            "--set",
+            "source=city",
+            "--time-format",
+            "%m/%d/%Y %I:%M:%S %p",
+            "--rejects",
+            str(rejects),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    store = _store()
+    stored = store.count_rows(store.program_id("boston") or 0)["events"]
+    store.close()
+    rejected = rejects.read_text().splitlines()[1:] if rejects.exists() else []
+    assert stored + len(rejected) == 606
+    assert stored > 590
+    assert f"Stored {stored} events" in result.stdout
+
+
+def test_ingest_refuses_a_file_with_nothing_valid(env: Path) -> None:
+    bad = env / "bad.csv"
+    bad.write_text("kind,observed_at,latitude,longitude\noverdose,yesterday,54.77,-101.88\n")
+    result = runner.invoke(app, ["ingest", str(bad)])
+    assert result.exit_code == 2
+    assert "Nothing was stored" in result.output and "invalid_timestamp" in result.output
+
+
+def test_demo_loads_a_synthetic_town_with_hot_spots(env: Path) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("gs_") == 4
+    store = _store()
+    program_id = store.program_id("demo") or 0
+    counts = store.count_rows(program_id)
+    assert counts["events"] > 5000 and counts["sites"] == 15 and counts["context"] == 13
+    with store.engine.connect() as conn:
+        kinds = dict(conn.exec_driver_sql("SELECT kind, count(*) FROM events GROUP BY kind").all())
+        busiest = conn.exec_driver_sql(
+            "SELECT sum(count) FROM events WHERE kind='needle_report' "
+            "GROUP BY cell_ix, cell_iy ORDER BY 1 DESC LIMIT 1"
+        ).scalar_one()
+        median = conn.exec_driver_sql(
+            "SELECT sum(count) FROM events WHERE kind='needle_report' "
+            "GROUP BY cell_ix, cell_iy ORDER BY 1 LIMIT 1 OFFSET "
+            "(SELECT count(DISTINCT cell_ix || ':' || cell_iy) FROM events "
+            " WHERE kind='needle_report') / 2"
+        ).scalar_one()
+    assert set(kinds) == {"needle_report", "overdose", "cleanup"}
+    assert busiest > 10 * median  # hot spots stand out from the background
+    store.close()
+    again = runner.invoke(app, ["demo"])  # re-running replaces, never doubles
+    assert again.exit_code == 0
+    store = _store()
+    assert store.count_rows(program_id) == counts
+    assert sum(k.revoked_on is None for k in store.list_keys("demo")) == 4
+    store.close()
+
+
+def test_ingest_sites_from_the_real_philadelphia_file(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEO_SERVICE_SERVICE_AREA_BBOX", "-75.30,39.86,-74.95,40.14")
+    get_settings.cache_clear()
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(SHARED_DATA / "philadelphia_syringe_exchange_sites.csv"),
+            "--sites",
+            "--program",
+            "phl",
+            "--column",
+            "name=site_location",
+            "--column",
+            "latitude=lat",
+            "--column",
+            "longitude=lng",
+            "--set",
+            "site_type=hr_supply",
+            "--set",
+            "services=needles;naloxone",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Stored 17 sites" in result.stdout
+    assert "missing_coordinates 9" in result.output
