@@ -33,7 +33,7 @@ class GiStar:
 
     distance_m: float
     z: FloatArray
-    p: FloatArray  # two-sided; from permutations when they were run
+    p: FloatArray  # two-sided; from permutations (ties counted on both sides) when run
     p_norm: FloatArray  # two-sided, from the normal approximation
     p_sim: FloatArray | None  # esda's folded pseudo p-value, (larger + 1) / (permutations + 1)
     neighbours: IntArray  # cells in each cell's band, itself included
@@ -73,17 +73,21 @@ def gi_star(
     band = raster.read(disk_sum(raster.paint(cells_x, cells_y, 1.0), offsets), cells_x, cells_y)
     z = _analytic_z(values, lag, band)
     p_norm = 2.0 * stats.norm.sf(np.abs(z))
-    p_sim = None
+    p_sim = p = None
     if permutations:
         order = np.lexsort((cells_x, cells_y))  # row order must not change the draws
-        p_sim = np.empty(len(values))
-        p_sim[order] = _pseudo_p(
+        at_least, at_most = _tail_counts(
             values[order], lag[order], band[order].astype(np.int64), permutations, seed
         )
+        p_sim, p = np.empty(len(values)), np.empty(len(values))
+        # esda folds with a strict lower tail; with many tied (empty) neighbourhoods that
+        # calls every empty corner a significant cold spot, so classes count ties both ways.
+        p_sim[order] = (np.minimum(at_least, permutations - at_least) + 1.0) / (permutations + 1)
+        p[order] = np.minimum(1.0, 2.0 * (np.minimum(at_least, at_most) + 1.0) / (permutations + 1))
     return GiStar(
         distance_m=float(distance_m),
         z=z,
-        p=p_norm if p_sim is None else np.minimum(1.0, 2.0 * p_sim),
+        p=p_norm if p is None else p,
         p_norm=p_norm,
         p_sim=p_sim,
         neighbours=band.astype(np.int64),
@@ -129,10 +133,10 @@ def _analytic_z(values: FloatArray, lag: FloatArray, band: FloatArray) -> FloatA
     return z
 
 
-def _pseudo_p(
+def _tail_counts(
     values: FloatArray, lag: FloatArray, band: IntArray, permutations: int, seed: int | None
-) -> FloatArray:
-    """Conditional-randomization pseudo p-values, as esda computes them, in O(cells)."""
+) -> tuple[IntArray, IntArray]:
+    """How many conditional randomizations reach at least / at most each lag, in O(cells)."""
     # Each cell keeps its own value; its k = band - 1 neighbours are replaced by k cells drawn
     # without replacement from the other n - 1. One random prefix of length K + 1 per
     # permutation serves every cell: dropping cell i from a uniform random order of all cells
@@ -147,21 +151,23 @@ def _pseudo_p(
     np.cumsum(values[drawn], axis=1, out=running[:, 1:])
     observed = lag - values  # the neighbours' part of each cell's lag
     larger = np.zeros(n, dtype=np.int64)
+    smaller = np.zeros(n, dtype=np.int64)
     for k in np.unique(others):
         cells = np.flatnonzero(others == k)
         sims = np.sort(running[:, k])
         larger[cells] = permutations - np.searchsorted(sims, observed[cells], side="left")
+        smaller[cells] = np.searchsorted(sims, observed[cells], side="right")
     # Fix the draws that picked the cell itself among its first k.
     perm, pos = np.nonzero(np.ones_like(drawn, dtype=bool))
     cell = drawn[perm, pos]
     hit = pos < others[cell]
     perm, cell = perm[hit], cell[hit]
     k = others[cell]
-    was = running[perm, k] >= observed[cell]
-    now = running[perm, k + 1] - values[cell] >= observed[cell]
-    np.add.at(larger, cell, now.astype(np.int64) - was.astype(np.int64))
-    folded = np.minimum(larger, permutations - larger)
-    return (folded + 1.0) / (permutations + 1.0)
+    was, now = running[perm, k], running[perm, k + 1] - values[cell]
+    target = observed[cell]
+    np.add.at(larger, cell, (now >= target).astype(np.int64) - (was >= target))
+    np.add.at(smaller, cell, (now <= target).astype(np.int64) - (was <= target))
+    return larger, smaller
 
 
 def confidence_classes(

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.geometry import box, shape
+from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from analysis.grid import Grid
-from analysis.projection import check_projected_crs, utm_crs_for
+from analysis.grid import Grid, IntArray, cell_bounds, snap_to_cells
+from analysis.projection import check_projected_crs, to_lonlat, to_metres, utm_crs_for
 from geo_service.errors import ConfigurationError
 from geo_service.settings import EventKind, Settings
 
@@ -87,6 +87,71 @@ class Deployment:
         lon_a = np.asarray(lon, dtype=np.float64)
         lat_a = np.asarray(lat, dtype=np.float64)
         return np.asarray(shapely.intersects_xy(self.service_area, lon_a, lat_a), dtype=bool)
+
+    @cached_property
+    def service_area_m(self) -> BaseGeometry:
+        """The service area in projected metres (edges densified so they bend with the CRS)."""
+        dense = shapely.segmentize(self.service_area, max_segment_length=0.001)
+
+        def project(lonlat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            x, y = to_metres(lonlat[:, 0], lonlat[:, 1], crs=self.crs)
+            return np.column_stack([x, y])
+
+        area = shapely.transform(dense, project)
+        shapely.prepare(area)
+        return area
+
+    @cached_property
+    def _study_cells(self) -> dict[int, tuple[IntArray, IntArray]]:
+        return {}
+
+    def study_cells(self, cell_m: int) -> tuple[IntArray, IntArray]:
+        """Every cell of size ``cell_m`` touching the service area: the analysis' study area."""
+        if cell_m not in self._study_cells:
+            self.grid.check_cell_size(cell_m)
+            xmin, ymin, xmax, ymax = self.service_area_m.bounds
+            (ix0, ix1), (iy0, iy1) = snap_to_cells(
+                [xmin, xmax], [ymin, ymax], grid=self.grid, cell_m=cell_m
+            )
+            gx, gy = np.meshgrid(np.arange(ix0, ix1 + 1), np.arange(iy0, iy1 + 1))
+            ix, iy = gx.ravel(), gy.ravel()
+            boxes = shapely.box(*cell_bounds(ix, iy, grid=self.grid, cell_m=cell_m))
+            inside = shapely.intersects(self.service_area_m, boxes)
+            self._study_cells[cell_m] = (ix[inside], iy[inside])
+        return self._study_cells[cell_m]
+
+    @property
+    def shorter_side_m(self) -> float:
+        xmin, ymin, xmax, ymax = self.service_area_m.bounds
+        return float(min(xmax - xmin, ymax - ymin))
+
+    def cell_rings(self, ix: IntArray, iy: IntArray, cell_m: npt.ArrayLike) -> list[Any]:
+        """Each cell as a closed GeoJSON ring in WGS 84 (6 decimals ≈ 0.1 m)."""
+        if len(ix) == 0:
+            return []
+        size = np.broadcast_to(np.asarray(cell_m, dtype=np.float64), ix.shape)
+        xmin = self.grid.origin_x_m + ix * size
+        ymin = self.grid.origin_y_m + iy * size
+        xs = np.stack([xmin, xmin + size, xmin + size, xmin, xmin], axis=1)
+        ys = np.stack([ymin, ymin, ymin + size, ymin + size, ymin], axis=1)
+        lon, lat = to_lonlat(xs.ravel(), ys.ravel(), crs=self.crs)
+        rings: list[Any] = np.round(np.stack([lon, lat], axis=1), 6).reshape(len(ix), 5, 2).tolist()
+        return rings
+
+    def to_geojson_geometry(self, geometry_m: BaseGeometry) -> dict[str, Any]:
+        """A projected shapely geometry as a GeoJSON geometry in WGS 84."""
+
+        def unproject(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            lon, lat = to_lonlat(xy[:, 0], xy[:, 1], crs=self.crs)
+            rounded: npt.NDArray[np.float64] = np.column_stack([lon, lat]).round(6)
+            return rounded
+
+        mapped: dict[str, Any] = mapping(shapely.transform(geometry_m, unproject))
+        return mapped
+
+    def to_lonlat_point(self, x_m: float, y_m: float) -> list[float]:
+        lon, lat = to_lonlat(np.array([x_m]), np.array([y_m]), crs=self.crs)
+        return [round(float(lon[0]), 6), round(float(lat[0]), 6)]
 
     def grid_record(self) -> dict[str, Any]:
         """The parameters that decide where events snap; frozen into the database."""

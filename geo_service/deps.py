@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from geo_service.auth import Principal, authenticate
 from geo_service.deployment import Deployment
+from geo_service.hotspots import HotspotCache
 from geo_service.settings import Settings
 from geo_service.storage import Store
 
@@ -27,6 +28,11 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def get_hotspot_cache(request: Request) -> HotspotCache:
+    cache: HotspotCache = request.app.state.hotspot_cache
+    return cache
+
+
 def get_principal(
     store: Annotated[Store, Depends(get_store)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -38,3 +44,4 @@ StoreDep = Annotated[Store, Depends(get_store)]
 DeploymentDep = Annotated[Deployment, Depends(get_deployment)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+HotspotCacheDep = Annotated[HotspotCache, Depends(get_hotspot_cache)]

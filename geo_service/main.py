@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from geo_service import __version__
 from geo_service.deployment import Deployment
 from geo_service.errors import register_error_handlers
+from geo_service.hotspots import HotspotCache
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware
-from geo_service.routes import events, health, sites
+from geo_service.routes import events, health, hotspots, sites
 from geo_service.settings import Settings, get_settings
 from geo_service.storage.sql import open_store
 
@@ -47,11 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.deployment = deployment
+    app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
     register_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(sites.router)
+    app.include_router(hotspots.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     return app

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(default=250_000, ge=1)
     future_tolerance_hours: float = Field(default=24.0, ge=0)
     page_size_max: int = Field(default=10_000, ge=1)
+    # Peers and planners see only cells holding at least this many events (DESIGN §4.4);
+    # it may be raised, never set below the floor of 5.
+    publish_min_count: int = Field(default=5, ge=5)
+    hotspot_cache_entries: int = Field(default=128, ge=0)
     log_level: str = "INFO"
 
     @field_validator("service_area_bbox", mode="before")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from analysis.projection import to_lonlat, to_metres
+from analysis.projection import to_metres
 from geo_service.auth import EVENT_READERS, EVENT_WRITERS, SUBMITTABLE_KINDS
 from geo_service.batches import BatchResult, check_idempotency_key, run_batch
 from geo_service.deployment import Deployment
@@ -154,15 +154,11 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
     """Each event as its grid cell polygon (WGS 84, 6 decimals ≈ 0.1 m)."""
     if not rows:
         return []
-    size = np.array([r.cell_m for r in rows], dtype=np.float64)
-    ix = np.array([r.cell_ix for r in rows], dtype=np.int64)
-    iy = np.array([r.cell_iy for r in rows], dtype=np.int64)
-    xmin = deployment.grid.origin_x_m + ix * size
-    ymin = deployment.grid.origin_y_m + iy * size
-    xs = np.stack([xmin, xmin + size, xmin + size, xmin, xmin], axis=1)
-    ys = np.stack([ymin, ymin, ymin + size, ymin + size, ymin], axis=1)
-    lon, lat = to_lonlat(xs.ravel(), ys.ravel(), crs=deployment.crs)
-    ring = np.round(np.stack([lon, lat], axis=1), 6).reshape(len(rows), 5, 2).tolist()
+    ring = deployment.cell_rings(
+        np.array([r.cell_ix for r in rows], dtype=np.int64),
+        np.array([r.cell_iy for r in rows], dtype=np.int64),
+        np.array([r.cell_m for r in rows], dtype=np.float64),
+    )
     features = []
     for row, coords in zip(rows, ring, strict=True):
         props: dict[str, Any] = {

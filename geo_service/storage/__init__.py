@@ -88,6 +88,18 @@ class EventQuery:
 
 
 @dataclass(frozen=True)
+class EventCells:
+    """Stored events summed per stored cell (all of one kind share one cell size)."""
+
+    cell_m: int
+    ix: IntArray
+    iy: IntArray
+    count: IntArray
+    first_start: IntArray  # UTC epoch seconds of the earliest bucket
+    last_end: IntArray  # end of the latest bucket
+
+
+@dataclass(frozen=True)
 class BatchRecord:
     batch_id: str
     program_id: int
@@ -135,6 +147,10 @@ class Store(Protocol):
     def query_events(
         self, query: EventQuery, *, grid_origin: tuple[float, float]
     ) -> list[StoredEvent]: ...
+    def event_cells(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventCells]: ...
+    def data_version(self, program_id: int) -> int: ...
     def list_sites(self, program_id: int) -> list[StoredSite]: ...
     def store_context(self, program_id: int, features: list[ContextFeature]) -> None: ...
     def count_rows(self, program_id: int) -> dict[str, int]: ...

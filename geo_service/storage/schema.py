@@ -33,6 +33,9 @@ programs = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("created_on", String(10), nullable=False),
+    # Bumped in the same transaction as every change to the program's events, so any worker
+    # can tell whether an analysis it cached is still current.
+    Column("data_version", Integer, nullable=False, server_default="0"),
 )
 
 api_keys = Table(

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import sqlalchemy as sa
 from alembic import command
@@ -19,6 +20,7 @@ from geo_service.errors import ConfigurationError, Conflict
 from geo_service.storage import (
     BatchRecord,
     ContextFeature,
+    EventCells,
     EventQuery,
     EventRows,
     KeyRecord,
@@ -232,6 +234,8 @@ class SqlStore:
                         response=orjson.dumps(batch.response).decode(),
                     )
                 )
+                if batch.target == "events":
+                    self._bump_version(conn, batch.program_id)
         except IntegrityError:
             raise Conflict(
                 "another request with this Idempotency-Key is being stored; retry shortly"
@@ -308,7 +312,62 @@ class SqlStore:
                     ],
                 )
 
+    @staticmethod
+    def _bump_version(conn: Connection, program_id: int) -> None:
+        conn.execute(
+            sa.update(programs)
+            .where(programs.c.id == program_id)
+            .values(data_version=programs.c.data_version + 1)
+        )
+
     # -- reads -----------------------------------------------------------------------------
+    def data_version(self, program_id: int) -> int:
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                sa.select(programs.c.data_version).where(programs.c.id == program_id)
+            ).scalar()
+        return int(version or 0)
+
+    def event_cells(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventCells]:
+        """Events of one kind in a window, summed per cell by the database."""
+        c = events.c
+        bucket_end = c.bucket_start + c.bucket_hours * 3600
+        where = [c.program_id == program_id, c.kind == kind]
+        if start is not None:
+            where.append(bucket_end > start)
+        if end is not None:
+            where.append(c.bucket_start < end)
+        select = (
+            sa.select(
+                c.cell_m,
+                c.cell_ix,
+                c.cell_iy,
+                sa.func.sum(c.count),
+                sa.func.min(c.bucket_start),
+                sa.func.max(bucket_end),
+            )
+            .where(*where)
+            .group_by(c.cell_m, c.cell_ix, c.cell_iy)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(select).all()
+        if not rows:
+            return []
+        table = np.array(rows, dtype=np.int64)
+        return [
+            EventCells(
+                cell_m=int(size),
+                ix=table[table[:, 0] == size, 1],
+                iy=table[table[:, 0] == size, 2],
+                count=table[table[:, 0] == size, 3],
+                first_start=table[table[:, 0] == size, 4],
+                last_end=table[table[:, 0] == size, 5],
+            )
+            for size in np.unique(table[:, 0])
+        ]
+
     def query_events(
         self, query: EventQuery, *, grid_origin: tuple[float, float]
     ) -> list[StoredEvent]:
@@ -400,6 +459,7 @@ class SqlStore:
         with self.engine.begin() as conn:
             for table in (events, sites, context_features, batches):
                 conn.execute(sa.delete(table).where(table.c.program_id == program_id))
+            self._bump_version(conn, program_id)
 
 
 def open_store(database_url: str, *, grid_record: dict[str, Any] | None = None) -> SqlStore:

@@ -1,0 +1,140 @@
+"""``/v1/hotspots``: Gi* hot spots, density clusters and heat surfaces, cut to the role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from analysis.grid import GridError
+from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.errors import InvalidParameter
+from geo_service.hotspots import HotspotQuery, Method
+from geo_service.routes.events import GEOJSON, parse_datetime
+from geo_service.settings import EventKind
+
+router = APIRouter(prefix="/v1", tags=["hotspots"])
+
+COMMON_OPTIONS = frozenset({"kind", "method", "datetime", "cell_m"})
+METHOD_OPTIONS = {
+    Method.GI_STAR: frozenset({"distance_m", "permutations", "seed", "fdr"}),
+    Method.DBSCAN: frozenset({"eps_m", "min_events"}),
+    Method.HDBSCAN: frozenset({"min_cluster_size", "min_samples"}),
+    Method.DENSITY: frozenset({"bandwidth_m"}),
+}
+ALL_OPTIONS = COMMON_OPTIONS.union(*METHOD_OPTIONS.values())
+
+
+def check_options(given: set[str], method: Method) -> None:
+    """Refuse misspelt options and options of another method instead of ignoring them."""
+    if given - ALL_OPTIONS:
+        # The unknown name itself is input, so it is not repeated back.
+        raise InvalidParameter(
+            "a query parameter is not recognised; hotspots takes " + ", ".join(sorted(ALL_OPTIONS))
+        )
+    for other, names in METHOD_OPTIONS.items():
+        stray = sorted((given & names) - METHOD_OPTIONS[method])
+        if stray:
+            raise InvalidParameter(
+                f"{', '.join(stray)} applies only to method={other.value}, not {method.value}"
+            )
+
+
+@router.get(
+    "/hotspots",
+    summary="Hot spots, clusters or a heat surface of one kind of event",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
+def get_hotspots(
+    request: Request,
+    principal: PrincipalDep,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    cache: HotspotCacheDep,
+    kind: EventKind,
+    method: Method = Method.GI_STAR,
+    datetime: Annotated[
+        str | None, Query(description="RFC 3339 instant or interval a/b, '..' open")
+    ] = None,
+    cell_m: Annotated[
+        int | None,
+        Query(ge=1, description="cell size: the kind's stored size × 2^k (default: stored size)"),
+    ] = None,
+    distance_m: Annotated[
+        float | None,
+        Query(gt=0, le=50_000, description="gi_star: distance band (default: from the data)"),
+    ] = None,
+    permutations: Annotated[
+        int, Query(ge=0, le=9999, description="gi_star: 0 for analytic p-values, e.g. 999")
+    ] = 0,
+    seed: Annotated[int, Query(ge=0, le=2**32 - 1, description="gi_star: permutation seed")] = 0,
+    fdr: Annotated[bool, Query(description="gi_star: Benjamini–Hochberg correction")] = True,
+    eps_m: Annotated[
+        float | None, Query(gt=0, le=50_000, description="dbscan: radius (default 2 cells)")
+    ] = None,
+    min_events: Annotated[
+        int | None, Query(ge=1, le=10**9, description="dbscan: events for a core (default 10)")
+    ] = None,
+    min_cluster_size: Annotated[
+        int | None, Query(ge=2, le=10**9, description="hdbscan: events (default 15)")
+    ] = None,
+    min_samples: Annotated[
+        int | None, Query(ge=1, le=10**9, description="hdbscan: events (default: size)")
+    ] = None,
+    bandwidth_m: Annotated[
+        float | None,
+        Query(gt=0, le=50_000, description="density: kernel sd (default 2 cells)"),
+    ] = None,
+) -> Response:
+    """Computed on all of the program's events of ``kind`` in the window.
+
+    Managers and stewards receive every cell with its statistics. Peers and planners receive
+    only cells holding at least the publication threshold of events (5 unless raised), with
+    classes rather than the raw statistics, and clusters cut down to such cells.
+    """
+    check_options(set(request.query_params.keys()), method)
+    stored_m = deployment.cell_m(kind)
+    size = stored_m if cell_m is None else cell_m
+    try:
+        deployment.grid.check_cell_size(size)
+    except GridError as exc:
+        raise InvalidParameter(f"cell_m: {exc}") from None
+    if size < stored_m:
+        raise InvalidParameter(
+            f"cell_m must be at least {stored_m} m, the size {kind.value} events are stored at"
+        )
+    start, end = parse_datetime(datetime) if datetime else (None, None)
+    query = HotspotQuery(
+        kind=kind,
+        method=method,
+        cell_m=size,
+        start=start,
+        end=end,
+        distance_m=distance_m,
+        permutations=permutations,
+        seed=seed,
+        fdr=fdr,
+        eps_m=eps_m,
+        min_events=min_events,
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        bandwidth_m=bandwidth_m,
+    )
+    body, cached = cache.answer(
+        store,
+        deployment,
+        program_id=principal.program_id,
+        query=query,
+        role=principal.role,
+        min_count=settings.publish_min_count,
+    )
+    return Response(
+        body,
+        media_type=GEOJSON,
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-Analysis-Cache": "hit" if cached else "miss",
+        },
+    )
