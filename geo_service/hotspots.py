@@ -174,9 +174,12 @@ def _run_gi_star(analysis: Analysis, deployment: Deployment) -> None:
     ix, iy, count = _study_area(deployment, cells)
     if query.distance_m is None:
         band = choose_distance_band(
-            cells.ix, cells.iy, cell_m=cells.cell_m, study_extent_m=deployment.shorter_side_m
+            ix, iy, count, cell_m=cells.cell_m, study_extent_m=deployment.shorter_side_m
         )
         distance_m, rule = band.distance_m, band.rule
+        analysis.parameters["moran_z_by_distance"] = [
+            {"distance_m": d, "z": z} for d, z in band.moran_z.items()
+        ]
         if band.isolated_cells:
             analysis.warnings.append(
                 f"{band.isolated_cells} cells with events have no other such cell within the "

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from esda.getisord import G_Local
+from esda.moran import Moran
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from libpysal.weights import DistanceBand
@@ -14,6 +15,7 @@ from analysis.hotspots import (
     choose_distance_band,
     confidence_classes,
     gi_star,
+    moran_z_by_distance,
 )
 from tests.analysis.conftest import Snapped, full_rectangle
 
@@ -73,15 +75,36 @@ def test_fdr_adjusts_by_benjamini_hochberg() -> None:
     assert classes.tolist() == [1, 3, 0, 2, 1]
 
 
-def test_choose_distance_band_reaches_every_cell_with_events_and_reports_outliers() -> None:
-    ix, iy = np.array([0, 1, 2, 40]), np.array([0, 0, 3, 0])
-    band = choose_distance_band(ix, iy, cell_m=125, study_extent_m=5000)
-    # the cell at (40, 0) is 38 cells from its nearest; the cap is 1000 m
-    assert band.distance_m == 1000.0 and band.isolated_cells == 1
-    tight = choose_distance_band(ix[:3], iy[:3], cell_m=125, study_extent_m=5000)
-    # (2, 3) is sqrt(1 + 9) = 3.16 cells from (1, 0): rounded up to 4 cells
-    assert tight.distance_m == 500.0 and tight.isolated_cells == 0
-    assert choose_distance_band(ix[:2], iy[:2], cell_m=125, study_extent_m=5000).distance_m == 250
+@pytest.mark.parametrize("seed", [1, 2])
+def test_moran_z_by_distance_matches_esda(seed: int) -> None:
+    ix, iy, count = random_study_area(seed)
+    distances = [180.0, 300.0, 625.0]
+    ours = moran_z_by_distance(ix, iy, count, cell_m=125, distances_m=distances)
+    centres = np.column_stack([ix, iy]) * 125.0 + 62.5
+    for distance, z in zip(distances, ours, strict=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            weights = DistanceBand(centres, threshold=distance, binary=True, silence_warnings=True)
+            theirs = Moran(count.astype(float), weights, transformation="B", permutations=0)
+        assert z == pytest.approx(theirs.z_norm, abs=1e-9)
+
+
+def test_the_default_band_is_the_first_autocorrelation_peak_and_reports_outliers() -> None:
+    ix, iy, count = random_study_area(1)
+    band = choose_distance_band(ix, iy, count, cell_m=125, study_extent_m=125 * 23)
+    z = list(band.moran_z.values())
+    chosen = list(band.moran_z).index(band.distance_m)
+    assert band.rule.startswith("first peak") or band.rule.startswith("strongest")
+    if band.rule.startswith("first peak"):
+        assert z[chosen - 1] < z[chosen] >= z[chosen + 1]
+        assert all(not (z[i - 1] < z[i] >= z[i + 1]) for i in range(1, chosen))
+    assert band.distance_m >= 250.0
+    # a lone far report is counted, not allowed to stretch the band
+    lone_ix, lone_iy = np.append(ix, 200), np.append(iy, 200)
+    lone = choose_distance_band(
+        lone_ix, lone_iy, np.append(count, 1), cell_m=125, study_extent_m=125 * 23
+    )
+    assert lone.isolated_cells >= 1 and lone.distance_m <= 125 * 23 / 5
 
 
 @pytest.mark.parametrize(
@@ -212,9 +235,7 @@ def test_a_seed_repeats_and_another_seed_differs() -> None:
 
 def test_boston_hot_spots_lie_in_the_neighbourhoods_with_most_reports(boston: Snapped) -> None:
     ix, iy, count = full_rectangle(boston.cells)
-    band = choose_distance_band(
-        boston.cells.ix, boston.cells.iy, cell_m=125, study_extent_m=125 * 60
-    )
+    band = choose_distance_band(ix, iy, count, cell_m=125, study_extent_m=125 * 60)
     result = gi_star(ix, iy, count, cell_m=125, distance_m=band.distance_m)
     classes, _ = confidence_classes(result.z, result.p)
     hot = {(x, y) for x, y, c in zip(ix, iy, classes, strict=True) if c >= 2}
