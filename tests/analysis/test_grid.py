@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.grid import Grid, GridError, cell_bounds, cell_centres, roll_up, snap_to_cells
+from analysis.grid import (
+    Grid,
+    GridError,
+    cell_bounds,
+    cell_centres,
+    count_in_grid,
+    disk_offsets,
+    disk_sum,
+    roll_up,
+    snap_to_cells,
+)
 
 GRID = Grid(origin_x_m=0.0, origin_y_m=0.0, base_cell_m=125)
 coords = st.floats(min_value=-1e7, max_value=1e7, allow_nan=False, allow_infinity=False)
@@ -88,3 +100,54 @@ def test_points_a_hair_from_an_edge_still_land_in_their_cell(x: float) -> None:
     ix, _ = snap_to_cells([x], [0.0], grid=GRID, cell_m=125)
     xmin, _, xmax, _ = cell_bounds(ix, [0], grid=GRID, cell_m=125)
     assert xmin[0] <= x < xmax[0]
+
+
+events = st.lists(
+    st.tuples(st.integers(-500, 500), st.integers(-500, 500), st.integers(0, 20)),
+    min_size=0,
+    max_size=80,
+)
+
+
+@given(events, st.integers(0, 4), st.randoms(use_true_random=False))
+def test_grid_counts_sum_to_the_events_whatever_their_order(
+    rows: list[tuple[int, int, int]], up: int, shuffler: random.Random
+) -> None:
+    ix, iy, count = (np.array([r[i] for r in rows], dtype=np.int64) for i in range(3))
+    cells = count_in_grid(ix, iy, count, cell_m=125 * 2**up, levels=up)
+    assert cells.total == int(count.sum())
+    assert (cells.count > 0).all()
+    assert len(set(zip(cells.ix.tolist(), cells.iy.tolist(), strict=True))) == len(cells)
+    shuffled = rows[:]
+    shuffler.shuffle(shuffled)
+    sx, sy, sc = (np.array([r[i] for r in shuffled], dtype=np.int64) for i in range(3))
+    again = count_in_grid(sx, sy, sc, cell_m=125 * 2**up, levels=up)
+    assert again.ix.tolist() == cells.ix.tolist() and again.count.tolist() == cells.count.tolist()
+
+
+def test_grid_counts_keep_the_time_span_of_each_cell() -> None:
+    cells = count_in_grid(
+        [0, 1, 4],
+        [0, 0, 0],
+        [1, 2, 3],
+        cell_m=250,
+        levels=1,
+        first_start=[100, 50, 7],
+        last_end=[200, 90, 9],
+    )
+    assert cells.ix.tolist() == [0, 2]
+    assert cells.first_start.tolist() == [50, 7] and cells.last_end.tolist() == [200, 9]
+
+
+@pytest.mark.parametrize("distance_m", [100.0, 125.0, 180.0, 250.0, 400.0, 1000.0])
+def test_disk_sums_equal_a_brute_force_neighbourhood_sum(distance_m: float) -> None:
+    rng = np.random.default_rng(2)
+    values = rng.integers(0, 5, (17, 23)).astype(float)
+    got = disk_sum(values, disk_offsets(distance_m, 125))
+    yy, xx = np.mgrid[0:17, 0:23]
+    want = np.zeros_like(values)
+    for y in range(17):
+        for x in range(23):
+            near = np.hypot(xx - x, yy - y) * 125 <= distance_m
+            want[y, x] = values[near].sum()
+    assert got.tolist() == want.tolist()
