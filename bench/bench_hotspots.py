@@ -107,6 +107,14 @@ def town_events(n: int, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(xy[:, 0], 0, 9999), np.clip(xy[:, 1], 0, 9999)
 
 
+def peak_mib() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would carry the parent's over)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def clusters_child(n_events: int) -> None:
     x, y = town_events(n_events)
     ix, iy = (x // CELL_M).astype(np.int64), (y // CELL_M).astype(np.int64)
@@ -115,8 +123,7 @@ def clusters_child(n_events: int) -> None:
     labels = dbscan_labels(cells, eps_m=250.0, min_events=max(10, n_events // 2000))
     found = describe_clusters(cells, rank_labels(labels, cells.count), grid=Grid(0.0, 0.0, 125))
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak, "clusters": len(found)}))
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "clusters": len(found)}))
 
 
 def sklearn_child(n_events: int) -> None:
@@ -128,8 +135,9 @@ def sklearn_child(n_events: int) -> None:
         np.column_stack([x, y])
     )
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak, "clusters": int(labels.max() + 1)}))
+    print(
+        json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "clusters": int(labels.max() + 1)})
+    )
 
 
 def child(part: str, n: int) -> dict[str, float]:
@@ -232,16 +240,20 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--sklearn-sizes", default="10000,20000,40000")
+    parser.add_argument("--sklearn-sizes", default="10000,40000,100000")
+    parser.add_argument("--only", choices=["gi", "clusters", "api"])
     parser.add_argument("--child", choices=["clusters", "sklearn"])
     args = parser.parse_args()
     if args.child == "clusters":
         return clusters_child(args.events)
     if args.child == "sklearn":
         return sklearn_child(args.events)
-    bench_gi(args.cells)
-    bench_clusters(args.events, [int(s) for s in args.sklearn_sizes.split(",") if s])
-    bench_api(args.events, args.requests)
+    if args.only in (None, "gi"):
+        bench_gi(args.cells)
+    if args.only in (None, "clusters"):
+        bench_clusters(args.events, [int(s) for s in args.sklearn_sizes.split(",") if s])
+    if args.only in (None, "api"):
+        bench_api(args.events, args.requests)
 
 
 if __name__ == "__main__":

@@ -307,6 +307,9 @@ def publish(analysis: Analysis, deployment: Deployment, *, role: Role, min_count
         else f"cells holding at least {min_count} events (role {role.value})",
         "warnings": list(analysis.warnings),
     }
+    if not full:
+        # A statistic of every cell, hidden ones included: managers' diagnostics only.
+        summary["parameters"].pop("moran_z_by_distance", None)
     features: list[Any] = []
     if analysis.cells.total and analysis.per_cell:
         if query.method is Method.GI_STAR:

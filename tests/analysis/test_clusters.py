@@ -141,9 +141,14 @@ def test_too_few_events_for_hdbscan_is_all_noise() -> None:
     assert hdbscan_labels(cells, min_cluster_size=5).tolist() == [-1, -1]
 
 
-def test_boston_clusters_sit_in_the_busiest_neighbourhoods(boston: Snapped) -> None:
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan"])
+def test_boston_clusters_sit_in_the_busiest_neighbourhoods(boston: Snapped, method: str) -> None:
     cells = boston.cells
-    ranks = rank_labels(dbscan_labels(cells, eps_m=300.0, min_events=20), cells.count)
+    if method == "dbscan":
+        labels = dbscan_labels(cells, eps_m=300.0, min_events=20)
+    else:
+        labels = hdbscan_labels(cells, min_cluster_size=20)
+    ranks = rank_labels(labels, cells.count)
     clusters = describe_clusters(cells, ranks, grid=Grid(0.0, 0.0, 125))
     assert len(clusters) >= 2
     top = clusters[0]

@@ -163,6 +163,7 @@ def test_peers_and_planners_never_get_a_cell_below_the_threshold(
             inside = sum(n for point, n in published if polygon.contains(point))
             assert cluster["properties"]["count"] == inside  # nothing hidden is counted
     assert "cells_analysed" not in body["summary"]["counts"]
+    assert "moran_z_by_distance" not in body["summary"]["parameters"]
     assert str(K) in body["summary"]["audience"]
 
 
