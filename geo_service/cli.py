@@ -145,7 +145,9 @@ def serve(
     typer.echo(
         f"Serving on {base}\n  API docs:  {base}/docs\n  health:    {base}/healthz\n"
         f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"
-        f"  sites:     {base}/v1/sites"
+        f"  sites:     {base}/v1/sites\n"
+        f"  hot spots: {base}/v1/hotspots?kind=needle_report (any key; try method=dbscan, "
+        "hdbscan or density)"
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 

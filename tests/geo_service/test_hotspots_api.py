@@ -10,7 +10,7 @@ import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from tests.conftest import TOWN, collection, feature, problem
+from tests.conftest import TOWN, bearer, collection, feature, problem
 
 Keys = dict[str, dict[str, str]]
 K = 5  # the default publication threshold for peers and planners
@@ -175,10 +175,8 @@ def test_a_raised_threshold_applies(tmp_path: Any) -> None:
     app = create_app(make_settings(tmp_path, publish_min_count=12))
     with TestClient(app) as client:
         store = app.state.store
-        manager = {
-            "Authorization": f"Bearer {create_key(store, program='t', role=Role.MANAGER)[1]}"
-        }
-        peer = {"Authorization": f"Bearer {create_key(store, program='t', role=Role.PEER)[1]}"}
+        manager = bearer(create_key(store, program="t", role=Role.MANAGER)[1])
+        peer = bearer(create_key(store, program="t", role=Role.PEER)[1])
         post_events(client, town_events(), manager)
         body = hotspots(client, peer)
         assert body["features"] and all(f["properties"]["count"] >= 12 for f in body["features"])
