@@ -177,7 +177,7 @@ def bench_api(n_events: int, requests: int) -> None:
     from geo_service.storage import BatchRecord, EventRows
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.sqlite3")
+        settings = Settings(database_url=f"sqlite:///{tmp}/bench.sqlite3", rate_limit_per_key=0)
         app = create_app(settings)
         with TestClient(app) as client:
             store = app.state.store

@@ -149,7 +149,8 @@ def serve(
         f"  hot spots: {base}/v1/hotspots?kind=needle_report (any key; try method=dbscan, "
         "hdbscan or density)"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # uvicorn's access log prints query strings; ours logs method, path and status only.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__
 from geo_service.deployment import Deployment
@@ -14,6 +15,12 @@ from geo_service.errors import register_error_handlers
 from geo_service.hotspots import HotspotCache
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware
 from geo_service.routes import events, health, hotspots, sites
+from geo_service.routes.docs import add_docs
+from geo_service.security import (
+    KeysNotInUrlMiddleware,
+    RateLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
 from geo_service.settings import Settings, get_settings
 from geo_service.storage.sql import open_store
 
@@ -45,13 +52,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load scripts from a CDN; ours are self-hosted
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.deployment = deployment
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
     register_error_handlers(app)
+    # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimitMiddleware,
+        per_key=settings.rate_limit_per_key,
+        per_address=settings.rate_limit_per_address,
+    )
+    app.add_middleware(KeysNotInUrlMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            allow_credentials=False,
+            max_age=600,
+        )
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.api_docs:
+        add_docs(app)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(sites.router)

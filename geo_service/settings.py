@@ -65,6 +65,32 @@ class Settings(BaseSettings):
     hotspot_cache_entries: int = Field(default=128, ge=0)
     log_level: str = "INFO"
 
+    # Hardening. Requests a minute per key, and per client address without a key (0 = off).
+    rate_limit_per_key: int = Field(default=1200, ge=0)
+    rate_limit_per_address: int = Field(default=120, ge=0)
+    # Browser origins allowed to call the API (CORS). Empty: none; '*' is refused.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # The interactive docs (/docs) and the schema (/openapi.json); off in production if wanted.
+    api_docs: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*" or not origin.startswith(("https://", "http://")) or "*" in origin:
+                raise ValueError(
+                    "GEO_SERVICE_CORS_ORIGINS lists exact origins such as "
+                    "https://maps.example.org, separated by commas; '*' is not allowed"
+                )
+        return value
+
     @field_validator("service_area_bbox", mode="before")
     @classmethod
     def _bbox_from_text(cls, value: Any) -> Any:
