@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from geo_service.audit import record
 from geo_service.errors import Forbidden, InvalidParameter, Unauthenticated
 from geo_service.settings import EventKind
 from geo_service.storage import Store
@@ -32,6 +33,7 @@ SUBMITTABLE_KINDS: dict[Role, frozenset[str]] = {
 }
 EVENT_WRITERS = frozenset(role for role, kinds in SUBMITTABLE_KINDS.items() if kinds)
 EVENT_READERS = frozenset({Role.MANAGER, Role.STEWARD})
+AUDIT_READERS = frozenset({Role.STEWARD})
 SITE_WRITERS = frozenset({Role.MANAGER, Role.STEWARD})
 
 
@@ -43,6 +45,11 @@ class Principal:
     role: Role
     program: str
     program_id: int
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller: never the key itself."""
+        return f"key {self.key_id} ({self.role.value})"
 
     def require(self, roles: frozenset[Role], action: str) -> None:
         if self.role not in roles:
@@ -64,13 +71,36 @@ def check_program_name(name: str) -> str:
 
 
 def create_key(
-    store: Store, *, program: str, role: Role, label: str | None = None
+    store: Store,
+    *,
+    program: str,
+    role: Role,
+    label: str | None = None,
+    actor: str = "cli",
 ) -> tuple[int, str]:
     """Create a key (and its program if new). Returns ``(key_id, key)``; the key is not kept."""
     program_id = store.get_or_create_program(check_program_name(program))
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = store.add_key(program_id, role.value, hash_key(key), key[:8], label)
+    record(
+        store, "key.create", actor=actor, program_id=program_id, new_key_id=key_id, role=role.value
+    )
     return key_id, key
+
+
+def revoke_key(store: Store, key_id: int, *, actor: str = "cli") -> bool:
+    """Revoke a key; False if there is no active key with that id."""
+    keys = {k.id: k for k in store.list_keys()}
+    if not store.revoke_key(key_id):
+        return False
+    record(
+        store,
+        "key.revoke",
+        actor=actor,
+        program_id=keys[key_id].program_id if key_id in keys else None,
+        revoked_key_id=key_id,
+    )
+    return True
 
 
 def authenticate(store: Store, authorization: str | None) -> Principal:

@@ -13,7 +13,8 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
-from geo_service.auth import Role, create_key
+from geo_service.audit import verify_chain
+from geo_service.auth import Role, create_key, revoke_key
 from geo_service.batches import run_batch
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError, ServiceError
@@ -45,6 +46,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 CHUNK_ROWS = 100_000
 
 
@@ -115,7 +118,7 @@ def demo(
     steps.close()
     for old in store.list_keys("demo"):
         if old.revoked_on is None and old.label == "demo":
-            store.revoke_key(old.id)
+            revoke_key(store, old.id)
     typer.echo(
         f"Loaded the synthetic demo town: {batch.accepted} events "
         f"({len(batch.rejected)} generated outside the area were refused), "
@@ -406,11 +409,46 @@ def keys_list(program: Annotated[str | None, typer.Option()] = None) -> None:
 def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by 'keys list'")]) -> None:
     """Revoke a key; requests with it are refused from now on."""
     store, _ = _open(get_settings())
-    done = store.revoke_key(key_id)
+    done = revoke_key(store, key_id)
     store.close()
     if not done:
         raise _fail(f"no active key with id {key_id}")
     typer.echo(f"Revoked key {key_id}.")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 and name the first bad row if broken."""
+    store, _ = _open(get_settings())
+    try:
+        check = verify_chain(store.audit_rows(), store.audit_head())
+    finally:
+        store.close()
+    if not check.verified:
+        where = f"at row {check.first_broken_id}" if check.first_broken_id else "at the end"
+        raise _fail(
+            f"The audit trail is BROKEN {where}: {check.reason}. Keep a copy of the database "
+            "as evidence and tell the data steward."
+        )
+    typer.echo(f"The audit trail is intact: {check.rows} rows, every link and hash checked.")
+
+
+@audit_app.command("list")
+def audit_list(
+    program: Annotated[str | None, typer.Option(help="only this program's rows")] = None,
+    limit: Annotated[int, typer.Option(help="the newest rows, at most")] = 50,
+) -> None:
+    """Print the newest audit rows: when, who, what (never coordinates)."""
+    store, _ = _open(get_settings())
+    try:
+        program_id = store.program_id(program) if program else None
+        if program and program_id is None:
+            raise _fail(f"no program named {program}")
+        rows = store.audit_rows(program_id)[-limit:]
+    finally:
+        store.close()
+    for row in rows:
+        typer.echo(f"{row.id}\t{row.at}\t{row.actor}\t{row.action}\t{row.detail}")
 
 
 def main() -> None:

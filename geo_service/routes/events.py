@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from analysis.projection import to_metres
+from geo_service.audit import record
 from geo_service.auth import EVENT_READERS, EVENT_WRITERS, SUBMITTABLE_KINDS
 from geo_service.batches import BatchResult, check_idempotency_key, run_batch
 from geo_service.deployment import Deployment
@@ -221,6 +222,16 @@ def get_events(
     )
     rows = store.query_events(
         query, grid_origin=(deployment.grid.origin_x_m, deployment.grid.origin_y_m)
+    )
+    record(
+        store,
+        "events.read",
+        actor=principal.actor,
+        program_id=principal.program_id,
+        key_id=principal.key_id,
+        rows=len(rows),
+        kinds=sorted(query.kinds),
+        filters=sorted(name for name, used in (("bbox", bbox), ("datetime", datetime)) if used),
     )
     links = []
     if len(rows) == limit:

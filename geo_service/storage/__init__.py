@@ -100,6 +100,30 @@ class EventCells:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """What happened, by whom; ``detail`` holds counts and names, never coordinates."""
+
+    action: str
+    actor: str
+    program_id: int | None = None
+    key_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: str
+    program_id: int | None
+    key_id: int | None
+    actor: str
+    action: str
+    detail: str  # the JSON text exactly as hashed
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
 class BatchRecord:
     batch_id: str
     program_id: int
@@ -151,6 +175,11 @@ class Store(Protocol):
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventCells]: ...
     def data_version(self, program_id: int) -> int: ...
+    def append_audit(self, entry: AuditEntry) -> AuditRow: ...
+    def audit_rows(
+        self, program_id: int | None = None, *, after_id: int = 0, limit: int | None = None
+    ) -> list[AuditRow]: ...
+    def audit_head(self) -> str: ...
     def list_sites(self, program_id: int) -> list[StoredSite]: ...
     def store_context(self, program_id: int, features: list[ContextFeature]) -> None: ...
     def count_rows(self, program_id: int) -> dict[str, int]: ...

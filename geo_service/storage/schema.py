@@ -115,3 +115,18 @@ context_features = Table(
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
 )
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", String(20), nullable=False),  # UTC, seconds: YYYY-MM-DDTHH:MM:SSZ
+    Column("program_id", ForeignKey("programs.id"), nullable=True),
+    Column("key_id", Integer, nullable=True),  # no foreign key: rows outlive deleted keys
+    Column("actor", String(32), nullable=False),  # "key 12 (steward)" or "cli"
+    Column("action", String(32), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: counts and names, never coordinates
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_program", "program_id", "id"),
+)

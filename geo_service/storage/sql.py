@@ -16,8 +16,11 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from geo_service.audit import AUDIT_HEAD_KEY, chain_hash, detail_text
 from geo_service.errors import ConfigurationError, Conflict
 from geo_service.storage import (
+    AuditEntry,
+    AuditRow,
     BatchRecord,
     ContextFeature,
     EventCells,
@@ -30,6 +33,7 @@ from geo_service.storage import (
 )
 from geo_service.storage.schema import (
     api_keys,
+    audit_log,
     batches,
     context_features,
     events,
@@ -319,6 +323,59 @@ class SqlStore:
             .where(programs.c.id == program_id)
             .values(data_version=programs.c.data_version + 1)
         )
+
+    # -- audit -----------------------------------------------------------------------------
+    def append_audit(self, entry: AuditEntry) -> AuditRow:
+        """Append a row to the hash chain, in one transaction with the head's update."""
+        at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        detail = detail_text(entry.detail)
+        head = meta.c.key == AUDIT_HEAD_KEY
+        with self.engine.begin() as conn:
+            # Lock the head row before reading it, so two writers cannot chain onto one hash.
+            conn.execute(sa.update(meta).where(head).values(value=meta.c.value))
+            prev = conn.execute(sa.select(meta.c.value).where(head)).scalar_one()
+            digest = chain_hash(
+                prev,
+                at=at,
+                program_id=entry.program_id,
+                key_id=entry.key_id,
+                actor=entry.actor,
+                action=entry.action,
+                detail=detail,
+            )
+            values = {
+                "at": at,
+                "program_id": entry.program_id,
+                "key_id": entry.key_id,
+                "actor": entry.actor,
+                "action": entry.action,
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+            inserted = conn.execute(sa.insert(audit_log).values(**values)).inserted_primary_key
+            assert inserted is not None
+            row_id = inserted[0]
+            conn.execute(sa.update(meta).where(head).values(value=digest))
+        return AuditRow(id=int(row_id), **values)
+
+    def audit_rows(
+        self, program_id: int | None = None, *, after_id: int = 0, limit: int | None = None
+    ) -> list[AuditRow]:
+        query = sa.select(audit_log).where(audit_log.c.id > after_id).order_by(audit_log.c.id)
+        if program_id is not None:
+            query = query.where(audit_log.c.program_id == program_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [AuditRow(**row._mapping) for row in conn.execute(query)]
+
+    def audit_head(self) -> str:
+        with self.engine.connect() as conn:
+            head = conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == AUDIT_HEAD_KEY)
+            ).scalar_one()
+        return str(head)
 
     # -- reads -----------------------------------------------------------------------------
     def data_version(self, program_id: int) -> int:

@@ -95,3 +95,28 @@ def test_postgres_refuses_a_changed_grid(postgres_url: str) -> None:
     changed = Settings(database_url=postgres_url, cell_m_overdose=500)
     with pytest.raises(ConfigurationError, match="cell_m"):
         open_store(postgres_url, grid_record=Deployment(changed).grid_record())
+
+
+def test_postgres_keeps_one_audit_chain_under_concurrent_writers(postgres_url: str) -> None:
+    import threading
+
+    from geo_service.audit import record, verify_chain
+    from geo_service.deployment import Deployment
+    from geo_service.storage.sql import open_store
+
+    store = open_store(postgres_url, grid_record=Deployment(Settings()).grid_record())
+    try:
+
+        def write(worker: int) -> None:
+            for i in range(15):
+                record(store, "test", actor="cli", worker=worker, n=i)
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        check = verify_chain(store.audit_rows(), store.audit_head())
+        assert check.verified and check.rows == 75
+    finally:
+        store.close()

@@ -1,0 +1,63 @@
+"""``/v1/audit``: the program's audit trail, for its steward."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from geo_service.audit import record, verify_chain
+from geo_service.auth import AUDIT_READERS
+from geo_service.deps import PrincipalDep, SettingsDep, StoreDep
+from geo_service.errors import InvalidParameter
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+
+@router.get("/audit", summary="The audit trail of this program (stewards)")
+def get_audit(
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    after: Annotated[int, Query(ge=0, description="the last id of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1)] = 500,
+    verify: Annotated[bool, Query(description="also check the whole hash chain")] = False,
+) -> Response:
+    """Event-level reads, exports, key and threshold changes: when, who, what. Reading the
+    trail is itself recorded."""
+    principal.require(AUDIT_READERS, "reading the audit trail")
+    if limit > settings.page_size_max:
+        raise InvalidParameter(f"limit may be at most {settings.page_size_max}")
+    record(
+        store,
+        "audit.read",
+        actor=principal.actor,
+        program_id=principal.program_id,
+        key_id=principal.key_id,
+    )
+    rows = store.audit_rows(principal.program_id, after_id=after, limit=limit)
+    body: dict[str, Any] = {
+        "entries": [
+            {
+                "id": r.id,
+                "at": r.at,
+                "actor": r.actor,
+                "action": r.action,
+                "detail": orjson.loads(r.detail),
+                "hash": r.hash,
+            }
+            for r in rows
+        ],
+        "next_after": rows[-1].id if len(rows) == limit else None,
+    }
+    if verify:
+        check = verify_chain(store.audit_rows(), store.audit_head())
+        body["chain"] = {
+            "verified": check.verified,
+            "rows": check.rows,
+            "first_broken_id": check.first_broken_id,
+            "reason": check.reason,
+        }
+    return Response(orjson.dumps(body), media_type="application/json")
