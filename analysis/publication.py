@@ -1,0 +1,247 @@
+"""Publication: which counts may leave the service for a role (DESIGN.md §4.4).
+
+Events are released in groups. A base cell is released when it holds at least ``k`` events
+from at least ``min_reporters`` distinct reporting keys; the events of cells that fail roll up
+into the parent cell (twice the size), which is released if *its residual* (the events not
+already shown by its released children) passes, and so on up to a top level; what is left
+there is suppressed. Every event is thus shown in at most one released number, and no
+number mixes shown and hidden events, so no difference of published numbers can isolate a
+hidden count.
+
+Quarters reuse the months: a quarter's layer is the three months' releases plus a residual
+release of the events no month released, so a quarter never re-counts what a month hid.
+
+:func:`find_differencing_leak` checks a set of published numbers for exactly the property
+the construction promises, by integer programming over the atoms they are sums of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from analysis.grid import IntArray, roll_up
+
+
+class PublicationError(ValueError):
+    """Thresholds or inputs that cannot be published safely."""
+
+
+@dataclass(frozen=True)
+class Atoms:
+    """Events summed per (base cell, period, reporter): the units release decisions move."""
+
+    ix: IntArray
+    iy: IntArray
+    period: IntArray
+    reporter: IntArray
+    count: IntArray
+
+    def __len__(self) -> int:
+        return len(self.ix)
+
+    @classmethod
+    def of(
+        cls,
+        ix: npt.ArrayLike,
+        iy: npt.ArrayLike,
+        period: npt.ArrayLike,
+        reporter: npt.ArrayLike,
+        count: npt.ArrayLike,
+    ) -> Atoms:
+        arrays = [np.asarray(a, dtype=np.int64) for a in (ix, iy, period, reporter, count)]
+        if len({len(a) for a in arrays}) != 1:
+            raise PublicationError("atom arrays must have the same length")
+        if np.any(arrays[4] < 0):
+            raise PublicationError("counts must not be negative")
+        return cls(*arrays)
+
+    def take(self, index: IntArray) -> Atoms:
+        return Atoms(
+            self.ix[index],
+            self.iy[index],
+            self.period[index],
+            self.reporter[index],
+            self.count[index],
+        )
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One released number: ``count`` events in cell ``(ix, iy)`` at ``level``."""
+
+    level: int  # 0: the base cell; L: base × 2**L
+    ix: int
+    iy: int
+    count: int
+    reporters: int
+    members: frozenset[int]  # indices of the atoms (in the input) it sums
+
+
+@dataclass(frozen=True)
+class Layer:
+    features: list[Feature]
+    suppressed: int  # events released nowhere in this layer
+    unreleased: IntArray  # indices of the atoms left at the top
+
+    @property
+    def released(self) -> int:
+        return sum(f.count for f in self.features)
+
+
+def release(
+    atoms: Atoms,
+    *,
+    k: int,
+    min_reporters: int = 2,
+    top_level: int = 12,
+    among: IntArray | None = None,
+) -> Layer:
+    """Release cells bottom-up: a group passes with ``k`` events and ``min_reporters`` keys.
+
+    ``among`` limits the release to some atoms (indices); the rest are ignored.
+
+    Examples
+    --------
+    Three events in one cell stay hidden; with two more nearby (two reporters) the parent
+    cell releases all five.
+
+    >>> atoms = Atoms.of([0, 1], [0, 0], [0, 0], [7, 8], [3, 2])
+    >>> layer = release(atoms, k=5)
+    >>> [(f.level, f.ix, f.iy, f.count) for f in layer.features], layer.suppressed
+    ([(1, 0, 0, 5)], 0)
+    """
+    if k < 1 or min_reporters < 1:
+        raise PublicationError("k and min_reporters must be at least 1")
+    remaining = np.arange(len(atoms)) if among is None else np.asarray(among, dtype=np.int64)
+    remaining = remaining[atoms.count[remaining] > 0]
+    features: list[Feature] = []
+    for level in range(top_level + 1):
+        if len(remaining) == 0:
+            break
+        px, py = roll_up(atoms.ix[remaining], atoms.iy[remaining], levels=level)
+        cells, group = np.unique(np.column_stack([px, py]), axis=0, return_inverse=True)
+        group = group.ravel()
+        totals = np.bincount(group, weights=atoms.count[remaining]).astype(np.int64)
+        pairs = np.unique(np.column_stack([group, atoms.reporter[remaining]]), axis=0)
+        reporters = np.bincount(pairs[:, 0], minlength=len(cells))
+        passing = (totals >= k) & (reporters >= min_reporters)
+        order = np.argsort(group, kind="stable")
+        members = np.split(remaining[order], np.cumsum(np.bincount(group))[:-1])
+        for g in np.flatnonzero(passing):
+            features.append(
+                Feature(
+                    level=level,
+                    ix=int(cells[g, 0]),
+                    iy=int(cells[g, 1]),
+                    count=int(totals[g]),
+                    reporters=int(reporters[g]),
+                    members=frozenset(members[g].tolist()),
+                )
+            )
+        remaining = remaining[~passing[group]]
+    return Layer(features, int(atoms.count[remaining].sum()), remaining)
+
+
+def release_quarter(
+    atoms: Atoms, months: list[int], *, k: int, min_reporters: int = 2, top_level: int = 12
+) -> tuple[dict[int, Layer], Layer]:
+    """Each month's layer, and the quarter's residual layer over what no month released."""
+    layers = {}
+    leftover = []
+    for month in months:
+        layer = release(
+            atoms,
+            k=k,
+            min_reporters=min_reporters,
+            top_level=top_level,
+            among=np.flatnonzero(atoms.period == month),
+        )
+        layers[month] = layer
+        leftover.append(layer.unreleased)
+    residual = release(
+        atoms,
+        k=k,
+        min_reporters=min_reporters,
+        top_level=top_level,
+        among=np.concatenate(leftover) if leftover else np.zeros(0, np.int64),
+    )
+    return layers, residual
+
+
+def quarter_view(month_layers: list[Layer], residual: Layer) -> list[Feature]:
+    """The quarter as one map: released numbers summed per (level, cell) over its parts."""
+    merged: dict[tuple[int, int, int], list[Feature]] = {}
+    for layer in [*month_layers, residual]:
+        for f in layer.features:
+            merged.setdefault((f.level, f.ix, f.iy), []).append(f)
+    return [
+        Feature(
+            level=level,
+            ix=ix,
+            iy=iy,
+            count=sum(p.count for p in parts),
+            reporters=max(p.reporters for p in parts),  # at least this many
+            members=frozenset().union(*(p.members for p in parts)),
+        )
+        for (level, ix, iy), parts in sorted(merged.items())
+    ]
+
+
+def find_differencing_leak(
+    published: list[frozenset[int]], counts: npt.ArrayLike, *, k: int
+) -> frozenset[int] | None:
+    """A set of atoms whose total (1 to k-1) follows from the published sums, or None.
+
+    Anyone holding the published numbers knows ``c·x`` for every ``c`` in the row space of
+    the feature-by-atom incidence matrix. Such a ``c`` is constant on atoms that lie in
+    exactly the same features, so the search runs over those classes: find a 0/1 choice of
+    classes, equal to some combination of features, holding between 1 and k-1 events. The
+    mixed-integer program is infeasible exactly when no hidden count can be solved for.
+
+    Examples
+    --------
+    A quarter cell of 7 and a month cell of 5 in it give away the other months' 2:
+
+    >>> find_differencing_leak([frozenset({0, 1, 2}), frozenset({0})], [5, 1, 1], k=5)
+    frozenset({1, 2})
+    >>> find_differencing_leak([frozenset({0, 1, 2}), frozenset({3})], [5, 1, 1, 6], k=5)
+    """
+    x = np.asarray(counts, dtype=np.int64)
+    if not published:
+        return None
+    atoms = sorted(set().union(*published))
+    column = {a: i for i, a in enumerate(atoms)}
+    incidence = np.zeros((len(published), len(atoms)), dtype=np.int8)
+    for row, members in enumerate(published):
+        incidence[row, [column[a] for a in members]] = 1
+    patterns, klass = np.unique(incidence.T, axis=0, return_inverse=True)
+    klass = klass.ravel()
+    totals = np.bincount(klass, weights=x[atoms]).astype(np.float64)
+    n_features, n_classes = len(published), len(patterns)
+    # Variables: y (one weight per feature, free), then u (one 0/1 per class).
+    equality = np.hstack([patterns.astype(np.float64), -np.eye(n_classes)])
+    small = np.concatenate([np.zeros(n_features), totals])
+    nonempty = np.concatenate([np.zeros(n_features), np.ones(n_classes)])
+    result = milp(
+        c=np.zeros(n_features + n_classes),
+        constraints=[
+            LinearConstraint(equality, 0.0, 0.0),
+            LinearConstraint(small, 1.0, k - 1.0),
+            LinearConstraint(nonempty, 1.0, np.inf),
+        ],
+        integrality=np.concatenate([np.zeros(n_features), np.ones(n_classes)]),
+        bounds=Bounds(
+            np.concatenate([np.full(n_features, -np.inf), np.zeros(n_classes)]),
+            np.concatenate([np.full(n_features, np.inf), np.ones(n_classes)]),
+        ),
+    )
+    if result.status == 2:  # infeasible: nothing hidden can be solved for
+        return None
+    if result.status != 0 or result.x is None:
+        raise PublicationError(f"the differencing check could not decide ({result.message})")
+    chosen = np.flatnonzero(np.round(result.x[n_features:]) == 1)
+    return frozenset(atoms[i] for i in np.flatnonzero(np.isin(klass, chosen)))
