@@ -8,8 +8,10 @@ there is suppressed. Every event is thus shown in at most one released number, a
 number mixes shown and hidden events, so no difference of published numbers can isolate a
 hidden count.
 
-Quarters reuse the months: a quarter's layer is the three months' releases plus a residual
-release of the events no month released, so a quarter never re-counts what a month hid.
+Months show only the cells that pass on their own; the rest of a month's events wait for
+the quarter. A quarter's layer is its months' cells plus a release, with roll-up, of every
+event no month showed, so a quarter never re-counts what a month hid, and events hidden in a
+month cannot shift what any other cell shows (only the coarser cells that hold them change).
 
 :func:`find_differencing_leak` checks a set of published numbers for exactly the property
 the construction promises, by integer programming over the atoms they are sums of.
@@ -146,20 +148,20 @@ def release(
     return Layer(features, int(atoms.count[remaining].sum()), remaining)
 
 
+def release_month(atoms: Atoms, month: int, *, k: int, min_reporters: int = 2) -> Layer:
+    """A month's layer: only the cells that pass on their own (no roll-up; see the module)."""
+    among = np.flatnonzero(atoms.period == month)
+    return release(atoms, k=k, min_reporters=min_reporters, top_level=0, among=among)
+
+
 def release_quarter(
     atoms: Atoms, months: list[int], *, k: int, min_reporters: int = 2, top_level: int = 12
 ) -> tuple[dict[int, Layer], Layer]:
-    """Each month's layer, and the quarter's residual layer over what no month released."""
+    """Each month's layer (cells that pass alone), and the quarter's residual layer."""
     layers = {}
     leftover = []
     for month in months:
-        layer = release(
-            atoms,
-            k=k,
-            min_reporters=min_reporters,
-            top_level=top_level,
-            among=np.flatnonzero(atoms.period == month),
-        )
+        layer = release_month(atoms, month, k=k, min_reporters=min_reporters)
         layers[month] = layer
         leftover.append(layer.unreleased)
     residual = release(

@@ -481,6 +481,13 @@ class HotspotCache:
             while len(table) > self.entries:
                 table.popitem(last=False)
 
+    def cached_body(self, key: Any) -> bytes | None:
+        body: bytes | None = self._get(self._bodies, key)
+        return body
+
+    def keep_body(self, key: Any, body: bytes) -> None:
+        self._put(self._bodies, key, body)
+
     def answer(
         self,
         store: Store,

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     # Peers and planners see only cells holding at least this many events (DESIGN §4.4);
     # it may be raised, never set below the floor of 5.
     publish_min_count: int = Field(default=5, ge=5)
+    public_min_count: int = Field(default=10, ge=10)
     hotspot_cache_entries: int = Field(default=128, ge=0)
     log_level: str = "INFO"
 

@@ -13,10 +13,11 @@ from starlette.responses import Response
 from geo_service.auth import SITE_WRITERS, Role
 from geo_service.batches import BatchResult, check_idempotency_key, run_batch
 from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.errors import NotFound
 from geo_service.http import decode_text, parse_json, read_payload
 from geo_service.schemas import SITES_REQUEST_BODY
 from geo_service.sites import sites_from_csv, sites_from_geojson
-from geo_service.storage import SiteRecord
+from geo_service.storage import SiteRecord, StoredSite
 
 router = APIRouter(prefix="/v1", tags=["sites"])
 SITE_READERS = frozenset(Role)
@@ -85,20 +86,35 @@ async def post_sites(
 )
 def get_sites(principal: PrincipalDep, store: StoreDep) -> Response:
     principal.require(SITE_READERS, "reading sites")
-    features = [
-        {
-            "type": "Feature",
-            "id": site.id,
-            "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},
-            "properties": {
-                "name": site.name,
-                "site_type": site.site_type,
-                "services": list(site.services),
-                "opening_hours": site.opening_hours,
-                "address": site.address,
-            },
-        }
-        for site in store.list_sites(principal.program_id)
-    ]
+    features = [site_feature(site) for site in store.list_sites(principal.program_id)]
     body = {"type": "FeatureCollection", "features": features, "numberReturned": len(features)}
     return Response(orjson.dumps(body), media_type="application/geo+json")
+
+
+def site_feature(site: StoredSite) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": site.id,
+        "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},
+        "properties": {
+            "name": site.name,
+            "site_type": site.site_type,
+            "services": list(site.services),
+            "opening_hours": site.opening_hours,
+            "address": site.address,
+        },
+    }
+
+
+@router.get(
+    "/sites/{site_id}",
+    summary="One service site of the caller's program",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def get_site(site_id: int, principal: PrincipalDep, store: StoreDep) -> Response:
+    principal.require(SITE_READERS, "reading sites")
+    # Another program's site answers exactly like a missing one.
+    for site in store.list_sites(principal.program_id):
+        if site.id == site_id:
+            return Response(orjson.dumps(site_feature(site)), media_type="application/geo+json")
+    raise NotFound("no site with that id in this program")

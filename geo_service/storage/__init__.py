@@ -100,6 +100,29 @@ class EventCells:
 
 
 @dataclass(frozen=True)
+class ProgramPublication:
+    """A program's stored publication choices; ``None`` means the deployment default."""
+
+    k_peer: int | None = None
+    k_planner: int | None = None
+    k_public: int | None = None
+    public_enabled: bool = False
+    bucket: str = "month"
+
+
+@dataclass(frozen=True)
+class EventAtoms:
+    """Events summed per (stored cell, time bucket, reporter) for the publication step."""
+
+    cell_m: int
+    ix: IntArray
+    iy: IntArray
+    bucket_start: IntArray
+    reporter: IntArray  # the submitting key's id; a unique negative id for key-less imports
+    count: IntArray
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """What happened, by whom; ``detail`` holds counts and names, never coordinates."""
 
@@ -175,6 +198,11 @@ class Store(Protocol):
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventCells]: ...
     def data_version(self, program_id: int) -> int: ...
+    def event_atoms(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventAtoms]: ...
+    def publication(self, program_id: int) -> ProgramPublication: ...
+    def set_publication(self, program_id: int, choice: ProgramPublication) -> None: ...
     def append_audit(self, entry: AuditEntry) -> AuditRow: ...
     def audit_rows(
         self, program_id: int | None = None, *, after_id: int = 0, limit: int | None = None

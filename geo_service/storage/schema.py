@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -36,6 +37,12 @@ programs = Table(
     # Bumped in the same transaction as every change to the program's events, so any worker
     # can tell whether an analysis it cached is still current.
     Column("data_version", Integer, nullable=False, server_default="0"),
+    # Publication settings the steward may raise (NULL: the deployment default, the floor).
+    Column("k_peer", Integer, nullable=True),
+    Column("k_planner", Integer, nullable=True),
+    Column("k_public", Integer, nullable=True),
+    Column("public_enabled", Boolean, nullable=False, server_default=false()),
+    Column("bucket", String(8), nullable=False, server_default="month"),
 )
 
 api_keys = Table(

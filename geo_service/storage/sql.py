@@ -23,10 +23,12 @@ from geo_service.storage import (
     AuditRow,
     BatchRecord,
     ContextFeature,
+    EventAtoms,
     EventCells,
     EventQuery,
     EventRows,
     KeyRecord,
+    ProgramPublication,
     SiteRecord,
     StoredEvent,
     StoredSite,
@@ -376,6 +378,65 @@ class SqlStore:
                 sa.select(meta.c.value).where(meta.c.key == AUDIT_HEAD_KEY)
             ).scalar_one()
         return str(head)
+
+    # -- publication -----------------------------------------------------------------------
+    def publication(self, program_id: int) -> ProgramPublication:
+        c = programs.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(c.k_peer, c.k_planner, c.k_public, c.public_enabled, c.bucket).where(
+                    c.id == program_id
+                )
+            ).one()
+        return ProgramPublication(**row._mapping)
+
+    def set_publication(self, program_id: int, choice: ProgramPublication) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(programs)
+                .where(programs.c.id == program_id)
+                .values(
+                    k_peer=choice.k_peer,
+                    k_planner=choice.k_planner,
+                    k_public=choice.k_public,
+                    public_enabled=choice.public_enabled,
+                    bucket=choice.bucket,
+                    data_version=programs.c.data_version + 1,  # cached layers are now stale
+                )
+            )
+
+    def event_atoms(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventAtoms]:
+        """Events per (cell, bucket, reporting key); rows imported without a key each count
+        as their own reporter (they come from many independent reports)."""
+        c = events.c
+        reporter = sa.case((batches.c.key_id.is_(None), -c.id), else_=batches.c.key_id)
+        where = [c.program_id == program_id, c.kind == kind]
+        if start is not None:
+            where.append(c.bucket_start >= start)
+        if end is not None:
+            where.append(c.bucket_start < end)
+        select = (
+            sa.select(
+                c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, reporter, sa.func.sum(c.count)
+            )
+            .join(batches, batches.c.id == c.batch_id)
+            .where(*where)
+            .group_by(c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, reporter)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(select).all()
+        if not rows:
+            return []
+        table = np.array(rows, dtype=np.int64)
+        out = []
+        for size in np.unique(table[:, 0]):
+            part = table[table[:, 0] == size]
+            out.append(
+                EventAtoms(int(size), part[:, 1], part[:, 2], part[:, 3], part[:, 4], part[:, 5])
+            )
+        return out
 
     # -- reads -----------------------------------------------------------------------------
     def data_version(self, program_id: int) -> int:
