@@ -45,7 +45,15 @@ from analysis.hotspots import (
 from geo_service.auth import Role
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
-from geo_service.settings import EventKind
+from geo_service.publication import (
+    AUDIENCE_OF_ROLE,
+    MIN_REPORTERS,
+    Period,
+    ReleasedLayer,
+    released_layer,
+    threshold,
+)
+from geo_service.settings import EventKind, Settings
 from geo_service.storage import Store
 
 FULL_VIEW = frozenset({Role.MANAGER, Role.STEWARD})
@@ -258,11 +266,6 @@ def _run_density(analysis: Analysis, deployment: Deployment) -> None:
     bandwidth_m = query.bandwidth_m if query.bandwidth_m is not None else 2.0 * cells.cell_m
     ix, iy, count = _study_area(deployment, cells)
     density = kernel_density(cells, ix, iy, bandwidth_m=bandwidth_m)
-    raster = Raster.around(ix, iy)
-    # Events within the bandwidth of each cell: what peers' heat is allowed to rest on.
-    nearby = raster.read(
-        disk_sum(raster.paint(ix, iy, count), disk_offsets(bandwidth_m, cells.cell_m)), ix, iy
-    )
     analysis.study_cells = len(ix)
     analysis.parameters.update(bandwidth_m=bandwidth_m, kernel="gaussian", units="events/km²")
     analysis.per_cell = {
@@ -270,7 +273,6 @@ def _run_density(analysis: Analysis, deployment: Deployment) -> None:
         "iy": iy,
         "count": count,
         "density": density,
-        "nearby": nearby,
     }
 
 
@@ -290,8 +292,16 @@ def _cell_feature(ring: Any, cell_m: int, ix: int, iy: int, props: dict[str, Any
     }
 
 
-def publish(analysis: Analysis, deployment: Deployment, *, role: Role, min_count: int) -> Any:
-    """The FeatureCollection a role may see."""
+def publish(
+    analysis: Analysis,
+    deployment: Deployment,
+    *,
+    role: Role,
+    released: ReleasedLayer | None = None,
+    period: Period | None = None,
+) -> Any:
+    """The FeatureCollection a role may see: everything for managers and stewards; for
+    peers and planners only the released cells of the period (``released``)."""
     full = role in FULL_VIEW
     query = analysis.query
     summary: dict[str, Any] = {
@@ -302,38 +312,141 @@ def publish(analysis: Analysis, deployment: Deployment, *, role: Role, min_count
             _iso(query.end) if query.end is not None else None,
         ],
         "parameters": dict(analysis.parameters),
-        "audience": "all cells"
-        if full
-        else f"cells holding at least {min_count} events (role {role.value})",
+        "audience": "all cells",
         "warnings": list(analysis.warnings),
     }
+    if period is not None:
+        summary["period"] = period.label
+    features: list[Any] = []
     if not full:
+        assert released is not None and period is not None
         # A statistic of every cell, hidden ones included: managers' diagnostics only.
         summary["parameters"].pop("moran_z_by_distance", None)
-    features: list[Any] = []
+        summary["audience"] = (
+            f"released cells: at least {released.k} events from at least {MIN_REPORTERS} "
+            f"reporting keys (role {role.value})"
+        )
+        summary["warnings"] = [w for w in summary["warnings"] if "cells hold events" not in w]
+        if analysis.cells.total and analysis.per_cell:
+            features = _released_features(analysis, deployment, summary, released, period)
+        else:
+            summary["counts"] = {"events_shown": 0, "features": 0}
+        if analysis.cells.total and not features:
+            summary["warnings"].append(
+                "nothing in this period passes the publication threshold; try a quarter"
+            )
+        return {"type": "FeatureCollection", "features": features, "summary": summary}
     if analysis.cells.total and analysis.per_cell:
         if query.method is Method.GI_STAR:
-            features = _gi_features(analysis, deployment, summary, full, min_count)
+            features = _gi_features(analysis, deployment, summary)
         elif query.method is Method.DENSITY:
-            features = _density_features(analysis, deployment, summary, full, min_count)
+            features = _density_features(analysis, deployment, summary)
         else:
-            features = _cluster_features(analysis, deployment, summary, full, min_count)
+            features = _cluster_features(analysis, deployment, summary)
     else:
         summary["counts"] = {"events": 0, "features": 0}
-    if not full and analysis.cells.total and not features:
-        summary["warnings"].append(
-            f"no cell holds {min_count} or more events; nothing can be shown at this role's "
-            "threshold. Try a longer window or larger cells (cell_m)"
-        )
     return {"type": "FeatureCollection", "features": features, "summary": summary}
 
 
-def _gi_features(
-    analysis: Analysis, deployment: Deployment, summary: dict[str, Any], full: bool, k: int
+def _released_features(
+    analysis: Analysis,
+    deployment: Deployment,
+    summary: dict[str, Any],
+    released: ReleasedLayer,
+    period: Period,
+) -> list[Any]:
+    method = analysis.query.method
+    base = [f for f in released.features if f.level == 0]
+    if method is Method.GI_STAR:
+        c = analysis.per_cell
+        klass = {
+            (int(x), int(y)): int(v) for x, y, v in zip(c["ix"], c["iy"], c["class"], strict=True)
+        }
+        features = []
+        sizes = [released.cell_m << f.level for f in released.features]
+        rings = deployment.cell_rings(
+            np.array([f.ix for f in released.features], dtype=np.int64),
+            np.array([f.iy for f in released.features], dtype=np.int64),
+            np.array(sizes, dtype=np.float64),
+        )
+        for f, ring, size in zip(released.features, rings, sizes, strict=True):
+            level = klass.get((f.ix, f.iy), 0) if f.level == 0 else None
+            props = {
+                "count": f.count,
+                "cell_m": size,
+                "gi_class": level,
+                "confidence": _confidence(level)
+                if level is not None
+                else "not assessed at this cell size",
+            }
+            features.append(_cell_feature(ring, size, f.ix, f.iy, props))
+        shown = [p["properties"]["gi_class"] for p in features]
+        summary["counts"] = {
+            "events_shown": released_total(released),
+            "features": len(features),
+            "hot": {CONFIDENCE[v]: shown.count(v) for v in (3, 2, 1)},
+            "cold": {CONFIDENCE[v]: shown.count(-v) for v in (3, 2, 1)},
+        }
+        return features
+    cells = count_in_grid(
+        np.array([f.ix for f in base], dtype=np.int64),
+        np.array([f.iy for f in base], dtype=np.int64),
+        np.array([f.count for f in base], dtype=np.int64),
+        cell_m=released.cell_m,
+        first_start=np.full(len(base), period.start, dtype=np.int64),
+        last_end=np.full(len(base), period.end, dtype=np.int64),
+    )
+    if method is Method.DENSITY:
+        return _heat_from_released(analysis, deployment, summary, cells)
+    # Clusters found on all events, then cut to the released cells and recounted from them.
+    lookup = {
+        (int(x), int(y)): int(r)
+        for x, y, r in zip(
+            analysis.cells.ix, analysis.cells.iy, analysis.per_cell["rank"], strict=True
+        )
+    }
+    ranks = np.array(
+        [lookup.get((int(x), int(y)), 0) for x, y in zip(cells.ix, cells.iy, strict=True)]
+    )
+    return _cluster_features(
+        analysis, deployment, summary, cells=cells, ranks=rank_labels(ranks - 1, cells.count)
+    )
+
+
+def released_total(released: ReleasedLayer) -> int:
+    return sum(f.count for f in released.features)
+
+
+def _heat_from_released(
+    analysis: Analysis, deployment: Deployment, summary: dict[str, Any], cells: CellCounts
 ) -> list[Any]:
     c = analysis.per_cell
+    bandwidth_m = float(analysis.parameters["bandwidth_m"])
+    density = kernel_density(cells, c["ix"], c["iy"], bandwidth_m=bandwidth_m)
+    top = float(density.max(initial=0.0))
+    features = []
+    if top > 0:
+        idx = np.flatnonzero(density >= 0.01 * top)
+        levels = np.ceil(DENSITY_LEVELS * density[idx] / top).astype(int)
+        rings = deployment.cell_rings(c["ix"][idx], c["iy"][idx], cells.cell_m)
+        for ring, i, level in zip(rings, idx.tolist(), levels.tolist(), strict=True):
+            features.append(
+                _cell_feature(
+                    ring, cells.cell_m, int(c["ix"][i]), int(c["iy"][i]), {"level": int(level)}
+                )
+            )
+    summary["counts"] = {
+        "features": len(features),
+        "levels": DENSITY_LEVELS,
+        "events_shown": cells.total,
+    }
+    return features
+
+
+def _gi_features(analysis: Analysis, deployment: Deployment, summary: dict[str, Any]) -> list[Any]:
+    c = analysis.per_cell
     cell_m = analysis.cells.cell_m
-    shown = (c["count"] > 0) | (c["class"] != 0) if full else c["count"] >= k
+    shown = (c["count"] > 0) | (c["class"] != 0)
     idx = np.flatnonzero(shown)
     rings = deployment.cell_rings(c["ix"][idx], c["iy"][idx], cell_m)
     features = []
@@ -343,36 +456,32 @@ def _gi_features(
             "count": int(c["count"][i]),
             "gi_class": level,
             "confidence": _confidence(level),
+            "gi_z": round(float(c["z"][i]), 6),
+            "p_value": float(c["p"][i]),
+            "p_adjusted": float(c["p_adjusted"][i]),
+            "neighbours": int(c["neighbours"][i]),
         }
-        if full:
-            props |= {
-                "gi_z": round(float(c["z"][i]), 6),
-                "p_value": float(c["p"][i]),
-                "p_adjusted": float(c["p_adjusted"][i]),
-                "neighbours": int(c["neighbours"][i]),
-            }
         features.append(_cell_feature(ring, cell_m, int(c["ix"][i]), int(c["iy"][i]), props))
     classes = c["class"][idx]
     summary["counts"] = {
-        "events": int(c["count"][idx].sum()) if not full else analysis.cells.total,
+        "events": analysis.cells.total,
         "cells_with_events": int((c["count"][idx] > 0).sum()),
         "features": len(features),
         "hot": {CONFIDENCE[v]: int((classes == v).sum()) for v in (3, 2, 1)},
         "cold": {CONFIDENCE[v]: int((classes == -v).sum()) for v in (3, 2, 1)},
+        "cells_analysed": analysis.study_cells,
     }
-    if full:
-        summary["counts"]["cells_analysed"] = analysis.study_cells
     return features
 
 
-def _confidence(level: int) -> str:
-    if level == 0:
+def _confidence(level: int | None) -> str:
+    if not level:
         return "not significant"
     return f"{'hot' if level > 0 else 'cold'} spot, {CONFIDENCE[abs(level)]} confidence"
 
 
 def _density_features(
-    analysis: Analysis, deployment: Deployment, summary: dict[str, Any], full: bool, k: int
+    analysis: Analysis, deployment: Deployment, summary: dict[str, Any]
 ) -> list[Any]:
     c = analysis.per_cell
     cell_m = analysis.cells.cell_m
@@ -380,44 +489,38 @@ def _density_features(
     top = float(density.max())
     # Drop the far tails (under 1 % of the peak): they only add bytes to a heat layer.
     shown = density >= 0.01 * top
-    if not full:
-        shown &= c["nearby"] >= k
     idx = np.flatnonzero(shown)
     levels = np.ceil(DENSITY_LEVELS * density[idx] / top).astype(int) if top > 0 else idx * 0
     rings = deployment.cell_rings(c["ix"][idx], c["iy"][idx], cell_m)
     features = []
     for ring, i, level in zip(rings, idx.tolist(), levels.tolist(), strict=True):
-        props: dict[str, Any] = {"level": int(level)}
-        if full:
-            props |= {"density": round(float(density[i]), 4), "count": int(c["count"][i])}
-        features.append(_cell_feature(ring, cell_m, int(c["ix"][i]), int(c["iy"][i]), props))
-    summary["counts"] = {"features": len(features), "levels": DENSITY_LEVELS}
-    if full:
-        summary["counts"] |= {
-            "events": analysis.cells.total,
-            "cells_analysed": analysis.study_cells,
-            "peak_density": round(top, 4),
+        props: dict[str, Any] = {
+            "level": int(level),
+            "density": round(float(density[i]), 4),
+            "count": int(c["count"][i]),
         }
+        features.append(_cell_feature(ring, cell_m, int(c["ix"][i]), int(c["iy"][i]), props))
+    summary["counts"] = {
+        "features": len(features),
+        "levels": DENSITY_LEVELS,
+        "events": analysis.cells.total,
+        "cells_analysed": analysis.study_cells,
+        "peak_density": round(top, 4),
+    }
     return features
 
 
 def _cluster_features(
-    analysis: Analysis, deployment: Deployment, summary: dict[str, Any], full: bool, k: int
+    analysis: Analysis,
+    deployment: Deployment,
+    summary: dict[str, Any],
+    *,
+    cells: CellCounts | None = None,
+    ranks: IntArray | None = None,
 ) -> list[Any]:
-    cells, ranks = analysis.cells, analysis.per_cell["rank"]
-    if not full:
-        # Each cluster keeps only its publishable cells, and its numbers are recomputed from
-        # them, so no cluster total exceeds the sum of cells a peer can see.
-        keep = cells.count >= k
-        cells = CellCounts(
-            cells.cell_m,
-            cells.ix[keep],
-            cells.iy[keep],
-            cells.count[keep],
-            cells.first_start[keep],
-            cells.last_end[keep],
-        )
-        ranks = rank_labels(np.where(ranks[keep] > 0, ranks[keep] - 1, -1), cells.count)
+    full = cells is None
+    cells = analysis.cells if cells is None else cells
+    ranks = analysis.per_cell["rank"] if ranks is None else ranks
     clusters = describe_clusters(cells, ranks, grid=deployment.grid)
     features = []
     for cluster in clusters:
@@ -439,7 +542,7 @@ def _cluster_features(
         )
     clustered = sum(c.count for c in clusters)
     summary["counts"] = {
-        "events": cells.total,
+        "events" if full else "events_shown": cells.total,
         "clusters": len(clusters),
         "events_in_clusters": clustered,
         "features": len(features),
@@ -496,11 +599,19 @@ class HotspotCache:
         program_id: int,
         query: HotspotQuery,
         role: Role,
-        min_count: int,
+        settings: Settings,
+        period: Period | None = None,
     ) -> tuple[bytes, bool]:
         """The published body for this request, and whether it came from the cache."""
         version = store.data_version(program_id)
-        audience = "full" if role in FULL_VIEW else f"k{min_count}"
+        released = None
+        if role in FULL_VIEW:
+            audience = "full"
+        else:
+            assert period is not None
+            audience_of = AUDIENCE_OF_ROLE[role]
+            k = threshold(settings, store.publication(program_id), audience_of)
+            audience = f"{audience_of.value}:k{k}"
         body_key = (program_id, version, query, audience)
         body: bytes | None = self._get(self._bodies, body_key)
         if body is not None:
@@ -510,8 +621,13 @@ class HotspotCache:
         if analysis is None:
             analysis = analyse(store, deployment, program_id, query)
             self._put(self._analyses, analysis_key, analysis)
+        if role not in FULL_VIEW:
+            assert period is not None
+            released = released_layer(
+                store, deployment, program_id=program_id, kind=query.kind, period=period, k=k
+            )
         body = orjson.dumps(
-            publish(analysis, deployment, role=role, min_count=min_count),
+            publish(analysis, deployment, role=role, released=released, period=period),
             option=orjson.OPT_SERIALIZE_NUMPY,
         )
         self._put(self._bodies, body_key, body)

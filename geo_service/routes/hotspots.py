@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,13 +11,14 @@ from starlette.responses import Response
 from analysis.grid import GridError
 from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import InvalidParameter
-from geo_service.hotspots import HotspotQuery, Method
+from geo_service.hotspots import FULL_VIEW, HotspotQuery, Method
+from geo_service.publication import check_period, parse_period
 from geo_service.routes.events import GEOJSON, parse_datetime
 from geo_service.settings import EventKind
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
-COMMON_OPTIONS = frozenset({"kind", "method", "datetime", "cell_m"})
+COMMON_OPTIONS = frozenset({"kind", "method", "datetime", "period", "cell_m"})
 METHOD_OPTIONS = {
     Method.GI_STAR: frozenset({"distance_m", "permutations", "seed", "fdr"}),
     Method.DBSCAN: frozenset({"eps_m", "min_events"}),
@@ -56,7 +58,15 @@ def get_hotspots(
     kind: EventKind,
     method: Method = Method.GI_STAR,
     datetime: Annotated[
-        str | None, Query(description="RFC 3339 instant or interval a/b, '..' open")
+        str | None,
+        Query(description="managers, stewards: RFC 3339 instant or interval a/b, '..' open"),
+    ] = None,
+    period: Annotated[
+        str | None,
+        Query(
+            description="a finished month (2025-05) or quarter (2025-Q2); required for "
+            "peers and planners"
+        ),
     ] = None,
     cell_m: Annotated[
         int | None,
@@ -90,11 +100,25 @@ def get_hotspots(
 ) -> Response:
     """Computed on all of the program's events of ``kind`` in the window.
 
-    Managers and stewards receive every cell with its statistics. Peers and planners receive
-    only cells holding at least the publication threshold of events (5 unless raised), with
-    classes rather than the raw statistics, and clusters cut down to such cells.
+    Managers and stewards receive every cell with its statistics, for any window. Peers and
+    planners ask for a finished month or quarter and receive only its released cells (the
+    publication step: at least k events from two reporting keys, rolled up where needed),
+    with classes rather than raw statistics; clusters and heat rest on released cells only.
     """
     check_options(set(request.query_params.keys()), method)
+    full_view = principal.role in FULL_VIEW
+    if datetime is not None and period is not None:
+        raise InvalidParameter("give either datetime or period, not both")
+    if not full_view:
+        if period is None or datetime is not None:
+            raise InvalidParameter(
+                "peers and planners see finished months or quarters: ask with period=2025-05 "
+                "or period=2025-Q2 instead of datetime"
+            )
+        if cell_m is not None:
+            raise InvalidParameter(
+                "peers and planners see the released cells; cell_m is for managers"
+            )
     stored_m = deployment.cell_m(kind)
     size = stored_m if cell_m is None else cell_m
     try:
@@ -105,7 +129,15 @@ def get_hotspots(
         raise InvalidParameter(
             f"cell_m must be at least {stored_m} m, the size {kind.value} events are stored at"
         )
-    start, end = parse_datetime(datetime) if datetime else (None, None)
+    chosen_period = None
+    start: int | None
+    end: int | None
+    if period is not None:
+        chosen_period = parse_period(period, deployment)
+        check_period(chosen_period, store.publication(principal.program_id), now=time.time())
+        start, end = chosen_period.start, chosen_period.end
+    else:
+        start, end = parse_datetime(datetime) if datetime else (None, None)
     query = HotspotQuery(
         kind=kind,
         method=method,
@@ -128,13 +160,11 @@ def get_hotspots(
         program_id=principal.program_id,
         query=query,
         role=principal.role,
-        min_count=settings.publish_min_count,
+        settings=settings,
+        period=chosen_period,
     )
     return Response(
         body,
         media_type=GEOJSON,
-        headers={
-            "Cache-Control": "private, no-store",
-            "X-Analysis-Cache": "hit" if cached else "miss",
-        },
+        headers={"X-Analysis-Cache": "hit" if cached else "miss"},
     )

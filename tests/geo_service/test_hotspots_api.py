@@ -10,10 +10,13 @@ import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
+from geo_service.auth import Role, create_key
+from geo_service.storage.sql import SqlStore
 from tests.conftest import TOWN, bearer, collection, feature, problem
 
 Keys = dict[str, dict[str, str]]
 K = 5  # the default publication threshold for peers and planners
+QUARTER = "2025-Q2"  # every test event falls in it
 HOT = (-101.8700, 54.7700)
 
 
@@ -39,9 +42,16 @@ def post_events(client: TestClient, rows: list[dict[str, Any]], headers: dict[st
 
 
 @pytest.fixture
-def town(client: TestClient, keys: Keys) -> int:
+def town(client: TestClient, keys: Keys, store: SqlStore) -> int:
+    """The town's events, sent by three keys in turn (the publication step wants two)."""
     rows = town_events()
-    post_events(client, rows, keys["manager"])
+    reporters = [
+        keys["manager"],
+        keys["steward"],
+        bearer(create_key(store, program="town", role=Role.MANAGER)[1]),
+    ]
+    for i, headers in enumerate(reporters):
+        post_events(client, rows[i::3], headers)
     return len(rows)
 
 
@@ -133,38 +143,58 @@ def test_density_peaks_at_the_hot_spot(client: TestClient, keys: Keys, town: int
 
 @pytest.mark.parametrize("role", ["peer", "planner"])
 @pytest.mark.parametrize("method", ["gi_star", "dbscan", "hdbscan", "density"])
-def test_peers_and_planners_never_get_a_cell_below_the_threshold(
+def test_peers_and_planners_get_only_the_released_cells(
     client: TestClient, keys: Keys, town: int, role: str, method: str
 ) -> None:
     full = hotspots(client, keys["manager"], method="gi_star")
     counts = {f["id"]: f["properties"]["count"] for f in full["features"]}
-    body = hotspots(client, keys[role], method=method)
+    layer = client.get(
+        "/v1/published", params={"kind": "needle_report", "period": QUARTER}, headers=keys[role]
+    ).json()
+    released = {f["id"]: f["properties"]["count"] for f in layer["features"]}
+    assert released and all(n >= K for n in released.values())
+    body = hotspots(client, keys[role], method=method, period=QUARTER)
     assert body["features"]
     if method == "gi_star":
+        assert {f["id"]: f["properties"]["count"] for f in body["features"]} == released
         for f in body["features"]:
-            assert f["properties"]["count"] == counts[f["id"]] >= K
-            assert set(f["properties"]) == {"count", "gi_class", "confidence"}
-        assert body["summary"]["counts"]["events"] == sum(
-            f["properties"]["count"] for f in body["features"]
-        )
+            assert set(f["properties"]) == {"count", "cell_m", "gi_class", "confidence"}
+        assert body["summary"]["counts"]["events_shown"] == sum(released.values())
     elif method == "density":
         for f in body["features"]:
             assert set(f["properties"]) == {"level"}
         lone = {fid for fid, n in counts.items() if 0 < n < K}
         assert lone - {f["id"] for f in body["features"]}, "lone reports leave no heat"
     else:
-        published = [
-            (shape(f["geometry"]).centroid, n)
-            for f in full["features"]
-            if (n := f["properties"]["count"]) >= K
+        base = [
+            (shape(f["geometry"]).centroid, f["properties"]["count"])
+            for f in layer["features"]
+            if f["properties"]["cell_m"] == 125
         ]
         for cluster in body["features"]:
             polygon = shape(cluster["geometry"])
-            inside = sum(n for point, n in published if polygon.contains(point))
+            inside = sum(n for point, n in base if polygon.contains(point))
             assert cluster["properties"]["count"] == inside  # nothing hidden is counted
     assert "cells_analysed" not in body["summary"]["counts"]
+    assert "events" not in body["summary"]["counts"]
     assert "moran_z_by_distance" not in body["summary"]["parameters"]
     assert str(K) in body["summary"]["audience"]
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("", "period="),
+        ("&datetime=2025-05-01T00:00:00Z/..", "period="),
+        (f"&period={QUARTER}&cell_m=250", "cell_m is for managers"),
+        ("&period=2999-Q1", "not finished"),
+    ],
+)
+def test_peers_must_ask_for_a_finished_period_of_released_cells(
+    client: TestClient, keys: Keys, town: int, query: str, needle: str
+) -> None:
+    response = client.get(f"/v1/hotspots?kind=needle_report{query}", headers=keys["peer"])
+    assert needle in problem(response, 400)["detail"]
 
 
 def test_a_raised_threshold_applies(tmp_path: Any) -> None:
@@ -177,8 +207,11 @@ def test_a_raised_threshold_applies(tmp_path: Any) -> None:
         store = app.state.store
         manager = bearer(create_key(store, program="t", role=Role.MANAGER)[1])
         peer = bearer(create_key(store, program="t", role=Role.PEER)[1])
-        post_events(client, town_events(), manager)
-        body = hotspots(client, peer)
+        steward = bearer(create_key(store, program="t", role=Role.STEWARD)[1])
+        rows = town_events()
+        post_events(client, rows[::2], manager)
+        post_events(client, rows[1::2], steward)
+        body = hotspots(client, peer, period=QUARTER)
         assert body["features"] and all(f["properties"]["count"] >= 12 for f in body["features"])
 
 
@@ -197,13 +230,14 @@ def test_the_threshold_cannot_be_set_below_five(tmp_path: Any) -> None:
 def test_answers_are_cached_until_new_events_arrive(
     client: TestClient, keys: Keys, town: int
 ) -> None:
-    first = client.get("/v1/hotspots?kind=needle_report", headers=keys["peer"])
-    again = client.get("/v1/hotspots?kind=needle_report", headers=keys["peer"])
+    url = f"/v1/hotspots?kind=needle_report&period={QUARTER}"
+    first = client.get(url, headers=keys["peer"])
+    again = client.get(url, headers=keys["peer"])
     assert first.headers["x-analysis-cache"] == "miss"
     assert again.headers["x-analysis-cache"] == "hit"
     assert first.content == again.content
-    post_events(client, [feature(*HOT)], keys["manager"])
-    after = client.get("/v1/hotspots?kind=needle_report", headers=keys["peer"])
+    post_events(client, [feature(*HOT)], keys["steward"])
+    after = client.get(url, headers=keys["peer"])
     assert after.headers["x-analysis-cache"] == "miss"
     assert (
         sum(f["properties"]["count"] for f in after.json()["features"])
@@ -292,10 +326,10 @@ def test_a_key_is_required(client: TestClient) -> None:
 def test_responses_hold_no_submitted_coordinates(client: TestClient, keys: Keys) -> None:
     lon, lat = -101.8812345, 54.7712345
     post_events(client, [feature(lon, lat)] * 7, keys["manager"])
-    for role in ("manager", "peer"):
+    for role, window in (("manager", ""), ("peer", f"&period={QUARTER}")):
         for method in ("gi_star", "dbscan", "hdbscan", "density"):
             text = client.get(
-                f"/v1/hotspots?kind=needle_report&method={method}", headers=keys[role]
+                f"/v1/hotspots?kind=needle_report&method={method}{window}", headers=keys[role]
             ).text
             assert "8812345" not in text and "7712345" not in text
             assert "881234" not in text and "771234" not in text

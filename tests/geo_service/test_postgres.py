@@ -53,19 +53,27 @@ def run_town(settings: Settings) -> dict[str, Any]:
     with TestClient(app) as client:
         store = app.state.store
         manager = bearer(create_key(store, program="t", role=Role.MANAGER)[1])
+        steward = bearer(create_key(store, program="t", role=Role.STEWARD)[1])
         peer = bearer(create_key(store, program="t", role=Role.PEER)[1])
-        posted = client.post("/v1/events", json=collection(*town_events()), headers=manager)
-        assert posted.status_code == 201, posted.text
+        rows = town_events()
+        for half, headers in ((rows[::2], manager), (rows[1::2], steward)):
+            posted = client.post("/v1/events", json=collection(*half), headers=headers)
+            assert posted.status_code == 201, posted.text
         version = store.data_version(store.program_id("t"))
         out = {"version": version}
         for method in ("gi_star", "dbscan", "hdbscan", "density"):
             for role, headers in (("manager", manager), ("peer", peer)):
+                window = "&period=2025-Q2" if role == "peer" else ""
                 response = client.get(
-                    f"/v1/hotspots?kind=needle_report&method={method}", headers=headers
+                    f"/v1/hotspots?kind=needle_report&method={method}{window}", headers=headers
                 )
                 assert response.status_code == 200, response.text
                 out[f"{method}/{role}"] = response.json()
         events = client.get("/v1/events?limit=1000", headers=manager).json()
+        for period in ("2025-05", "2025-Q2"):
+            response = client.get(f"/v1/published?kind=needle_report&period={period}", headers=peer)
+            assert response.status_code == 200, response.text
+            out[f"published/{period}"] = response.json()
         out["events"] = sorted(
             (f["properties"]["cell"], f["properties"]["bucket_start"], f["properties"]["count"])
             for f in events["features"]
