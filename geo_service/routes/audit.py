@@ -21,7 +21,9 @@ def get_audit(
     principal: PrincipalDep,
     store: StoreDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, description="the last id of the previous page")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="the last id of the previous page")
+    ] = 0,
     limit: Annotated[int, Query(ge=1)] = 500,
     verify: Annotated[bool, Query(description="also check the whole hash chain")] = False,
 ) -> Response:

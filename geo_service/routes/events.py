@@ -205,7 +205,9 @@ def get_events(
         str | None, Query(description="RFC 3339 instant or interval a/b, '..' open")
     ] = None,
     limit: Annotated[int, Query(ge=1)] = 1000,
-    after: Annotated[int, Query(ge=0, description="the last id of the previous page")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="the last id of the previous page")
+    ] = 0,
 ) -> Response:
     principal.require(EVENT_READERS, "reading events")
     if limit > settings.page_size_max:
