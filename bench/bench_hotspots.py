@@ -213,10 +213,10 @@ def bench_api(n_events: int, requests: int) -> None:
             )
             for label, headers, query in (
                 ("gi_star, manager", manager, "method=gi_star"),
-                ("gi_star, peer", peer, "method=gi_star"),
-                ("gi_star 999 perms, peer", peer, "method=gi_star&permutations=999"),
-                ("dbscan, peer", peer, "method=dbscan"),
-                ("density, peer", peer, "method=density"),
+                ("gi_star, peer", peer, "method=gi_star&period=2025-Q2"),
+                ("gi_star 999 perms, peer", peer, "method=gi_star&permutations=999&period=2025-Q2"),
+                ("dbscan, peer", peer, "method=dbscan&period=2025-Q2"),
+                ("density, peer", peer, "method=density&period=2025-Q2"),
             ):
                 url = f"/v1/hotspots?kind=needle_report&{query}"
                 first, response = timed(lambda: client.get(url, headers=headers))  # noqa: B023

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import sys
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
-from geo_service.audit import verify_chain
+from geo_service.audit import record, verify_chain
 from geo_service.auth import Role, create_key, revoke_key
 from geo_service.batches import run_batch
 from geo_service.deployment import Deployment
@@ -48,6 +49,11 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+program_app = typer.Typer(
+    help="A program's publication settings, export and deletion (the steward's).",
+    no_args_is_help=True,
+)
+app.add_typer(program_app, name="program")
 CHUNK_ROWS = 100_000
 
 
@@ -449,6 +455,142 @@ def audit_list(
         store.close()
     for row in rows:
         typer.echo(f"{row.id}\t{row.at}\t{row.actor}\t{row.action}\t{row.detail}")
+
+
+def _program_id(store: SqlStore, program: str) -> int:
+    program_id = store.program_id(program)
+    if program_id is None:
+        store.close()
+        raise _fail(f"no program named {program}; 'geo-service keys list' shows the programs")
+    return program_id
+
+
+@program_app.command("publication")
+def program_publication(
+    program: Annotated[str, typer.Option(help="the program")],
+    k_peer: Annotated[int | None, typer.Option(help="raise peers' threshold")] = None,
+    k_planner: Annotated[int | None, typer.Option(help="raise planners' threshold")] = None,
+    k_public: Annotated[int | None, typer.Option(help="raise the public threshold")] = None,
+    public: Annotated[
+        bool | None, typer.Option("--public/--no-public", help="publish a public layer")
+    ] = None,
+    bucket: Annotated[str | None, typer.Option(help="month or quarter")] = None,
+) -> None:
+    """Show, or change, what the program publishes. Thresholds never go below the floors."""
+    from geo_service.publication import Audience, Bucket, threshold
+    from geo_service.storage import ProgramPublication
+
+    settings = get_settings()
+    store, _ = _open(settings)
+    try:
+        program_id = _program_id(store, program)
+        current = store.publication(program_id)
+        if any(v is not None for v in (k_peer, k_planner, k_public, public, bucket)):
+            floors = {
+                "k_peer": settings.publish_min_count,
+                "k_planner": settings.publish_min_count,
+                "k_public": settings.public_min_count,
+            }
+            asked = {"k_peer": k_peer, "k_planner": k_planner, "k_public": k_public}
+            for name, value in asked.items():
+                if value is not None and value < floors[name]:
+                    raise _fail(
+                        f"--{name.replace('_', '-')} may be raised, never set below {floors[name]}"
+                    )
+            if bucket is not None and bucket not in {b.value for b in Bucket}:
+                raise _fail("--bucket is month or quarter")
+            chosen = ProgramPublication(
+                k_peer=k_peer if k_peer is not None else current.k_peer,
+                k_planner=k_planner if k_planner is not None else current.k_planner,
+                k_public=k_public if k_public is not None else current.k_public,
+                public_enabled=public if public is not None else current.public_enabled,
+                bucket=bucket or current.bucket,
+            )
+            store.set_publication(program_id, chosen)
+            record(
+                store,
+                "publication.change",
+                actor="cli",
+                program_id=program_id,
+                before=current.__dict__,
+                after=chosen.__dict__,
+            )
+            current = chosen
+        ks = ", ".join(f"{a.value} {threshold(settings, current, a)}" for a in Audience)
+        typer.echo(
+            f"{program}: k = {ks}; public layer {'on' if current.public_enabled else 'off'}; "
+            f"bucket {current.bucket}"
+        )
+    finally:
+        store.close()
+
+
+@program_app.command("export")
+def program_export(
+    program: Annotated[str, typer.Option(help="the program")],
+    out: Annotated[Path, typer.Option(help="file to write")],
+    fmt: Annotated[str, typer.Option("--format", help="geojson or csv")] = "geojson",
+) -> None:
+    """Write the program's events and aggregates to a file (recorded in the audit trail)."""
+    from geo_service.stewardship import export_program
+
+    if fmt not in ("geojson", "csv"):
+        raise _fail("--format is geojson or csv")
+    store, deployment = _open(get_settings())
+    try:
+        body, _ = export_program(
+            store, deployment, program_id=_program_id(store, program), fmt=fmt, actor="cli"
+        )
+    finally:
+        store.close()
+    out.write_bytes(body)
+    typer.echo(f"Wrote {out} ({len(body)} bytes).")
+
+
+@program_app.command("delete-data")
+def program_delete_data(
+    program: Annotated[str, typer.Option(help="the program")],
+    yes: Annotated[bool, typer.Option("--yes", help="really delete")] = False,
+) -> None:
+    """Delete the program's events, aggregates, sites and batches (keys and audit stay)."""
+    if not yes:
+        raise _fail("nothing was deleted: add --yes to delete the program's data")
+    store, _ = _open(get_settings())
+    try:
+        program_id = _program_id(store, program)
+        before = store.count_rows(program_id)
+        store.delete_program_data(program_id)
+        record(store, "data.delete", actor="cli", program_id=program_id, deleted=before)
+    finally:
+        store.close()
+    typer.echo(f"Deleted {program}'s data: {before}.")
+
+
+@app.command()
+def retention(
+    months: Annotated[
+        int | None, typer.Option(help="override GEO_SERVICE_RETENTION_MONTHS")
+    ] = None,
+) -> None:
+    """Fold events older than the retention period into monthly aggregates and delete them.
+
+    Run it daily (cron, a systemd timer); it is idempotent.
+    """
+    from geo_service.stewardship import run_retention
+
+    settings = get_settings()
+    store, deployment = _open(settings)
+    try:
+        cutoff, result = run_retention(
+            store, deployment, months=months or settings.retention_months
+        )
+    finally:
+        store.close()
+    when = dt.datetime.fromtimestamp(cutoff, deployment.tz).date()
+    typer.echo(
+        f"Folded {result.events_removed} events from before {when} into "
+        f"{result.aggregate_rows} monthly aggregate rows."
+    )
 
 
 def main() -> None:

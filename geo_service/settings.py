@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # it may be raised, never set below the floor of 5.
     publish_min_count: int = Field(default=5, ge=5)
     public_min_count: int = Field(default=10, ge=10)
+    # Events older than this many months are folded into monthly aggregates and deleted.
+    retention_months: int = Field(default=24, ge=1, le=240)
     hotspot_cache_entries: int = Field(default=128, ge=0)
     log_level: str = "INFO"
 

@@ -123,6 +123,23 @@ class EventAtoms:
 
 
 @dataclass(frozen=True)
+class MonthlyAggregate:
+    program_id: int
+    kind: str
+    month: str  # YYYY-MM, local
+    cell_m: int
+    cell_ix: int
+    cell_iy: int
+    count: int
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    events_removed: int
+    aggregate_rows: int
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """What happened, by whom; ``detail`` holds counts and names, never coordinates."""
 
@@ -202,6 +219,9 @@ class Store(Protocol):
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventAtoms]: ...
     def publication(self, program_id: int) -> ProgramPublication: ...
+    def roll_up_before(self, cutoff: int, *, tz: str) -> RetentionResult: ...
+    def aggregates(self, program_id: int) -> list[MonthlyAggregate]: ...
+    def all_events(self, program_id: int) -> list[StoredEvent]: ...
     def set_publication(self, program_id: int, choice: ProgramPublication) -> None: ...
     def append_audit(self, entry: AuditEntry) -> AuditRow: ...
     def audit_rows(

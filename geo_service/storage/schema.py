@@ -137,3 +137,15 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_audit_program", "program_id", "id"),
 )
+
+monthly_aggregates = Table(
+    "monthly_aggregates",
+    metadata,
+    Column("program_id", ForeignKey("programs.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("month", String(7), primary_key=True),  # local calendar month, YYYY-MM
+    Column("cell_m", Integer, primary_key=True),
+    Column("cell_ix", BigInteger, primary_key=True),
+    Column("cell_iy", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -28,7 +29,9 @@ from geo_service.storage import (
     EventQuery,
     EventRows,
     KeyRecord,
+    MonthlyAggregate,
     ProgramPublication,
+    RetentionResult,
     SiteRecord,
     StoredEvent,
     StoredSite,
@@ -40,6 +43,7 @@ from geo_service.storage.schema import (
     context_features,
     events,
     meta,
+    monthly_aggregates,
     programs,
     sites,
 )
@@ -379,6 +383,64 @@ class SqlStore:
             ).scalar_one()
         return str(head)
 
+    # -- retention and export --------------------------------------------------------------
+    def roll_up_before(self, cutoff: int, *, tz: str) -> RetentionResult:
+        """Fold events whose bucket starts before ``cutoff`` into monthly aggregates and
+        delete them, in one transaction (DESIGN §4.6)."""
+        c = events.c
+        old = c.bucket_start < cutoff
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    c.program_id, c.kind, c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.count
+                ).where(old)
+            ).all()
+            if not rows:
+                return RetentionResult(0, 0)
+            frame = pd.DataFrame(
+                rows,
+                columns=["program_id", "kind", "cell_m", "cell_ix", "cell_iy", "start", "count"],
+            )
+            local = pd.to_datetime(frame["start"], unit="s", utc=True).dt.tz_convert(tz)
+            frame["month"] = local.dt.strftime("%Y-%m")
+            keys = ["program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy"]
+            summed = frame.groupby(keys, as_index=False).agg(count=("count", "sum"))
+            a = monthly_aggregates.c
+            for program_id, kind, month, cell_m, ix, iy, count in summed.itertuples(index=False):
+                record = {
+                    "program_id": int(program_id),
+                    "kind": str(kind),
+                    "month": str(month),
+                    "cell_m": int(cell_m),
+                    "cell_ix": int(ix),
+                    "cell_iy": int(iy),
+                }
+                match = [a[k] == v for k, v in record.items()]
+                updated = conn.execute(
+                    sa.update(monthly_aggregates).where(*match).values(count=a.count + int(count))
+                ).rowcount
+                if not updated:
+                    conn.execute(sa.insert(monthly_aggregates).values(**record, count=int(count)))
+            removed = conn.execute(sa.delete(events).where(old)).rowcount
+            for program_id in frame["program_id"].unique().tolist():
+                self._bump_version(conn, int(program_id))
+        return RetentionResult(int(removed), len(summed))
+
+    def aggregates(self, program_id: int) -> list[MonthlyAggregate]:
+        a = monthly_aggregates.c
+        query = (
+            sa.select(monthly_aggregates)
+            .where(a.program_id == program_id)
+            .order_by(a.month, a.kind, a.cell_iy, a.cell_ix)
+        )
+        with self.engine.connect() as conn:
+            return [MonthlyAggregate(**row._mapping) for row in conn.execute(query)]
+
+    def all_events(self, program_id: int) -> list[StoredEvent]:
+        return self.query_events(
+            EventQuery(program_id=program_id, limit=2**62), grid_origin=(0.0, 0.0)
+        )
+
     # -- publication -----------------------------------------------------------------------
     def publication(self, program_id: int) -> ProgramPublication:
         c = programs.c
@@ -562,6 +624,7 @@ class SqlStore:
         with self.engine.connect() as conn:
             for name, table in (
                 ("events", events),
+                ("monthly_aggregates", monthly_aggregates),
                 ("sites", sites),
                 ("context", context_features),
             ):
@@ -575,7 +638,7 @@ class SqlStore:
     def delete_program_data(self, program_id: int) -> None:
         """Delete a program's events, sites, context layers and batches (keys stay)."""
         with self.engine.begin() as conn:
-            for table in (events, sites, context_features, batches):
+            for table in (events, monthly_aggregates, sites, context_features, batches):
                 conn.execute(sa.delete(table).where(table.c.program_id == program_id))
             self._bump_version(conn, program_id)
 

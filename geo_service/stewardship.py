@@ -1,0 +1,153 @@
+"""Community ownership: export a program's data, delete it, and the retention job."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Any
+
+import numpy as np
+import orjson
+
+from geo_service.audit import record
+from geo_service.deployment import Deployment
+from geo_service.routes.events import events_to_features
+from geo_service.storage import RetentionResult, Store
+
+EVENT_COLUMNS = [
+    "record",
+    "kind",
+    "cell_m",
+    "cell_ix",
+    "cell_iy",
+    "bucket_start",
+    "bucket_hours",
+    "month",
+    "count",
+    "source",
+    "fatal",
+    "naloxone_doses",
+    "place_type",
+]
+
+
+def export_program(
+    store: Store,
+    deployment: Deployment,
+    *,
+    program_id: int,
+    fmt: str,
+    actor: str,
+    key_id: int | None = None,
+) -> tuple[bytes, str]:
+    """All of a program's events (as cells and buckets: nothing finer exists) and its
+    monthly aggregates, as GeoJSON or CSV. Audited."""
+    rows = store.all_events(program_id)
+    aggregates = store.aggregates(program_id)
+    record(
+        store,
+        "export",
+        actor=actor,
+        program_id=program_id,
+        key_id=key_id,
+        format=fmt,
+        events=len(rows),
+        aggregates=len(aggregates),
+    )
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EVENT_COLUMNS)
+        for e in rows:
+            start = dt.datetime.fromtimestamp(e.bucket_start, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            writer.writerow(
+                [
+                    "event",
+                    e.kind,
+                    e.cell_m,
+                    e.cell_ix,
+                    e.cell_iy,
+                    start,
+                    e.bucket_hours,
+                    "",
+                    e.count,
+                    e.source or "",
+                    _flag(e.fatal),
+                    _blank(e.naloxone_doses),
+                    e.place_type or "",
+                ]
+            )
+        for a in aggregates:
+            writer.writerow(
+                [
+                    "monthly_aggregate",
+                    a.kind,
+                    a.cell_m,
+                    a.cell_ix,
+                    a.cell_iy,
+                    "",
+                    "",
+                    a.month,
+                    a.count,
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
+        return out.getvalue().encode(), "text/csv"
+    features: list[dict[str, Any]] = events_to_features(rows, deployment)
+    rings = deployment.cell_rings(
+        np.array([a.cell_ix for a in aggregates], dtype=np.int64),
+        np.array([a.cell_iy for a in aggregates], dtype=np.int64),
+        np.array([a.cell_m for a in aggregates], dtype=np.float64),
+    )
+    for a, ring in zip(aggregates, rings, strict=True):
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "record": "monthly_aggregate",
+                    "kind": a.kind,
+                    "cell": f"{a.cell_m}:{a.cell_ix}:{a.cell_iy}",
+                    "month": a.month,
+                    "count": a.count,
+                },
+            }
+        )
+    body = {"type": "FeatureCollection", "features": features}
+    return orjson.dumps(body), "application/geo+json"
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
+def _blank(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def retention_cutoff(now: dt.datetime, *, months: int, deployment: Deployment) -> int:
+    """The start of the local month ``months`` before this one: older buckets are folded."""
+    local = now.astimezone(deployment.tz)
+    index = local.year * 12 + local.month - 1 - months
+    year, month = divmod(index, 12)
+    return int(dt.datetime(year, month + 1, 1, tzinfo=deployment.tz).timestamp())
+
+
+def run_retention(
+    store: Store, deployment: Deployment, *, months: int, now: dt.datetime | None = None
+) -> tuple[int, RetentionResult]:
+    cutoff = retention_cutoff(now or dt.datetime.now(dt.UTC), months=months, deployment=deployment)
+    result = store.roll_up_before(cutoff, tz=deployment.settings.timezone)
+    record(
+        store,
+        "retention.run",
+        actor="cli",
+        months=months,
+        events_removed=result.events_removed,
+        aggregate_rows=result.aggregate_rows,
+    )
+    return cutoff, result
