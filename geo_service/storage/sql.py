@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pandas as pd
 import sqlalchemy as sa
@@ -101,6 +102,11 @@ def make_engine(database_url: str) -> Engine:
             url = url.set(drivername="postgresql+psycopg")
         return sa.create_engine(url, pool_pre_ping=True)
     raise ConfigurationError("GEO_SERVICE_DATABASE_URL must start with sqlite:/// or postgresql://")
+
+
+def _int_table(rows: Sequence[Any]) -> npt.NDArray[np.int64]:
+    # Plain tuples first: numpy probing SQLAlchemy Row objects costs microseconds per cell.
+    return np.array([tuple(row) for row in rows], dtype=np.int64)
 
 
 class SqlStore:
@@ -491,7 +497,7 @@ class SqlStore:
             rows = conn.execute(select).all()
         if not rows:
             return []
-        table = np.array(rows, dtype=np.int64)
+        table = _int_table(rows)
         out = []
         for size in np.unique(table[:, 0]):
             part = table[table[:, 0] == size]
@@ -535,7 +541,7 @@ class SqlStore:
             rows = conn.execute(select).all()
         if not rows:
             return []
-        table = np.array(rows, dtype=np.int64)
+        table = _int_table(rows)
         return [
             EventCells(
                 cell_m=int(size),
