@@ -155,8 +155,10 @@ def serve(
         f"Serving on {base}\n  API docs:  {base}/docs\n  health:    {base}/healthz\n"
         f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"
         f"  sites:     {base}/v1/sites\n"
-        f"  hot spots: {base}/v1/hotspots?kind=needle_report (any key; try method=dbscan, "
-        "hdbscan or density)"
+        f"  hot spots: {base}/v1/hotspots?kind=needle_report (manager key; peers add "
+        "&period=2025-Q2; try method=dbscan, hdbscan or density)\n"
+        f"  released:  {base}/v1/published?kind=overdose&period=2025-Q2 (what peers see)\n"
+        f"  audit:     {base}/v1/audit (steward key)"
     )
     # uvicorn's access log prints query strings; ours logs method, path and status only.
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)

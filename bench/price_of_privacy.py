@@ -1,0 +1,133 @@
+"""The price of privacy: what share of events each audience sees, by bucket size.
+
+Loads the synthetic demo town and the real Boston 2015 needle pick-ups into temporary
+databases, runs the publication step for every finished month and quarter, and prints the
+share of events shown to peers and planners (k = 5) and to the public (k = 10), and how
+much of it is shown at the stored cell size rather than rolled up.
+
+    .venv/bin/python bench/price_of_privacy.py [--boston PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from geo_service.deployment import Deployment  # noqa: E402
+from geo_service.publication import parse_period, released_layer  # noqa: E402
+from geo_service.settings import EventKind, Settings  # noqa: E402
+from geo_service.storage.sql import open_store  # noqa: E402
+
+CLI = [str(Path(sys.executable).parent / "geo-service")]
+BOSTON_ENV = {
+    "GEO_SERVICE_SERVICE_AREA_BBOX": "-71.20,42.22,-70.98,42.40",
+    "GEO_SERVICE_TIMEZONE": "America/New_York",
+}
+
+
+def load(database: str, extra_env: dict[str, str], command: list[str]) -> None:
+    env = {**os.environ, **extra_env, "GEO_SERVICE_DATABASE_URL": database}
+    subprocess.run([*CLI, *command], check=True, env=env, capture_output=True, cwd=ROOT)
+
+
+def shares(name: str, settings: Settings, program: str, kinds: list[EventKind]) -> None:
+    deployment = Deployment(settings)
+    store = open_store(settings.database_url, grid_record=deployment.grid_record())
+    program_id = store.program_id(program)
+    assert program_id is not None
+    for kind in kinds:
+        cells = store.event_cells(program_id, kind.value, start=None, end=None)
+        starts = [int(c.first_start.min()) for c in cells]
+        ends = [int(c.last_end.max()) for c in cells]
+        first = deployment.tz
+        begin = dt.datetime.fromtimestamp(min(starts), first)
+        end = dt.datetime.fromtimestamp(max(ends) - 1, first)
+        months = [
+            f"{y:04d}-{m:02d}"
+            for y in range(begin.year, end.year + 1)
+            for m in range(1, 13)
+            if (y, m) >= (begin.year, begin.month) and (y, m) <= (end.year, end.month)
+        ]
+        quarters = sorted({f"{p[:4]}-Q{(int(p[5:]) - 1) // 3 + 1}" for p in months})
+        for bucket, periods in (("month", months), ("quarter", quarters)):
+            for audience, k in (("peer/planner", 5), ("public", 10)):
+                total = shown = fine = 0
+                for label in periods:
+                    layer = released_layer(
+                        store,
+                        deployment,
+                        program_id=program_id,
+                        kind=kind,
+                        period=parse_period(label, deployment),
+                        k=k,
+                    )
+                    total += layer.events
+                    shown += sum(f.count for f in layer.features)
+                    fine += sum(f.count for f in layer.features if f.level == 0)
+                print(
+                    f"{name:10s} {kind.value:13s} {bucket:8s} {audience:13s} k={k:2d}: "
+                    f"{shown / total:6.1%} of {total:,} events shown, "
+                    f"{fine / total:6.1%} at the stored {deployment.cell_m(kind)} m cells "
+                    f"({len(periods)} {bucket}s)"
+                )
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--boston", type=Path, default=ROOT.parent / "shared/data/boston_needle_pickups_2015.csv"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_url = f"sqlite:///{tmp}/demo.sqlite3"
+        load(demo_url, {}, ["demo"])
+        shares(
+            "demo town",
+            Settings(database_url=demo_url),
+            "demo",
+            [EventKind.NEEDLE_REPORT, EventKind.OVERDOSE],
+        )
+        boston_url = f"sqlite:///{tmp}/boston.sqlite3"
+        load(
+            boston_url,
+            BOSTON_ENV,
+            [
+                "ingest",
+                str(args.boston),
+                "--program",
+                "boston",
+                "--kind",
+                "needle_report",
+                "--column",
+                "observed_at=opened",
+                "--ignore",
+                "source",
+                "--set",
+                "source=city",
+                "--time-format",
+                "%m/%d/%Y %I:%M:%S %p",
+            ],
+        )
+        shares(
+            "Boston",
+            Settings(
+                database_url=boston_url,
+                service_area_bbox=(-71.20, 42.22, -70.98, 42.40),
+                timezone="America/New_York",
+            ),
+            "boston",
+            [EventKind.NEEDLE_REPORT],
+        )
+
+
+if __name__ == "__main__":
+    main()
