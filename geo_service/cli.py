@@ -479,7 +479,7 @@ def program_publication(
     bucket: Annotated[str | None, typer.Option(help="month or quarter")] = None,
 ) -> None:
     """Show, or change, what the program publishes. Thresholds never go below the floors."""
-    from geo_service.publication import Audience, Bucket, threshold
+    from geo_service.publication import Audience, change_publication, threshold
     from geo_service.storage import ProgramPublication
 
     settings = get_settings()
@@ -488,19 +488,6 @@ def program_publication(
         program_id = _program_id(store, program)
         current = store.publication(program_id)
         if any(v is not None for v in (k_peer, k_planner, k_public, public, bucket)):
-            floors = {
-                "k_peer": settings.publish_min_count,
-                "k_planner": settings.publish_min_count,
-                "k_public": settings.public_min_count,
-            }
-            asked = {"k_peer": k_peer, "k_planner": k_planner, "k_public": k_public}
-            for name, value in asked.items():
-                if value is not None and value < floors[name]:
-                    raise _fail(
-                        f"--{name.replace('_', '-')} may be raised, never set below {floors[name]}"
-                    )
-            if bucket is not None and bucket not in {b.value for b in Bucket}:
-                raise _fail("--bucket is month or quarter")
             chosen = ProgramPublication(
                 k_peer=k_peer if k_peer is not None else current.k_peer,
                 k_planner=k_planner if k_planner is not None else current.k_planner,
@@ -508,15 +495,12 @@ def program_publication(
                 public_enabled=public if public is not None else current.public_enabled,
                 bucket=bucket or current.bucket,
             )
-            store.set_publication(program_id, chosen)
-            record(
-                store,
-                "publication.change",
-                actor="cli",
-                program_id=program_id,
-                before=current.__dict__,
-                after=chosen.__dict__,
-            )
+            try:
+                change_publication(
+                    store, settings, program_id=program_id, chosen=chosen, actor="cli"
+                )
+            except ServiceError as exc:
+                raise _fail(exc.detail) from None
             current = chosen
         ks = ", ".join(f"{a.value} {threshold(settings, current, a)}" for a in Audience)
         typer.echo(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.publication import Atoms, Feature, quarter_view, release_month, release_quarter
+from geo_service.audit import record
 from geo_service.auth import Role
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
@@ -194,3 +195,56 @@ def layer_features(layer: ReleasedLayer, deployment: Deployment) -> list[dict[st
         }
         for f, ring, m in zip(layer.features, rings, size, strict=True)
     ]
+
+
+def describe(settings: Settings, choice: ProgramPublication) -> dict[str, Any]:
+    """The program's effective publication settings."""
+    return {
+        "k": {a.value: threshold(settings, choice, a) for a in Audience},
+        "floors": {
+            "peer": settings.publish_min_count,
+            "planner": settings.publish_min_count,
+            "public": settings.public_min_count,
+        },
+        "public_enabled": choice.public_enabled,
+        "bucket": choice.bucket,
+        "min_reporters": MIN_REPORTERS,
+    }
+
+
+def change_publication(
+    store: Store,
+    settings: Settings,
+    *,
+    program_id: int,
+    chosen: ProgramPublication,
+    actor: str,
+    key_id: int | None = None,
+) -> dict[str, Any]:
+    """Store the steward's choice (thresholds only at or above the floors), audited."""
+    floors = {
+        "k_peer": settings.publish_min_count,
+        "k_planner": settings.publish_min_count,
+        "k_public": settings.public_min_count,
+    }
+    for name, floor in floors.items():
+        value = getattr(chosen, name)
+        if value is not None and value < floor:
+            raise InvalidParameter(
+                f"{name} may be raised, never set below the deployment's floor of {floor}"
+            )
+    if chosen.bucket not in {b.value for b in Bucket}:
+        raise InvalidParameter("bucket is month or quarter")
+    before = describe(settings, store.publication(program_id))
+    store.set_publication(program_id, chosen)
+    after = describe(settings, chosen)
+    record(
+        store,
+        "publication.change",
+        actor=actor,
+        program_id=program_id,
+        key_id=key_id,
+        before={k: before[k] for k in ("k", "public_enabled", "bucket")},
+        after={k: after[k] for k in ("k", "public_enabled", "bucket")},
+    )
+    return after

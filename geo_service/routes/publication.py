@@ -11,18 +11,19 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from geo_service.audit import record
 from geo_service.auth import AUDIT_READERS, EVENT_READERS
 from geo_service.deployment import Deployment
 from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
-from geo_service.errors import Forbidden, InvalidParameter, NotFound
+from geo_service.errors import Forbidden, NotFound
 from geo_service.hotspots import HotspotCache
 from geo_service.publication import (
     AUDIENCE_OF_ROLE,
     MIN_REPORTERS,
     Audience,
     Bucket,
+    change_publication,
     check_period,
+    describe,
     layer_features,
     parse_period,
     released_layer,
@@ -165,20 +166,6 @@ class PublicationChoice(BaseModel):
     bucket: Bucket = Bucket.MONTH
 
 
-def describe(settings: Settings, choice: ProgramPublication) -> dict[str, Any]:
-    return {
-        "k": {a.value: threshold(settings, choice, a) for a in Audience},
-        "floors": {
-            "peer": settings.publish_min_count,
-            "planner": settings.publish_min_count,
-            "public": settings.public_min_count,
-        },
-        "public_enabled": choice.public_enabled,
-        "bucket": choice.bucket,
-        "min_reporters": MIN_REPORTERS,
-    }
-
-
 @router.get("/program/publication", summary="This program's publication settings")
 def get_publication(principal: PrincipalDep, store: StoreDep, settings: SettingsDep) -> Any:
     principal.require(EVENT_READERS, "reading publication settings")
@@ -190,34 +177,17 @@ def put_publication(
     choice: PublicationChoice, principal: PrincipalDep, store: StoreDep, settings: SettingsDep
 ) -> Any:
     principal.require(AUDIT_READERS, "changing publication settings")
-    floors = {
-        "k_peer": settings.publish_min_count,
-        "k_planner": settings.publish_min_count,
-        "k_public": settings.public_min_count,
-    }
-    for name, floor in floors.items():
-        value = getattr(choice, name)
-        if value is not None and value < floor:
-            raise InvalidParameter(
-                f"{name} may be raised, never set below the deployment's floor of {floor}"
-            )
-    before = describe(settings, store.publication(principal.program_id))
-    stored = ProgramPublication(
-        k_peer=choice.k_peer,
-        k_planner=choice.k_planner,
-        k_public=choice.k_public,
-        public_enabled=choice.public_enabled,
-        bucket=choice.bucket.value,
-    )
-    store.set_publication(principal.program_id, stored)
-    after = describe(settings, stored)
-    record(
+    return change_publication(
         store,
-        "publication.change",
-        actor=principal.actor,
+        settings,
         program_id=principal.program_id,
+        chosen=ProgramPublication(
+            k_peer=choice.k_peer,
+            k_planner=choice.k_planner,
+            k_public=choice.k_public,
+            public_enabled=choice.public_enabled,
+            bucket=choice.bucket.value,
+        ),
+        actor=principal.actor,
         key_id=principal.key_id,
-        before={k: before[k] for k in ("k", "public_enabled", "bucket")},
-        after={k: after[k] for k in ("k", "public_enabled", "bucket")},
     )
-    return after

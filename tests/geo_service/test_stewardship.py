@@ -112,7 +112,7 @@ def test_the_steward_cli_sets_publication_exports_and_runs_retention(
     )
     assert raised.exit_code == 0 and "peer 8" in raised.stdout and "bucket quarter" in raised.stdout
     low = runner.invoke(cli, ["program", "publication", "--program", "north", "--k-peer", "3"])
-    assert low.exit_code != 0 and "never set below 5" in low.output
+    assert low.exit_code != 0 and "never set below the deployment's floor of 5" in low.output
     out = env / "north.csv"
     exported = runner.invoke(
         cli, ["program", "export", "--program", "north", "--out", str(out), "--format", "csv"]
