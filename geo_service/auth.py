@@ -6,12 +6,13 @@ import enum
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from geo_service.audit import record
 from geo_service.errors import Forbidden, InvalidParameter, Unauthenticated
 from geo_service.settings import EventKind
-from geo_service.storage import Store
+from geo_service.storage import KeyRecord, Store
 
 KEY_PREFIX = "gs_"
 PROGRAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -119,3 +120,32 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
         program=record.program,
         program_id=record.program_id,
     )
+
+
+SESSION_COOKIE = "gs_session"
+
+
+def _principal(record: KeyRecord) -> Principal:
+    return Principal(
+        key_id=record.id,
+        role=Role(record.role),
+        program=record.program,
+        program_id=record.program_id,
+    )
+
+
+def start_session(store: Store, key: str, *, hours: float) -> tuple[str, Principal]:
+    """Sign a browser in with a pasted key: returns the cookie's token (only its hash is
+    stored) and who it is. The key itself is not kept."""
+    principal = authenticate(store, f"Bearer {key.strip()}")
+    token = secrets.token_urlsafe(32)
+    now = int(time.time())
+    store.add_session(hash_key(token), principal.key_id, now + int(hours * 3600), now)
+    return token, principal
+
+
+def session_principal(store: Store, token: str) -> Principal | None:
+    record = store.key_by_session(hash_key(token), int(time.time()))
+    if record is None or record.revoked_on is not None:
+        return None
+    return _principal(record)

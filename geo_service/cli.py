@@ -553,6 +553,20 @@ def program_delete_data(
 
 
 @app.command()
+def assets() -> None:
+    """Install the maps' front-end files (Leaflet) from the npm registry, pinned and checked."""
+    from geo_service.assets import AssetError, install_assets
+
+    try:
+        written = install_assets()
+    except AssetError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"Front-end files: {len(written)} installed" if written else "Front-end files: up to date"
+    )
+
+
+@app.command()
 def retention(
     months: Annotated[
         int | None, typer.Option(help="override GEO_SERVICE_RETENTION_MONTHS")

@@ -14,7 +14,16 @@ from geo_service.deployment import Deployment
 from geo_service.errors import register_error_handlers
 from geo_service.hotspots import HotspotCache
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware
-from geo_service.routes import audit, events, health, hotspots, publication, sites, steward
+from geo_service.routes import (
+    audit,
+    events,
+    health,
+    hotspots,
+    maps,
+    publication,
+    sites,
+    steward,
+)
 from geo_service.routes.docs import add_docs
 from geo_service.security import (
     KeysNotInUrlMiddleware,
@@ -88,5 +97,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(publication.router)
     app.include_router(steward.router)
+    app.include_router(maps.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     return app

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # The interactive docs (/docs) and the schema (/openapi.json); off in production if wanted.
     api_docs: bool = True
+    # Map background tiles ({z}/{x}/{y} URL); "none" draws only the outline and the layers.
+    map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tiles_attribution: str = "&copy; OpenStreetMap contributors"
+    # How long a browser sign-in lasts.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -149,3 +149,11 @@ monthly_aggregates = Table(
     Column("cell_iy", BigInteger, primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # the cookie's token is never stored
+    Column("key_id", ForeignKey("api_keys.id"), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # UTC epoch seconds
+)

@@ -46,6 +46,7 @@ from geo_service.storage.schema import (
     meta,
     monthly_aggregates,
     programs,
+    sessions,
     sites,
 )
 
@@ -196,6 +197,29 @@ class SqlStore:
         with self.engine.connect() as conn:
             row = conn.execute(self._key_select().where(api_keys.c.key_hash == key_hash)).first()
         return KeyRecord(*row) if row else None
+
+    def add_session(self, token_hash: str, key_id: int, expires_at: int, now: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sessions).where(sessions.c.expires_at < now))
+            conn.execute(
+                sa.insert(sessions).values(
+                    token_hash=token_hash, key_id=key_id, expires_at=expires_at
+                )
+            )
+
+    def key_by_session(self, token_hash: str, now: int) -> KeyRecord | None:
+        query = (
+            self._key_select()
+            .join(sessions, sessions.c.key_id == api_keys.c.id)
+            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return KeyRecord(*row) if row else None
+
+    def end_session(self, token_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(sessions).where(sessions.c.token_hash == token_hash))
 
     def list_keys(self, program: str | None = None) -> list[KeyRecord]:
         query = self._key_select().order_by(api_keys.c.id)

@@ -1,0 +1,493 @@
+"""Maps in the browser: sign-in with a session cookie, the hot-spot and trends pages, and
+downloads. Pages carry only what the viewer's role may see (released cells for peers and
+planners) and load nothing from other hosts."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+import time
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+import opening_hours
+import orjson
+from fastapi import APIRouter, Cookie, Form, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from shapely.geometry import mapping
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from geo_service.auth import (
+    SESSION_COOKIE,
+    Principal,
+    authenticate,
+    hash_key,
+    session_principal,
+    start_session,
+)
+from geo_service.deployment import Deployment
+from geo_service.deps import DeploymentDep, HotspotCacheDep, SettingsDep, StoreDep
+from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated
+from geo_service.hotspots import HotspotCache, HotspotQuery, Method, load_cells
+from geo_service.publication import (
+    AUDIENCE_OF_ROLE,
+    check_period,
+    layer_features,
+    parse_period,
+    released_layer,
+    threshold,
+)
+from geo_service.security import CONTENT_SECURITY_POLICY
+from geo_service.settings import EventKind, Settings
+from geo_service.storage import Store
+from maps.base import Tiles, inline_script_hashes
+from maps.hotspots import HotspotPage, hotspot_map
+from maps.trends import TrendPage, trend_map
+
+router = APIRouter(include_in_schema=False)
+
+KIND_WORDS = {
+    EventKind.NEEDLE_REPORT: "needle reports",
+    EventKind.OVERDOSE: "overdoses",
+    EventKind.CLEANUP: "clean-ups",
+}
+
+
+# -- who is looking ----------------------------------------------------------------------
+
+
+class SignInNeeded(Exception):
+    """A map page without a session: send the browser to the sign-in page."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+def viewer(
+    request: Request,
+    store: Store,
+    authorization: str | None,
+    session: str | None,
+) -> Principal:
+    if authorization:
+        return authenticate(store, authorization)
+    principal = session_principal(store, session) if session else None
+    if principal is None:
+        raise SignInNeeded(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+    return principal
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this service: never an open redirect.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/maps"
+    parts = urlsplit(target)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _page(body: str, *, title: str) -> HTMLResponse:
+    return HTMLResponse(
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+        '</title><meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="stylesheet" href="/static/maps.css"></head>'
+        f'<body style="padding:16px;max-width:40em">{body}</body></html>'
+    )
+
+
+@router.get("/signin")
+def signin_form(next: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
+    target = html.escape(_safe_next(next))
+    return _page(
+        "<h1>Sign in to the maps</h1>"
+        '<form method="post" action="/signin">'
+        '<p><label for="key">Paste your key</label><br>'
+        '<input id="key" name="key" type="password" autocomplete="off" required '
+        'style="width:100%"></p>'
+        f'<input type="hidden" name="next" value="{target}">'
+        '<p><button type="submit">Sign in</button></p></form>'
+        "<p>Your key stays on this device as a sign-in that ends after a while or when you "
+        "sign out. Ask your data steward if you do not have a key.</p>",
+        title="Sign in",
+    )
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    key: Annotated[str, Form(max_length=200)],
+    next: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    try:
+        token, _ = start_session(store, key, hours=settings.session_hours)
+    except Unauthenticated:
+        refused = _page(
+            "<h1>That key did not work</h1><p>It may be mistyped or revoked. "
+            '<a href="/signin">Try again</a>, or ask your data steward.</p>',
+            title="Sign in",
+        )
+        refused.status_code = 401
+        return refused
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/signout")
+def signout(
+    store: StoreDep, session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None
+) -> Response:
+    if session:
+        store.end_session(hash_key(session))
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- shared pieces ---------------------------------------------------------------------------
+
+
+def latest_finished_quarter(deployment: Deployment) -> str:
+    now = dt.datetime.now(deployment.tz)
+    index = now.year * 4 + (now.month - 1) // 3 - 1
+    return f"{index // 4}-Q{index % 4 + 1}"
+
+
+def recent_quarters(deployment: Deployment, count: int = 8) -> list[str]:
+    now = dt.datetime.now(deployment.tz)
+    last = now.year * 4 + (now.month - 1) // 3 - 1
+    return [f"{i // 4}-Q{i % 4 + 1}" for i in range(last, last - count, -1)]
+
+
+def _tiles(settings: Settings) -> Tiles:
+    if settings.map_tiles.lower() == "none":
+        return Tiles(None)
+    return Tiles(settings.map_tiles, settings.map_tiles_attribution)
+
+
+def _csp(page: str, settings: Settings) -> str:
+    scripts = " ".join(inline_script_hashes(page))
+    policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' {scripts}")
+    tiles = _tiles(settings)
+    if tiles.url:
+        parts = urlsplit(tiles.url.replace("{s}", "a"))
+        origin = f"{parts.scheme}://{parts.netloc.replace('a.', '*.', 1)}"
+        policy = policy.replace("img-src 'self' data:", f"img-src 'self' data: {origin}")
+    return policy
+
+
+def _map_response(page: str, settings: Settings) -> HTMLResponse:
+    response = HTMLResponse(page)
+    response.headers["Content-Security-Policy"] = _csp(page, settings)
+    return response
+
+
+def _sites(store: Store, program_id: int, deployment: Deployment) -> list[dict[str, Any]]:
+    today = dt.datetime.now(deployment.tz).replace(tzinfo=None, hour=0, minute=0, second=0)
+    out = []
+    for site in store.list_sites(program_id):
+        hours = None
+        if site.opening_hours:
+            spans = [
+                f"{start:%H:%M}-{'24:00' if end.day != start.day else f'{end:%H:%M}'}"
+                for start, end, state, _ in opening_hours.OpeningHours(
+                    site.opening_hours
+                ).intervals(today, today + dt.timedelta(days=1))
+                if str(state).endswith("OPEN")
+            ]
+            hours = ", ".join(spans) if spans else "closed"
+        out.append(
+            {
+                "name": site.name,
+                "services": list(site.services),
+                "lon": site.lon,
+                "lat": site.lat,
+                "today": hours,
+            }
+        )
+    return out
+
+
+def _answer(
+    cache: HotspotCache,
+    store: Store,
+    deployment: Deployment,
+    settings: Settings,
+    principal: Principal,
+    kind: EventKind,
+    method: Method,
+    period_text: str,
+) -> dict[str, Any]:
+    period = parse_period(period_text, deployment)
+    check_period(period, store.publication(principal.program_id), now=time.time())
+    query = HotspotQuery(
+        kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
+    )
+    body, _ = cache.answer(
+        store,
+        deployment,
+        program_id=principal.program_id,
+        query=query,
+        role=principal.role,
+        settings=settings,
+        period=period,
+    )
+    answer: dict[str, Any] = orjson.loads(body)
+    return answer
+
+
+def _bounds(deployment: Deployment) -> tuple[float, float, float, float]:
+    west, south, east, north = deployment.service_area.bounds
+    return (round(west, 5), round(south, 5), round(east, 5), round(north, 5))
+
+
+def _header(title: str, form: str, links: str, principal: Principal) -> str:
+    return (
+        f'<div class="map-header"><h1>{html.escape(title)}</h1>{form}'
+        f'<span class="downloads">{links}</span>'
+        f'<form method="post" action="/signout" style="display:inline">'
+        f'<button type="submit">Sign out ({html.escape(principal.role.value)})</button></form>'
+        "</div>"
+    )
+
+
+def _select(name: str, options: list[str], chosen: str, label: str) -> str:
+    items = "".join(
+        f'<option value="{html.escape(o)}"{" selected" if o == chosen else ""}>{html.escape(o)}'
+        "</option>"
+        for o in options
+    )
+    return f'<label>{label} <select name="{name}">{items}</select></label>'
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+@router.get("/maps")
+def maps_index(
+    request: Request,
+    store: StoreDep,
+    authorization: Annotated[str | None, Header()] = None,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> Response:
+    try:
+        principal = viewer(request, store, authorization, session)
+    except SignInNeeded as exc:
+        return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
+    links = "".join(
+        f'<li><a href="/maps/hotspots?kind={k.value}">Hot spots: {w}</a> · '
+        f'<a href="/maps/trends?kind={k.value}">month by month</a></li>'
+        for k, w in KIND_WORDS.items()
+    )
+    return _page(
+        f"<h1>Maps for {html.escape(principal.program)}</h1><ul>{links}</ul>"
+        '<form method="post" action="/signout"><button type="submit">Sign out</button></form>',
+        title="Maps",
+    )
+
+
+@router.get("/maps/hotspots")
+async def hotspots_page(
+    request: Request,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    cache: HotspotCacheDep,
+    kind: EventKind = EventKind.NEEDLE_REPORT,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> Response:
+    try:
+        principal = viewer(request, store, authorization, session)
+    except SignInNeeded as exc:
+        return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
+    chosen = period or latest_finished_quarter(deployment)
+
+    def build() -> str:
+        args = (cache, store, deployment, settings, principal, kind)
+        cells = _answer(*args, Method.GI_STAR, chosen)
+        clusters = _answer(*args, Method.DBSCAN, chosen)
+        heat = _answer(*args, Method.DENSITY, chosen)
+        words = KIND_WORDS[kind]
+        audience = AUDIENCE_OF_ROLE.get(principal.role)
+        note = "Squares show where reports were made (to about a block). " + (
+            f"Only squares with at least "
+            f"{threshold(settings, store.publication(principal.program_id), audience)} "
+            "reports from two or more people are shown; quieter places look empty."
+            if audience
+            else "You see every square (manager view)."
+        )
+        query = f"kind={kind.value}&period={quote(chosen)}"
+        form = (
+            '<form method="get" action="/maps/hotspots">'
+            f'<input type="hidden" name="kind" value="{kind.value}">'
+            + _select("period", recent_quarters(deployment), chosen, "Period")
+            + ' <button type="submit">Show</button></form>'
+        )
+        links = (
+            f'<a href="/maps/hotspots.geojson?{query}" download>GeoJSON</a> · '
+            f'<a href="/maps/hotspots.csv?{query}" download>CSV</a>'
+        )
+        page = HotspotPage(
+            title=f"Hot spots of {words}, {chosen}",
+            bounds=_bounds(deployment),
+            area=mapping(deployment.service_area),
+            cells={"type": "FeatureCollection", "features": cells["features"]},
+            clusters={"type": "FeatureCollection", "features": clusters["features"]},
+            heat={"type": "FeatureCollection", "features": heat["features"]},
+            sites=_sites(store, principal.program_id, deployment),
+            header_html=_header(f"Hot spots of {words}, {chosen}", form, links, principal),
+            note=note,
+        )
+        return hotspot_map(page, tiles=_tiles(settings))
+
+    try:
+        page = await run_in_threadpool(build)
+    except ServiceError as exc:
+        return _page(
+            f"<h1>This map cannot be shown</h1><p>{html.escape(exc.detail)}</p>"
+            '<p><a href="/maps">Back to the maps</a></p>',
+            title="Map",
+        )
+    return _map_response(page, settings)
+
+
+@router.get("/maps/hotspots.{fmt}")
+def hotspots_download(
+    request: Request,
+    fmt: str,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    cache: HotspotCacheDep,
+    kind: EventKind = EventKind.NEEDLE_REPORT,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> Response:
+    if fmt not in ("geojson", "csv"):
+        raise InvalidParameter("downloads are .geojson or .csv")
+    try:
+        principal = viewer(request, store, authorization, session)
+    except SignInNeeded:
+        raise Unauthenticated("sign in at /signin first") from None
+    chosen = period or latest_finished_quarter(deployment)
+    answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
+    name = f"hotspots-{kind.value}-{chosen}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "geojson":
+        return Response(orjson.dumps(answer), media_type="application/geo+json", headers=headers)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    fields = sorted({k for f in answer["features"] for k in f["properties"]})
+    writer.writerow(["cell", *fields])
+    for f in answer["features"]:
+        writer.writerow([f["id"], *(f["properties"].get(k, "") for k in fields)])
+    return Response(out.getvalue(), media_type="text/csv", headers=headers)
+
+
+@router.get("/maps/trends")
+async def trends_page(
+    request: Request,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    kind: EventKind = EventKind.NEEDLE_REPORT,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> Response:
+    try:
+        principal = viewer(request, store, authorization, session)
+    except SignInNeeded as exc:
+        return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
+    now = dt.datetime.now(deployment.tz)
+    chosen = year or (now.year if now.month > 1 else now.year - 1)
+
+    def build() -> str:
+        choice = store.publication(principal.program_id)
+        audience = AUDIENCE_OF_ROLE.get(principal.role)
+        months: list[tuple[str, dict[str, Any]]] = []
+        for month in range(1, 13):
+            label = f"{chosen}-{month:02d}"
+            period = parse_period(label, deployment)
+            if period.end > time.time():
+                break
+            if audience is None:  # managers and stewards: every cell of the month
+                query = HotspotQuery(
+                    kind=kind,
+                    method=Method.GI_STAR,
+                    cell_m=deployment.cell_m(kind),
+                    start=period.start,
+                    end=period.end,
+                )
+                cells = load_cells(store, deployment, principal.program_id, query)
+                rings = deployment.cell_rings(cells.ix, cells.iy, cells.cell_m)
+                features = [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                        "properties": {"count": int(n)},
+                    }
+                    for ring, n in zip(rings, cells.count, strict=True)
+                ]
+            else:
+                if choice.bucket == "quarter":
+                    raise InvalidParameter("this program publishes by quarter, not by month")
+                layer = released_layer(
+                    store,
+                    deployment,
+                    program_id=principal.program_id,
+                    kind=kind,
+                    period=period,
+                    k=threshold(settings, choice, audience),
+                )
+                features = layer_features(layer, deployment)
+            months.append((label, {"type": "FeatureCollection", "features": features}))
+        if not months:
+            raise InvalidParameter(f"no finished month in {chosen} yet")
+        words = KIND_WORDS[kind]
+        years = [str(y) for y in range(now.year, now.year - 5, -1)]
+        form = (
+            '<form method="get" action="/maps/trends">'
+            f'<input type="hidden" name="kind" value="{kind.value}">'
+            + _select("year", years, str(chosen), "Year")
+            + ' <button type="submit">Show</button></form>'
+        )
+        page = TrendPage(
+            title=f"{words.capitalize()} month by month, {chosen}",
+            bounds=_bounds(deployment),
+            area=mapping(deployment.service_area),
+            months=months,
+            sites=_sites(store, principal.program_id, deployment),
+            header_html=_header(
+                f"{words.capitalize()} month by month, {chosen}", form, "", principal
+            ),
+            note="Move the slider, or pick a month in the layer list. "
+            + ("Quiet squares look empty." if audience else "Manager view: every square."),
+        )
+        return trend_map(page, tiles=_tiles(settings))
+
+    try:
+        page = await run_in_threadpool(build)
+    except ServiceError as exc:
+        return _page(
+            f"<h1>This map cannot be shown</h1><p>{html.escape(exc.detail)}</p>"
+            '<p><a href="/maps">Back to the maps</a></p>',
+            title="Map",
+        )
+    return _map_response(page, settings)

@@ -1,0 +1,138 @@
+"""The parts every map shares: a base map on self-hosted assets, legend, outline, sites.
+
+Pages load scripts and styles only from the service (``/static``): :func:`render` refuses to
+return a page that points anywhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import folium
+from branca.element import Element, Figure, MacroElement
+from jinja2 import Template
+
+ASSET_JS = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
+ASSET_CSS = [
+    ("leaflet_css", "/static/vendor/leaflet/leaflet.css"),
+    ("maps_css", "/static/maps.css"),
+]
+OFF_HOST = re.compile(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="(?!/)([^"]*)"', re.I)
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+class MapError(ValueError):
+    """A page would load something from another host, or its inputs are unusable."""
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """A tile source; ``url=None`` draws no background (outline and layers only)."""
+
+    url: str | None
+    attribution: str = ""
+
+
+def base_map(bounds: Sequence[float], *, tiles: Tiles) -> folium.Map:
+    """A map fitted to ``bounds`` (west, south, east, north) with a scale bar."""
+    west, south, east, north = bounds
+    fmap = folium.Map(tiles=None, control_scale=True, zoom_snap=0.5)
+    fmap.default_js = ASSET_JS
+    fmap.default_css = ASSET_CSS
+    if tiles.url:
+        folium.TileLayer(tiles=tiles.url, attr=tiles.attribution, name="Street map").add_to(fmap)
+    fmap.fit_bounds([[south, west], [north, east]])
+    return fmap
+
+
+def add_outline(fmap: folium.Map, area: dict[str, Any]) -> None:
+    folium.GeoJson(
+        area,
+        name="Service area",
+        style_function=lambda _: {"color": "#444444", "weight": 2, "fill": False},
+        control=False,
+    ).add_to(fmap)
+
+
+def add_sites(fmap: folium.Map, sites: Sequence[dict[str, Any]], *, show: bool = True) -> None:
+    """Service sites as labelled circles: name, services, and today's opening hours."""
+    group = folium.FeatureGroup(name="Service sites", show=show)
+    for site in sites:
+        lon, lat = site["lon"], site["lat"]
+        label = (
+            f"<b>{html.escape(site['name'])}</b><br>{html.escape(', '.join(site['services']))}"
+            f"<br>Today: {html.escape(site.get('today') or 'hours not given')}"
+        )
+        folium.CircleMarker(
+            location=[round(lat, 6), round(lon, 6)],
+            radius=7,
+            color="#1b7837",
+            weight=2,
+            fill=True,
+            fill_color="#ffffff",
+            fill_opacity=1.0,
+            tooltip=folium.Tooltip(label, sticky=True),
+        ).add_to(group)
+    group.add_to(fmap)
+
+
+LEGEND = Template(
+    """
+{% macro html(this, kwargs) %}
+<div class="map-legend" role="region" aria-label="Legend">
+  <h2>{{ this.title }}</h2>
+  <ul>
+  {% for colour, label in this.items %}
+    <li><span class="swatch" style="background:{{ colour }}"></span>{{ label }}</li>
+  {% endfor %}
+  </ul>
+  {% if this.note %}<p>{{ this.note }}</p>{% endif %}
+</div>
+{% endmacro %}
+"""
+)
+
+
+class Legend(MacroElement):
+    """A plain-language legend drawn in the page (no script)."""
+
+    _template = LEGEND
+
+    def __init__(self, title: str, items: Sequence[tuple[str, str]], note: str = "") -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "Legend"
+        self.title = html.escape(title)
+        self.items = [(colour, html.escape(label)) for colour, label in items]
+        self.note = html.escape(note)
+
+
+def page_of(fmap: folium.Map) -> Figure:
+    return cast(Figure, fmap.get_root())
+
+
+def add_header(fmap: folium.Map, fragment: str) -> None:
+    """Trusted page chrome (title, period form, download links) above the map."""
+    page_of(fmap).html.add_child(Element(fragment))
+
+
+def render(fmap: folium.Map) -> str:
+    """The page's HTML; fails if anything would load from another host."""
+    page: str = page_of(fmap).render()
+    off_host = OFF_HOST.findall(page)
+    if off_host:
+        raise MapError(f"the page would load {len(off_host)} files from other hosts")
+    return page
+
+
+def inline_script_hashes(page: str) -> list[str]:
+    """CSP source expressions allowing exactly this page's own inline scripts."""
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in INLINE_SCRIPT.findall(page)
+    ]

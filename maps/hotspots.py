@@ -1,0 +1,117 @@
+"""The hot-spot map: Gi* classes, ranked clusters, an optional heat layer, service sites.
+
+Takes FeatureCollections the service has already cut to the viewer's role; draws cells and
+polygons only (never one marker per event), so a page's size follows the cells, not the
+events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+
+from maps.base import (
+    Legend,
+    Tiles,
+    add_header,
+    add_outline,
+    add_sites,
+    base_map,
+    render,
+)
+
+# ColorBrewer RdBu: diverging and colour-blind safe; hot is red, cold is blue.
+GI_STYLE: dict[int, tuple[str, str]] = {
+    3: ("#b2182b", "Hot spot, 99% confidence"),
+    2: ("#ef8a62", "Hot spot, 95% confidence"),
+    1: ("#fddbc7", "Hot spot, 90% confidence"),
+    0: ("#f7f7f7", "Reports, but no clear hot spot"),
+    -1: ("#d1e5f0", "Cold spot, 90% confidence"),
+    -2: ("#67a9cf", "Cold spot, 95% confidence"),
+    -3: ("#2166ac", "Cold spot, 99% confidence"),
+}
+COARSE = ("#bdbdbd", "Few reports here: shown as a larger square")
+# ColorBrewer YlOrRd, 10 steps for heat levels 1..10.
+HEAT = [
+    "#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c",
+    "#fc4e2a", "#e31a1c", "#bd0026", "#a50026", "#800026",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HotspotPage:
+    title: str
+    bounds: tuple[float, float, float, float]
+    area: dict[str, Any]
+    cells: dict[str, Any]
+    clusters: dict[str, Any]
+    heat: dict[str, Any] | None = None
+    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+    header_html: str = ""
+    note: str = ""
+
+
+def _cell_style(feature: dict[str, Any]) -> dict[str, Any]:
+    level = feature["properties"].get("gi_class")
+    if level is None:  # a rolled-up square: light, so the fine squares read on top of it
+        return {"fillColor": COARSE[0], "color": "#777777", "weight": 0.5, "fillOpacity": 0.25}
+    return {
+        "fillColor": GI_STYLE[int(level)][0],
+        "color": "#555555",
+        "weight": 0.5,
+        "fillOpacity": 0.8,
+    }
+
+
+def _coarse_first(cells: dict[str, Any]) -> dict[str, Any]:
+    # Larger (rolled-up) squares underneath, the stored-size squares drawn over them.
+    ordered = sorted(cells["features"], key=lambda f: -int(f["properties"].get("cell_m") or 0))
+    return {"type": "FeatureCollection", "features": ordered}
+
+
+def _heat_style(feature: dict[str, Any]) -> dict[str, Any]:
+    level = max(1, min(10, int(feature["properties"]["level"])))
+    return {"fillColor": HEAT[level - 1], "weight": 0, "fillOpacity": 0.6}
+
+
+def _cluster_style(_: dict[str, Any]) -> dict[str, Any]:
+    return {"color": "#000000", "weight": 2, "dashArray": "6 4", "fill": False}
+
+
+def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
+    fmap = base_map(page.bounds, tiles=tiles)
+    add_outline(fmap, page.area)
+    if page.heat and page.heat["features"]:
+        folium.GeoJson(
+            page.heat,
+            name="Heat (where reports gather)",
+            style_function=_heat_style,
+            show=False,
+        ).add_to(fmap)
+    if page.cells["features"]:
+        folium.GeoJson(
+            _coarse_first(page.cells),
+            name="Hot spots (Gi*)",
+            style_function=_cell_style,
+            tooltip=folium.GeoJsonTooltip(
+                fields=["count", "confidence"], aliases=["Reports", "Hot spot?"]
+            ),
+        ).add_to(fmap)
+    if page.clusters["features"]:
+        folium.GeoJson(
+            page.clusters,
+            name="Clusters, ranked",
+            style_function=_cluster_style,
+            tooltip=folium.GeoJsonTooltip(
+                fields=["rank", "count"], aliases=["Cluster number", "Reports"]
+            ),
+        ).add_to(fmap)
+    add_sites(fmap, page.sites)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    items = [GI_STYLE[v] for v in (3, 2, 1, 0, -1, -2, -3)] + [COARSE]
+    fmap.add_child(Legend("What the colours mean", items, page.note))
+    add_header(fmap, page.header_html)
+    return render(fmap)

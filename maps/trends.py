@@ -1,0 +1,76 @@
+"""The trends map: one layer per month, stepped through with a slider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+from branca.element import Element
+
+from maps.base import (
+    Legend,
+    Tiles,
+    add_header,
+    add_outline,
+    add_sites,
+    base_map,
+    page_of,
+    render,
+)
+
+# ColorBrewer Purples: sequential, for how many reports a shown cell holds.
+BINS = [
+    (5, "#dadaeb", "5 to 9 reports"),
+    (10, "#9e9ac8", "10 to 24"),
+    (25, "#6a51a3", "25 or more"),
+]
+
+
+@dataclass(frozen=True)
+class TrendPage:
+    title: str
+    bounds: tuple[float, float, float, float]
+    area: dict[str, Any]
+    months: Sequence[tuple[str, dict[str, Any]]]  # (label, released cells)
+    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+    header_html: str = ""
+    note: str = ""
+
+
+def _style(feature: dict[str, Any]) -> dict[str, Any]:
+    count = int(feature["properties"]["count"])
+    colour = BINS[0][1]
+    for floor, fill, _ in BINS:
+        if count >= floor:
+            colour = fill
+    return {"fillColor": colour, "color": "#555555", "weight": 0.5, "fillOpacity": 0.8}
+
+
+def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
+    fmap = base_map(page.bounds, tiles=tiles)
+    add_outline(fmap, page.area)
+    for i, (label, cells) in enumerate(page.months):
+        group = folium.FeatureGroup(name=label, overlay=False, show=i == len(page.months) - 1)
+        if cells["features"]:  # a quiet month stays on the slider, drawn empty
+            folium.GeoJson(
+                cells,
+                style_function=_style,
+                tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
+            ).add_to(group)
+        group.add_to(fmap)
+    add_sites(fmap, page.sites, show=False)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    count = len(page.months)
+    slider = (
+        '<div class="map-header trend-controls" style="top:auto;bottom:8px;right:45vw">'
+        f'<label for="month">Month</label> <input id="month" class="trend-slider" type="range" '
+        f'min="0" max="{count - 1}" value="{count - 1}" step="1"></div>'
+        '<script src="/static/trends.js" defer></script>'
+    )
+    page_of(fmap).html.add_child(Element(slider))
+    items = [(colour, label) for _, colour, label in BINS]
+    fmap.add_child(Legend("Reports per square", items, page.note))
+    add_header(fmap, page.header_html)
+    return render(fmap)

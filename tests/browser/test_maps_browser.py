@@ -1,0 +1,175 @@
+"""The maps in a real browser: Debian's Chromium, headless, with the network cut off.
+
+Every request to a host other than the test server is blocked and counted; each map must
+draw its layers, show its legend, log no console errors, and make zero outside requests.
+Screenshots at phone and desktop sizes are saved under var/screenshots/ for a person to look
+at. Skipped (with the reason) when /usr/bin/chromium is missing; CI installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "var" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+MISSING = (
+    "no /usr/bin/chromium: install Debian's chromium (apt-get install chromium) to run the "
+    "browser tests; .ci/run does"
+)
+if not CHROMIUM.exists() and os.environ.get("GEO_SERVICE_REQUIRE_BROWSER"):
+    raise RuntimeError(MISSING)  # CI asked for the browser tests: a skip would hide them
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import uvicorn
+
+    from geo_service.auth import Role, create_key
+    from geo_service.main import create_app
+    from geo_service.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp}/maps.sqlite3"
+    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": url}
+    subprocess.run(
+        [str(Path(sys.executable).parent / "geo-service"), "demo"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    settings = Settings(database_url=url, map_tiles="none", rate_limit_per_key=0)
+    app = create_app(settings)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    store = app.state.store
+    keys = {role: create_key(store, program="demo", role=role)[1] for role in Role}
+    yield {"base": base, "keys": keys}
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_map(
+    browser: Any, server: dict[str, Any], role: Any, path: str, size: tuple[int, int]
+) -> tuple[Any, list[str], list[str]]:
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith(server["base"]):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server['base']}/signin?next={quote(path)}")
+    page.fill("#key", server["keys"][role])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{path.split('?')[0]}*")
+    page.wait_for_selector(".leaflet-container")
+    return page, outside, errors
+
+
+MAPS = [
+    ("hotspots", "/maps/hotspots?kind=needle_report&period=2025-Q2"),
+    ("trends", "/maps/trends?kind=needle_report&year=2025"),
+]
+
+
+@pytest.mark.parametrize("size", [(360, 740), (1280, 800)], ids=["phone", "desktop"])
+@pytest.mark.parametrize(("name", "path"), MAPS, ids=[m[0] for m in MAPS])
+@pytest.mark.parametrize("role_name", ["peer", "manager"])
+def test_each_map_draws_offline_with_its_legend(
+    browser: Any,
+    server: dict[str, Any],
+    role_name: str,
+    name: str,
+    path: str,
+    size: tuple[int, int],
+) -> None:
+    from geo_service.auth import Role
+
+    page, outside, errors = open_map(browser, server, Role(role_name), path, size)
+    page.wait_for_selector("path.leaflet-interactive")
+    drawn = page.locator("path.leaflet-interactive").count()
+    assert drawn >= 10, f"only {drawn} shapes drew"
+    assert page.evaluate("typeof L !== 'undefined' && !!document.querySelector('.leaflet-pane')")
+    assert page.locator(".map-legend").is_visible()
+    assert page.locator(".leaflet-control-scale").count() == 1
+    assert page.locator(".leaflet-control-layers").count() == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-{role_name}-{size[0]}x{size[1]}.png"))
+    assert errors == [], errors
+    assert outside == [], f"requests left the machine: {outside}"
+    page.context.close()
+
+
+def test_the_month_slider_switches_layers(browser: Any, server: dict[str, Any]) -> None:
+    from geo_service.auth import Role
+
+    page, outside, errors = open_map(
+        browser, server, Role.MANAGER, "/maps/trends?kind=needle_report&year=2025", (1280, 800)
+    )
+    checked = "document.querySelector('.leaflet-control-layers-base input:checked')"
+    last = page.evaluate(f"{checked}.nextElementSibling.textContent")
+    page.fill("#month", "0")
+    page.dispatch_event("#month", "input")
+    page.wait_for_timeout(200)
+    first = page.evaluate(f"{checked}.nextElementSibling.textContent")
+    assert "2025-01" in first and first != last
+    assert errors == [] and outside == []
+    page.context.close()
