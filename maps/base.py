@@ -39,6 +39,35 @@ class Tiles:
     attribution: str = ""
 
 
+def compact(
+    collection: dict[str, Any], *, keep: Sequence[str], decimals: int = 5
+) -> dict[str, Any]:
+    """A FeatureCollection with only the properties a layer draws or labels, and coordinates
+    rounded to about a metre (finer than the grid needs, and each digit is page weight)."""
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, decimals)
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        return value
+
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": f["geometry"]["type"],
+                    "coordinates": rounded(f["geometry"]["coordinates"]),
+                },
+                "properties": {k: f["properties"][k] for k in keep if k in f["properties"]},
+            }
+            for f in collection["features"]
+        ],
+    }
+
+
 def base_map(bounds: Sequence[float], *, tiles: Tiles) -> folium.Map:
     """A map fitted to ``bounds`` (west, south, east, north) with a scale bar."""
     west, south, east, north = bounds

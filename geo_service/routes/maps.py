@@ -42,7 +42,7 @@ from geo_service.publication import (
 from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import Store
-from maps.base import Tiles, inline_script_hashes
+from maps.base import Tiles, compact, inline_script_hashes
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.trends import TrendPage, trend_map
 
@@ -316,8 +316,21 @@ async def hotspots_page(
     except SignInNeeded as exc:
         return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
     chosen = period or latest_finished_quarter(deployment)
+    audience = AUDIENCE_OF_ROLE.get(principal.role)
+    page_key = (
+        "map:hotspots",
+        principal.program_id,
+        store.data_version(principal.program_id),
+        kind,
+        chosen,
+        audience,
+        principal.role.value,
+    )
 
     def build() -> str:
+        cached = cache.cached_body(page_key)
+        if cached is not None:
+            return cached.decode()
         args = (cache, store, deployment, settings, principal, kind)
         cells = _answer(*args, Method.GI_STAR, chosen)
         clusters = _answer(*args, Method.DBSCAN, chosen)
@@ -346,14 +359,19 @@ async def hotspots_page(
             title=f"Hot spots of {words}, {chosen}",
             bounds=_bounds(deployment),
             area=mapping(deployment.service_area),
-            cells={"type": "FeatureCollection", "features": cells["features"]},
-            clusters={"type": "FeatureCollection", "features": clusters["features"]},
-            heat={"type": "FeatureCollection", "features": heat["features"]},
+            cells=compact(cells, keep=("count", "gi_class", "confidence", "cell_m")),
+            clusters=compact(clusters, keep=("rank", "count")),
+            heat=compact(
+                {"features": [f for f in heat["features"] if f["properties"]["level"] >= 2]},
+                keep=("level",),
+            ),
             sites=_sites(store, principal.program_id, deployment),
             header_html=_header(f"Hot spots of {words}, {chosen}", form, links, principal),
             note=note,
         )
-        return hotspot_map(page, tiles=_tiles(settings))
+        rendered = hotspot_map(page, tiles=_tiles(settings))
+        cache.keep_body(page_key, rendered.encode())
+        return rendered
 
     try:
         page = await run_in_threadpool(build)

@@ -171,7 +171,7 @@ def lattice_or_known(
             continue
         x, y = to_metres(np.array([lon]), np.array([lat]), crs=deployment.crs)
         off = [abs(v / 125 - round(v / 125)) * 125 for v in (float(x[0]), float(y[0]))]
-        if max(off) > 0.5:  # 6 decimals of a degree are ~0.1 m
+        if max(off) > 1.0:  # pages round to 5 decimals of a degree, about a metre
             odd.append((lon, lat))
     return odd
 
