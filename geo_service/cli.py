@@ -152,7 +152,8 @@ def serve(
     store.close()
     base = f"http://{host}:{port}"
     typer.echo(
-        f"Serving on {base}\n  API docs:  {base}/docs\n  health:    {base}/healthz\n"
+        f"Serving on {base}\n  maps:      {base}/maps (sign in by pasting a key)\n"
+        f"  API docs:  {base}/docs\n  health:    {base}/healthz\n"
         f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"
         f"  sites:     {base}/v1/sites\n"
         f"  hot spots: {base}/v1/hotspots?kind=needle_report (manager key; peers add "
