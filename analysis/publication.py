@@ -71,7 +71,7 @@ class Atoms:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Feature:
     """One released number: ``count`` events in cell ``(ix, iy)`` at ``level``."""
 
@@ -80,7 +80,11 @@ class Feature:
     iy: int
     count: int
     reporters: int
-    members: frozenset[int]  # indices of the atoms (in the input) it sums
+    members: IntArray  # indices of the atoms (in the input) it sums
+
+    @property
+    def member_set(self) -> frozenset[int]:
+        return frozenset(self.members.tolist())
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def release(
                     iy=int(cells[g, 1]),
                     count=int(totals[g]),
                     reporters=int(reporters[g]),
-                    members=frozenset(members[g].tolist()),
+                    members=members[g],
                 )
             )
         remaining = remaining[~passing[group]]
@@ -187,7 +191,7 @@ def quarter_view(month_layers: list[Layer], residual: Layer) -> list[Feature]:
             iy=iy,
             count=sum(p.count for p in parts),
             reporters=max(p.reporters for p in parts),  # at least this many
-            members=frozenset().union(*(p.members for p in parts)),
+            members=np.concatenate([p.members for p in parts]),
         )
         for (level, ix, iy), parts in sorted(merged.items())
     ]

@@ -565,7 +565,7 @@ class HotspotCache:
     def __init__(self, entries: int) -> None:
         self.entries = entries
         self._lock = threading.Lock()
-        self._analyses: OrderedDict[Any, Analysis] = OrderedDict()
+        self._analyses: OrderedDict[Any, Any] = OrderedDict()
         self._bodies: OrderedDict[Any, bytes] = OrderedDict()
 
     def _get(self, table: OrderedDict[Any, Any], key: Any) -> Any:
@@ -583,6 +583,26 @@ class HotspotCache:
             table.move_to_end(key)
             while len(table) > self.entries:
                 table.popitem(last=False)
+
+    def released(
+        self,
+        store: Store,
+        deployment: Deployment,
+        *,
+        program_id: int,
+        kind: EventKind,
+        period: Period,
+        k: int,
+    ) -> ReleasedLayer:
+        """The released layer, computed once per data version for every method and route."""
+        key = ("released", program_id, store.data_version(program_id), kind, period, k)
+        layer: ReleasedLayer | None = self._get(self._analyses, key)
+        if layer is None:
+            layer = released_layer(
+                store, deployment, program_id=program_id, kind=kind, period=period, k=k
+            )
+            self._put(self._analyses, key, layer)
+        return layer
 
     def cached_body(self, key: Any) -> bytes | None:
         body: bytes | None = self._get(self._bodies, key)
@@ -623,7 +643,7 @@ class HotspotCache:
             self._put(self._analyses, analysis_key, analysis)
         if role not in FULL_VIEW:
             assert period is not None
-            released = released_layer(
+            released = self.released(
                 store, deployment, program_id=program_id, kind=query.kind, period=period, k=k
             )
         body = orjson.dumps(

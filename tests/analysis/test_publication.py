@@ -18,7 +18,7 @@ K = 5
 
 
 def members(features: list) -> list[frozenset[int]]:  # type: ignore[type-arg]
-    return [f.members for f in features]
+    return [f.member_set for f in features]
 
 
 # -- known answers -------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def test_the_checker_catches_a_quarter_minus_its_month() -> None:
     assert find_differencing_leak(published, atoms.count, k=K) == frozenset({2})
     # Releasing the quarter as months plus residual shows nothing the months hid.
     months, residual = release_quarter(atoms, [1, 2], k=K, top_level=0)
-    ours = [f.members for m in months.values() for f in m.features]
+    ours = [f.member_set for m in months.values() for f in m.features]
     ours += members(quarter_view(list(months.values()), residual))
     assert find_differencing_leak(ours, atoms.count, k=K) is None
 
@@ -98,8 +98,8 @@ def test_no_released_number_is_small_and_every_event_is_counted_once(
     assert layer.released + layer.suppressed == int(atoms.count.sum())
     seen: set[int] = set()
     for f in layer.features:
-        assert not (f.members & seen)  # disjoint: each event in at most one number
-        seen |= f.members
+        assert not (f.member_set & seen)  # disjoint: each event in at most one number
+        seen |= f.member_set
         assert f.count == int(atoms.count[list(f.members)].sum())
     assert find_differencing_leak(members(layer.features), atoms.count, k=k) is None
 
@@ -110,7 +110,7 @@ def test_months_and_their_quarter_together_reveal_no_hidden_count(data: st.DataO
     atoms = random_atoms(data, months=3)
     months, residual = release_quarter(atoms, [1, 2, 3], k=K, top_level=3)
     quarter = quarter_view(list(months.values()), residual)
-    published = [f.members for m in months.values() for f in m.features] + members(quarter)
+    published = [f.member_set for m in months.values() for f in m.features] + members(quarter)
     assert find_differencing_leak(published, atoms.count, k=K) is None
     released = sum(m.released for m in months.values()) + residual.released
     assert released + residual.suppressed == int(atoms.count.sum())
