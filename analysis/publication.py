@@ -98,6 +98,27 @@ class Layer:
         return sum(f.count for f in self.features)
 
 
+def group_rows(*columns: IntArray) -> tuple[IntArray, IntArray]:
+    """Group rows by equal values in every column: (first row of each group, group of each row).
+
+    One int64 key per row (the columns' ranks in mixed radix) and a 1-D unique, which is many
+    times faster than ``np.unique(axis=0)`` on a million rows.
+
+    Examples
+    --------
+    >>> first, group = group_rows(np.array([5, 1, 5, 1]), np.array([2, 2, 2, 3]))
+    >>> first.tolist(), group.tolist()
+    ([1, 3, 0], [2, 0, 2, 1])
+    """
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        values, rank = np.unique(column, return_inverse=True)
+        # Re-rank after each column so the key stays below rows × values: no overflow.
+        key = np.unique(key * len(values) + rank.ravel(), return_inverse=True)[1].ravel()
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    return first, group.ravel()
+
+
 def release(
     atoms: Atoms,
     *,
@@ -129,11 +150,11 @@ def release(
         if len(remaining) == 0:
             break
         px, py = roll_up(atoms.ix[remaining], atoms.iy[remaining], levels=level)
-        cells, group = np.unique(np.column_stack([px, py]), axis=0, return_inverse=True)
-        group = group.ravel()
+        first, group = group_rows(px, py)
+        cells = np.column_stack([px[first], py[first]])
         totals = np.bincount(group, weights=atoms.count[remaining]).astype(np.int64)
-        pairs = np.unique(np.column_stack([group, atoms.reporter[remaining]]), axis=0)
-        reporters = np.bincount(pairs[:, 0], minlength=len(cells))
+        pair_first, _ = group_rows(group, atoms.reporter[remaining])
+        reporters = np.bincount(group[pair_first], minlength=len(cells))
         passing = (totals >= k) & (reporters >= min_reporters)
         order = np.argsort(group, kind="stable")
         members = np.split(remaining[order], np.cumsum(np.bincount(group))[:-1])

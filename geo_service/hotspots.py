@@ -154,8 +154,16 @@ def _study_area(deployment: Deployment, cells: CellCounts) -> tuple[IntArray, In
 # -- analysis -----------------------------------------------------------------------------
 
 
-def analyse(store: Store, deployment: Deployment, program_id: int, query: HotspotQuery) -> Analysis:
-    cells = load_cells(store, deployment, program_id, query)
+def analyse(
+    store: Store,
+    deployment: Deployment,
+    program_id: int,
+    query: HotspotQuery,
+    *,
+    cells: CellCounts | None = None,
+) -> Analysis:
+    if cells is None:
+        cells = load_cells(store, deployment, program_id, query)
     analysis = Analysis(query, cells, {"cell_m": query.cell_m}, [], study_cells=0)
     if cells.total == 0:
         analysis.warnings.append(f"no {query.kind.value} events in this window; nothing to analyse")
@@ -639,7 +647,14 @@ class HotspotCache:
         analysis_key = (program_id, version, query)
         analysis: Analysis | None = self._get(self._analyses, analysis_key)
         if analysis is None:
-            analysis = analyse(store, deployment, program_id, query)
+            # Every method over one window reads the same cells: load them once.
+            cells_key = ("cells", program_id, version, query.kind, query.start, query.end,
+                         query.cell_m)  # fmt: skip
+            cells: CellCounts | None = self._get(self._analyses, cells_key)
+            if cells is None:
+                cells = load_cells(store, deployment, program_id, query)
+                self._put(self._analyses, cells_key, cells)
+            analysis = analyse(store, deployment, program_id, query, cells=cells)
             self._put(self._analyses, analysis_key, analysis)
         if role not in FULL_VIEW:
             assert period is not None

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.publication import Atoms, Feature, quarter_view, release_month, release_quarter
+from analysis.publication import (
+    Atoms,
+    Feature,
+    group_rows,
+    quarter_view,
+    release_month,
+    release_quarter,
+)
 from geo_service.audit import record
 from geo_service.auth import Role
 from geo_service.deployment import Deployment
@@ -153,19 +160,11 @@ def released_layer(
     local = pd.to_datetime(starts, unit="s", utc=True).tz_convert(deployment.tz)
     month = np.asarray(local.year * 12 + local.month - 1, dtype=np.int64)
     # One atom per (cell, month, reporter): hours inside a month never matter here.
-    keys, inverse = np.unique(
-        np.column_stack(
-            [
-                np.concatenate(columns["ix"]),
-                np.concatenate(columns["iy"]),
-                month,
-                np.concatenate(columns["reporter"]),
-            ]
-        ),
-        axis=0,
-        return_inverse=True,
-    )
-    summed = np.bincount(inverse.ravel(), weights=np.concatenate(columns["n"]))
+    ix, iy = np.concatenate(columns["ix"]), np.concatenate(columns["iy"])
+    reporter = np.concatenate(columns["reporter"])
+    first, inverse = group_rows(ix, iy, month, reporter)
+    keys = np.column_stack([ix[first], iy[first], month[first], reporter[first]])
+    summed = np.bincount(inverse, weights=np.concatenate(columns["n"]))
     atoms = Atoms.of(keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3], summed.astype(np.int64))
     top = _top_level(deployment, base_m)
     if period.bucket == Bucket.MONTH:
