@@ -159,6 +159,7 @@ def naive(n: int, browser: Any | None, directory: Path) -> None:
     for name in ("CircleMarker per event", "MarkerCluster of events", "HeatMap of raw points"):
         start = time.perf_counter()
         fmap = folium.Map(location=[54.7682, -101.8779], zoom_start=13, tiles=None)
+        fmap.options["maxZoom"] = 19  # MarkerCluster needs one; without tiles nothing sets it
         fmap.default_js = [("leaflet", "/vendor/leaflet/leaflet.js")]
         fmap.default_css = [("leaflet_css", "/vendor/leaflet/leaflet.css")]
         if name.startswith("Circle"):
@@ -172,7 +173,7 @@ def naive(n: int, browser: Any | None, directory: Path) -> None:
                 ("mcd", "/cluster/MarkerCluster.Default.css"),
             ]
             for x, y in zip(lon, lat, strict=True):
-                folium.CircleMarker([y, x], radius=3).add_to(cluster)
+                folium.Marker([y, x]).add_to(cluster)
             cluster.add_to(fmap)
         else:
             heat = folium.plugins.HeatMap(np.column_stack([lat, lon]).tolist())
