@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.deployment = deployment
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
     register_error_handlers(app)
+    app.add_exception_handler(maps.SignInNeeded, maps.send_to_sign_in)
     # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import opening_hours
 import orjson
-from fastapi import APIRouter, Cookie, Form, Header, Query, Request
+from fastapi import APIRouter, Cookie, Depends, Form, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from shapely.geometry import mapping
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -79,6 +79,24 @@ def viewer(
             request.url.path + (f"?{request.url.query}" if request.url.query else "")
         )
     return principal
+
+
+def get_viewer(
+    request: Request,
+    store: StoreDep,
+    authorization: Annotated[str | None, Header()] = None,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> Principal:
+    """The signed-in person: a Bearer key, or a browser session (else off to sign in)."""
+    return viewer(request, store, authorization, session)
+
+
+ViewerDep = Annotated[Principal, Depends(get_viewer)]
+
+
+async def send_to_sign_in(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInNeeded)
+    return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
 
 
 def _safe_next(target: str | None) -> str:
@@ -280,13 +298,8 @@ def _select(name: str, options: list[str], chosen: str, label: str) -> str:
 def maps_index(
     request: Request,
     store: StoreDep,
-    authorization: Annotated[str | None, Header()] = None,
-    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+    principal: ViewerDep,
 ) -> Response:
-    try:
-        principal = viewer(request, store, authorization, session)
-    except SignInNeeded as exc:
-        return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
     links = "".join(
         f'<li><a href="/maps/hotspots?kind={k.value}">Hot spots: {w}</a> · '
         f'<a href="/maps/trends?kind={k.value}">month by month</a></li>'
@@ -303,18 +316,13 @@ def maps_index(
 async def hotspots_page(
     request: Request,
     store: StoreDep,
+    principal: ViewerDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
     cache: HotspotCacheDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: Annotated[str | None, Query(max_length=10)] = None,
-    authorization: Annotated[str | None, Header()] = None,
-    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> Response:
-    try:
-        principal = viewer(request, store, authorization, session)
-    except SignInNeeded as exc:
-        return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
     chosen = period or latest_finished_quarter(deployment)
     audience = AUDIENCE_OF_ROLE.get(principal.role)
     page_key = (
@@ -389,20 +397,15 @@ def hotspots_download(
     request: Request,
     fmt: str,
     store: StoreDep,
+    principal: ViewerDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
     cache: HotspotCacheDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: Annotated[str | None, Query(max_length=10)] = None,
-    authorization: Annotated[str | None, Header()] = None,
-    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> Response:
     if fmt not in ("geojson", "csv"):
         raise InvalidParameter("downloads are .geojson or .csv")
-    try:
-        principal = viewer(request, store, authorization, session)
-    except SignInNeeded:
-        raise Unauthenticated("sign in at /signin first") from None
     chosen = period or latest_finished_quarter(deployment)
     answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
     name = f"hotspots-{kind.value}-{chosen}.{fmt}"
@@ -422,17 +425,12 @@ def hotspots_download(
 async def trends_page(
     request: Request,
     store: StoreDep,
+    principal: ViewerDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    authorization: Annotated[str | None, Header()] = None,
-    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> Response:
-    try:
-        principal = viewer(request, store, authorization, session)
-    except SignInNeeded as exc:
-        return RedirectResponse(f"/signin?next={quote(exc.target)}", status_code=303)
     now = dt.datetime.now(deployment.tz)
     chosen = year or (now.year if now.month > 1 else now.year - 1)
 
