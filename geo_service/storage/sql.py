@@ -105,11 +105,12 @@ def make_engine(database_url: str) -> Engine:
     raise ConfigurationError("GEO_SERVICE_DATABASE_URL must start with sqlite:/// or postgresql://")
 
 
-def _compiled(select: sa.Select[Any], conn: Connection) -> tuple[str, tuple[Any, ...]]:
-    """A select as driver SQL and positional parameters: plain tuples come back, not Rows."""
+def _compiled(select: sa.Select[Any], conn: Connection) -> tuple[str, Any]:
+    """A select as driver SQL and parameters: plain tuples come back, not Rows."""
     compiled = select.compile(dialect=conn.dialect)
-    names = compiled.positiontup or []
-    return str(compiled), tuple(compiled.params[n] for n in names)
+    if compiled.positional:  # SQLite: ?-placeholders take a tuple
+        return str(compiled), tuple(compiled.params[n] for n in compiled.positiontup or [])
+    return str(compiled), dict(compiled.params)  # PostgreSQL: %(name)s takes a mapping
 
 
 def _int_table(rows: Sequence[Any]) -> npt.NDArray[np.int64]:
