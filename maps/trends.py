@@ -61,10 +61,10 @@ def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
             ).add_to(group)
         group.add_to(fmap)
     add_sites(fmap, page.sites, show=False)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)  # the slider is the main control
     count = len(page.months)
     slider = (
-        '<div class="map-header trend-controls" style="top:auto;bottom:8px;right:45vw">'
+        '<div class="trend-controls">'
         f'<label for="month">Month</label> <input id="month" class="trend-slider" type="range" '
         f'min="0" max="{count - 1}" value="{count - 1}" step="1"></div>'
         '<script src="/static/trends.js" defer></script>'
