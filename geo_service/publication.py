@@ -91,7 +91,7 @@ def parse_period(text: str, deployment: Deployment) -> Period:
 def check_period(period: Period, choice: ProgramPublication, *, now: float) -> None:
     if period.end > now:
         raise InvalidParameter(
-            f"{period.label} has not finished; only finished months and quarters are published"
+            "that period has not finished; only finished months and quarters are published"
         )
     if choice.bucket == Bucket.QUARTER and period.bucket == Bucket.MONTH:
         raise InvalidParameter(

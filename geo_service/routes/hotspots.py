@@ -123,8 +123,11 @@ def get_hotspots(
     size = stored_m if cell_m is None else cell_m
     try:
         deployment.grid.check_cell_size(size)
-    except GridError as exc:
-        raise InvalidParameter(f"cell_m: {exc}") from None
+    except GridError:
+        raise InvalidParameter(
+            f"cell_m must be {stored_m} m times a power of two ({stored_m}, {2 * stored_m}, "
+            f"{4 * stored_m}, ...), so cells roll up exactly"
+        ) from None
     if size < stored_m:
         raise InvalidParameter(
             f"cell_m must be at least {stored_m} m, the size {kind.value} events are stored at"

@@ -9,6 +9,7 @@ import datetime as dt
 import html
 import io
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -201,13 +202,22 @@ def _csp(page: str, settings: Settings) -> str:
     policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' {scripts}")
     tiles = _tiles(settings)
     if tiles.url:
-        parts = urlsplit(tiles.url.replace("{s}", "a"))
-        origin = f"{parts.scheme}://{parts.netloc.replace('a.', '*.', 1)}"
+        parts = urlsplit(tiles.url)
+        origin = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}: any subdomain
         policy = policy.replace("img-src 'self' data:", f"img-src 'self' data: {origin}")
     return policy
 
 
-def _map_response(page: str, settings: Settings) -> HTMLResponse:
+async def _serve_map(build: Callable[[], str], settings: Settings) -> HTMLResponse:
+    """Build a page off the event loop; a refusal becomes a plain page saying why."""
+    try:
+        page = await run_in_threadpool(build)
+    except ServiceError as exc:
+        return _page(
+            f"<h1>This map cannot be shown</h1><p>{html.escape(exc.detail)}</p>"
+            '<p><a href="/maps">Back to the maps</a></p>',
+            title="Map",
+        )
     response = HTMLResponse(page)
     response.headers["Content-Security-Policy"] = _csp(page, settings)
     return response
@@ -381,15 +391,7 @@ async def hotspots_page(
         cache.keep_body(page_key, rendered.encode())
         return rendered
 
-    try:
-        page = await run_in_threadpool(build)
-    except ServiceError as exc:
-        return _page(
-            f"<h1>This map cannot be shown</h1><p>{html.escape(exc.detail)}</p>"
-            '<p><a href="/maps">Back to the maps</a></p>',
-            title="Map",
-        )
-    return _map_response(page, settings)
+    return await _serve_map(build, settings)
 
 
 @router.get("/maps/hotspots.{fmt}")
@@ -475,7 +477,7 @@ async def trends_page(
                 features = layer_features(layer, deployment)
             months.append((label, {"type": "FeatureCollection", "features": features}))
         if not months:
-            raise InvalidParameter(f"no finished month in {chosen} yet")
+            raise InvalidParameter("no month of that year has finished yet")
         words = KIND_WORDS[kind]
         years = [str(y) for y in range(now.year, now.year - 5, -1)]
         form = (
@@ -498,12 +500,4 @@ async def trends_page(
         )
         return trend_map(page, tiles=_tiles(settings))
 
-    try:
-        page = await run_in_threadpool(build)
-    except ServiceError as exc:
-        return _page(
-            f"<h1>This map cannot be shown</h1><p>{html.escape(exc.detail)}</p>"
-            '<p><a href="/maps">Back to the maps</a></p>',
-            title="Map",
-        )
-    return _map_response(page, settings)
+    return await _serve_map(build, settings)

@@ -522,7 +522,13 @@ class SqlStore:
             c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.id, c.count, c.batch_id
         ).where(*where)
         with self.engine.connect() as conn:
-            keys = dict(conn.execute(sa.select(batches.c.id, batches.c.key_id)).all())
+            keys = dict(
+                conn.execute(
+                    sa.select(batches.c.id, batches.c.key_id).where(
+                        batches.c.program_id == program_id
+                    )
+                ).all()
+            )
             result = conn.exec_driver_sql(*_compiled(select, conn))
             rows = result.fetchall()
         if not rows:

@@ -142,6 +142,24 @@ def test_pages_load_only_own_assets_and_allow_only_their_own_scripts(town: Any, 
     assert "frame-ancestors 'none'" in policy
 
 
+@pytest.mark.parametrize(
+    ("tiles", "origin"),
+    [
+        ("https://{s}.tile.example.org/{z}/{x}/{y}.png", "https://*.tile.example.org"),
+        ("https://data.example.org/{z}/{x}/{y}.png", "https://data.example.org"),
+    ],
+)
+def test_the_tile_origin_in_the_policy_is_the_configured_one(
+    tmp_path: Path, tiles: str, origin: str
+) -> None:
+    app = create_app(make_settings(tmp_path, map_tiles=tiles))
+    with TestClient(app) as client:
+        key = create_key(app.state.store, program="t", role=Role.MANAGER)[1]
+        page = client.get(f"/maps/hotspots?period={PERIOD}", headers=bearer(key))
+        policy = page.headers["content-security-policy"]
+        assert f"img-src 'self' data: {origin};" in policy
+
+
 def test_online_tiles_are_allowed_by_origin_only(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path))
     with TestClient(app) as client:
