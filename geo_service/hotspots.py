@@ -328,18 +328,21 @@ def publish(
     features: list[Any] = []
     if not full:
         assert released is not None and period is not None
-        # A statistic of every cell, hidden ones included: managers' diagnostics only.
-        summary["parameters"].pop("moran_z_by_distance", None)
         summary["audience"] = (
             f"released cells: at least {released.k} events from at least {MIN_REPORTERS} "
             f"reporting keys (role {role.value})"
         )
-        summary["warnings"] = [w for w in summary["warnings"] if "cells hold events" not in w]
-        if analysis.cells.total and analysis.per_cell:
+        # The analysis' warnings and data-chosen parameters describe every event, hidden ones
+        # included (how many cells hold events, whether there were any): managers only.
+        summary["warnings"] = []
+        summary["parameters"].pop("moran_z_by_distance", None)
+        if released.features:
             features = _released_features(analysis, deployment, summary, released, period)
         else:
+            # None released looks the same whether the period had no events or a few.
+            summary["parameters"] = {"cell_m": query.cell_m}
             summary["counts"] = {"events_shown": 0, "features": 0}
-        if analysis.cells.total and not features:
+        if not features:
             summary["warnings"].append(
                 "nothing in this period passes the publication threshold; try a quarter"
             )

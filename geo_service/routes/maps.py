@@ -66,22 +66,6 @@ class SignInNeeded(Exception):
         self.target = target
 
 
-def viewer(
-    request: Request,
-    store: Store,
-    authorization: str | None,
-    session: str | None,
-) -> Principal:
-    if authorization:
-        return authenticate(store, authorization)
-    principal = session_principal(store, session) if session else None
-    if principal is None:
-        raise SignInNeeded(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
-    return principal
-
-
 def get_viewer(
     request: Request,
     store: StoreDep,
@@ -89,7 +73,13 @@ def get_viewer(
     session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> Principal:
     """The signed-in person: a Bearer key, or a browser session (else off to sign in)."""
-    return viewer(request, store, authorization, session)
+    if authorization:
+        return authenticate(store, authorization)
+    principal = session_principal(store, session) if session else None
+    if principal is None:
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise SignInNeeded(request.url.path + query)
+    return principal
 
 
 ViewerDep = Annotated[Principal, Depends(get_viewer)]

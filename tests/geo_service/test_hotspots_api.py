@@ -333,3 +333,17 @@ def test_responses_hold_no_submitted_coordinates(client: TestClient, keys: Keys)
             ).text
             assert "8812345" not in text and "7712345" not in text
             assert "881234" not in text and "771234" not in text
+
+
+@pytest.mark.parametrize("method", ["gi_star", "dbscan", "hdbscan", "density"])
+def test_a_peer_cannot_tell_a_few_hidden_events_from_none(
+    client: TestClient, keys: Keys, method: str
+) -> None:
+    # Program "town" gets three reports in 2025-Q1 (below k); program "other" gets none.
+    post_events(client, [feature(*HOT, observed_at="2025-02-01T10:00:00Z")] * 3, keys["manager"])
+    peer_other = bearer(create_key(client.app.state.store, program="other", role=Role.PEER)[1])  # type: ignore[attr-defined]
+    url = f"/v1/hotspots?kind=needle_report&method={method}&period=2025-Q1"
+    some = client.get(url, headers=keys["peer"])
+    none = client.get(url, headers=peer_other)
+    assert some.status_code == none.status_code == 200
+    assert some.json() == none.json()
