@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +57,30 @@ class ContextFeature:
     lat: float
     notes: str | None = None
     buffer_m: float | None = None
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """What was imported: enough to say so in every route answer."""
+
+    version: int
+    source: str
+    imported_on: str
+    nodes: int
+    edges: int
+    length_km: float
+    area_share: float
+
+
+@dataclass(frozen=True)
+class NetworkRows:
+    """A walking network's nodes (lon/lat, public OSM data) and undirected edges."""
+
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    u: IntArray
+    v: IntArray
+    length_m: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -233,5 +257,17 @@ class Store(Protocol):
     def audit_head(self) -> str: ...
     def list_sites(self, program_id: int) -> list[StoredSite]: ...
     def store_context(self, program_id: int, features: list[ContextFeature]) -> None: ...
+    def list_context(self, program_id: int, layer: str) -> list[ContextFeature]: ...
+    def replace_network(
+        self,
+        program_id: int,
+        *,
+        source: str,
+        rows: NetworkRows,
+        area_share: float,
+        progress: Callable[[int], None] | None = None,
+    ) -> NetworkInfo: ...
+    def network_info(self, program_id: int) -> NetworkInfo | None: ...
+    def load_network(self, program_id: int) -> tuple[NetworkInfo, NetworkRows] | None: ...
     def count_rows(self, program_id: int) -> dict[str, int]: ...
     def delete_program_data(self, program_id: int) -> None: ...

@@ -157,3 +157,36 @@ sessions = Table(
     Column("key_id", ForeignKey("api_keys.id"), nullable=False),
     Column("expires_at", BigInteger, nullable=False),  # UTC epoch seconds
 )
+
+# The walking network is public OpenStreetMap data, so its nodes are stored exactly.
+walking_networks = Table(
+    "walking_networks",
+    metadata,
+    Column("program_id", ForeignKey("programs.id"), primary_key=True),
+    Column("version", Integer, nullable=False),  # bumped by every import
+    Column("source", String(200), nullable=False),  # the file's name, no directories
+    Column("imported_on", String(10), nullable=False),
+    Column("nodes", Integer, nullable=False),
+    Column("edges", Integer, nullable=False),
+    Column("length_km", Float, nullable=False),
+    Column("area_share", Float, nullable=False),  # share of the service area it reaches
+)
+
+network_nodes = Table(
+    "network_nodes",
+    metadata,
+    Column("program_id", ForeignKey("programs.id"), primary_key=True),
+    Column("node", Integer, primary_key=True),  # 0..n-1 within the program's network
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+)
+
+network_edges = Table(
+    "network_edges",
+    metadata,
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("u", Integer, nullable=False),
+    Column("v", Integer, nullable=False),
+    Column("length_m", Float, nullable=False),
+    Index("ix_network_edges_program", "program_id"),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from geo_service.storage import (
     EventRows,
     KeyRecord,
     MonthlyAggregate,
+    NetworkInfo,
+    NetworkRows,
     ProgramPublication,
     RetentionResult,
     SiteRecord,
@@ -45,9 +47,12 @@ from geo_service.storage.schema import (
     events,
     meta,
     monthly_aggregates,
+    network_edges,
+    network_nodes,
     programs,
     sessions,
     sites,
+    walking_networks,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -665,6 +670,124 @@ class SqlStore:
                 [{"program_id": program_id, **vars(f)} for f in features],
             )
 
+    def list_context(self, program_id: int, layer: str) -> list[ContextFeature]:
+        c = context_features.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(context_features)
+                .where(c.program_id == program_id, c.layer == layer)
+                .order_by(c.id)
+            )
+            return [
+                ContextFeature(
+                    layer=r.layer,
+                    feature_type=r.feature_type,
+                    name=r.name,
+                    lon=r.lon,
+                    lat=r.lat,
+                    notes=r.notes,
+                    buffer_m=r.buffer_m,
+                )
+                for r in rows
+            ]
+
+    # -- walking network -------------------------------------------------------------------
+    def replace_network(
+        self,
+        program_id: int,
+        *,
+        source: str,
+        rows: NetworkRows,
+        area_share: float,
+        progress: Callable[[int], None] | None = None,
+    ) -> NetworkInfo:
+        """Swap in a program's walking network in one transaction (routes never see half)."""
+        chunk = 20_000
+        with self.engine.begin() as conn:
+            old = conn.execute(
+                sa.select(walking_networks.c.version).where(
+                    walking_networks.c.program_id == program_id
+                )
+            ).scalar()
+            for table in (network_edges, network_nodes, walking_networks):
+                conn.execute(sa.delete(table).where(table.c.program_id == program_id))
+            info = NetworkInfo(
+                version=int(old or 0) + 1,
+                source=source[:200],
+                imported_on=_today(),
+                nodes=len(rows.lon),
+                edges=len(rows.u),
+                length_km=round(float(rows.length_m.sum()) / 1000.0, 3),
+                area_share=round(area_share, 4),
+            )
+            conn.execute(sa.insert(walking_networks), [{"program_id": program_id, **vars(info)}])
+            for begin in range(0, len(rows.lon), chunk):
+                part = slice(begin, begin + chunk)
+                conn.execute(
+                    sa.insert(network_nodes),
+                    [
+                        {"program_id": program_id, "node": begin + i, "lon": lo, "lat": la}
+                        for i, (lo, la) in enumerate(
+                            zip(rows.lon[part].tolist(), rows.lat[part].tolist(), strict=True)
+                        )
+                    ],
+                )
+                if progress:
+                    progress(len(rows.lon[part]))
+            for begin in range(0, len(rows.u), chunk):
+                part = slice(begin, begin + chunk)
+                conn.execute(
+                    sa.insert(network_edges),
+                    [
+                        {"program_id": program_id, "u": a, "v": b, "length_m": w}
+                        for a, b, w in zip(
+                            rows.u[part].tolist(),
+                            rows.v[part].tolist(),
+                            rows.length_m[part].tolist(),
+                            strict=True,
+                        )
+                    ],
+                )
+                if progress:
+                    progress(len(rows.u[part]))
+        return info
+
+    def network_info(self, program_id: int) -> NetworkInfo | None:
+        w = walking_networks.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    w.version, w.source, w.imported_on, w.nodes, w.edges, w.length_km,
+                    w.area_share,
+                ).where(w.program_id == program_id)
+            ).first()  # fmt: skip
+        return NetworkInfo(*row) if row else None
+
+    def load_network(self, program_id: int) -> tuple[NetworkInfo, NetworkRows] | None:
+        with self.engine.connect() as conn:
+            info = self.network_info(program_id)
+            if info is None:
+                return None
+            nodes = conn.execute(
+                sa.select(network_nodes.c.lon, network_nodes.c.lat)
+                .where(network_nodes.c.program_id == program_id)
+                .order_by(network_nodes.c.node)
+            ).all()
+            edges = conn.execute(
+                sa.select(network_edges.c.u, network_edges.c.v, network_edges.c.length_m).where(
+                    network_edges.c.program_id == program_id
+                )
+            ).all()
+        node_table = np.array(nodes, dtype=np.float64).reshape(-1, 2)
+        edge_table = np.array(edges, dtype=np.float64).reshape(-1, 3)
+        return info, NetworkRows(
+            node_table[:, 0],
+            node_table[:, 1],
+            edge_table[:, 0].astype(np.int64),
+            edge_table[:, 1].astype(np.int64),
+            edge_table[:, 2],
+        )
+
     def count_rows(self, program_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self.engine.connect() as conn:
@@ -673,6 +796,7 @@ class SqlStore:
                 ("monthly_aggregates", monthly_aggregates),
                 ("sites", sites),
                 ("context", context_features),
+                ("network_edges", network_edges),
             ):
                 counts[name] = conn.execute(
                     sa.select(sa.func.count())
@@ -682,9 +806,18 @@ class SqlStore:
         return counts
 
     def delete_program_data(self, program_id: int) -> None:
-        """Delete a program's events, sites, context layers and batches (keys stay)."""
+        """Delete a program's events, sites, context layers, network and batches (keys stay)."""
         with self.engine.begin() as conn:
-            for table in (events, monthly_aggregates, sites, context_features, batches):
+            for table in (
+                events,
+                monthly_aggregates,
+                sites,
+                context_features,
+                batches,
+                network_edges,
+                network_nodes,
+                walking_networks,
+            ):
                 conn.execute(sa.delete(table).where(table.c.program_id == program_id))
             self._bump_version(conn, program_id)
 
