@@ -14,6 +14,8 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
+from analysis.network import WalkingNetwork
+from analysis.projection import to_metres
 from geo_service.audit import record, verify_chain
 from geo_service.auth import Role, create_key, revoke_key
 from geo_service.batches import run_batch
@@ -54,6 +56,11 @@ program_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(program_app, name="program")
+network_app = typer.Typer(
+    help="The walking network clean-up routes follow (from an OpenStreetMap extract).",
+    no_args_is_help=True,
+)
+app.add_typer(network_app, name="network")
 CHUNK_ROWS = 100_000
 
 
@@ -76,7 +83,8 @@ def demo(
     reset: Annotated[bool, typer.Option(help="replace the demo program's data if present")] = True,
 ) -> None:
     """Create the database and load the synthetic demo town (program 'demo')."""
-    from geo_service.demo import demo_context, demo_events, demo_sites
+    from geo_service.demo import demo_context, demo_events, demo_sites, demo_streets
+    from geo_service.network import area_share
 
     settings = get_settings()
     store, deployment = _open(settings)
@@ -85,7 +93,7 @@ def demo(
         if not reset:
             raise _fail("the demo program already has data; run with --reset to replace it")
         store.delete_program_data(program_id)
-    steps = tqdm(total=4, desc="demo town", unit="step", file=sys.stderr)
+    steps = tqdm(total=5, desc="demo town", unit="step", file=sys.stderr)
     batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
     steps.update()
 
@@ -121,6 +129,13 @@ def demo(
     steps.update()
     store.store_context(program_id, demo_context())
     steps.update()
+    streets = demo_streets(deployment)
+    x, y = to_metres(streets.lon, streets.lat, crs=deployment.crs)
+    share = area_share(WalkingNetwork(x, y, streets.u, streets.v, streets.length_m), deployment)
+    network = store.replace_network(
+        program_id, source="synthetic demo streets", rows=streets, area_share=share
+    )
+    steps.update()
     steps.close()
     for old in store.list_keys("demo"):
         if old.revoked_on is None and old.label == "demo":
@@ -128,7 +143,8 @@ def demo(
     typer.echo(
         f"Loaded the synthetic demo town: {batch.accepted} events "
         f"({len(batch.rejected)} generated outside the area were refused), "
-        f"{len(sites)} service sites, {len(demo_context())} context features."
+        f"{len(sites)} service sites, {len(demo_context())} context features, "
+        f"a walking network of {network.nodes} nodes and {network.edges} edges."
     )
     typer.echo("Demo keys (shown once; earlier demo keys are revoked):")
     for role in Role:
@@ -596,3 +612,52 @@ def retention(
 
 def main() -> None:
     app()
+
+
+@network_app.command("import")
+def network_import(
+    file: Annotated[Path, typer.Argument(help="an OpenStreetMap extract (.osm.pbf)")],
+    program: Annotated[str, typer.Option(help="the program the network is for")] = "demo",
+) -> None:
+    """Load the walkable ways of the service area from FILE, replacing the program's network.
+
+    Nothing is downloaded: get an extract covering the area first (download.geofabrik.de or
+    extract.bbbike.org), cut to the town with 'osmium extract -b' if it is large.
+    """
+    from geo_service.network import NetworkImportError, read_walking_network
+
+    settings = get_settings()
+    store, deployment = _open(settings)
+    program_id = store.program_id(program)
+    if program_id is None:
+        raise _fail(f"there is no program called {program!r}; create a key for it first")
+    stages = tqdm(total=3, desc="network", unit="step", file=sys.stderr)
+
+    def stage(name: str) -> None:
+        stages.set_postfix_str(name)
+        if name != "reading the extract":
+            stages.update()
+
+    try:
+        rows, share = read_walking_network(file, deployment, stage=stage)
+    except NetworkImportError as exc:
+        stages.close()
+        raise _fail(str(exc)) from None
+    stage("storing")
+    with tqdm(total=len(rows.lon) + len(rows.u), desc="storing", unit="row",
+              file=sys.stderr) as bar:  # fmt: skip
+
+        def advance(n: int) -> None:
+            bar.update(n)
+
+        info = store.replace_network(
+            program_id, source=file.name, rows=rows, area_share=share, progress=advance
+        )
+    stages.update()
+    stages.close()
+    record(store, "network.import", actor="cli", program_id=program_id, nodes=info.nodes,
+           edges=info.edges)  # fmt: skip
+    typer.echo(
+        f"Walking network for {program!r}: {info.nodes} nodes, {info.edges} edges, "
+        f"{info.length_km:.1f} km of paths, reaching {info.area_share:.0%} of the service area."
+    )

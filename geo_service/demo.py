@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.network import WalkingNetwork
+from analysis.projection import to_lonlat, to_metres
 from geo_service.deployment import Deployment
 from geo_service.ingest import RawEvents, ValidatedBatch, validate_events
-from geo_service.storage import ContextFeature, SiteRecord
+from geo_service.storage import ContextFeature, NetworkRows, SiteRecord
 
 SEED = 20_240_501
 CENTRE = (-101.8779, 54.7682)  # Flin Flon's Main Street
@@ -154,7 +156,7 @@ def demo_sites() -> list[SiteRecord]:
     return [
         _site("Regional hospital emergency", "er", ("naloxone", "disposal"), "24/7", 1500, 1100),
         _site(
-            "Harm reduction office",
+            "Drop-in centre and harm reduction office",
             "hr_supply",
             ("needles", "naloxone", "testing", "disposal"),
             weekday,
@@ -263,3 +265,33 @@ def demo_context() -> list[ContextFeature]:
         for name, kind, e, n in exclusions
     ]
     return out
+
+
+def demo_streets(deployment: Deployment, *, block_m: float = 100.0) -> NetworkRows:
+    """A synthetic street grid for the synthetic town: blocks of ``block_m`` with a fifth of
+    the segments missing (dead ends, fences, the creek), plus the creek path on a diagonal.
+    A real program imports its streets from OpenStreetMap instead."""
+    rng = np.random.default_rng(SEED + 1)
+    east = np.arange(-2200.0, 2200.0 + 1, block_m)
+    north = np.arange(-1800.0, 1800.0 + 1, block_m)
+    ge, gn = np.meshgrid(east, north)
+    # Streets are not ruled lines: nudge each corner a little.
+    ge = ge + rng.normal(0, block_m * 0.08, ge.shape)
+    gn = gn + rng.normal(0, block_m * 0.08, gn.shape)
+    idx = np.arange(ge.size).reshape(ge.shape)
+    u = [idx[:, :-1].ravel(), idx[:-1, :].ravel()]
+    v = [idx[:, 1:].ravel(), idx[1:, :].ravel()]
+    # The creek path: a diagonal walkway from the creek towards downtown.
+    diag = [(r, c) for r, c in zip(range(20, 24), range(14, 18), strict=True)]
+    u.append(np.array([idx[r, c] for r, c in diag[:-1]]))
+    v.append(np.array([idx[r + 1, c + 1] for r, c in diag[:-1]]))
+    u_all, v_all = np.concatenate(u), np.concatenate(v)
+    keep = rng.random(len(u_all)) > 0.2
+    lon, lat = _offset_to_lonlat(ge.ravel(), gn.ravel())
+    x, y = to_metres(lon, lat, crs=deployment.crs)
+    a, b = u_all[keep], v_all[keep]
+    network = WalkingNetwork(x, y, a, b, np.hypot(x[a] - x[b], y[a] - y[b])).largest_component()
+    node_lon, node_lat = to_lonlat(network.x, network.y, crs=deployment.crs)
+    return NetworkRows(
+        np.round(node_lon, 7), np.round(node_lat, 7), network.u, network.v, network.length_m
+    )

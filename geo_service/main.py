@@ -14,8 +14,10 @@ from geo_service.deployment import Deployment
 from geo_service.errors import register_error_handlers
 from geo_service.hotspots import HotspotCache
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware
+from geo_service.network import NetworkCache
 from geo_service.routes import (
     audit,
+    cleanup,
     events,
     health,
     hotspots,
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.deployment = deployment
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
+    app.state.networks = NetworkCache()
     register_error_handlers(app)
     app.add_exception_handler(maps.SignInNeeded, maps.send_to_sign_in)
     # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(sites.router)
     app.include_router(hotspots.router)
+    app.include_router(cleanup.router)
     app.include_router(audit.router)
     app.include_router(publication.router)
     app.include_router(steward.router)

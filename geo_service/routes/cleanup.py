@@ -1,0 +1,237 @@
+"""``/v1/routes/cleanup`` plans a clean-up walk; ``/v1/cleanups`` logs one that was done."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from geo_service.auth import SUBMITTABLE_KINDS
+from geo_service.batches import BatchResult, check_idempotency_key, run_batch
+from geo_service.cleanup import (
+    CleanupQuery,
+    plan_cleanup,
+    route_geojson,
+    route_gpx,
+    stop_cells,
+)
+from geo_service.deps import (
+    DeploymentDep,
+    HotspotCacheDep,
+    PrincipalDep,
+    SettingsDep,
+    StoreDep,
+)
+from geo_service.errors import Forbidden, InvalidParameter, Unprocessable
+from geo_service.ingest import Rejection
+from geo_service.network import NetworkCache
+from geo_service.privacy import coarsen_times
+from geo_service.settings import EventKind
+from geo_service.storage import EventRows
+
+router = APIRouter(prefix="/v1", tags=["clean-up routes"])
+GEOJSON = "application/geo+json"
+GPX = "application/gpx+xml"
+MAX_NEEDLES = 10_000
+MAX_LOGGED_STOPS = 500
+
+
+def get_networks(request: Request) -> NetworkCache:
+    networks: NetworkCache = request.app.state.networks
+    return networks
+
+
+NetworksDep = Annotated[NetworkCache, Depends(get_networks)]
+
+
+class Point(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+
+
+class CleanupRequest(BaseModel):
+    """Where the crew starts, how long it has, and how many teams walk."""
+
+    model_config = ConfigDict(extra="forbid")
+    budget_minutes: float = Field(gt=0, le=480, allow_inf_nan=False, examples=[90])
+    teams: int = Field(default=1, ge=1, le=20)
+    start_site: int | None = Field(default=None, description="a site id (GET /v1/sites)")
+    start: Point | None = Field(
+        default=None, description="or a point; it is snapped to the nearest path"
+    )
+    end_site: int | None = None
+    end: Point | None = Field(default=None, description="default: back to the start")
+    walking_kmh: float = Field(default=4.5, ge=1, le=10, allow_inf_nan=False)
+    minutes_per_stop: float = Field(default=10, ge=0, le=120, allow_inf_nan=False)
+    period: str | None = Field(
+        default=None,
+        description="a finished month or quarter; default: the latest (peers and planners "
+        "see its released cells; managers default to the last 90 days)",
+    )
+    search_seconds: float = Field(default=1.0, ge=0.05, le=10, allow_inf_nan=False)
+
+
+def _wants_gpx(request: Request, format: str | None) -> bool:
+    if format is not None:
+        return format == "gpx"
+    accept = request.headers.get("accept", "")
+    return GPX in accept and GEOJSON not in accept
+
+
+@router.post(
+    "/routes/cleanup",
+    summary="Plan a clean-up walk through needle hot spots within a time budget",
+    responses={200: {"content": {GEOJSON: {}, GPX: {}}}},
+)
+async def post_cleanup_route(
+    request: Request,
+    body: CleanupRequest,
+    principal: PrincipalDep,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    cache: HotspotCacheDep,
+    networks: NetworksDep,
+    format: Annotated[Literal["geojson", "gpx"] | None, Query()] = None,
+) -> Response:
+    """Chooses and orders stops among needle-report cells so the needles expected to be
+    collected are highest, for each team, within the budget (OR-Tools routing).
+
+    The answer is GeoJSON (stops in order with arrival minute, expected needles and the
+    reason; each team's path; a summary with distance, time and the stops skipped and why),
+    or GPX with ``?format=gpx`` or ``Accept: application/gpx+xml``. Peers and planners are
+    only sent to released cells. Walks follow the imported network when there is one, and
+    otherwise straight lines × 1.3, which the summary says.
+    """
+    query = CleanupQuery(
+        budget_min=body.budget_minutes,
+        teams=body.teams,
+        walking_kmh=body.walking_kmh,
+        minutes_per_stop=body.minutes_per_stop,
+        start_site=body.start_site,
+        start=(body.start.lon, body.start.lat) if body.start else None,
+        end_site=body.end_site,
+        end=(body.end.lon, body.end.lat) if body.end else None,
+        period=body.period,
+        search_seconds=body.search_seconds,
+    )
+
+    def work() -> tuple[bytes, str]:
+        route = plan_cleanup(store, deployment, settings, cache, networks,
+                             program_id=principal.program_id, role=principal.role,
+                             query=query, now=time.time())  # fmt: skip
+        if _wants_gpx(request, format):
+            return route_gpx(route, deployment).encode(), GPX
+        return orjson.dumps(route_geojson(route, deployment, principal.role)), GEOJSON
+
+    content, media_type = await run_in_threadpool(work)
+    headers = {"Cache-Control": "no-store"}
+    if media_type == GPX:
+        headers["Content-Disposition"] = 'attachment; filename="cleanup-route.gpx"'
+    return Response(content, media_type=media_type, headers=headers)
+
+
+class LoggedStop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stop: str = Field(max_length=64, description="a stop id from a plan")
+    needles: int = Field(ge=0, le=MAX_NEEDLES, description="needles collected (0: none found)")
+
+
+class CleanupLog(BaseModel):
+    """A finished clean-up: the stops visited and the needles collected at each."""
+
+    model_config = ConfigDict(extra="forbid")
+    stops: list[LoggedStop] = Field(min_length=1, max_length=MAX_LOGGED_STOPS)
+    finished_at: dt.datetime | None = Field(default=None, description="default: now")
+
+
+@router.post(
+    "/cleanups",
+    status_code=201,
+    response_model=BatchResult,
+    summary="Log a finished clean-up (stops visited, needles collected)",
+)
+async def post_cleanups(
+    body: CleanupLog,
+    principal: PrincipalDep,
+    store: StoreDep,
+    deployment: DeploymentDep,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Stored as ``cleanup`` events on the stops' grid cells (nothing finer), so the next plan
+    counts the days since each was cleaned. A stop visited with nothing found is logged with
+    0 needles: that resets its clock too."""
+    if EventKind.CLEANUP.value not in SUBMITTABLE_KINDS[principal.role]:
+        raise Forbidden("this key's role may not log clean-ups")
+    key = check_idempotency_key(idempotency_key)
+    now = dt.datetime.now(dt.UTC)
+    finished = body.finished_at or now
+    if finished.tzinfo is None:
+        raise InvalidParameter("finished_at needs a time-zone offset, such as Z")
+    if finished > now + dt.timedelta(minutes=5):
+        raise InvalidParameter("finished_at is in the future")
+    ix, iy, problems = stop_cells(deployment, [s.stop for s in body.stops])
+    rejected = [Rejection(n, "invalid_stop", why) for n, why in enumerate(problems) if why]
+    ok = np.array([why is None for why in problems], dtype=bool)
+    if rejected:
+        # A log with a bad stop is refused whole: half a clean-up would mislead the next plan.
+        raise Unprocessable(
+            "some stops are not stops from a plan; nothing was stored. See 'rejected'",
+            code="batch_rejected",
+            rejected=[r.as_dict() for r in rejected],
+        )
+    n = int(ok.sum())
+    bucket_start, bucket_hours = coarsen_times(
+        _utc_index([finished] * n), [EventKind.CLEANUP.value] * n, deployment
+    )
+    rows = EventRows(
+        kind=[EventKind.CLEANUP.value] * n,
+        cell_m=np.full(n, deployment.cell_m(EventKind.CLEANUP), dtype=np.int64),
+        cell_ix=ix[ok],
+        cell_iy=iy[ok],
+        bucket_start=bucket_start,
+        bucket_hours=bucket_hours,
+        count=np.array([s.needles for s in body.stops], dtype=np.int64)[ok],
+        source=["peer"] * n,
+        fatal=[None] * n,
+        naloxone_doses=[None] * n,
+        place_type=[None] * n,
+    )
+    fingerprint = hashlib.sha256(
+        orjson.dumps([rows.cell_ix.tolist(), rows.cell_iy.tolist(), rows.count.tolist(),
+                      rows.bucket_start.tolist()])
+    ).hexdigest()  # fmt: skip
+
+    def work() -> tuple[dict[str, Any], bool]:
+        return run_batch(
+            store,
+            program_id=principal.program_id,
+            key_id=principal.key_id,
+            target="cleanups",
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            accepted=n,
+            rejected=[],
+            all_or_nothing=True,
+            write=lambda record: store.store_events(record, rows),
+        )
+
+    answer, replayed = await run_in_threadpool(work)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(
+        orjson.dumps(answer), status_code=201, media_type="application/json", headers=headers
+    )
+
+
+def _utc_index(moments: list[dt.datetime]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([pd.Timestamp(m).tz_convert("UTC") for m in moments])
