@@ -9,6 +9,7 @@ cell was last cleaned (capped), raised near schools, daycares and playgrounds.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any
 import gpxpy
 import gpxpy.gpx
 import numpy as np
+import orjson
+import pandas as pd
 import shapely
 
 from analysis.grid import cell_centres
@@ -31,11 +34,13 @@ from analysis.routing import (
     plan_routes,
     straight_walks,
 )
-from geo_service.auth import Role
+from geo_service.auth import Principal, Role
+from geo_service.batches import run_batch
 from geo_service.deployment import Deployment
-from geo_service.errors import InvalidParameter, NotFound
+from geo_service.errors import InvalidParameter, NotFound, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
+from geo_service.privacy import coarsen_times
 from geo_service.publication import (
     AUDIENCE_OF_ROLE,
     Bucket,
@@ -45,7 +50,7 @@ from geo_service.publication import (
     threshold,
 )
 from geo_service.settings import EventKind, Settings
-from geo_service.storage import NetworkInfo, Store
+from geo_service.storage import EventRows, NetworkInfo, Store
 
 MANAGER_WINDOW_DAYS = 90
 PILE_UP_CAP_DAYS = 90  # needles are also picked up by others; expectation stops growing
@@ -526,3 +531,56 @@ def stop_cells(
         iy[n] = int(np.floor((cy[0] - deployment.grid.origin_y_m) / target_m))
         problems.append(None)
     return ix, iy, problems
+
+
+def log_cleanup(
+    store: Store,
+    deployment: Deployment,
+    principal: Principal,
+    stops: list[tuple[str, int]],
+    finished: dt.datetime,
+    *,
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Store a finished clean-up as ``cleanup`` events on the stops' cells, all or nothing:
+    half a clean-up would mislead the next plan."""
+    ix, iy, problems = stop_cells(deployment, [s for s, _ in stops])
+    rejected = [{"index": n, "code": "invalid_stop", "detail": why}
+                for n, why in enumerate(problems) if why]  # fmt: skip
+    if rejected:
+        raise Unprocessable(
+            "some stops are not stops from a plan; nothing was stored. See 'rejected'",
+            code="batch_rejected",
+            rejected=rejected,
+        )
+    n = len(stops)
+    moments = pd.DatetimeIndex([pd.Timestamp(finished).tz_convert("UTC")] * n)
+    bucket_start, bucket_hours = coarsen_times(moments, [EventKind.CLEANUP.value] * n, deployment)
+    rows = EventRows(
+        kind=[EventKind.CLEANUP.value] * n,
+        cell_m=np.full(n, deployment.cell_m(EventKind.CLEANUP), dtype=np.int64),
+        cell_ix=ix,
+        cell_iy=iy,
+        bucket_start=bucket_start,
+        bucket_hours=bucket_hours,
+        count=np.array([needles for _, needles in stops], dtype=np.int64),
+        source=["peer"] * n,
+        fatal=[None] * n,
+        naloxone_doses=[None] * n,
+        place_type=[None] * n,
+    )
+    fingerprint = hashlib.sha256(
+        orjson.dumps([ix.tolist(), iy.tolist(), rows.count.tolist(), bucket_start.tolist()])
+    ).hexdigest()
+    return run_batch(
+        store,
+        program_id=principal.program_id,
+        key_id=principal.key_id,
+        target="cleanups",
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        accepted=n,
+        rejected=[],
+        all_or_nothing=True,
+        write=lambda record: store.store_events(record, rows),
+    )

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from geo_service.auth import Principal, authenticate
 from geo_service.deployment import Deployment
 from geo_service.hotspots import HotspotCache
+from geo_service.network import NetworkCache
 from geo_service.settings import Settings
 from geo_service.storage import Store
 
@@ -33,6 +34,11 @@ def get_hotspot_cache(request: Request) -> HotspotCache:
     return cache
 
 
+def get_networks(request: Request) -> NetworkCache:
+    networks: NetworkCache = request.app.state.networks
+    return networks
+
+
 def get_principal(
     store: Annotated[Store, Depends(get_store)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -45,3 +51,4 @@ DeploymentDep = Annotated[Deployment, Depends(get_deployment)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 HotspotCacheDep = Annotated[HotspotCache, Depends(get_hotspot_cache)]
+NetworksDep = Annotated[NetworkCache, Depends(get_networks)]

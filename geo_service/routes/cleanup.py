@@ -3,54 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import orjson
-import pandas as pd
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from geo_service.auth import SUBMITTABLE_KINDS
-from geo_service.batches import BatchResult, check_idempotency_key, run_batch
+from geo_service.batches import BatchResult, check_idempotency_key
 from geo_service.cleanup import (
     CleanupQuery,
+    log_cleanup,
     plan_cleanup,
     route_geojson,
     route_gpx,
-    stop_cells,
 )
 from geo_service.deps import (
     DeploymentDep,
     HotspotCacheDep,
+    NetworksDep,
     PrincipalDep,
     SettingsDep,
     StoreDep,
 )
-from geo_service.errors import Forbidden, InvalidParameter, Unprocessable
-from geo_service.ingest import Rejection
-from geo_service.network import NetworkCache
-from geo_service.privacy import coarsen_times
+from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.settings import EventKind
-from geo_service.storage import EventRows
 
 router = APIRouter(prefix="/v1", tags=["clean-up routes"])
 GEOJSON = "application/geo+json"
 GPX = "application/gpx+xml"
 MAX_NEEDLES = 10_000
 MAX_LOGGED_STOPS = 500
-
-
-def get_networks(request: Request) -> NetworkCache:
-    networks: NetworkCache = request.app.state.networks
-    return networks
-
-
-NetworksDep = Annotated[NetworkCache, Depends(get_networks)]
 
 
 class Point(BaseModel):
@@ -180,58 +166,13 @@ async def post_cleanups(
         raise InvalidParameter("finished_at needs a time-zone offset, such as Z")
     if finished > now + dt.timedelta(minutes=5):
         raise InvalidParameter("finished_at is in the future")
-    ix, iy, problems = stop_cells(deployment, [s.stop for s in body.stops])
-    rejected = [Rejection(n, "invalid_stop", why) for n, why in enumerate(problems) if why]
-    ok = np.array([why is None for why in problems], dtype=bool)
-    if rejected:
-        # A log with a bad stop is refused whole: half a clean-up would mislead the next plan.
-        raise Unprocessable(
-            "some stops are not stops from a plan; nothing was stored. See 'rejected'",
-            code="batch_rejected",
-            rejected=[r.as_dict() for r in rejected],
-        )
-    n = int(ok.sum())
-    bucket_start, bucket_hours = coarsen_times(
-        _utc_index([finished] * n), [EventKind.CLEANUP.value] * n, deployment
-    )
-    rows = EventRows(
-        kind=[EventKind.CLEANUP.value] * n,
-        cell_m=np.full(n, deployment.cell_m(EventKind.CLEANUP), dtype=np.int64),
-        cell_ix=ix[ok],
-        cell_iy=iy[ok],
-        bucket_start=bucket_start,
-        bucket_hours=bucket_hours,
-        count=np.array([s.needles for s in body.stops], dtype=np.int64)[ok],
-        source=["peer"] * n,
-        fatal=[None] * n,
-        naloxone_doses=[None] * n,
-        place_type=[None] * n,
-    )
-    fingerprint = hashlib.sha256(
-        orjson.dumps([rows.cell_ix.tolist(), rows.cell_iy.tolist(), rows.count.tolist(),
-                      rows.bucket_start.tolist()])
-    ).hexdigest()  # fmt: skip
+    stops = [(s.stop, s.needles) for s in body.stops]
 
     def work() -> tuple[dict[str, Any], bool]:
-        return run_batch(
-            store,
-            program_id=principal.program_id,
-            key_id=principal.key_id,
-            target="cleanups",
-            idempotency_key=key,
-            fingerprint=fingerprint,
-            accepted=n,
-            rejected=[],
-            all_or_nothing=True,
-            write=lambda record: store.store_events(record, rows),
-        )
+        return log_cleanup(store, deployment, principal, stops, finished, idempotency_key=key)
 
     answer, replayed = await run_in_threadpool(work)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(
         orjson.dumps(answer), status_code=201, media_type="application/json", headers=headers
     )
-
-
-def _utc_index(moments: list[dt.datetime]) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex([pd.Timestamp(m).tz_convert("UTC") for m in moments])

@@ -22,14 +22,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from geo_service.auth import (
     SESSION_COOKIE,
+    SUBMITTABLE_KINDS,
     Principal,
     authenticate,
     hash_key,
     session_principal,
     start_session,
 )
+from geo_service.cleanup import CleanupQuery, log_cleanup, plan_cleanup, route_geojson, route_gpx
 from geo_service.deployment import Deployment
-from geo_service.deps import DeploymentDep, HotspotCacheDep, SettingsDep, StoreDep
+from geo_service.deps import (
+    DeploymentDep,
+    HotspotCacheDep,
+    NetworksDep,
+    SettingsDep,
+    StoreDep,
+)
 from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated
 from geo_service.hotspots import HotspotCache, HotspotQuery, Method, load_cells
 from geo_service.publication import (
@@ -44,6 +52,7 @@ from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import Store
 from maps.base import Tiles, compact, inline_script_hashes
+from maps.cleanup import CleanupPage, cleanup_map
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.trends import TrendPage, trend_map
 
@@ -305,6 +314,7 @@ def maps_index(
         f'<a href="/maps/trends?kind={k.value}">month by month</a></li>'
         for k, w in KIND_WORDS.items()
     )
+    links += '<li><a href="/maps/cleanup">Clean-up route</a></li>'
     return _page(
         f"<h1>Maps for {html.escape(principal.program)}</h1><ul>{links}</ul>"
         '<form method="post" action="/signout"><button type="submit">Sign out</button></form>',
@@ -491,3 +501,178 @@ async def trends_page(
         return trend_map(page, tiles=_tiles(settings))
 
     return await _serve_map(build, settings)
+
+
+# -- clean-up route ------------------------------------------------------------------------
+
+BUDGETS = ("45", "60", "90", "120", "180")
+TEAMS = ("1", "2", "3", "4")
+
+
+def _default_start(store: Store, program_id: int) -> int | None:
+    sites = store.list_sites(program_id)
+    supply = [s for s in sites if s.site_type == "hr_supply"]
+    return (supply or sites)[0].id if sites else None
+
+
+def _route_params(start_site: int | None, budget: float, teams: int, period: str | None) -> str:
+    params = f"budget={budget:g}&teams={teams}"
+    if start_site is not None:
+        params += f"&start_site={start_site}"
+    if period:
+        params += f"&period={quote(period)}"
+    return params
+
+
+def _plan(
+    store: Store,
+    deployment: Deployment,
+    settings: Settings,
+    cache: HotspotCache,
+    networks: Any,
+    principal: Principal,
+    start_site: int | None,
+    budget: float,
+    teams: int,
+    period: str | None,
+) -> Any:
+    chosen = start_site if start_site is not None else _default_start(store, principal.program_id)
+    if chosen is None:
+        raise InvalidParameter("this program has no service sites to start from; add one first")
+    query = CleanupQuery(budget_min=budget, teams=teams, start_site=chosen, period=period)
+    return plan_cleanup(store, deployment, settings, cache, networks,
+                        program_id=principal.program_id, role=principal.role, query=query,
+                        now=time.time())  # fmt: skip
+
+
+@router.get("/maps/cleanup")
+async def cleanup_page(
+    store: StoreDep,
+    principal: ViewerDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    cache: HotspotCacheDep,
+    networks: NetworksDep,
+    start_site: Annotated[int | None, Query()] = None,
+    budget: Annotated[float, Query(gt=0, le=480)] = 90,
+    teams: Annotated[int, Query(ge=1, le=20)] = 1,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+    logged: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+) -> Response:
+    def build() -> str:
+        route = _plan(store, deployment, settings, cache, networks, principal, start_site,
+                      budget, teams, period)  # fmt: skip
+        answer = route_geojson(route, deployment, principal.role)
+        sites = store.list_sites(principal.program_id)
+        start_id = start_site if start_site is not None else _default_start(
+            store, principal.program_id)  # fmt: skip
+        options = "".join(
+            f'<option value="{s.id}"{" selected" if s.id == start_id else ""}>'
+            f"{html.escape(s.name)}</option>"
+            for s in sites
+        )
+        form = (
+            '<form method="get" action="/maps/cleanup">'
+            f'<label>Start <select name="start_site">{options}</select></label> '
+            + _select("budget", list(BUDGETS), f"{budget:g}", "Minutes")
+            + " "
+            + _select("teams", list(TEAMS), str(teams), "Teams")
+            + ' <button type="submit">Plan</button></form>'
+        )
+        params = _route_params(start_id, budget, teams, period)
+        links = (
+            f'<a href="/maps/cleanup.gpx?{params}" download>GPX for phones</a> · '
+            f'<a href="/maps/cleanup.geojson?{params}" download>GeoJSON</a>'
+        )
+        title = f"Clean-up route: {budget:g} min, {teams} team{'s' if teams > 1 else ''}"
+        if logged is not None:
+            title += f" (logged {logged} stops: this plan already counts them)"
+        may_log = EventKind.CLEANUP.value in SUBMITTABLE_KINDS[principal.role]
+        hidden = [("start_site", str(start_id)), ("budget", f"{budget:g}"), ("teams", str(teams))]
+        page = CleanupPage(
+            title=title,
+            bounds=_bounds(deployment),
+            area=mapping(deployment.service_area),
+            route=answer,
+            sites=_sites(store, principal.program_id, deployment),
+            header_html=_header(title, form, links, principal),
+            log_form_action="/maps/cleanup/log" if may_log else "",
+            hidden_fields=hidden,
+        )
+        return cleanup_map(page, tiles=_tiles(settings))
+
+    return await _serve_map(build, settings)
+
+
+@router.get("/maps/cleanup.{fmt}")
+def cleanup_download(
+    fmt: str,
+    store: StoreDep,
+    principal: ViewerDep,
+    deployment: DeploymentDep,
+    settings: SettingsDep,
+    cache: HotspotCacheDep,
+    networks: NetworksDep,
+    start_site: Annotated[int | None, Query()] = None,
+    budget: Annotated[float, Query(gt=0, le=480)] = 90,
+    teams: Annotated[int, Query(ge=1, le=20)] = 1,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    if fmt not in ("gpx", "geojson"):
+        raise InvalidParameter("route downloads are .gpx or .geojson")
+    route = _plan(store, deployment, settings, cache, networks, principal, start_site, budget,
+                  teams, period)  # fmt: skip
+    if fmt == "gpx":
+        return Response(
+            route_gpx(route, deployment),
+            media_type="application/gpx+xml",
+            headers={"Content-Disposition": 'attachment; filename="cleanup-route.gpx"'},
+        )
+    return Response(
+        orjson.dumps(route_geojson(route, deployment, principal.role)),
+        media_type="application/geo+json",
+        headers={"Content-Disposition": 'attachment; filename="cleanup-route.geojson"'},
+    )
+
+
+@router.post("/maps/cleanup/log")
+async def cleanup_log_form(
+    request: Request,
+    store: StoreDep,
+    principal: ViewerDep,
+    deployment: DeploymentDep,
+) -> Response:
+    """The route page's form: needles per stop; empty means the stop was not reached."""
+    form = await request.form()
+    stop_ids = [str(v) for v in form.getlist("stop")]
+    counts = [str(v).strip() for v in form.getlist("needles")]
+    if len(stop_ids) != len(counts) or len(stop_ids) > 500:
+        return _page("<h1>Nothing was logged</h1><p>The form was incomplete.</p>", title="Log")
+    if EventKind.CLEANUP.value not in SUBMITTABLE_KINDS[principal.role]:
+        return _page("<h1>Nothing was logged</h1><p>This role may not log clean-ups.</p>",
+                     title="Log")  # fmt: skip
+    stops = []
+    for stop, text in zip(stop_ids, counts, strict=True):
+        if text == "":
+            continue
+        if not text.isdigit() or int(text) > 10_000:
+            return _page(
+                "<h1>Nothing was logged</h1><p>Needles must be whole numbers from 0 to 10,000."
+                ' <a href="/maps/cleanup">Back to the route</a>.</p>',
+                title="Log",
+            )
+        stops.append((stop, int(text)))
+    back = _route_params(
+        int(str(form.get("start_site"))) if str(form.get("start_site", "")).isdigit() else None,
+        float(str(form.get("budget"))) if str(form.get("budget", "")).isdigit() else 90,
+        int(str(form.get("teams"))) if str(form.get("teams", "")).isdigit() else 1,
+        None,
+    )
+    if not stops:
+        return RedirectResponse(f"/maps/cleanup?{back}", status_code=303)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        await run_in_threadpool(log_cleanup, store, deployment, principal, stops, now)
+    except ServiceError as exc:
+        return _page(f"<h1>Nothing was logged</h1><p>{html.escape(exc.detail)}</p>", title="Log")
+    return RedirectResponse(f"/maps/cleanup?{back}&logged={len(stops)}", status_code=303)

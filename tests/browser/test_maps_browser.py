@@ -9,6 +9,7 @@ at. Skipped (with the reason) when /usr/bin/chromium is missing; CI installs it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -172,4 +173,51 @@ def test_the_month_slider_switches_layers(browser: Any, server: dict[str, Any]) 
     first = page.evaluate(f"{checked}.nextElementSibling.textContent")
     assert "2025-01" in first and first != last
     assert errors == [] and outside == []
+    page.context.close()
+
+
+def _stop_ids(page: Any) -> list[str]:
+    return page.eval_on_selector_all(".route-list input[name=stop]", "els => els.map(e => e.value)")  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("size", [(360, 740), (1280, 800)], ids=["phone", "desktop"])
+def test_the_cleanup_route_map_draws_prints_on_one_page_and_logs(
+    browser: Any, server: dict[str, Any], size: tuple[int, int]
+) -> None:
+    from geo_service.auth import Role
+
+    path = "/maps/cleanup?budget=90&teams=2"
+    page, outside, errors = open_map(browser, server, Role.PEER, path, size)
+    page.wait_for_selector(".leaflet-marker-icon .stop-number")
+    numbered = page.locator(".leaflet-marker-icon .stop-number").count()
+    assert numbered >= 4, f"only {numbered} numbered stops"
+    assert page.locator("path.leaflet-interactive").count() >= 2  # one path per team
+    legend = page.locator(".map-legend").inner_text()
+    assert "Team 1" in legend and "Team 2" in legend and "of 90 min" in legend
+    assert page.locator(".route-list").is_visible()
+    # Readable at 360 px: the stop list's text is not squeezed below 11 px.
+    font = page.eval_on_selector(".route-list", "e => getComputedStyle(e).fontSize")
+    assert float(font.rstrip("px")) >= 11
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"cleanup-peer-{size[0]}x{size[1]}.png"))
+    page.emulate_media(media="print")
+    pdf = page.pdf(format="Letter", print_background=True)
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    assert pages == 1, f"the printed route takes {pages} pages"
+    page.emulate_media(media="screen")
+    assert errors == [], errors
+    assert outside == [], f"requests left the machine: {outside}"
+    if size[0] == 1280:
+        before = _stop_ids(page)
+        for field in page.locator(".route-list input[name=needles]").all():
+            field.fill("4")
+        # The list scrolls inside its panel; submit the form as its button would.
+        page.eval_on_selector("form.route-list", "f => f.requestSubmit()")
+        page.wait_for_url("**/maps/cleanup?*logged=*")
+        page.wait_for_selector(".leaflet-marker-icon .stop-number")
+        after = _stop_ids(page)
+        assert "logged" in page.locator(".map-header h1").inner_text()
+        # Every stop just cleaned now expects nearly nothing, so the plan moves on.
+        assert set(after) != set(before)
+        assert len(set(after) & set(before)) < len(before)
     page.context.close()

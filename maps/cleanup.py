@@ -1,0 +1,169 @@
+"""The clean-up route map: numbered stops, each team's path, and a printable stop list."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+from branca.element import Element
+
+from maps.base import (
+    Legend,
+    Tiles,
+    add_header,
+    add_outline,
+    add_sites,
+    base_map,
+    page_of,
+    render,
+)
+
+# Okabe-Ito colours: told apart with every common colour-vision deficiency.
+TEAM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+@dataclass(frozen=True)
+class CleanupPage:
+    title: str
+    bounds: tuple[float, float, float, float]
+    area: dict[str, Any]
+    route: dict[str, Any]  # the FeatureCollection of /v1/routes/cleanup
+    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+    header_html: str = ""
+    log_form_action: str = ""  # where the "log this clean-up" form posts; "" hides it
+    hidden_fields: Sequence[tuple[str, str]] = ()
+
+
+def team_colour(team: int) -> str:
+    return TEAM_COLOURS[(team - 1) % len(TEAM_COLOURS)]
+
+
+def _stops(route: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in route["features"] if f["properties"]["kind"] == "stop"]
+
+
+def route_bounds(page: CleanupPage) -> tuple[float, float, float, float]:
+    """The walk's extent with a margin, so the crew sees its streets, not the whole town."""
+    coords = [
+        c
+        for f in page.route["features"]
+        for c in (
+            f["geometry"]["coordinates"]
+            if f["geometry"]["type"] == "LineString"
+            else [f["geometry"]["coordinates"]]
+        )
+    ]
+    if not coords:
+        return page.bounds
+    lons, lats = [c[0] for c in coords], [c[1] for c in coords]
+    pad_lon = max(0.002, 0.15 * (max(lons) - min(lons)))
+    pad_lat = max(0.001, 0.15 * (max(lats) - min(lats)))
+    return (min(lons) - pad_lon, min(lats) - pad_lat, max(lons) + pad_lon, max(lats) + pad_lat)
+
+
+def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
+    fmap = base_map(route_bounds(page), tiles=tiles)
+    add_outline(fmap, page.area)
+    summary = page.route["summary"]
+    for f in page.route["features"]:
+        p = f["properties"]
+        if p["kind"] != "path":
+            continue
+        coords = [[lat, lon] for lon, lat in f["geometry"]["coordinates"]]
+        folium.PolyLine(  # type: ignore[no-untyped-call]
+            coords,
+            color=team_colour(p["team"]),
+            weight=5,
+            opacity=0.85,
+            tooltip=f"Team {p['team']}: {p['stops']} stops, {p['duration_min']:.0f} min, "
+            f"{p['distance_m'] / 1000:.1f} km",
+        ).add_to(fmap)
+    for f in _stops(page.route):
+        p = f["properties"]
+        lon, lat = f["geometry"]["coordinates"]
+        icon = folium.DivIcon(
+            html=f'<div class="stop-number" style="background:{team_colour(p["team"])}">'
+            f"{p['order']}</div>",
+            icon_size=(26, 26),
+            icon_anchor=(13, 13),
+        )
+        folium.Marker(
+            [lat, lon],
+            icon=icon,
+            tooltip=html.escape(
+                f"Team {p['team']}, stop {p['order']}: minute {p['arrival_minute']:.0f}, "
+                f"about {p['expected_needles']:.0f} needles. {p['reason']}"
+            ),
+        ).add_to(fmap)
+    for f in page.route["features"]:
+        p = f["properties"]
+        if p["kind"] in ("start", "end"):
+            lon, lat = f["geometry"]["coordinates"]
+            folium.CircleMarker(
+                [lat, lon],
+                radius=9,
+                color="#000000",
+                weight=3,
+                fill=True,
+                fill_color="#ffffff",
+                fill_opacity=1.0,
+                tooltip=html.escape(f"{p['kind'].title()}: {p['name']}"),
+            ).add_to(fmap)
+    add_sites(fmap, page.sites, show=False)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    teams = [f["properties"] for f in page.route["features"] if f["properties"]["kind"] == "path"]
+    items = [
+        (
+            team_colour(t["team"]),
+            f"Team {t['team']}: {t['stops']} stops, {t['duration_min']:.0f} of "
+            f"{summary['budget_min']:g} min, {t['distance_m'] / 1000:.1f} km",
+        )
+        for t in teams
+    ]
+    note = (
+        f"About {summary['expected_needles']:.0f} needles expected at "
+        f"{summary['stops_visited']} stops; {summary['stops_skipped']} places left for "
+        f"another day. {summary['routing']['note'].capitalize()}."
+    )
+    fmap.add_child(Legend("Clean-up route", items, note))
+    page_of(fmap).html.add_child(Element(_stop_list(page)))
+    add_header(fmap, page.header_html)
+    return render(fmap)
+
+
+def _stop_list(page: CleanupPage) -> str:
+    """The stops as a list a crew without a phone can carry; doubles as the log form."""
+    stops = _stops(page.route)
+    rows = []
+    for f in stops:
+        p = f["properties"]
+        needles_input = (
+            f'<input type="number" name="needles" min="0" max="10000" inputmode="numeric" '
+            f'aria-label="Needles collected at team {p["team"]} stop {p["order"]}">'
+            f'<input type="hidden" name="stop" value="{html.escape(p["stop"])}">'
+            if page.log_form_action
+            else ""
+        )
+        rows.append(
+            f'<li><span class="stop-number" style="background:{team_colour(p["team"])}">'
+            f"{p['order']}</span> Team {p['team']} · minute {p['arrival_minute']:.0f} · "
+            f"about {p['expected_needles']:.0f} needles · {html.escape(p['reason'])}"
+            f"{needles_input}</li>"
+        )
+    listing = "".join(rows) or "<li>No stops: nothing to visit in this period.</li>"
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in page.hidden_fields
+    )
+    if page.log_form_action and stops:
+        return (
+            f'<form class="route-list" method="post" action="{html.escape(page.log_form_action)}">'
+            f"<h2>Stops</h2><ol>{listing}</ol>{hidden}"
+            "<p>After the walk, enter the needles collected at each stop you visited (0 if "
+            "none; leave it empty if you did not get there).</p>"
+            '<button type="submit">Log this clean-up</button></form>'
+        )
+    return f'<div class="route-list"><h2>Stops</h2><ol>{listing}</ol></div>'
