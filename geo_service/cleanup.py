@@ -158,7 +158,8 @@ def _place(
     if point is None:
         return None
     lon, lat = point
-    if not (math.isfinite(lon) and math.isfinite(lat)) or not deployment.contains(lon, lat)[0]:
+    inside = deployment.contains([lon], [lat])[0] if math.isfinite(lon + lat) else False
+    if not inside:
         raise InvalidParameter(f"{what} must be a longitude and latitude inside the service area")
     x, y = to_metres(np.array([lon]), np.array([lat]), crs=deployment.crs)
     # The sent point itself never appears in an answer: it is replaced by the nearest path
