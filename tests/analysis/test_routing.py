@@ -139,7 +139,8 @@ def random_instance(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def test_the_solver_equals_the_exact_search_on_ten_stops(seed: int, teams: int) -> None:
     x, y, values = random_instance(seed, 10)
     walks = straight_walks(x, y)
-    settings = RouteSettings(budget_min=75, teams=teams, minutes_per_stop=5, search_seconds=0.3)
+    # A generous search: the time limit is wall-clock, and CI machines are busy.
+    settings = RouteSettings(budget_min=75, teams=teams, minutes_per_stop=5, search_seconds=1.0)
     plan = plan_routes(walks, values, settings)
     best = exact_best_value(walks, values, settings)
     assert plan.value == pytest.approx(best)
