@@ -203,13 +203,7 @@ def candidates(
     cells: dict[tuple[int, int], int] = {}
     if role in FULL_VIEW and period_text is None:
         start = int(now) - MANAGER_WINDOW_DAYS * DAY_S
-        for group in store.event_cells(program_id, kind.value, start=start, end=int(now)):
-            levels = deployment.grid.levels_between(group.cell_m, base_m)
-            for x, y, n in zip(
-                (group.ix >> levels).tolist(), (group.iy >> levels).tolist(),
-                group.count.tolist(), strict=True,
-            ):  # fmt: skip
-                cells[(x, y)] = cells.get((x, y), 0) + n
+        cells = _all_cells(store, deployment, program_id, start, int(now))
         window, days = f"the last {MANAGER_WINDOW_DAYS} days", float(MANAGER_WINDOW_DAYS)
     else:
         choice = store.publication(program_id)
@@ -220,12 +214,7 @@ def candidates(
         days = (period.end - period.start) / DAY_S
         window = period.label
         if role in FULL_VIEW:
-            for group in store.event_cells(program_id, kind.value, start=period.start,
-                                           end=period.end):  # fmt: skip
-                levels = deployment.grid.levels_between(group.cell_m, base_m)
-                for x, y, n in zip((group.ix >> levels).tolist(), (group.iy >> levels).tolist(),
-                                   group.count.tolist(), strict=True):  # fmt: skip
-                    cells[(x, y)] = cells.get((x, y), 0) + n
+            cells = _all_cells(store, deployment, program_id, period.start, period.end)
         else:
             k = threshold(settings, choice, AUDIENCE_OF_ROLE[role])
             layer = cache.released(
@@ -248,6 +237,20 @@ def candidates(
         for i in range(len(ix))
     ]  # fmt: skip
     return out, window
+
+
+def _all_cells(
+    store: Store, deployment: Deployment, program_id: int, start: int, end: int
+) -> dict[tuple[int, int], int]:
+    """Needles reported per stop cell in a window, every cell (managers and stewards)."""
+    base_m = deployment.cell_m(EventKind.NEEDLE_REPORT)
+    cells: dict[tuple[int, int], int] = {}
+    for group in store.event_cells(program_id, EventKind.NEEDLE_REPORT.value, start=start, end=end):
+        levels = deployment.grid.levels_between(group.cell_m, base_m)
+        gx, gy = (group.ix >> levels).tolist(), (group.iy >> levels).tolist()
+        for x, y, n in zip(gx, gy, group.count.tolist(), strict=True):
+            cells[(x, y)] = cells.get((x, y), 0) + n
+    return cells
 
 
 def _last_cleaned(
