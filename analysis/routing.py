@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.sat.python import cp_model
 from ortools.util import optional_boolean_pb2
 
 from analysis.network import NetworkError, WalkingNetwork, path_nodes
@@ -258,67 +260,67 @@ def plan_routes(walks: Walks, values: npt.ArrayLike, settings: RouteSettings) ->
         empty = _empty_routes(walks, settings)
         return Plan(empty, skipped, 0.0, "no stops to choose from", time.perf_counter() - began)
     points = [START, END] + [k + 2 for k in keep]
-    transit = t[np.ix_(points, points)].copy()
-    transit[2:, :] += settings.stop_s  # a stop's time is spent before leaving it
-    np.fill_diagonal(transit, 0)
-    units = [round(vals[k] * 100) for k in keep]
-    # One search gets stuck where a better plan needs two stops swapped at once; a few short
-    # searches from different first plans (one of them the greedy plan) do not, in our tests.
-    greedy = greedy_plan(walks, vals, settings)
+    local = t[np.ix_(points, points)]  # seconds between the start, the end and kept stops
+    units = [0, 0] + [round(vals[k] * 100) for k in keep]
     position = {k: n for n, k in enumerate(keep, start=2)}
-    warm = [[position[s] for s in r.stops] for r in greedy.routes]
-    best: tuple[int, list[list[int]], list[list[int]], list[int]] | None = None
-    share = settings.search_seconds / len(FIRST_PLANS)
-    for first in FIRST_PLANS:
-        found = _search(
-            transit, units, settings, first, share, warm if first == FIRST_PLANS[0] else None
-        )
-        if found is not None and (best is None or found[0] < best[0]):
-            best = found
-    if best is None:
-        empty = _empty_routes(walks, settings)
-        for k in keep:
-            skipped[k] = LEFT_OUT
-        return Plan(empty, skipped, 0.0, "no solution found", time.perf_counter() - began)
-    _, orders, arrivals_s, finish_s = best
-    routes = [
-        _team_route(walks, vals, [keep[n - 2] for n in order], [a / 60.0 for a in arrive],
-                    finish / 60.0)
-        for order, arrive, finish in zip(orders, arrivals_s, finish_s, strict=True)
-    ]  # fmt: skip
+    greedy = greedy_plan(walks, vals, settings)
+    best = [[position[s] for s in r.stops] for r in greedy.routes]
+    # CP-SAT proves small plans best in a fraction of the time; on larger ones it rarely
+    # gets past its hint, and OR-Tools routing's local search does better with the rest.
+    found, proven = _circuit_search(local, units, settings, best, 0.3 * settings.search_seconds)
+    if found is not None and _units(found, units) > _units(best, units):
+        best = found
+    if not proven:
+        share = (settings.search_seconds - (time.perf_counter() - began)) / len(FIRST_PLANS)
+        for first in FIRST_PLANS:
+            warm = best if first == FIRST_PLANS[0] else None
+            found = _routing_search(local, units, settings, first, share, warm)
+            if found is not None and _units(found, units) > _units(best, units):
+                best = found
+    routes = []
+    for order in best:
+        nodes = _shortest_order(local, order)
+        routes.append(_timed_route(walks, vals, local, [keep[n - 2] for n in nodes], nodes,
+                                   settings))  # fmt: skip
     on_route = {s for r in routes for s in r.stops}
     for k in keep:
         if k not in on_route:
             skipped[k] = LEFT_OUT
+    how = "proven best (CP-SAT)" if proven else "best found (OR-Tools routing and CP-SAT)"
     return Plan(
         tuple(routes),
         dict(sorted(skipped.items())),
         float(sum(r.value for r in routes)),
-        "optimised (OR-Tools routing, guided local search from several first plans)",
+        f"{how}, each team's stops in their shortest order",
         time.perf_counter() - began,
     )
 
 
-def _search(
-    transit: npt.NDArray[np.int64],
+def _units(orders: list[list[int]], units: list[int]) -> int:
+    return sum(units[n] for order in orders for n in order)
+
+
+def _routing_search(
+    local: npt.NDArray[np.int64],
     units: list[int],
     settings: RouteSettings,
     first: int,
     seconds: float,
     warm: list[list[int]] | None,
-) -> tuple[int, list[list[int]], list[list[int]], list[int]] | None:
-    """One time-bounded OR-Tools search: (objective, node order, arrivals, finish) per team."""
+) -> list[list[int]] | None:
+    """One time-bounded OR-Tools routing search for the most value; stops in visiting order
+    (local node numbers) per team. Arcs cost nothing: the order is settled afterwards, and a
+    walking-time term in the objective only makes the search slower to swap stops."""
     teams = settings.teams
+    transit = local.copy()
+    transit[2:, :] += settings.stop_s  # a stop's time is spent before leaving it
+    np.fill_diagonal(transit, 0)
     manager = pywrapcp.RoutingIndexManager(len(transit), teams, [START] * teams, [END] * teams)
     model = pywrapcp.RoutingModel(manager)
     callback = model.RegisterTransitMatrix(transit.tolist())
-    model.SetArcCostEvaluatorOfAllVehicles(callback)
     model.AddDimension(callback, 0, settings.budget_s, True, "time")
-    clock = model.GetDimensionOrDie("time")
-    # A penalty unit outweighs every second the teams could walk: value first, then time.
-    scale = teams * settings.budget_s + 1
-    for node, value in enumerate(units, start=2):
-        model.AddDisjunction([manager.NodeToIndex(node)], value * scale)
+    for node in range(2, len(transit)):
+        model.AddDisjunction([manager.NodeToIndex(node)], units[node])
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = first
     params.local_search_metaheuristic = (
@@ -329,26 +331,133 @@ def _search(
     params.time_limit.FromMilliseconds(max(5, int(seconds * 1000)))
     if warm is not None:
         model.CloseModelWithParameters(params)
-        start = model.ReadAssignmentFromRoutes(warm, True)
+        # Routes are read as solver indices, which differ from nodes once there are teams.
+        indices = [[manager.NodeToIndex(n) for n in order] for order in warm]
+        start = model.ReadAssignmentFromRoutes(indices, True)
         solution = model.SolveFromAssignmentWithParameters(start, params) if start else None
     else:
         solution = model.SolveWithParameters(params)
     if solution is None:
         return None
-    orders, arrivals, finishes = [], [], []
+    orders = []
     for team in range(teams):
-        index = model.Start(team)
-        order, arrive = [], []
-        while True:
-            index = solution.Value(model.NextVar(index))
-            if model.IsEnd(index):
-                finishes.append(solution.Value(clock.CumulVar(index)))
-                break
+        index, order = model.Start(team), []
+        while not model.IsEnd(index := solution.Value(model.NextVar(index))):
             order.append(manager.IndexToNode(index))
-            arrive.append(solution.Value(clock.CumulVar(index)))
         orders.append(order)
-        arrivals.append(arrive)
-    return solution.ObjectiveValue(), orders, arrivals, finishes
+    return orders
+
+
+def _circuit_search(
+    local: npt.NDArray[np.int64],
+    units: list[int],
+    settings: RouteSettings,
+    hint: list[list[int]],
+    seconds: float,
+) -> tuple[list[list[int]] | None, bool]:
+    """The same problem as a CP-SAT model: one multi-circuit through a depot (leaving it is
+    leaving the start, returning is reaching the end), a self-loop on every skipped stop, and
+    arrival times that grow along each arc. Returns the best plan found and whether CP-SAT
+    proved that no plan collects more."""
+    n = len(local)
+    budget, stop = settings.budget_s, settings.stop_s
+    model = cp_model.CpModel()
+    arrive = [model.new_int_var(0, budget, f"arrive{j}") for j in range(n)]
+    visit = [model.new_bool_var(f"visit{j}") for j in range(n)]
+    # Node 1 (the end) is the depot's way in, so it sits out of the circuit on a self-loop.
+    arcs: list[tuple[int, int, cp_model.LiteralT]] = [(1, 1, model.new_constant(1))]
+    leave, arc_of = [], {}
+    for j in range(2, n):
+        arcs.append((j, j, ~visit[j]))
+        out = model.new_bool_var("")
+        model.add(arrive[j] >= int(local[START, j])).only_enforce_if(out)
+        home = model.new_bool_var("")
+        model.add(arrive[j] + stop + int(local[j, END]) <= budget).only_enforce_if(home)
+        arcs += [(0, j, out), (j, 0, home)]
+        leave.append(out)
+        arc_of[0, j], arc_of[j, 0] = out, home
+        for i in range(2, n):
+            if i != j and local[START, i] + local[i, j] + local[j, END] + 2 * stop <= budget:
+                step = model.new_bool_var("")
+                model.add(arrive[j] >= arrive[i] + stop + int(local[i, j])).only_enforce_if(step)
+                arcs.append((i, j, step))
+                arc_of[i, j] = step
+    model.add_multiple_circuit(arcs)
+    model.add(sum(leave) <= settings.teams)
+    model.maximize(sum(units[j] * visit[j] for j in range(2, n)))
+    for order in hint:
+        for a, b in itertools.pairwise([0, *order, 0]):
+            if (a, b) in arc_of:
+                model.add_hint(arc_of[a, b], True)
+        for j in order:
+            model.add_hint(visit[j], True)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.01, seconds)
+    solver.parameters.num_workers = max(1, min(8, os.cpu_count() or 1))
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, False
+    following = {a: b for (a, b), lit in arc_of.items() if a != 0 and solver.value(lit)}
+    orders = []
+    for (a, b), lit in arc_of.items():
+        if a == 0 and solver.value(lit):
+            order = [b]
+            while order[-1] in following and following[order[-1]] != 0:
+                order.append(following[order[-1]])
+            orders.append(order)
+    orders += [[] for _ in range(settings.teams - len(orders))]
+    return orders, status == cp_model.OPTIMAL
+
+
+def _shortest_order(local: npt.NDArray[np.int64], stops: list[int]) -> list[int]:
+    """The order of ``stops`` (local nodes) with the least walking from the start to the end:
+    Held-Karp over subsets for routes of up to EXACT_LIMIT stops, the given order beyond."""
+    m = len(stops)
+    if m <= 1 or m > EXACT_LIMIT:
+        return list(stops)
+    idx = np.array(stops)
+    between = local[np.ix_(idx, idx)].astype(np.float64)
+    full = 1 << m
+    walk = np.full((full, m), np.inf)
+    came = np.full((full, m), -1, dtype=np.int64)
+    for j in range(m):
+        walk[1 << j, j] = local[START, idx[j]]
+    for mask in range(1, full):
+        row = walk[mask]
+        if not np.isfinite(row).any():
+            continue
+        reach = row[:, None] + between  # from j to k
+        via = reach.argmin(axis=0)
+        for k in range(m):
+            nxt = mask | (1 << k)
+            if nxt != mask and reach[via[k], k] < walk[nxt, k]:
+                walk[nxt, k], came[nxt, k] = reach[via[k], k], via[k]
+    last = int(np.argmin(walk[full - 1] + local[idx, END]))
+    order, mask = [], full - 1
+    while last >= 0:
+        order.append(int(idx[last]))
+        mask, last = mask ^ (1 << last), int(came[mask, last])
+    order.reverse()
+    before = sum(int(local[a, b]) for a, b in itertools.pairwise([START, *stops, END]))
+    after = sum(int(local[a, b]) for a, b in itertools.pairwise([START, *order, END]))
+    return order if after <= before else list(stops)
+
+
+def _timed_route(
+    walks: Walks,
+    values: FloatArray,
+    local: npt.NDArray[np.int64],
+    order: list[int],
+    nodes: list[int],
+    settings: RouteSettings,
+) -> TeamRoute:
+    clock, arrivals = 0, []
+    for a, b in itertools.pairwise([START, *nodes]):
+        clock += int(local[a, b])
+        arrivals.append(clock / 60.0)
+        clock += settings.stop_s
+    clock += int(local[nodes[-1] if nodes else START, END])
+    return _team_route(walks, values, order, arrivals, clock / 60.0)
 
 
 def _team_route(

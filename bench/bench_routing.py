@@ -44,7 +44,7 @@ def exact_rounds(rounds: int = 20) -> None:
         walks = straight_walks(x, y)
         teams = 1 + seed % 2
         settings = RouteSettings(budget_min=75, teams=teams, minutes_per_stop=5,
-                                 search_seconds=0.3)  # fmt: skip
+                                 search_seconds=1.0)  # fmt: skip
         ours = plan_routes(walks, values, settings).value
         best = exact_best_value(walks, values, settings)
         equal += abs(ours - best) < 1e-9

@@ -134,7 +134,7 @@ def random_instance(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return x, y, rng.integers(1, 20, n).astype(np.float64)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("teams", [1, 2])
 def test_the_solver_equals_the_exact_search_on_ten_stops(seed: int, teams: int) -> None:
     x, y, values = random_instance(seed, 10)
@@ -182,6 +182,33 @@ def test_routes_fit_the_budget_and_teams_never_share_a_stop(
             assert route.duration_min <= budget + 1e-9
             assert list(route.arrival_min) == sorted(route.arrival_min)
         assert plan.value == pytest.approx(float(values[visited].sum()) if visited else 0.0)
+    # The search starts from the greedy plan, so it never collects less (several teams too).
+    assert plan_routes(walks, values, settings).value >= greedy_plan(walks, values, settings).value
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_team_walks_its_stops_in_the_shortest_order(seed: int) -> None:
+    x, y, values = random_instance(seed, 12)
+    walks = straight_walks(x, y)
+    settings = RouteSettings(budget_min=90, teams=2, minutes_per_stop=3, search_seconds=0.3)
+    plan = plan_routes(walks, values, settings)
+    assert plan.visited
+    for route in plan.routes:
+        orders = itertools.permutations(route.stops)
+        shortest = min(route_seconds(walks, order, settings) for order in orders)
+        assert route_seconds(walks, route.stops, settings) == shortest
+        assert route.duration_min == pytest.approx(shortest / 60)
+
+
+def test_a_small_plan_is_proven_best_and_says_so() -> None:
+    x, y, values = random_instance(4, 8)
+    walks = straight_walks(x, y)
+    settings = RouteSettings(budget_min=60, minutes_per_stop=5, search_seconds=5.0)
+    plan = plan_routes(walks, values, settings)
+    assert plan.solver.startswith("proven best")
+    assert plan.value == pytest.approx(exact_best_value(walks, values, settings))
+    # Proof ends the search early; it does not run out the clock.
+    assert plan.solve_seconds < 4.0
 
 
 def grid_network(seed: int, size: int = 12, spacing: float = 100.0) -> WalkingNetwork:
