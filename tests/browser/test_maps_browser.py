@@ -200,6 +200,17 @@ def test_the_cleanup_route_map_draws_prints_on_one_page_and_logs(
     assert float(font.rstrip("px")) >= 11
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"cleanup-peer-{size[0]}x{size[1]}.png"))
+    # No panel (header, legend, stop list) covers a numbered stop on the map.
+    covered = page.eval_on_selector_all(
+        ".leaflet-marker-icon .stop-number",
+        """marks => marks.map(m => {
+            const r = m.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            const seen = top && (m.contains(top) || top.contains(m));
+            return seen ? null : `stop ${m.textContent} under ${top ? top.className : "nothing"}`;
+        }).filter(Boolean)""",
+    )
+    assert covered == [], f"hidden at {size}: {covered}"
     page.emulate_media(media="print")
     pdf = page.pdf(format="Letter", print_background=True)
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
