@@ -10,6 +10,7 @@ import html
 import io
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -515,13 +516,34 @@ def _default_start(store: Store, program_id: int) -> int | None:
     return (supply or sites)[0].id if sites else None
 
 
-def _route_params(start_site: int | None, budget: float, teams: int, period: str | None) -> str:
-    params = f"budget={budget:g}&teams={teams}"
-    if start_site is not None:
-        params += f"&start_site={start_site}"
-    if period:
-        params += f"&period={quote(period)}"
-    return params
+@dataclass(frozen=True)
+class RouteAsk:
+    """What the route page and its downloads are asked for (the same query string)."""
+
+    start_site: int | None
+    budget: float
+    teams: int
+    period: str | None
+
+    def params(self, start_site: int | None) -> str:
+        params = f"budget={self.budget:g}&teams={self.teams}"
+        if start_site is not None:
+            params += f"&start_site={start_site}"
+        if self.period:
+            params += f"&period={quote(self.period)}"
+        return params
+
+
+def route_ask(
+    start_site: Annotated[int | None, Query()] = None,
+    budget: Annotated[float, Query(gt=0, le=480)] = 90,
+    teams: Annotated[int, Query(ge=1, le=20)] = 1,
+    period: Annotated[str | None, Query(max_length=10)] = None,
+) -> RouteAsk:
+    return RouteAsk(start_site, budget, teams, period)
+
+
+RouteAskDep = Annotated[RouteAsk, Depends(route_ask)]
 
 
 def _plan(
@@ -531,15 +553,15 @@ def _plan(
     cache: HotspotCache,
     networks: Any,
     principal: Principal,
-    start_site: int | None,
-    budget: float,
-    teams: int,
-    period: str | None,
+    ask: RouteAsk,
 ) -> Any:
-    chosen = start_site if start_site is not None else _default_start(store, principal.program_id)
+    chosen = ask.start_site
+    if chosen is None:
+        chosen = _default_start(store, principal.program_id)
     if chosen is None:
         raise InvalidParameter("this program has no service sites to start from; add one first")
-    query = CleanupQuery(budget_min=budget, teams=teams, start_site=chosen, period=period)
+    query = CleanupQuery(budget_min=ask.budget, teams=ask.teams, start_site=chosen,
+                         period=ask.period)  # fmt: skip
     return plan_cleanup(store, deployment, settings, cache, networks,
                         program_id=principal.program_id, role=principal.role, query=query,
                         now=time.time())  # fmt: skip
@@ -553,19 +575,16 @@ async def cleanup_page(
     settings: SettingsDep,
     cache: HotspotCacheDep,
     networks: NetworksDep,
-    start_site: Annotated[int | None, Query()] = None,
-    budget: Annotated[float, Query(gt=0, le=480)] = 90,
-    teams: Annotated[int, Query(ge=1, le=20)] = 1,
-    period: Annotated[str | None, Query(max_length=10)] = None,
+    ask: RouteAskDep,
     logged: Annotated[int | None, Query(ge=0, le=10_000)] = None,
 ) -> Response:
     def build() -> str:
-        route = _plan(store, deployment, settings, cache, networks, principal, start_site,
-                      budget, teams, period)  # fmt: skip
+        route = _plan(store, deployment, settings, cache, networks, principal, ask)
         answer = route_geojson(route, deployment, principal.role)
         sites = store.list_sites(principal.program_id)
-        start_id = start_site if start_site is not None else _default_start(
-            store, principal.program_id)  # fmt: skip
+        start_id = ask.start_site
+        if start_id is None:
+            start_id = _default_start(store, principal.program_id)
         options = "".join(
             f'<option value="{s.id}"{" selected" if s.id == start_id else ""}>'
             f"{html.escape(s.name)}</option>"
@@ -574,21 +593,23 @@ async def cleanup_page(
         form = (
             '<form method="get" action="/maps/cleanup">'
             f'<label>Start <select name="start_site">{options}</select></label> '
-            + _select("budget", list(BUDGETS), f"{budget:g}", "Minutes")
+            + _select("budget", list(BUDGETS), f"{ask.budget:g}", "Minutes")
             + " "
-            + _select("teams", list(TEAMS), str(teams), "Teams")
+            + _select("teams", list(TEAMS), str(ask.teams), "Teams")
             + ' <button type="submit">Plan</button></form>'
         )
-        params = _route_params(start_id, budget, teams, period)
+        params = ask.params(start_id)
         links = (
             f'<a href="/maps/cleanup.gpx?{params}" download>GPX for phones</a> · '
             f'<a href="/maps/cleanup.geojson?{params}" download>GeoJSON</a>'
         )
-        title = f"Clean-up route: {budget:g} min, {teams} team{'s' if teams > 1 else ''}"
+        plural = "s" if ask.teams > 1 else ""
+        title = f"Clean-up route: {ask.budget:g} min, {ask.teams} team{plural}"
         if logged is not None:
             title += f" (logged {logged} stops: this plan already counts them)"
         may_log = EventKind.CLEANUP.value in SUBMITTABLE_KINDS[principal.role]
-        hidden = [("start_site", str(start_id)), ("budget", f"{budget:g}"), ("teams", str(teams))]
+        hidden = [("start_site", str(start_id)), ("budget", f"{ask.budget:g}"),
+                  ("teams", str(ask.teams))]  # fmt: skip
         page = CleanupPage(
             title=title,
             bounds=_bounds(deployment),
@@ -613,15 +634,11 @@ def cleanup_download(
     settings: SettingsDep,
     cache: HotspotCacheDep,
     networks: NetworksDep,
-    start_site: Annotated[int | None, Query()] = None,
-    budget: Annotated[float, Query(gt=0, le=480)] = 90,
-    teams: Annotated[int, Query(ge=1, le=20)] = 1,
-    period: Annotated[str | None, Query(max_length=10)] = None,
+    ask: RouteAskDep,
 ) -> Response:
     if fmt not in ("gpx", "geojson"):
         raise InvalidParameter("route downloads are .gpx or .geojson")
-    route = _plan(store, deployment, settings, cache, networks, principal, start_site, budget,
-                  teams, period)  # fmt: skip
+    route = _plan(store, deployment, settings, cache, networks, principal, ask)
     if fmt == "gpx":
         return Response(
             route_gpx(route, deployment),
@@ -662,12 +679,13 @@ async def cleanup_log_form(
                 title="Log",
             )
         stops.append((stop, int(text)))
-    back = _route_params(
-        int(str(form.get("start_site"))) if str(form.get("start_site", "")).isdigit() else None,
+    start = int(str(form.get("start_site"))) if str(form.get("start_site", "")).isdigit() else None
+    back = RouteAsk(
+        start,
         float(str(form.get("budget"))) if str(form.get("budget", "")).isdigit() else 90,
         int(str(form.get("teams"))) if str(form.get("teams", "")).isdigit() else 1,
         None,
-    )
+    ).params(start)
     if not stops:
         return RedirectResponse(f"/maps/cleanup?{back}", status_code=303)
     now = dt.datetime.now(dt.UTC)

@@ -312,3 +312,30 @@ def test_files_that_cannot_be_a_network_are_refused(tmp_path: Path) -> None:
     wide = Deployment(make_settings(tmp_path, service_area_bbox="26.85,60.48,27.05,60.58"))
     with pytest.raises(NetworkImportError, match="reaches only"):
         read_walking_network(TEST_PBF, wide)
+
+
+def test_the_route_page_downloads_take_the_page_query(town: Any) -> None:
+    browser = TestClient(town["app"])
+    key = town["keys"][Role.PEER]["Authorization"].removeprefix("Bearer ")
+    signed = browser.post("/signin", data={"key": key, "next": "/maps/cleanup"},
+                          follow_redirects=False)  # fmt: skip
+    assert signed.status_code == 303
+    query = f"budget=60&teams=2&start_site={town['dropin']}"
+    geojson = browser.get(f"/maps/cleanup.geojson?{query}")
+    assert geojson.status_code == 200, geojson.text
+    summary = geojson.json()["summary"]
+    assert summary["budget_min"] == 60 and summary["teams"] == 2
+    assert summary["audience"] == "released cells only"
+    gpx = browser.get(f"/maps/cleanup.gpx?{query}")
+    assert gpx.headers["content-type"].startswith("application/gpx+xml")
+    assert gpx.text.count("<trk>") == 2
+    page = browser.get(f"/maps/cleanup?{query}")
+    assert page.status_code == 200 and f"/maps/cleanup.gpx?{query}" in page.text
+    for bad in ("budget=0", "teams=21", "budget=abc"):
+        refused = browser.get(f"/maps/cleanup.geojson?{bad}")
+        assert refused.status_code == 422, bad
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        name, value = bad.split("=")
+        assert refused.json()["errors"][0]["location"] == ["query", name]
+        assert value not in refused.text  # the sent value is never repeated
+    assert browser.get(f"/maps/cleanup.kml?{query}").status_code == 400
