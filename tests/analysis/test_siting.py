@@ -1,0 +1,138 @@
+"""Locker siting: known answers, spopt's MCLP (PuLP + CBC) as the oracle, invariants."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pulp
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from scipy.sparse import csr_matrix
+from spopt.locate import MCLP
+
+from analysis.siting import (
+    SitingError,
+    covered_by,
+    fewest_covering,
+    greedy_covering,
+    maximal_covering,
+)
+
+
+def test_the_obvious_best_pair_is_chosen_in_gain_order() -> None:
+    # Candidate 0 reaches demand 0-1 (5 + 1), candidate 1 reaches 1-2 (1 + 4),
+    # candidate 2 reaches 3 (10), candidate 3 reaches nothing.
+    cover = csr_matrix(np.array([
+        [1, 0, 0, 0],
+        [1, 1, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+    ], dtype=bool))  # fmt: skip
+    weights = np.array([5.0, 1.0, 4.0, 10.0])
+    best = maximal_covering(cover, weights, 2)
+    assert best.chosen == (2, 0)  # 10 first, then 6
+    assert best.gains == (10.0, 6.0)
+    assert best.covered == 16.0 and best.total == 20.0
+    assert best.status == "optimal" and best.gap == 0.0
+    three = maximal_covering(cover, weights, 3)
+    assert set(three.chosen) == {0, 1, 2} and three.covered == 20.0
+
+
+def test_how_many_sites_cover_a_share() -> None:
+    cover = csr_matrix(np.eye(4, dtype=bool))
+    weights = np.array([50.0, 30.0, 15.0, 5.0])
+    answer = fewest_covering(cover, weights, 0.8 * weights.sum())
+    assert answer is not None
+    assert sorted(answer.chosen) == [0, 1] and answer.covered == 80.0
+    assert answer.bound == 2  # proven: no single site covers 80
+    assert fewest_covering(cover, weights, 81.0) is not None
+    assert len(fewest_covering(cover, weights, 81.0).chosen) == 3  # type: ignore[union-attr]
+    uncoverable = csr_matrix(np.array([[1], [0]], dtype=bool))
+    assert fewest_covering(uncoverable, np.array([1.0, 1.0]), 1.5) is None
+
+
+def test_bad_questions_are_refused() -> None:
+    cover = csr_matrix(np.eye(3, dtype=bool))
+    with pytest.raises(SitingError, match="p must be"):
+        maximal_covering(cover, np.ones(3), 4)
+    with pytest.raises(SitingError, match="p must be"):
+        maximal_covering(cover, np.ones(3), 0)
+    with pytest.raises(SitingError, match="not negative"):
+        maximal_covering(cover, np.array([1.0, -1.0, 1.0]), 1)
+    with pytest.raises(SitingError, match="one row per demand"):
+        maximal_covering(cover, np.ones(2), 1)
+
+
+def random_instance(seed: int, demand: int, candidates: int, radius: float = 250.0) -> tuple:
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0, 2000, (demand, 2))
+    c = rng.uniform(0, 2000, (candidates, 2))
+    cost = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
+    weights = rng.integers(1, 30, demand).astype(float)
+    return cost, weights, radius
+
+
+# spopt 0.7 builds its model in the PuLP 3 way, which PuLP 3.3 warns will change in 4.0.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:spopt")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:pulp")
+@pytest.mark.parametrize(("seed", "p"), [(0, 3), (1, 5), (2, 8), (3, 1)])
+def test_the_objective_equals_spopts_mclp(seed: int, p: int) -> None:
+    cost, weights, radius = random_instance(seed, 300, 40)
+    ours = maximal_covering(csr_matrix(cost <= radius), weights, p, gap=0.0)
+    oracle = MCLP.from_cost_matrix(cost, weights, service_radius=radius, p_facilities=p)
+    oracle.solve(pulp.PULP_CBC_CMD(msg=False))
+    assert pulp.LpStatus[oracle.problem.status] == "Optimal"
+    assert ours.covered == pytest.approx(pulp.value(oracle.problem.objective))
+    assert ours.status == "optimal" and ours.bound == pytest.approx(ours.covered)
+    cover = csr_matrix(cost <= radius)
+    assert ours.covered >= covered_by(cover, weights, greedy_covering(cover, weights, p))
+
+
+def clustered_instance(seed: int, demand: int, candidates: int) -> tuple:
+    """Event counts piled around a few centres on a 100 m grid, as in a town."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(demand)))
+    gx, gy = np.meshgrid(np.arange(side) * 100.0, np.arange(side) * 100.0)
+    d = np.column_stack([gx.ravel(), gy.ravel()])[:demand]
+    centres = rng.uniform(0, side * 100.0, (6, 2))
+    pull = sum(20 * np.exp(-((d - c) ** 2).sum(axis=1) / (2 * 500.0**2)) for c in centres)
+    c = rng.uniform(0, side * 100.0, (candidates, 2))
+    cost = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
+    return cost, rng.poisson(0.2 + pull).astype(float), 750.0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:spopt")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:pulp")
+def test_a_clustered_town_sized_instance_equals_spopt() -> None:
+    cost, weights, radius = clustered_instance(1, 900, 200)
+    ours = maximal_covering(csr_matrix(cost <= radius), weights, 6, gap=0.0, seconds=20)
+    oracle = MCLP.from_cost_matrix(cost, weights, service_radius=radius, p_facilities=6)
+    oracle.solve(pulp.PULP_CBC_CMD(msg=False))
+    assert ours.covered == pytest.approx(pulp.value(oracle.problem.objective))
+    assert ours.status == "optimal"
+
+
+def test_brute_force_agrees_on_every_p() -> None:
+    cost, weights, radius = random_instance(9, 60, 9, radius=400.0)
+    cover = csr_matrix(cost <= radius)
+    for p in range(1, 10):
+        best = max(covered_by(cover, weights, c) for c in itertools.combinations(range(9), p))
+        assert maximal_covering(cover, weights, p, gap=0.0).covered == pytest.approx(best)
+
+
+@hsettings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), p=st.integers(1, 6))
+def test_gains_add_up_and_the_bound_holds(seed: int, p: int) -> None:
+    cost, weights, radius = random_instance(seed, 80, 12)
+    cover = csr_matrix(cost <= radius)
+    plan = maximal_covering(cover, weights, p)
+    assert len(plan.chosen) == len(set(plan.chosen)) <= p
+    assert sum(plan.gains) == pytest.approx(plan.covered)
+    assert list(plan.gains) == sorted(plan.gains, reverse=True)
+    assert plan.covered <= plan.bound + 1e-9 <= plan.total + 2e-9
+    assert plan.gap <= 0.005 + 1e-9
+    greedy = covered_by(cover, weights, greedy_covering(cover, weights, p))
+    assert greedy <= plan.covered + 1e-9
