@@ -253,10 +253,10 @@ def demo_context() -> list[ContextFeature]:
     out = [
         ContextFeature(
             "candidate",
-            "locker_site",
+            "any",
             f"{name} (synthetic)",
             *at(e, n),
-            notes="power: unknown; host consent: to ask",
+            notes="power: unknown; shelter: unknown; host consent: unknown (synthetic)",
         )
         for name, e, n in candidates
     ]

@@ -24,6 +24,7 @@ from geo_service.routes import (
     maps,
     publication,
     sites,
+    siting,
     steward,
 )
 from geo_service.routes.docs import add_docs
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sites.router)
     app.include_router(hotspots.router)
     app.include_router(cleanup.router)
+    app.include_router(siting.router)
     app.include_router(audit.router)
     app.include_router(publication.router)
     app.include_router(steward.router)

@@ -101,7 +101,9 @@ def _site_error(exc: ValidationError) -> tuple[str, str]:
     return "invalid_value", f"{where} has the wrong type or length"
 
 
-def _check_point(lon: Any, lat: Any, deployment: Deployment) -> tuple[str, str] | None:
+def check_point(
+    lon: Any, lat: Any, deployment: Deployment, *, what: str = "the site"
+) -> tuple[str, str] | None:
     if type(lon) not in (int, float) or type(lat) not in (int, float):
         return "invalid_geometry", "geometry must be a GeoJSON Point with [longitude, latitude]"
     if not (np.isfinite(lon) and np.isfinite(lat)):
@@ -111,14 +113,14 @@ def _check_point(lon: Any, lat: Any, deployment: Deployment) -> tuple[str, str] 
     if not deployment.contains([lon], [lat])[0]:
         if abs(lon) <= 90 and deployment.contains([lat], [lon])[0]:
             return "coordinates_swapped", "latitude and longitude look swapped"
-        return "outside_service_area", "the site lies outside this service's area"
+        return "outside_service_area", f"{what} lies outside this service's area"
     return None
 
 
 def _validate_site(
     props: Any, lon: Any, lat: Any, deployment: Deployment
 ) -> SiteRecord | tuple[str, str]:
-    problem = _check_point(lon, lat, deployment)
+    problem = check_point(lon, lat, deployment)
     if problem:
         return problem
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,37 @@ def problem(response: Any, status: int) -> dict[str, Any]:
     assert body["status"] == status
     assert body["title"] and body["detail"] and body["code"]
     return body
+
+
+def batch_record(target: str, program_id: int) -> Any:
+    """A batch record for rows a test stores directly."""
+    import uuid
+
+    from geo_service.storage import BatchRecord
+
+    return BatchRecord(uuid.uuid4().hex, program_id, None, target, None, "x", "2026-01-01", {})
+
+
+@contextmanager
+def demo_town(tmp: Path) -> Iterator[dict[str, Any]]:
+    """The demo town (events, sites, context layers, streets) behind an app, with a key per
+    role: what `geo-service demo` loads, for tests that need a whole program."""
+    import pandas as pd
+
+    from geo_service.demo import demo_context, demo_events, demo_sites, demo_streets
+
+    settings = make_settings(tmp, rate_limit_per_key=0, rate_limit_per_address=0)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        store: SqlStore = app.state.store
+        deployment = app.state.deployment
+        program_id = store.get_or_create_program("town")
+        rows = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h")).rows
+        store.store_events(batch_record("events", program_id), rows)
+        store.store_sites(batch_record("sites", program_id), demo_sites())
+        store.store_context(program_id, demo_context())
+        store.replace_network(program_id, source="demo streets", rows=demo_streets(deployment),
+                              area_share=1.0)  # fmt: skip
+        keys = {r: bearer(create_key(store, program="town", role=r)[1]) for r in Role}
+        yield {"client": client, "store": store, "keys": keys, "app": app,
+               "deployment": deployment, "program_id": program_id}  # fmt: skip

@@ -57,6 +57,20 @@ class ContextFeature:
     lat: float
     notes: str | None = None
     buffer_m: float | None = None
+    geometry: str | None = None  # GeoJSON of a polygon exclusion; lon/lat lie inside it
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class EventBuckets:
+    """Events of one kind summed per stored cell and time bucket."""
+
+    cell_m: int
+    ix: IntArray
+    iy: IntArray
+    bucket_start: IntArray
+    bucket_hours: IntArray
+    count: IntArray
 
 
 @dataclass(frozen=True)
@@ -256,7 +270,17 @@ class Store(Protocol):
     ) -> list[AuditRow]: ...
     def audit_head(self) -> str: ...
     def list_sites(self, program_id: int) -> list[StoredSite]: ...
-    def store_context(self, program_id: int, features: list[ContextFeature]) -> None: ...
+    def store_context(
+        self,
+        program_id: int,
+        features: list[ContextFeature],
+        *,
+        batch: BatchRecord | None = None,
+        replace_layer: str | None = None,
+    ) -> None: ...
+    def event_buckets(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventBuckets]: ...
     def list_context(self, program_id: int, layer: str) -> list[ContextFeature]: ...
     def replace_network(
         self,

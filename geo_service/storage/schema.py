@@ -121,6 +121,8 @@ context_features = Table(
     Column("buffer_m", Float, nullable=True),
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
+    Column("geometry", Text, nullable=True),  # GeoJSON of a polygon exclusion
+    Column("batch_id", String(64), nullable=True),
 )
 
 audit_log = Table(

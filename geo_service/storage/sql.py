@@ -26,6 +26,7 @@ from geo_service.storage import (
     BatchRecord,
     ContextFeature,
     EventAtoms,
+    EventBuckets,
     EventCells,
     EventQuery,
     EventRows,
@@ -661,14 +662,38 @@ class SqlStore:
                 for r in rows
             ]
 
-    def store_context(self, program_id: int, features: list[ContextFeature]) -> None:
-        if not features:
-            return
+    def store_context(
+        self,
+        program_id: int,
+        features: list[ContextFeature],
+        *,
+        batch: BatchRecord | None = None,
+        replace_layer: str | None = None,
+    ) -> None:
+        """Add context features (in one transaction with their batch record); with
+        ``replace_layer``, that layer's earlier features go in the same transaction."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(context_features),
-                [{"program_id": program_id, **vars(f)} for f in features],
-            )
+            if batch is not None:
+                self._insert_batch(conn, batch)
+            if replace_layer is not None:
+                c = context_features.c
+                conn.execute(
+                    sa.delete(context_features).where(
+                        c.program_id == program_id, c.layer == replace_layer
+                    )
+                )
+            if features:
+                conn.execute(
+                    sa.insert(context_features),
+                    [
+                        {
+                            "program_id": program_id,
+                            "batch_id": batch.batch_id if batch else None,
+                            **{k: v for k, v in vars(f).items() if k != "id"},
+                        }
+                        for f in features
+                    ],
+                )
 
     def list_context(self, program_id: int, layer: str) -> list[ContextFeature]:
         c = context_features.c
@@ -687,9 +712,41 @@ class SqlStore:
                     lat=r.lat,
                     notes=r.notes,
                     buffer_m=r.buffer_m,
+                    geometry=r.geometry,
+                    id=r.id,
                 )
                 for r in rows
             ]
+
+    def event_buckets(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventBuckets]:
+        """Events of one kind per stored cell and time bucket (buckets starting in the
+        window), summed by the database."""
+        c = events.c
+        where = [c.program_id == program_id, c.kind == kind]
+        if start is not None:
+            where.append(c.bucket_start >= start)
+        if end is not None:
+            where.append(c.bucket_start < end)
+        select = (
+            sa.select(
+                c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours, sa.func.sum(c.count)
+            )
+            .where(*where)
+            .group_by(c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(select).all()
+        if not rows:
+            return []
+        table = _int_table(rows)
+        out = []
+        for size in np.unique(table[:, 0]).tolist():
+            part = table[table[:, 0] == size]
+            out.append(EventBuckets(int(size), part[:, 1], part[:, 2], part[:, 3], part[:, 4],
+                                    part[:, 5]))  # fmt: skip
+        return out
 
     # -- walking network -------------------------------------------------------------------
     def replace_network(

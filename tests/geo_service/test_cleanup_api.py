@@ -9,7 +9,6 @@ from typing import Any
 
 import gpxpy
 import numpy as np
-import pandas as pd
 import pyrosm
 import pytest
 from fastapi import FastAPI
@@ -18,42 +17,22 @@ from typer.testing import CliRunner
 
 from geo_service.auth import Role, create_key
 from geo_service.cli import app as cli_app
-from geo_service.demo import demo_context, demo_events, demo_sites, demo_streets
+from geo_service.demo import demo_sites
 from geo_service.deployment import Deployment
 from geo_service.main import create_app
 from geo_service.network import NetworkImportError, read_walking_network
-from geo_service.storage import BatchRecord
 from geo_service.storage.sql import SqlStore
-from tests.conftest import bearer, make_settings, problem
+from tests.conftest import batch_record, bearer, demo_town, make_settings, problem
 
 
 @pytest.fixture(scope="module")
 def town(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The demo town (events, sites, context, streets) behind an app, once per module."""
-    tmp = tmp_path_factory.mktemp("cleanup")
-    settings = make_settings(tmp, rate_limit_per_key=0, rate_limit_per_address=0)
-    app = create_app(settings)
-    with TestClient(app) as client:
-        store: SqlStore = app.state.store
-        deployment: Deployment = app.state.deployment
-        program_id = store.get_or_create_program("town")
-        batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
-        store.store_events(_batch("events", program_id), batch.rows)
-        store.store_sites(_batch("sites", program_id), demo_sites())
-        store.store_context(program_id, demo_context())
-        store.replace_network(program_id, source="demo streets", rows=demo_streets(deployment),
-                              area_share=1.0)  # fmt: skip
-        keys = {r: bearer(create_key(store, program="town", role=r)[1]) for r in Role}
-        sites = client.get("/v1/sites", headers=keys[Role.PEER]).json()["features"]
-        dropin = next(f["id"] for f in sites if "Drop-in" in f["properties"]["name"])
-        yield {"client": client, "store": store, "keys": keys, "dropin": dropin, "app": app,
-               "deployment": deployment, "program_id": program_id}  # fmt: skip
-
-
-def _batch(target: str, program_id: int) -> BatchRecord:
-    import uuid
-
-    return BatchRecord(uuid.uuid4().hex, program_id, None, target, None, "x", "2026-01-01", {})
+    with demo_town(tmp_path_factory.mktemp("cleanup")) as loaded:
+        sites = loaded["client"].get("/v1/sites", headers=loaded["keys"][Role.PEER]).json()
+        loaded["dropin"] = next(
+            f["id"] for f in sites["features"] if "Drop-in" in f["properties"]["name"]
+        )
+        yield loaded
 
 
 def plan(town: Any, role: Role = Role.PEER, **body: Any) -> Any:
@@ -241,7 +220,7 @@ def test_without_a_network_every_answer_says_so(tmp_path: Path) -> None:
     with TestClient(app) as client:
         store: SqlStore = app.state.store
         program_id = store.get_or_create_program("bare")
-        store.store_sites(_batch("sites", program_id), demo_sites())
+        store.store_sites(batch_record("sites", program_id), demo_sites())
         key = bearer(create_key(store, program="bare", role=Role.MANAGER)[1])
         site = client.get("/v1/sites", headers=key).json()["features"][0]["id"]
         answer = client.post("/v1/routes/cleanup", json={"budget_minutes": 60,
