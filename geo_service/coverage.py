@@ -734,3 +734,33 @@ def consumption_suitability(
             for i, why in sorted(cands.excluded.items())
         ],
     }
+
+
+def catchment_shapes(
+    deployment: Deployment,
+    network: WalkingNetwork | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    limit_m: float,
+    cell_m: int,
+) -> list[dict[str, Any]]:
+    """Each point's walking catchment as GeoJSON: the grid cells whose centre it reaches."""
+    ix, iy = deployment.study_cells(cell_m)
+    cx, cy = cell_centres(ix, iy, grid=deployment.grid, cell_m=cell_m)
+    reached = reach(network, x, y, cx, cy, limit_m).tocsr()
+    x0 = deployment.grid.origin_x_m + ix * cell_m
+    y0 = deployment.grid.origin_y_m + iy * cell_m
+    boxes = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)
+    out = []
+    for s in range(len(x)):
+        hit = reached.indices[reached.indptr[s] : reached.indptr[s + 1]]
+        shape_m = shapely.union_all(boxes[hit]) if len(hit) else shapely.Point(x[s], y[s])
+        out.append(deployment.to_geojson_geometry(shape_m))
+    return out
+
+
+def zone_shapes(store: Store, deployment: Deployment, program_id: int) -> list[dict[str, Any]]:
+    return [
+        {"name": f"{f.name}: {f.buffer_m:g} m", "geometry": deployment.to_geojson_geometry(zone)}
+        for f, zone in exclusion_zones(store, deployment, program_id)
+    ]

@@ -22,6 +22,7 @@ from geo_service.routes import (
     health,
     hotspots,
     maps,
+    planning_maps,
     publication,
     sites,
     siting,
@@ -105,5 +106,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(publication.router)
     app.include_router(steward.router)
     app.include_router(maps.router)
+    app.include_router(planning_maps.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     return app

@@ -128,6 +128,24 @@ LEGEND = Template(
 )
 
 
+class PlainPopup(MacroElement):
+    """A click-to-open popup from an HTML string. folium's Popup builds its content with
+    jQuery, which these pages do not load."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+{{ this._parent.get_name() }}.bindPopup({{ this.content|tojson }}, {maxWidth: 340});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, content: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "PlainPopup"
+        self.content = content
+
+
 class Legend(MacroElement):
     """A plain-language legend drawn in the page (no script)."""
 

@@ -160,10 +160,11 @@ def _stop_list(page: CleanupPage) -> str:
     )
     if page.log_form_action and stops:
         return (
-            f'<form class="route-list" method="post" action="{html.escape(page.log_form_action)}">'
+            '<form class="route-list side-panel" method="post" '
+            f'action="{html.escape(page.log_form_action)}">'
             f"<h2>Stops</h2><ol>{listing}</ol>{hidden}"
             "<p>After the walk, enter the needles collected at each stop you visited (0 if "
             "none; leave it empty if you did not get there).</p>"
             '<button type="submit">Log this clean-up</button></form>'
         )
-    return f'<div class="route-list"><h2>Stops</h2><ol>{listing}</ol></div>'
+    return f'<div class="route-list side-panel"><h2>Stops</h2><ol>{listing}</ol></div>'

@@ -316,6 +316,8 @@ def maps_index(
         for k, w in KIND_WORDS.items()
     )
     links += '<li><a href="/maps/cleanup">Clean-up route</a></li>'
+    links += '<li><a href="/maps/coverage">Coverage gaps: where and when services miss</a></li>'
+    links += '<li><a href="/maps/siting">Siting: lockers and a consumption site</a></li>'
     return _page(
         f"<h1>Maps for {html.escape(principal.program)}</h1><ul>{links}</ul>"
         '<form method="post" action="/signout"><button type="submit">Sign out</button></form>',

@@ -232,3 +232,52 @@ def test_the_cleanup_route_map_draws_prints_on_one_page_and_logs(
         assert set(after) != set(before)
         assert len(set(after) & set(before)) < len(before)
     page.context.close()
+
+
+@pytest.mark.parametrize("size", [(360, 740), (1280, 800)], ids=["phone", "desktop"])
+def test_the_coverage_map_shows_gaps_and_narrows_to_an_hour(
+    browser: Any, server: dict[str, Any], size: tuple[int, int]
+) -> None:
+    from geo_service.auth import Role
+
+    path = "/maps/coverage?service=naloxone&kind=overdose&minutes=10"
+    page, outside, errors = open_map(browser, server, Role.MANAGER, path, size)
+    page.wait_for_selector(".hour-table table")
+    assert page.locator(".hour-table tr").count() == 8  # a header row and seven days
+    assert "of overdoses happened within 10 min" in page.locator(".map-legend").inner_text()
+    drawn = page.locator("path.leaflet-interactive").count()
+    open_all_day = page.locator("path.leaflet-interactive[fill='#1b7837']").count()
+    assert drawn > open_all_day > 0  # catchments and gap cells
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"coverage-manager-{size[0]}x{size[1]}.png"))
+    # 2 a.m. on a Monday: fewer sites are open, so fewer catchments are drawn green.
+    page.locator(".hour-table a[href$='hour=2']").first.click()
+    page.wait_for_url("**hour=2")
+    page.wait_for_selector(".hour-table td.chosen")
+    at_night = page.locator("path.leaflet-interactive[fill='#1b7837']").count()
+    assert at_night < open_all_day
+    assert "Monday 02:00" in page.locator(".map-legend").inner_text()
+    assert errors == [], errors
+    assert outside == [], f"requests left the machine: {outside}"
+    page.context.close()
+
+
+def test_the_siting_map_places_lockers_and_explains_the_ranking(
+    browser: Any, server: dict[str, Any]
+) -> None:
+    from geo_service.auth import Role
+
+    page, outside, errors = open_map(browser, server, Role.PLANNER, "/maps/siting?p=3", (1280, 800))
+    page.wait_for_selector(".leaflet-marker-icon .stop-number")
+    assert page.locator(".leaflet-marker-icon .stop-number").count() == 3
+    legend = page.locator(".map-legend").inner_text()
+    assert "Chosen locker sites (3)" in legend and "with these 24/7 sites" in legend
+    page.locator(".leaflet-marker-icon").first.click()
+    page.wait_for_selector(".leaflet-popup-content table")
+    popup = page.locator(".leaflet-popup-content").inner_text()
+    assert "Consumption-site score" in popup and "service gap" in popup and "Locker #" in popup
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "siting-planner-1280x800.png"))
+    assert errors == [], errors
+    assert outside == [], f"requests left the machine: {outside}"
+    page.context.close()

@@ -1,0 +1,259 @@
+"""The coverage-gap map and the siting map.
+
+Coverage: each site's walking catchment (only the sites open at the chosen hour, when one
+is chosen), the cells where events went uncovered, and an hour-of-week table of the share
+covered. Siting: candidates, the chosen lockers with their catchments, exclusion buffers, and
+the consumption-site ranking with each candidate's breakdown in its popup.
+
+Takes what the service has already cut to the viewer's role.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+from branca.element import Element
+
+from maps.base import (
+    Legend,
+    PlainPopup,
+    Tiles,
+    add_header,
+    add_outline,
+    base_map,
+    page_of,
+    render,
+)
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+CATCHMENT = "#1b7837"  # ColorBrewer PRGn green: where a walk reaches a site
+GAP = ("#fee5d9", "#fcae91", "#fb6a4a", "#cb181d")  # Reds: more uncovered, darker
+EXCLUDED = "#762a83"  # PRGn purple: exclusion buffers
+CHOSEN = "#e66101"
+SHARE_STEPS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")  # RdYlGn, 5 classes
+
+
+@dataclass(frozen=True)
+class CoveragePage:
+    title: str
+    bounds: tuple[float, float, float, float]
+    area: dict[str, Any]
+    result: dict[str, Any]  # one entry of GET /v1/coverage's "results"
+    catchments: Sequence[dict[str, Any]]  # {"name", "open", "geometry"} per site
+    header_html: str = ""
+    note: str = ""
+
+
+def _share_colour(share: float | None) -> str:
+    if share is None:
+        return "#ffffff"
+    return SHARE_STEPS[min(4, int(share * 5))]
+
+
+def hour_table(by_hour: dict[str, Any], chosen: int | None, link: str) -> str:
+    """A 7 x 24 table of the share covered by an open site; each cell links to that hour."""
+    rows = []
+    head = "".join(f"<th>{h:02d}</th>" for h in range(24))
+    for d, day in enumerate(DAYS):
+        cells = []
+        for h in range(24):
+            share = by_hour["share_open"][d][h]
+            text = "" if share is None else f"{round(100 * share)}"
+            mark = ' class="chosen"' if chosen == d * 24 + h else ""
+            label = f"{day} {h:02d}:00: " + ("no data" if share is None else f"{text}% covered")
+            cells.append(
+                f'<td{mark} style="background:{_share_colour(share)}" title="{label}">'
+                f'<a href="{html.escape(link)}&amp;hour={d * 24 + h}" aria-label="{label}">'
+                f"{text}</a></td>"
+            )
+        rows.append(f"<tr><th>{day}</th>{''.join(cells)}</tr>")
+    return (
+        '<div class="hour-table side-panel">'
+        "<h2>Share of events covered by an open site, by hour (%)</h2>"
+        f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+        f"<p>{html.escape(by_hour.get('note', 'Blank: no events in that hour.'))} "
+        "Choose an hour to see only the sites open then.</p></div>"
+    )
+
+
+def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
+    fmap = base_map(page.bounds, tiles=tiles)
+    add_outline(fmap, page.area)
+    reach = folium.FeatureGroup(name="Walking catchments")
+    for c in page.catchments:
+        folium.GeoJson(
+            {"type": "Feature", "geometry": c["geometry"], "properties": {}},
+            style_function=lambda _, open_=c["open"]: {
+                "color": CATCHMENT if open_ else "#999999",
+                "weight": 1,
+                "fillColor": CATCHMENT if open_ else "#cccccc",
+                "fillOpacity": 0.25 if open_ else 0.08,
+                "dashArray": None if open_ else "4 4",
+            },
+            tooltip=html.escape(f"{c['name']}: {'open' if c['open'] else 'closed'}"),
+        ).add_to(reach)
+        folium.CircleMarker(
+            [c["lat"], c["lon"]],
+            radius=6,
+            color="#000000",
+            weight=2,
+            fill=True,
+            fill_color=CATCHMENT if c["open"] else "#ffffff",
+            fill_opacity=1.0,
+            tooltip=html.escape(f"{c['name']} ({c['hours'] or 'hours not given'})"),
+        ).add_to(reach)
+    reach.add_to(fmap)
+    gaps = page.result["uncovered"]["features"]
+    if gaps:
+        worst = max(_gap_value(f) for f in gaps) or 1.0
+
+        def style(feature: dict[str, Any]) -> dict[str, Any]:
+            step = min(3, int(4 * _gap_value(feature) / (worst + 1e-9)))
+            return {"color": "#67000d", "weight": 0.6, "fillColor": GAP[step], "fillOpacity": 0.8}
+
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": gaps},
+            name="Uncovered cells",
+            style_function=style,
+            tooltip=folium.GeoJsonTooltip(
+                fields=[k for k in gaps[0]["properties"] if k != "rank"],
+                aliases=[k.replace("_", " ") for k in gaps[0]["properties"] if k != "rank"],
+            ),
+        ).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    r = page.result
+    items = [
+        (CATCHMENT, f"Within {r['minutes']:g} min walk of a site open then"),
+        ("#cccccc", "Within reach, but the site is closed then"),
+        (GAP[3], "Cells with uncovered events (darker: more)"),
+    ]
+    fmap.add_child(Legend(page.title, items, page.note))
+    page_of(fmap).html.add_child(Element(table_html))
+    add_header(fmap, page.header_html)
+    return render(fmap)
+
+
+def _gap_value(feature: dict[str, Any]) -> float:
+    p = feature["properties"]
+    return float(p.get("uncovered_events", p.get("events", 0)) or 0)
+
+
+@dataclass(frozen=True)
+class SitingPage:
+    title: str
+    bounds: tuple[float, float, float, float]
+    area: dict[str, Any]
+    lockers: dict[str, Any]  # POST /v1/siting/lockers's answer
+    catchments: Sequence[dict[str, Any]]  # of the chosen sites: {"name", "geometry"}
+    exclusions: Sequence[dict[str, Any]]  # buffered zones: {"name", "geometry"}
+    ranking: dict[str, Any]  # GET /v1/siting/consumption-site's answer
+    header_html: str = ""
+    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+
+
+def _breakdown(entry: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{html.escape(str(c['value']))}"
+        f"</td><td>{c['weight']:g}</td><td>{c['contribution']:.2f}</td></tr>"
+        for name, c in entry["criteria"].items()
+    )
+    return (
+        f"<b>{html.escape(entry['name'])}</b><br>Consumption-site score {entry['score']:.2f} "
+        f"(rank {entry['rank']})<table><tr><th>criterion</th><th>value</th><th>weight</th>"
+        f"<th>adds</th></tr>{rows}</table>"
+    )
+
+
+def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
+    fmap = base_map(page.bounds, tiles=tiles)
+    add_outline(fmap, page.area)
+    zones = folium.FeatureGroup(name="Exclusion buffers")
+    for z in page.exclusions:
+        folium.GeoJson(
+            {"type": "Feature", "geometry": z["geometry"], "properties": {}},
+            style_function=lambda _: {
+                "color": EXCLUDED,
+                "weight": 1.5,
+                "fillColor": EXCLUDED,
+                "fillOpacity": 0.2,
+                "dashArray": "3 3",
+            },
+            tooltip=html.escape(z["name"]),
+        ).add_to(zones)
+    zones.add_to(fmap)
+    reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
+    for c in page.catchments:
+        folium.GeoJson(
+            {"type": "Feature", "geometry": c["geometry"], "properties": {}},
+            style_function=lambda _: {
+                "color": CHOSEN,
+                "weight": 1.5,
+                "fillColor": CHOSEN,
+                "fillOpacity": 0.15,
+            },
+            tooltip=html.escape(c["name"]),
+        ).add_to(reach)
+    reach.add_to(fmap)
+    ranked = {r["name"]: r for r in page.ranking.get("ranking", [])}
+    chosen = {c["name"]: c for c in page.lockers.get("chosen", [])}
+    group = folium.FeatureGroup(name="Candidates")
+    for entry in [*page.ranking.get("ranking", []), *page.ranking.get("excluded", [])]:
+        name = entry["name"]
+        popup = (
+            _breakdown(ranked[name])
+            if name in ranked
+            else (f"<b>{html.escape(name)}</b><br>Excluded: {html.escape(entry['reason'])}")
+        )
+        if name in chosen:
+            popup += f"<br>Locker #{chosen[name]['rank']}: adds " + _adds(chosen[name]["adds"])
+            icon = folium.DivIcon(
+                html=f'<div class="stop-number" style="background:{CHOSEN}">'
+                f"{chosen[name]['rank']}</div>",
+                icon_size=(26, 26),
+                icon_anchor=(13, 13),
+            )
+            marker: folium.Marker | folium.CircleMarker = folium.Marker(
+                [entry["lat"], entry["lon"]], icon=icon
+            )
+        else:
+            marker = folium.CircleMarker(
+                [entry["lat"], entry["lon"]],
+                radius=7,
+                color=EXCLUDED if name not in ranked else "#333333",
+                weight=2,
+                fill=True,
+                fill_color="#ffffff",
+                fill_opacity=1.0,
+                tooltip=html.escape(name),
+            )
+        marker.add_child(PlainPopup(popup))  # type: ignore[no-untyped-call]
+        marker.add_to(group)
+    group.add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    lockers = page.lockers
+    before, after = lockers.get("coverage_before"), lockers.get("coverage_after")
+    items = [
+        (CHOSEN, f"Chosen locker sites ({len(chosen)}) and their {lockers['minutes']:g}-min walks"),
+        (EXCLUDED, "Exclusion buffers (no site inside)"),
+        ("#ffffff", "Other candidates: click for the consumption-site score"),
+    ]
+    note = (
+        f"Events covered by an open site: {_pct(before)} now, {_pct(after)} with these "
+        f"{lockers['opening_hours']} sites. " + (lockers.get("reason") or "")
+    )
+    fmap.add_child(Legend(page.title, items, note))
+    add_header(fmap, page.header_html)
+    return render(fmap)
+
+
+def _pct(share: float | None) -> str:
+    return "not shown (too few events)" if share is None else f"{100 * share:.0f}%"
+
+
+def _adds(adds: dict[str, Any]) -> str:
+    share = adds.get("share_of_events")
+    return html.escape(adds.get("note", "")) if share is None else f"{100 * share:.1f}% of events"
