@@ -42,7 +42,13 @@ from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
-from geo_service.publication import AUDIENCE_OF_ROLE, check_period, parse_period, threshold
+from geo_service.publication import (
+    AUDIENCE_OF_ROLE,
+    Bucket,
+    check_period,
+    parse_period,
+    threshold,
+)
 from geo_service.settings import EventKind, Settings
 from geo_service.sites import Service
 from geo_service.storage import ContextFeature, NetworkInfo, Store, StoredSite
@@ -94,12 +100,17 @@ def resolve_window(
     role: Role,
     period_text: str | None,
     now: float,
+    long_view: bool = False,
 ) -> Window:
+    """The events a role's answer is computed on. ``long_view`` (siting, a decision for
+    years) defaults peers and planners to the latest finished quarter, since a month of a
+    small town leaves most counts below k."""
     if role in FULL_VIEW and period_text is None:
         start = int(now) - MANAGER_WINDOW_DAYS * 86_400
         return Window(start, int(now), f"the last {MANAGER_WINDOW_DAYS} days", None, None)
     choice = store.publication(program_id)
-    period = parse_period(period_text or latest_period(deployment, choice.bucket, now), deployment)
+    bucket = Bucket.QUARTER if long_view else choice.bucket
+    period = parse_period(period_text or latest_period(deployment, bucket, now), deployment)
     check_period(period, choice, now=now)
     k = None if role in FULL_VIEW else threshold(settings, choice, AUDIENCE_OF_ROLE[role])
     return Window(period.start, period.end, period.label, period, k)
@@ -467,6 +478,7 @@ def site_lockers(
         role=role,
         period_text=ask.period,
         now=now,
+        long_view=True,
     )
     k = window.k
     new_open = hours_open(ask.opening_hours)
@@ -645,6 +657,7 @@ def consumption_suitability(
         role=role,
         period_text=period_text,
         now=now,
+        long_view=True,
     )
     k = window.k
     network, routing = walking(networks, store, deployment, program_id)
