@@ -36,6 +36,7 @@ from analysis.routing import (
 )
 from geo_service.auth import Principal, Role
 from geo_service.batches import run_batch
+from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, NotFound, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
@@ -57,7 +58,6 @@ PILE_UP_CAP_DAYS = 90  # needles are also picked up by others; expectation stops
 CLEANUP_LOOKBACK_DAYS = 365
 SENSITIVE_PLACES = frozenset({"school", "daycare", "playground"})
 NEAR_PLACE_BOOST = 1.5
-DEFAULT_NEAR_M = 200.0
 DAY_S = 86_400
 
 
@@ -288,19 +288,13 @@ def _last_cleaned(
 def _near_sensitive_places(
     store: Store, deployment: Deployment, program_id: int, x: np.ndarray, y: np.ndarray
 ) -> list[str | None]:
-    places = [
-        f for f in store.list_context(program_id, "exclusion") if f.feature_type in SENSITIVE_PLACES
-    ]
+    """The sensitive place whose buffered zone (point or polygon) holds each stop, if any."""
     near: list[str | None] = [None] * len(x)
-    if not places:
-        return near
-    px, py = to_metres(
-        np.array([p.lon for p in places]), np.array([p.lat for p in places]), crs=deployment.crs
-    )
-    reach = np.array([p.buffer_m or DEFAULT_NEAR_M for p in places])
-    distance = np.hypot(x[:, None] - px[None, :], y[:, None] - py[None, :]) - reach[None, :]
-    for i in np.flatnonzero((distance <= 0).any(axis=1)).tolist():
-        near[i] = places[int(np.argmin(distance[i]))].name
+    for feature, zone in exclusion_zones(store, deployment, program_id):
+        if feature.feature_type not in SENSITIVE_PLACES:
+            continue
+        for i in np.flatnonzero(shapely.contains_xy(zone, x, y)).tolist():
+            near[i] = near[i] or feature.name
     return near
 
 

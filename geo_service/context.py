@@ -11,16 +11,18 @@ import enum
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from shapely.geometry import shape
 
+from analysis.projection import to_metres
 from geo_service.deployment import Deployment
 from geo_service.errors import PayloadTooLarge, Unprocessable
 from geo_service.ingest import FEATURE_MEMBERS, Rejection, is_formula, read_csv_rows
 from geo_service.sites import check_point
-from geo_service.storage import ContextFeature
+from geo_service.storage import ContextFeature, Store
 
 DEFAULT_BUFFER_M = 200.0  # Ontario's rule for consumption sites near schools and daycares
 MAX_BUFFER_M = 2000.0
@@ -294,3 +296,22 @@ def context_feature(feature: ContextFeature) -> dict[str, Any]:
     else:
         props |= {"exclusion_type": feature.feature_type, "buffer_m": feature.buffer_m}
     return {"type": "Feature", "id": feature.id, "geometry": geometry, "properties": props}
+
+
+def exclusion_zones(
+    store: Store, deployment: Deployment, program_id: int
+) -> list[tuple[ContextFeature, shapely.Geometry]]:
+    """Each exclusion feature with its buffered zone, in the deployment's metres."""
+    out = []
+    for feature in store.list_context(program_id, "exclusion"):
+        if feature.geometry:
+            geom = shape(orjson.loads(feature.geometry))
+            coords = shapely.get_coordinates(geom)
+            x, y = to_metres(coords[:, 0], coords[:, 1], crs=deployment.crs)
+            geom_m = shapely.set_coordinates(geom, np.column_stack([x, y]))
+        else:
+            x, y = to_metres([feature.lon], [feature.lat], crs=deployment.crs)
+            geom_m = shapely.Point(float(x[0]), float(y[0]))
+        buffer_m = DEFAULT_BUFFER_M if feature.buffer_m is None else feature.buffer_m
+        out.append((feature, geom_m.buffer(buffer_m, quad_segs=16)))
+    return out

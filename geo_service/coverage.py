@@ -15,11 +15,9 @@ from typing import Any
 
 import numpy as np
 import opening_hours
-import orjson
 import pandas as pd
 import shapely
 from scipy.sparse import csr_matrix
-from shapely.geometry import shape
 
 from analysis.coverage import (
     DETOUR_FACTOR,
@@ -38,6 +36,7 @@ from analysis.projection import to_metres
 from analysis.siting import Siting, SitingError, fewest_covering, maximal_covering
 from geo_service.auth import Role
 from geo_service.cleanup import latest_period
+from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
@@ -373,24 +372,6 @@ def _coverage_result(
 
 
 # -- exclusions and candidates -------------------------------------------------------------
-
-
-def exclusion_zones(
-    store: Store, deployment: Deployment, program_id: int
-) -> list[tuple[ContextFeature, shapely.Geometry]]:
-    """Each exclusion feature with its buffered zone, in the deployment's metres."""
-    out = []
-    for feature in store.list_context(program_id, "exclusion"):
-        if feature.geometry:
-            geom = shape(orjson.loads(feature.geometry))
-            coords = shapely.get_coordinates(geom)
-            x, y = to_metres(coords[:, 0], coords[:, 1], crs=deployment.crs)
-            geom_m = shapely.set_coordinates(geom, np.column_stack([x, y]))
-        else:
-            x, y = to_metres([feature.lon], [feature.lat], crs=deployment.crs)
-            geom_m = shapely.Point(float(x[0]), float(y[0]))
-        out.append((feature, geom_m.buffer(feature.buffer_m or 0.0, quad_segs=16)))
-    return out
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,19 @@ def feature(lon: Any = TOWN[0], lat: Any = TOWN[1], **props: Any) -> dict[str, A
     }
 
 
+def service_site(
+    name: str, services: list[str], hours: str | None, lon: float = TOWN[0], lat: float = TOWN[1]
+) -> dict[str, Any]:
+    props: dict[str, Any] = {"name": name, "site_type": "hr_supply", "services": services}
+    if hours:
+        props["opening_hours"] = hours
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": props,
+    }
+
+
 def collection(*features: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": list(features)}
 

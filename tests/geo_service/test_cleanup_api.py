@@ -22,7 +22,17 @@ from geo_service.deployment import Deployment
 from geo_service.main import create_app
 from geo_service.network import NetworkImportError, read_walking_network
 from geo_service.storage.sql import SqlStore
-from tests.conftest import batch_record, bearer, demo_town, make_settings, problem
+from tests.conftest import (
+    TOWN,
+    batch_record,
+    bearer,
+    collection,
+    demo_town,
+    feature,
+    make_settings,
+    problem,
+    service_site,
+)
 
 
 @pytest.fixture(scope="module")
@@ -318,3 +328,28 @@ def test_the_route_page_downloads_take_the_page_query(town: Any) -> None:
         assert refused.json()["errors"][0]["location"] == ["query", name]
         assert value not in refused.text  # the sent value is never repeated
     assert browser.get(f"/maps/cleanup.kml?{query}").status_code == 400
+
+
+def test_a_stop_inside_a_park_polygons_buffer_counts_more(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The boost follows the drawn shape: the park's edge is 100 m from the reports, its
+    centre 400 m, so only the polygon (not its centre) puts the stop within 200 m."""
+    manager = keys["manager"]
+    client.post("/v1/sites", json=collection(service_site("Office", ["needles"], "24/7")),
+                headers=manager)  # fmt: skip
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).isoformat()
+    reports = [feature(observed_at=when, count=4, source="peer") for _ in range(3)]
+    assert client.post("/v1/events", json=collection(*reports), headers=manager).status_code == 201
+    east = 100 / (111_320 * np.cos(np.radians(TOWN[1])))  # 100 m in degrees of longitude
+    lon0, lon1, lat = TOWN[0] + east, TOWN[0] + 7 * east, TOWN[1]
+    park = {"type": "Polygon", "coordinates": [[[lon0, lat - 0.002], [lon1, lat - 0.002],
+            [lon1, lat + 0.002], [lon0, lat + 0.002], [lon0, lat - 0.002]]]}  # fmt: skip
+    props = {"name": "Big park", "exclusion_type": "playground"}
+    layer = collection({"type": "Feature", "geometry": park, "properties": props})
+    assert client.post("/v1/exclusions", json=layer, headers=manager).status_code == 201
+    office = client.get("/v1/sites", headers=manager).json()["features"][0]["id"]
+    answer = client.post("/v1/routes/cleanup", json={"budget_minutes": 60, "start_site": office,
+                         "search_seconds": 0.1}, headers=manager).json()  # fmt: skip
+    (stop,) = stops_of(answer)
+    assert "near Big park" in stop["properties"]["reason"]

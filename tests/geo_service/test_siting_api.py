@@ -10,26 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.auth import Role
-from tests.conftest import TOWN, collection, demo_town, feature, problem
+from tests.conftest import TOWN, collection, demo_town, feature, problem, service_site
 
 
 @pytest.fixture(scope="module")
 def town(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with demo_town(tmp_path_factory.mktemp("siting")) as loaded:
         yield loaded
-
-
-def site(
-    name: str, services: list[str], hours: str | None, lon: float = TOWN[0], lat: float = TOWN[1]
-) -> dict[str, Any]:
-    props: dict[str, Any] = {"name": name, "site_type": "hr_supply", "services": services}
-    if hours:
-        props["opening_hours"] = hours
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [lon, lat]},
-        "properties": props,
-    }
 
 
 # -- context layers ------------------------------------------------------------------------
@@ -124,7 +111,7 @@ def test_candidates_and_exclusions_import_with_row_errors_that_echo_nothing(
 def test_a_nine_to_five_site_covers_no_two_a_m_report(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
-    sites = collection(site("Office", ["naloxone"], "Mo-Fr 09:00-17:00"))
+    sites = collection(service_site("Office", ["naloxone"], "Mo-Fr 09:00-17:00"))
     assert client.post("/v1/sites", json=sites, headers=keys["manager"]).status_code == 201
     events = collection(
         feature(observed_at="2025-05-05T02:30:00-05:00"),  # a Monday, 2:30 a.m.
@@ -146,7 +133,7 @@ def test_a_nine_to_five_site_covers_no_two_a_m_report(
     assert gap["properties"]["uncovered_events"] == 1.0
     assert gap["properties"]["uncovered_anytime"] == 0.0
     # The 24/7 view: a site open all the time covers both.
-    sites = collection(site("ER", ["naloxone"], "24/7"))
+    sites = collection(service_site("ER", ["naloxone"], "24/7"))
     client.post("/v1/sites", json=sites, headers=keys["manager"])
     answer = client.get(
         "/v1/coverage?service=naloxone&kind=needle_report&minutes=5&period=2025-05",
@@ -159,7 +146,9 @@ def test_coverage_refuses_what_it_cannot_answer(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
     client.post(
-        "/v1/sites", json=collection(site("Office", ["naloxone"], None)), headers=keys["manager"]
+        "/v1/sites",
+        json=collection(service_site("Office", ["naloxone"], None)),
+        headers=keys["manager"],
     )
     body = problem(client.get("/v1/coverage?service=drug_checking", headers=keys["manager"]), 422)
     assert body["code"] == "no_site_offers_service" and "POST /v1/sites" in body["detail"]
@@ -325,7 +314,9 @@ def test_all_candidates_in_exclusion_zones_is_an_empty_answer_with_the_reason(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
     client.post(
-        "/v1/sites", json=collection(site("Office", ["needles"], "24/7")), headers=keys["manager"]
+        "/v1/sites",
+        json=collection(service_site("Office", ["needles"], "24/7")),
+        headers=keys["manager"],
     )
     client.post(
         "/v1/events",
