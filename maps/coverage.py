@@ -57,7 +57,7 @@ def _share_colour(share: float | None) -> str:
 def hour_table(by_hour: dict[str, Any], chosen: int | None, link: str) -> str:
     """A 7 x 24 table of the share covered by an open site; each cell links to that hour."""
     rows = []
-    head = "".join(f"<th>{h:02d}</th>" for h in range(24))
+    head = "".join(f"<th>{h:02d}</th>" if h % 3 == 0 else "<th></th>" for h in range(24))
     for d, day in enumerate(DAYS):
         cells = []
         for h in range(24):

@@ -125,7 +125,7 @@ async def coverage_page(
                 else f"{100 * share:.0f}% of {KIND_WORDS[kind]} happened within {minutes:g} min of "
                 f"a site open at that hour; {100 * anytime:.0f}% if hours did not matter. "
             )
-            + f"Catchments shown: sites open at {when}. {report['routing']['note']}."
+            + f"Catchments shown: sites open at {when}. {_sentence(report['routing']['note'])}."
         )
         form = (
             '<form method="get" action="/maps/coverage">'
@@ -234,3 +234,7 @@ async def siting_page(
         return siting_map(page, tiles=_tiles(settings))
 
     return await _serve_map(build, settings)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

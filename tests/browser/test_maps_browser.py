@@ -244,6 +244,12 @@ def test_the_coverage_map_shows_gaps_and_narrows_to_an_hour(
     page, outside, errors = open_map(browser, server, Role.MANAGER, path, size)
     page.wait_for_selector(".hour-table table")
     assert page.locator(".hour-table tr").count() == 8  # a header row and seven days
+    # All 24 hours fit the panel: nothing is cut off at the right edge.
+    fits = (
+        "(() => { const p = document.querySelector('.hour-table'); "
+        "return p.scrollWidth <= p.clientWidth; })()"
+    )
+    assert page.evaluate(fits)
     assert "of overdoses happened within 10 min" in page.locator(".map-legend").inner_text()
     drawn = page.locator("path.leaflet-interactive").count()
     open_all_day = page.locator("path.leaflet-interactive[fill='#1b7837']").count()
