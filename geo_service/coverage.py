@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -731,17 +732,23 @@ def consumption_suitability(
 
 
 def catchment_shapes(
+    store: Store,
     deployment: Deployment,
-    network: WalkingNetwork | None,
-    x: np.ndarray,
-    y: np.ndarray,
-    limit_m: float,
-    cell_m: int,
+    networks: NetworkCache,
+    program_id: int,
+    places: Sequence[tuple[float, float]],
+    minutes: float,
+    kind: EventKind,
 ) -> list[dict[str, Any]]:
-    """Each point's walking catchment as GeoJSON: the grid cells whose centre it reaches."""
+    """Each (lon, lat) place's walking catchment as GeoJSON: the ``kind``'s grid cells whose
+    centre it reaches within ``minutes``."""
+    network, _ = walking(networks, store, deployment, program_id)
+    x, y = to_metres([p[0] for p in places], [p[1] for p in places], crs=deployment.crs)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    cell_m = deployment.cell_m(kind)
     ix, iy = deployment.study_cells(cell_m)
     cx, cy = cell_centres(ix, iy, grid=deployment.grid, cell_m=cell_m)
-    reached = reach(network, x, y, cx, cy, limit_m).tocsr()
+    reached = reach(network, x, y, cx, cy, walk_limit_m(minutes)).tocsr()
     x0 = deployment.grid.origin_x_m + ix * cell_m
     y0 = deployment.grid.origin_y_m + iy * cell_m
     boxes = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)

@@ -8,13 +8,10 @@ import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import numpy as np
 from fastapi import APIRouter, Query
 from shapely.geometry import mapping
 from starlette.responses import Response
 
-from analysis.coverage import walk_limit_m
-from analysis.projection import to_metres
 from geo_service.auth import Role
 from geo_service.coverage import (
     DEFAULT_WEIGHTS,
@@ -25,7 +22,6 @@ from geo_service.coverage import (
     coverage_report,
     hours_open,
     site_lockers,
-    walking,
     zone_shapes,
 )
 from geo_service.deps import DeploymentDep, HotspotCacheDep, NetworksDep, SettingsDep, StoreDep
@@ -83,17 +79,16 @@ async def coverage_page(
             now=time.time(),
         )
         (result,) = report["results"]
-        network, _ = walking(networks, store, deployment, principal.program_id)
         sites = {s.id: s for s in store.list_sites(principal.program_id)}
         offering = [sites[s["id"]] for s in report["sites"]]
-        x, y = to_metres([s.lon for s in offering], [s.lat for s in offering], crs=deployment.crs)
         shapes = catchment_shapes(
+            store,
             deployment,
-            network,
-            np.asarray(x),
-            np.asarray(y),
-            walk_limit_m(minutes),
-            deployment.cell_m(kind),
+            networks,
+            principal.program_id,
+            [(s.lon, s.lat) for s in offering],
+            minutes,
+            kind,
         )
         catchments = []
         for site, shape in zip(offering, shapes, strict=True):
@@ -196,16 +191,15 @@ async def siting_page(
             period_text=period,
             now=time.time(),
         )
-        network, _ = walking(networks, store, deployment, principal.program_id)
         chosen = lockers.get("chosen", [])
-        x, y = to_metres([c["lon"] for c in chosen], [c["lat"] for c in chosen], crs=deployment.crs)
         shapes = catchment_shapes(
+            store,
             deployment,
-            network,
-            np.asarray(x),
-            np.asarray(y),
-            walk_limit_m(minutes),
-            deployment.cell_m(EventKind.NEEDLE_REPORT),
+            networks,
+            principal.program_id,
+            [(c["lon"], c["lat"]) for c in chosen],
+            minutes,
+            EventKind.NEEDLE_REPORT,
         )
         catchments: list[dict[str, Any]] = [
             {"name": f"Locker #{c['rank']}: {c['name']}", "geometry": s}

@@ -126,6 +126,7 @@ def test_a_page_that_would_load_from_another_host_is_refused() -> None:
     [
         f"/maps/hotspots?kind=needle_report&period={PERIOD}",
         "/maps/trends?kind=needle_report&year=2025",
+        f"/maps/coverage?service=needles&kind=needle_report&period={PERIOD}",
     ],
 )
 def test_pages_load_only_own_assets_and_allow_only_their_own_scripts(town: Any, path: str) -> None:
@@ -262,3 +263,32 @@ def test_the_print_stylesheet_keeps_title_and_legend() -> None:
     css = (Path(__file__).resolve().parents[2] / "geo_service/static/maps.css").read_text()
     block = css[css.index("@media print") :]
     assert ".map-legend" in block and "display: none" in block
+
+
+def test_a_peer_coverage_map_shows_released_gap_cells_only(town: Any) -> None:
+    _, client, keys = town
+    headers = bearer(keys[Role.PEER])
+    query = f"service=needles&kind=needle_report&minutes=5&period={PERIOD}"
+    page = client.get(f"/maps/coverage?{query}", headers=headers).text
+    api = client.get(f"/v1/coverage?{query}&top=300", headers=headers).json()
+    (result,) = api["results"]
+    allowed = {f["properties"]["events"] for f in result["uncovered"]["features"]}
+    shown = {int(n) for n in re.findall(r'"events":\s*(\d+)', page)}
+    assert shown and shown <= allowed and min(shown) >= 5
+    assert "hour-table" in page and page.count("<tr>") >= 8
+    # The 9-to-5 hub is open at 10 a.m. on Monday but not at 2 a.m.: its catchment is drawn
+    # as open (green) only in the first.
+    open_at_10 = client.get(f"/maps/coverage?{query}&hour=10", headers=headers).text
+    closed_at_2 = client.get(f"/maps/coverage?{query}&hour=2", headers=headers).text
+    assert "Hub: open" in open_at_10 and "Hub: closed" in closed_at_2
+
+
+def test_siting_maps_are_for_planners_and_managers(town: Any) -> None:
+    _, client, keys = town
+    path = f"/maps/siting?p=2&period={PERIOD}"
+    refused = client.get(path, headers=bearer(keys[Role.PEER])).text
+    assert "This map cannot be shown" in refused and "planners and managers" in refused
+    assert "leaflet" not in refused.lower()
+    page = client.get(path, headers=bearer(keys[Role.PLANNER]))
+    assert page.status_code == 200 and "Chosen locker sites (2)" in page.text
+    assert OFF_HOST.findall(page.text) == []
