@@ -19,8 +19,10 @@ from analysis.projection import to_metres
 from geo_service.audit import record, verify_chain
 from geo_service.auth import Role, create_key, revoke_key
 from geo_service.batches import run_batch
+from geo_service.context import context_from_csv, context_from_geojson
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError, ServiceError
+from geo_service.http import decode_text
 from geo_service.ingest import (
     CSV_COLUMNS,
     CSV_REQUIRED,
@@ -278,6 +280,16 @@ def ingest(
     program: Annotated[str, typer.Option(help="the program the data belongs to")] = "demo",
     kind: Annotated[EventKind | None, typer.Option(help="the event kind of every row")] = None,
     sites: Annotated[bool, typer.Option("--sites", help="the file holds service sites")] = False,
+    candidates: Annotated[
+        bool, typer.Option("--candidates", help="the file holds candidate sites for siting")
+    ] = False,
+    exclusions: Annotated[
+        bool,
+        typer.Option("--exclusions", help="the file holds schools, daycares, playgrounds"),
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option(help="with --candidates/--exclusions: replace the whole layer")
+    ] = False,
     column: Annotated[
         list[str] | None,
         typer.Option(help="take FIELD from the file's column: observed_at=opened (repeatable)"),
@@ -303,10 +315,18 @@ def ingest(
     ] = None,
     all_or_nothing: Annotated[bool, typer.Option(help="store nothing if any row fails")] = False,
 ) -> None:
-    """Import events (or --sites) from CSV or GeoJSON, blurred exactly as the API does.
+    """Import events (or --sites, --candidates, --exclusions) from CSV or GeoJSON, checked
+    and blurred exactly as the API does.
 
     Columns not named in the schema are ignored and never read into the database.
     """
+    layer = {"candidate": candidates, "exclusion": exclusions}
+    if sum([sites, candidates, exclusions]) > 1:
+        raise _fail("choose one of --sites, --candidates and --exclusions")
+    if (candidates or exclusions) and (column or set_ or ignore or kind or time_format):
+        raise _fail("--column, --set, --ignore, --kind and --time-format apply to events and sites")
+    if replace and not (candidates or exclusions):
+        raise _fail("--replace applies to --candidates and --exclusions")
     settings = get_settings()
     store, deployment = _open(settings)
     rename = _parse_pairs(column or [], "--column")
@@ -348,6 +368,25 @@ def ingest(
 
             def write(record: BatchRecord) -> None:
                 store.store_sites(record, records)
+
+        elif candidates or exclusions:
+            name = next(n for n, on in layer.items() if on)
+            if is_json:
+                context, rejected = context_from_geojson(
+                    orjson.loads(file.read_bytes()), name, deployment, max_rows=sys.maxsize
+                )
+            else:
+                context, rejected = context_from_csv(
+                    decode_text(file.read_bytes()), name, deployment, max_rows=sys.maxsize
+                )
+            accepted = len(context)
+            target = f"{name}s"
+            all_or_nothing = all_or_nothing or replace
+
+            def write(record: BatchRecord) -> None:
+                store.store_context(
+                    program_id, context, batch=record, replace_layer=name if replace else None
+                )
 
         else:
             if is_json:
@@ -391,8 +430,7 @@ def ingest(
         store.close()
     _print_rejections(rejected, rejects)
     typer.echo(
-        f"Stored {answer['accepted']} {'sites' if sites else 'events'} in program "
-        f"'{program}' (batch {answer['batch_id']})."
+        f"Stored {answer['accepted']} {target} in program '{program}' (batch {answer['batch_id']})."
     )
 
 

@@ -155,3 +155,43 @@ def test_ingest_sites_from_the_real_philadelphia_file(
     assert result.exit_code == 0, result.output
     assert "Stored 17 sites" in result.stdout
     assert "missing_coordinates 9" in result.output
+
+
+def test_ingest_candidates_and_exclusions_like_the_api(env: Path) -> None:
+    from tests.conftest import TOWN
+
+    lon, lat = TOWN
+    table = env / "candidates.csv"
+    table.write_text(
+        "name,candidate_type,power,shelter,host_consent,notes,latitude,longitude\n"
+        f"Rink wall,locker,yes,no,unknown,,{lat},{lon}\n"
+        f"Far away,locker,yes,no,unknown,,45.0,{lon}\n"
+        f"Library,vending_machine,yes,yes,yes,staff agree,{lat + 0.001},{lon}\n"
+    )
+    result = runner.invoke(app, ["ingest", str(table), "--program", "town", "--candidates"])
+    assert result.exit_code == 0, result.output
+    assert "Stored 2 candidates" in result.stdout
+    assert "45.0" not in result.output  # the refused row is named, never echoed
+    zones = env / "zones.geojson"
+    ring = [[lon, lat], [lon + 0.002, lat], [lon + 0.002, lat + 0.001], [lon, lat]]
+    zones.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", '
+        f'"geometry": {{"type": "Polygon", "coordinates": [{ring}]}}, '
+        '"properties": {"name": "School yard", "exclusion_type": "school"}}]}'
+    )
+    for _ in range(2):  # replacing twice leaves one layer, not two
+        result = runner.invoke(
+            app, ["ingest", str(zones), "--program", "town", "--exclusions", "--replace"]
+        )
+        assert result.exit_code == 0, result.output
+    store = _store()
+    program_id = store.get_or_create_program("town")
+    names = sorted(f.name for f in store.list_context(program_id, "candidate"))
+    assert names == ["Library", "Rink wall"]
+    [zone] = store.list_context(program_id, "exclusion")
+    assert zone.name == "School yard" and zone.buffer_m == 200.0 and zone.geometry
+    store.close()
+    both = runner.invoke(app, ["ingest", str(zones), "--candidates", "--exclusions"])
+    assert both.exit_code == 2 and "choose one" in both.output
+    mapped = runner.invoke(app, ["ingest", str(table), "--candidates", "--set", "power=yes"])
+    assert mapped.exit_code == 2
