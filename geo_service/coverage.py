@@ -265,6 +265,50 @@ def _released_cells(
     return {(f.ix, f.iy): f.count for f in layer.features if f.level == 0}
 
 
+def demand_seen(
+    store: Store,
+    deployment: Deployment,
+    cache: HotspotCache,
+    program_id: int,
+    kind: EventKind,
+    window: Window,
+) -> tuple[Demand, dict[tuple[int, int], int] | None]:
+    """The demand a role's answer may rest on, and the released cells (None: every cell).
+
+    Peers and planners get only the released base cells, each weighing its released count:
+    every number computed from them is then a sum of published numbers, so no choice of
+    threshold, candidate or weight can subtract its way to a hidden small count. Events
+    released only in coarser cells have no place precise enough to walk to and are left out.
+    """
+    demand = read_demand(store, deployment, program_id, kind, window)
+    if window.k is None:
+        return demand, None
+    released = _released_cells(store, deployment, cache, program_id, kind, window)
+    keep = np.array(
+        [(int(x), int(y)) in released for x, y in zip(demand.ix, demand.iy, strict=True)],
+        dtype=bool,
+    )
+    by_hour = demand.by_hour[keep]
+    counts = np.array(
+        [released[(int(x), int(y))] for x, y in zip(demand.ix[keep], demand.iy[keep], strict=True)],
+        dtype=np.float64,
+    )
+    totals = by_hour.sum(axis=1)
+    # A released count can be below the cell's events (a month's few rolled up elsewhere):
+    # keep the cell's hours of the week, scaled to what was released.
+    by_hour = by_hour * (counts / np.where(totals > 0, totals, 1.0))[:, None]
+    seen = Demand(
+        kind,
+        demand.cell_m,
+        demand.ix[keep],
+        demand.iy[keep],
+        demand.x[keep],
+        demand.y[keep],
+        by_hour,
+    )
+    return seen, released
+
+
 def coverage_report(
     store: Store,
     deployment: Deployment,
@@ -300,12 +344,7 @@ def coverage_report(
     network, routing = walking(networks, store, deployment, program_id)
     results = []
     for kind in kinds:
-        demand = read_demand(store, deployment, program_id, kind, window)
-        released = (
-            None
-            if window.k is None
-            else _released_cells(store, deployment, cache, program_id, kind, window)
-        )
+        demand, released = demand_seen(store, deployment, cache, program_id, kind, window)
         for limit in minutes:
             reaches = reach(network, sx, sy, demand.x, demand.y, walk_limit_m(limit))
             cov = coverage(reaches, open_share, demand.by_hour)
@@ -445,6 +484,7 @@ def site_lockers(
     store: Store,
     deployment: Deployment,
     settings: Settings,
+    cache: HotspotCache,
     networks: NetworkCache,
     *,
     program_id: int,
@@ -468,7 +508,9 @@ def site_lockers(
     network, routing = walking(networks, store, deployment, program_id)
     limit = walk_limit_m(ask.minutes)
     _, sx, sy, open_share, warnings = _sites_offering(store, deployment, program_id, ask.service)
-    demand = [read_demand(store, deployment, program_id, kind, window) for kind in ask.kinds]
+    demand = [
+        demand_seen(store, deployment, cache, program_id, kind, window)[0] for kind in ask.kinds
+    ]
     before = [
         coverage(reach(network, sx, sy, d.x, d.y, limit), open_share, d.by_hour) for d in demand
     ]
@@ -489,7 +531,7 @@ def site_lockers(
         "window": window.label,
         "opening_hours": ask.opening_hours,
         "kinds": [kd.value for kd in ask.kinds],
-        "audience": "all events" if k is None else "shares of all events",
+        "audience": "all events" if k is None else "shares of the released cells' events",
         "routing": routing,
         "candidates": len(cands.x),
         "excluded": excluded,
@@ -619,6 +661,7 @@ def consumption_suitability(
     store: Store,
     deployment: Deployment,
     settings: Settings,
+    cache: HotspotCache,
     networks: NetworkCache,
     *,
     program_id: int,
@@ -644,7 +687,8 @@ def consumption_suitability(
     k = window.k
     network, routing = walking(networks, store, deployment, program_id)
     demand = {
-        kind: read_demand(store, deployment, program_id, kind, window) for kind in DEMAND_KINDS
+        kind: demand_seen(store, deployment, cache, program_id, kind, window)[0]
+        for kind in DEMAND_KINDS
     }
     cands = read_candidates(
         store, deployment, program_id, list(demand.values()), "consumption_site"
@@ -675,9 +719,10 @@ def consumption_suitability(
                 gap[row] = float(found.min())
     raw["service_gap"] = gap
     if k is not None:
-        # As published data would show them: counts below k are absent, so they count as 0.
+        # Sums of released cells are at least k or 0; rounding of the scaled hours aside,
+        # keep the rule explicit.
         for c in ("overdoses", "needle_reports"):
-            raw[c] = np.where(raw[c] >= k, raw[c], 0.0)
+            raw[c] = np.where(raw[c] >= k - 1e-6, np.round(raw[c]), 0.0)
     total_weight = sum(weights.values())
     scaled = {
         c: (v / v.max() if len(v) and v.max() > 0 else np.zeros(len(v))) for c, v in raw.items()
@@ -709,7 +754,7 @@ def consumption_suitability(
         )
     return {
         "window": window.label,
-        "audience": "all events" if k is None else f"counts below {k} hidden and counted as 0",
+        "audience": "all events" if k is None else "sums of released cells",
         "routing": routing,
         "radius_m": SUITABILITY_RADIUS_M,
         "criteria": {

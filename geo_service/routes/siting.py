@@ -219,9 +219,9 @@ async def get_coverage(
     """The share of needle reports and overdoses whose cell lies within a walk of a site
     that offers ``service`` **and is open at the event's hour**, and the same ignoring hours
     ("open anytime"): overall, by hour of week (7×24), and the uncovered cells ranked by
-    events. Managers see counts over the last 365 days (or a ``period``); peers and planners
-    see shares of a finished period, hours with fewer than k events blank, and only released
-    cells."""
+    events. Managers see counts over the last 365 days (or a ``period``); for peers and
+    planners it is computed on a finished period's released cells only, as shares, with
+    hours of fewer than k events blank."""
     thresholds = minutes or [5.0, 10.0]
     if any(not (0 < m <= 120) for m in thresholds):
         raise InvalidParameter("minutes must each be more than 0 and at most 120")
@@ -286,6 +286,7 @@ async def post_locker_siting(
     store: StoreDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
+    cache: HotspotCacheDep,
     networks: NetworksDep,
 ) -> Response:
     """A maximal covering location problem: existing sites that offer the service stay, the
@@ -313,6 +314,7 @@ async def post_locker_siting(
             store,
             deployment,
             settings,
+            cache,
             networks,
             program_id=principal.program_id,
             role=principal.role,
@@ -330,6 +332,7 @@ async def get_consumption_siting(
     store: StoreDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
+    cache: HotspotCacheDep,
     networks: NetworksDep,
     w_overdoses: Annotated[float, Query(allow_inf_nan=False)] = DEFAULT_WEIGHTS["overdoses"],
     w_needle_reports: Annotated[float, Query(allow_inf_nan=False)] = DEFAULT_WEIGHTS[
@@ -354,6 +357,7 @@ async def get_consumption_siting(
             store,
             deployment,
             settings,
+            cache,
             networks,
             program_id=principal.program_id,
             role=principal.role,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -356,3 +357,55 @@ def test_all_candidates_in_exclusion_zones_is_an_empty_answer_with_the_reason(
     ).json()
     assert body["chosen"] == [] and "exclusion zone" in body["reason"]
     assert body["excluded"][0]["reason"] == "within 200 m of School"
+
+
+def test_a_planner_cannot_subtract_two_candidates_to_find_a_lone_report(
+    client: TestClient, store: Any, keys: dict[str, dict[str, str]]
+) -> None:
+    """Six reports from two reporters in one cell (released) and one lone report 360 m east
+    (hidden). Candidate B reaches both, A only the six: if the lone report counted for
+    planners, B minus A would reveal it. Only released cells count, so A and B tie."""
+    from geo_service.auth import create_key
+    from tests.conftest import bearer
+
+    metre = 1 / (111_320 * np.cos(np.radians(TOWN[1])))  # degrees of longitude per metre
+    second = bearer(create_key(store, program="town", role=Role.MANAGER)[1])
+    when = "2025-05-06T13:00:00-05:00"
+    for headers in (keys["manager"], second):
+        cluster = [feature(observed_at=when, source="peer") for _ in range(3)]
+        assert client.post("/v1/events", json=collection(*cluster), headers=headers).is_success
+    lone = feature(TOWN[0] + 360 * metre, observed_at=when, source="peer")
+    assert client.post("/v1/events", json=collection(lone), headers=keys["manager"]).is_success
+    candidates = collection(
+        *[
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [TOWN[0] + dx * metre, TOWN[1]]},
+                "properties": {"name": name},
+            }
+            for name, dx in (("A", -200), ("B", 180))
+        ]
+    )
+    assert client.post("/v1/candidates", json=candidates, headers=keys["planner"]).is_success
+    period = "period=2025-05"
+
+    def counts(role: str) -> dict[str, Any]:
+        body = client.get(f"/v1/siting/consumption-site?{period}", headers=keys[role]).json()
+        return {r["name"]: r["criteria"]["needle_reports"]["value"] for r in body["ranking"]}
+
+    assert counts("manager") == {"A": 6, "B": 7}  # the manager sees every event
+    assert counts("planner") == {"A": 6, "B": 6}
+    gains = {}
+    for name in ("A", "B"):
+        only = [f for f in candidates["features"] if f["properties"]["name"] == name]
+        replaced = client.post(
+            "/v1/candidates?replace=true", json=collection(*only), headers=keys["planner"]
+        )
+        assert replaced.is_success
+        body = client.post(
+            "/v1/siting/lockers",
+            json={"p": 1, "period": "2025-05", "kinds": ["needle_report"]},
+            headers=keys["planner"],
+        ).json()
+        gains[name] = body["chosen"][0]["adds"]["share_of_events"]
+    assert gains["A"] == gains["B"] == 1.0
