@@ -33,6 +33,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_hotspots.py
 	$(BIN)/python bench/price_of_privacy.py
 	$(BIN)/python bench/bench_routing.py
+	$(BIN)/python bench/bench_siting.py --spopt-seconds 120
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
