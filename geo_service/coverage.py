@@ -737,7 +737,7 @@ def consumption_suitability(
             value = float(raw[c][j])
             shown: Any = round(value) if c == "service_gap" else round(value, 2)
             if c != "service_gap" and k is not None and value < k:
-                shown = f"fewer than {k} (counted as 0)"
+                shown = "none released within reach (counted as 0)"
             criteria[c] = {
                 "value": shown,
                 "scaled": round(float(scaled[c][j]), 3),
