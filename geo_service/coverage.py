@@ -735,9 +735,9 @@ def consumption_suitability(
         criteria = {}
         for c in weights:
             value = float(raw[c][j])
-            shown: Any = round(value) if c == "service_gap" else round(value, 2)
+            shown: Any = round(value) if c == "service_gap" or k is not None else round(value, 2)
             if c != "service_gap" and k is not None and value < k:
-                shown = "none released within reach (counted as 0)"
+                shown = "none released nearby (0)"
             criteria[c] = {
                 "value": shown,
                 "scaled": round(float(scaled[c][j]), 3),

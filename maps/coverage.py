@@ -246,8 +246,39 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
         f"{lockers['opening_hours']} sites. " + (lockers.get("reason") or "")
     )
     fmap.add_child(Legend(page.title, items, note))
+    page_of(fmap).html.add_child(Element(ranking_panel(page.ranking)))
     add_header(fmap, page.header_html)
     return render(fmap)
+
+
+def ranking_panel(ranking: dict[str, Any]) -> str:
+    """The consumption-site ranking as a list beside the map: score and each criterion."""
+    rows = []
+    for entry in ranking.get("ranking", []):
+        parts = "; ".join(
+            f"{name.replace('_', ' ')} {c['value']}" + (" m" if name == "service_gap" else "")
+            for name, c in entry["criteria"].items()
+        )
+        rows.append(
+            f"<li><b>{html.escape(entry['name'])}</b>: score {entry['score']:.2f} "
+            f"<small>({html.escape(parts)})</small></li>"
+        )
+    left_out = "".join(
+        f"<li>{html.escape(e['name'])}: {html.escape(e['reason'])}</li>"
+        for e in ranking.get("excluded", [])
+    )
+    weights = ", ".join(
+        f"{name.replace('_', ' ')} {c['weight']:g}"
+        for name, c in (ranking.get("ranking") or [{"criteria": {}}])[0]["criteria"].items()
+    )
+    return (
+        '<div class="ranking side-panel"><h2>Consumption-site ranking</h2>'
+        f"<p>Weights: {html.escape(weights)}. Each criterion is divided by its largest value "
+        "among the candidates, then weighted.</p>"
+        f"<ol>{''.join(rows)}</ol>"
+        + (f"<h3>Left out (exclusion buffers)</h3><ul>{left_out}</ul>" if left_out else "")
+        + "</div>"
+    )
 
 
 def _pct(share: float | None) -> str:

@@ -278,10 +278,20 @@ def test_the_siting_map_places_lockers_and_explains_the_ranking(
     assert page.locator(".leaflet-marker-icon .stop-number").count() == 3
     legend = page.locator(".map-legend").inner_text()
     assert "Chosen locker sites (3)" in legend and "with these 24/7 sites" in legend
+    ranked = page.locator(".ranking ol li")
+    assert ranked.count() >= 3 and "North park shelter" in page.locator(".ranking ul").inner_text()
     page.locator(".leaflet-marker-icon").first.click()
     page.wait_for_selector(".leaflet-popup-content table")
+    for _ in range(100):  # the popup fades in (the page's CSP forbids wait_for_function)
+        if page.locator(".leaflet-popup").evaluate("e => getComputedStyle(e).opacity") == "1":
+            break
+        page.wait_for_timeout(20)
     popup = page.locator(".leaflet-popup-content").inner_text()
     assert "Consumption-site score" in popup and "service gap" in popup and "Locker #" in popup
+    # The popup's rank is the list's: the same candidate sits at that place in the list.
+    name = popup.splitlines()[0].strip()
+    rank = int(popup.split("(rank ")[1].split(")")[0])
+    assert ranked.nth(rank - 1).inner_text().startswith(name)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "siting-planner-1280x800.png"))
     assert errors == [], errors
