@@ -85,17 +85,15 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     add_outline(fmap, page.area)
     reach = folium.FeatureGroup(name="Walking catchments")
     for c in page.catchments:
-        folium.GeoJson(
-            {"type": "Feature", "geometry": c["geometry"], "properties": {}},
-            style_function=lambda _, open_=c["open"]: {
-                "color": CATCHMENT if open_ else "#999999",
-                "weight": 1,
-                "fillColor": CATCHMENT if open_ else "#cccccc",
-                "fillOpacity": 0.25 if open_ else 0.08,
-                "dashArray": None if open_ else "4 4",
-            },
-            tooltip=html.escape(f"{c['name']}: {'open' if c['open'] else 'closed'}"),
-        ).add_to(reach)
+        open_ = c["open"]
+        look: dict[str, Any] = {
+            "color": CATCHMENT if open_ else "#999999",
+            "weight": 1,
+            "fillColor": CATCHMENT if open_ else "#cccccc",
+            "fillOpacity": 0.25 if open_ else 0.08,
+            "dashArray": None if open_ else "4 4",
+        }
+        _shape(c["geometry"], look, f"{c['name']}: {'open' if open_ else 'closed'}").add_to(reach)
         folium.CircleMarker(
             [c["lat"], c["lon"]],
             radius=6,
@@ -137,6 +135,15 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     return render(fmap)
 
 
+def _shape(geometry: dict[str, Any], style: dict[str, Any], tooltip: str) -> folium.GeoJson:
+    """One outlined shape with a plain-text tooltip."""
+    return folium.GeoJson(
+        {"type": "Feature", "geometry": geometry, "properties": {}},
+        style_function=lambda _: style,
+        tooltip=html.escape(tooltip),
+    )
+
+
 def _gap_value(feature: dict[str, Any]) -> float:
     p = feature["properties"]
     return float(p.get("uncovered_events", p.get("events", 0)) or 0)
@@ -172,31 +179,15 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
     zones = folium.FeatureGroup(name="Exclusion buffers")
+    buffer_style = {"color": EXCLUDED, "weight": 1.5, "fillColor": EXCLUDED, "fillOpacity": 0.2,
+                    "dashArray": "3 3"}  # fmt: skip
     for z in page.exclusions:
-        folium.GeoJson(
-            {"type": "Feature", "geometry": z["geometry"], "properties": {}},
-            style_function=lambda _: {
-                "color": EXCLUDED,
-                "weight": 1.5,
-                "fillColor": EXCLUDED,
-                "fillOpacity": 0.2,
-                "dashArray": "3 3",
-            },
-            tooltip=html.escape(z["name"]),
-        ).add_to(zones)
+        _shape(z["geometry"], buffer_style, z["name"]).add_to(zones)
     zones.add_to(fmap)
     reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
+    walk_style = {"color": CHOSEN, "weight": 1.5, "fillColor": CHOSEN, "fillOpacity": 0.15}
     for c in page.catchments:
-        folium.GeoJson(
-            {"type": "Feature", "geometry": c["geometry"], "properties": {}},
-            style_function=lambda _: {
-                "color": CHOSEN,
-                "weight": 1.5,
-                "fillColor": CHOSEN,
-                "fillOpacity": 0.15,
-            },
-            tooltip=html.escape(c["name"]),
-        ).add_to(reach)
+        _shape(c["geometry"], walk_style, c["name"]).add_to(reach)
     reach.add_to(fmap)
     ranked = {r["name"]: r for r in page.ranking.get("ranking", [])}
     chosen = {c["name"]: c for c in page.lockers.get("chosen", [])}
