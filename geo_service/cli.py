@@ -320,7 +320,6 @@ def ingest(
 
     Columns not named in the schema are ignored and never read into the database.
     """
-    layer = {"candidate": candidates, "exclusion": exclusions}
     if sum([sites, candidates, exclusions]) > 1:
         raise _fail("choose one of --sites, --candidates and --exclusions")
     if (candidates or exclusions) and (column or set_ or ignore or kind or time_format):
@@ -370,7 +369,7 @@ def ingest(
                 store.store_sites(record, records)
 
         elif candidates or exclusions:
-            name = next(n for n, on in layer.items() if on)
+            name = "candidate" if candidates else "exclusion"
             if is_json:
                 context, rejected = context_from_geojson(
                     orjson.loads(file.read_bytes()), name, deployment, max_rows=sys.maxsize

@@ -250,21 +250,6 @@ def _cell_feature(
     }
 
 
-def _released_cells(
-    store: Store,
-    deployment: Deployment,
-    cache: HotspotCache,
-    program_id: int,
-    kind: EventKind,
-    window: Window,
-) -> dict[tuple[int, int], int]:
-    assert window.k is not None
-    layer = cache.released(
-        store, deployment, program_id=program_id, kind=kind, period=window.period, k=window.k
-    )
-    return {(f.ix, f.iy): f.count for f in layer.features if f.level == 0}
-
-
 def demand_seen(
     store: Store,
     deployment: Deployment,
@@ -283,29 +268,21 @@ def demand_seen(
     demand = read_demand(store, deployment, program_id, kind, window)
     if window.k is None:
         return demand, None
-    released = _released_cells(store, deployment, cache, program_id, kind, window)
-    keep = np.array(
-        [(int(x), int(y)) in released for x, y in zip(demand.ix, demand.iy, strict=True)],
-        dtype=bool,
+    layer = cache.released(
+        store, deployment, program_id=program_id, kind=kind, period=window.period, k=window.k
     )
-    by_hour = demand.by_hour[keep]
-    counts = np.array(
-        [released[(int(x), int(y))] for x, y in zip(demand.ix[keep], demand.iy[keep], strict=True)],
-        dtype=np.float64,
-    )
-    totals = by_hour.sum(axis=1)
+    released = {(f.ix, f.iy): f.count for f in layer.features if f.level == 0}
+    cells = list(zip(demand.ix.tolist(), demand.iy.tolist(), strict=True))
+    keep = np.array([cell in released for cell in cells], dtype=bool)
+    counts = np.array([released[cell] for cell in cells if cell in released], dtype=np.float64)
+    totals = demand.by_hour[keep].sum(axis=1)
     # A released count can be below the cell's events (a month's few rolled up elsewhere):
     # keep the cell's hours of the week, scaled to what was released.
-    by_hour = by_hour * (counts / np.where(totals > 0, totals, 1.0))[:, None]
+    by_hour = demand.by_hour[keep] * (counts / np.where(totals > 0, totals, 1.0))[:, None]
     seen = Demand(
-        kind,
-        demand.cell_m,
-        demand.ix[keep],
-        demand.iy[keep],
-        demand.x[keep],
-        demand.y[keep],
+        kind, demand.cell_m, demand.ix[keep], demand.iy[keep], demand.x[keep], demand.y[keep],
         by_hour,
-    )
+    )  # fmt: skip
     return seen, released
 
 
@@ -719,10 +696,9 @@ def consumption_suitability(
                 gap[row] = float(found.min())
     raw["service_gap"] = gap
     if k is not None:
-        # Sums of released cells are at least k or 0; rounding of the scaled hours aside,
-        # keep the rule explicit.
+        # Sums of released counts (each at least k): whole numbers, once float noise is gone.
         for c in ("overdoses", "needle_reports"):
-            raw[c] = np.where(raw[c] >= k - 1e-6, np.round(raw[c]), 0.0)
+            raw[c] = np.round(raw[c])
     total_weight = sum(weights.values())
     scaled = {
         c: (v / v.max() if len(v) and v.max() > 0 else np.zeros(len(v))) for c, v in raw.items()
@@ -736,7 +712,7 @@ def consumption_suitability(
         for c in weights:
             value = float(raw[c][j])
             shown: Any = round(value) if c == "service_gap" or k is not None else round(value, 2)
-            if c != "service_gap" and k is not None and value < k:
+            if c != "service_gap" and k is not None and value == 0:
                 shown = "none released nearby (0)"
             criteria[c] = {
                 "value": shown,
