@@ -43,6 +43,10 @@ programs = Table(
     Column("k_public", Integer, nullable=True),
     Column("public_enabled", Boolean, nullable=False, server_default=false()),
     Column("bucket", String(8), nullable=False, server_default="month"),
+    # Days after a period ends before it is released (NULL: 7); may be lengthened only.
+    Column("grace_days", Integer, nullable=True),
+    # Reporting keys removed before a cell is checked against k (NULL: 1; a steward may ask 2).
+    Column("drop_top_keys", Integer, nullable=True),
 )
 
 api_keys = Table(
@@ -90,6 +94,8 @@ events = Table(
     Column("fatal", Boolean, nullable=True),
     Column("naloxone_doses", SmallInteger, nullable=True),
     Column("place_type", String(16), nullable=True),
+    # Stored after its period was released: managers see it, no release ever will.
+    Column("late", Boolean, nullable=False, server_default=false()),
     Index("ix_events_program_kind_time", "program_id", "kind", "bucket_start"),
 )
 
@@ -138,6 +144,22 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_program", "program_id", "id"),
+)
+
+# A period's published cells, made once after the period ends plus a grace window and never
+# recomputed: every number below manager level comes from one of these (DESIGN §4.4).
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("period", String(7), nullable=False),  # 2025-05 or 2025-Q2
+    Column("made_on", String(10), nullable=False),
+    Column("rule", Text, nullable=False),  # JSON: k, keys removed, grace, cell size
+    Column("body", Text, nullable=False),  # JSON: the released cells and totals
+    Column("content_hash", String(64), nullable=False),  # sha256 of rule + body
+    UniqueConstraint("program_id", "kind", "period", name="uq_releases_period"),
 )
 
 monthly_aggregates = Table(
