@@ -1,17 +1,21 @@
 """Publication: which counts may leave the service for a role (DESIGN.md §4.4).
 
-Events are released in groups. A base cell is released when it holds at least ``k`` events
-from at least ``min_reporters`` distinct reporting keys; the events of cells that fail roll up
-into the parent cell (twice the size), which is released if *its residual* (the events not
-already shown by its released children) passes, and so on up to a top level; what is left
-there is suppressed. Every event is thus shown in at most one released number, and no
-number mixes shown and hidden events, so no difference of published numbers can isolate a
-hidden count.
+Events are released in groups, and ``k`` counts reports (rows), not needles. A base cell is
+released when at least ``k`` reports remain after removing the ``drop_top_keys`` reporting
+keys that contributed most to it: an insider who subtracts their own reports from a released
+number still learns only a count of at least ``k`` (with ``drop_top_keys=2``, two colluding
+keys do). The reports of cells that fail roll up into the parent cell (twice the size), which
+is released if *its residual* (the reports not already shown by its released children)
+passes the same rule, and so on up to a top level; what is left there is suppressed. Every
+report is thus shown in at most one released number, and no number mixes shown and hidden
+reports, so no difference of published numbers can isolate a hidden count. A released
+cell's needle total is shown only where the same rule holds for needles.
 
-Months show only the cells that pass on their own; the rest of a month's events wait for
+Months show only the cells that pass on their own; the rest of a month's reports wait for
 the quarter. A quarter's layer is its months' cells plus a release, with roll-up, of every
-event no month showed, so a quarter never re-counts what a month hid, and events hidden in a
-month cannot shift what any other cell shows (only the coarser cells that hold them change).
+report no month showed, so a quarter never re-counts what a month hid. The public layer is a
+coarsening of a release (sums of released cells, then the public ``k`` on top), never a
+second suppression of the events.
 
 :func:`find_differencing_leak` checks a set of published numbers for exactly the property
 the construction promises, by integer programming over the atoms they are sums of.
@@ -34,13 +38,18 @@ class PublicationError(ValueError):
 
 @dataclass(frozen=True)
 class Atoms:
-    """Events summed per (base cell, period, reporter): the units release decisions move."""
+    """Reports summed per (base cell, period, reporter): the units release decisions move.
+
+    ``count`` is the number of reports (what ``k`` is checked on); ``needles`` the needles
+    they name (equal to ``count`` when not given).
+    """
 
     ix: IntArray
     iy: IntArray
     period: IntArray
     reporter: IntArray
     count: IntArray
+    needles: IntArray
 
     def __len__(self) -> int:
         return len(self.ix)
@@ -53,22 +62,15 @@ class Atoms:
         period: npt.ArrayLike,
         reporter: npt.ArrayLike,
         count: npt.ArrayLike,
+        needles: npt.ArrayLike | None = None,
     ) -> Atoms:
-        arrays = [np.asarray(a, dtype=np.int64) for a in (ix, iy, period, reporter, count)]
+        columns = (ix, iy, period, reporter, count, count if needles is None else needles)
+        arrays = [np.asarray(a, dtype=np.int64) for a in columns]
         if len({len(a) for a in arrays}) != 1:
             raise PublicationError("atom arrays must have the same length")
-        if np.any(arrays[4] < 0):
+        if np.any(arrays[4] < 0) or np.any(arrays[5] < 0):
             raise PublicationError("counts must not be negative")
         return cls(*arrays)
-
-    def take(self, index: IntArray) -> Atoms:
-        return Atoms(
-            self.ix[index],
-            self.iy[index],
-            self.period[index],
-            self.reporter[index],
-            self.count[index],
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,9 +80,10 @@ class Feature:
     level: int  # 0: the base cell; L: base × 2**L
     ix: int
     iy: int
-    count: int
+    count: int  # reports
     reporters: int
     members: IntArray  # indices of the atoms (in the input) it sums
+    needles: int | None = None  # shown only where the rule holds for needles too
 
     @property
     def member_set(self) -> frozenset[int]:
@@ -119,30 +122,50 @@ def group_rows(*columns: IntArray) -> tuple[IntArray, IntArray]:
     return first, group.ravel()
 
 
+def remove_top_keys(
+    group: IntArray, reporter: IntArray, weight: IntArray, groups: int, drop: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Per group: the total, the total without its ``drop`` largest reporters, and the number
+    of distinct reporters."""
+    pair_first, pair = group_rows(group, reporter)
+    pair_sum = np.bincount(pair, weights=weight).astype(np.int64)
+    pair_group = group[pair_first]
+    order = np.lexsort((-pair_sum, pair_group))  # by group, largest reporter first
+    sorted_group = pair_group[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(sorted_group) != 0])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    top = rank < drop
+    removed = np.bincount(sorted_group[top], weights=pair_sum[order][top], minlength=groups)
+    total = np.bincount(group, weights=weight, minlength=groups).astype(np.int64)
+    reporters = np.bincount(pair_group, minlength=groups)
+    return total, total - removed.astype(np.int64), reporters
+
+
 def release(
     atoms: Atoms,
     *,
     k: int,
-    min_reporters: int = 2,
+    drop_top_keys: int = 1,
     top_level: int = 12,
     among: IntArray | None = None,
 ) -> Layer:
-    """Release cells bottom-up: a group passes with ``k`` events and ``min_reporters`` keys.
+    """Release cells bottom-up: a group passes when ``k`` reports remain without its
+    ``drop_top_keys`` largest reporters.
 
     ``among`` limits the release to some atoms (indices); the rest are ignored.
 
     Examples
     --------
-    Three events in one cell stay hidden; with two more nearby (two reporters) the parent
-    cell releases all five.
+    Three reports in one cell stay hidden; with two more nearby from other keys the parent
+    cell releases all five (four remain without the largest reporter).
 
-    >>> atoms = Atoms.of([0, 1], [0, 0], [0, 0], [7, 8], [3, 2])
-    >>> layer = release(atoms, k=5)
+    >>> atoms = Atoms.of([0, 1, 1], [0, 0, 0], [0, 0, 0], [7, 8, 9], [1, 2, 2])
+    >>> layer = release(atoms, k=3)
     >>> [(f.level, f.ix, f.iy, f.count) for f in layer.features], layer.suppressed
     ([(1, 0, 0, 5)], 0)
     """
-    if k < 1 or min_reporters < 1:
-        raise PublicationError("k and min_reporters must be at least 1")
+    if k < 1 or drop_top_keys < 1:
+        raise PublicationError("k and drop_top_keys must be at least 1")
     remaining = np.arange(len(atoms)) if among is None else np.asarray(among, dtype=np.int64)
     remaining = remaining[atoms.count[remaining] > 0]
     features: list[Feature] = []
@@ -152,10 +175,14 @@ def release(
         px, py = roll_up(atoms.ix[remaining], atoms.iy[remaining], levels=level)
         first, group = group_rows(px, py)
         cells = np.column_stack([px[first], py[first]])
-        totals = np.bincount(group, weights=atoms.count[remaining]).astype(np.int64)
-        pair_first, _ = group_rows(group, atoms.reporter[remaining])
-        reporters = np.bincount(group[pair_first], minlength=len(cells))
-        passing = (totals >= k) & (reporters >= min_reporters)
+        reporter = atoms.reporter[remaining]
+        totals, kept, reporters = remove_top_keys(
+            group, reporter, atoms.count[remaining], len(cells), drop_top_keys
+        )
+        needles, needles_kept, _ = remove_top_keys(
+            group, reporter, atoms.needles[remaining], len(cells), drop_top_keys
+        )
+        passing = kept >= k
         order = np.argsort(group, kind="stable")
         members = np.split(remaining[order], np.cumsum(np.bincount(group))[:-1])
         for g in np.flatnonzero(passing):
@@ -167,32 +194,33 @@ def release(
                     count=int(totals[g]),
                     reporters=int(reporters[g]),
                     members=members[g],
+                    needles=int(needles[g]) if needles_kept[g] >= k else None,
                 )
             )
         remaining = remaining[~passing[group]]
     return Layer(features, int(atoms.count[remaining].sum()), remaining)
 
 
-def release_month(atoms: Atoms, month: int, *, k: int, min_reporters: int = 2) -> Layer:
+def release_month(atoms: Atoms, month: int, *, k: int, drop_top_keys: int = 1) -> Layer:
     """A month's layer: only the cells that pass on their own (no roll-up; see the module)."""
     among = np.flatnonzero(atoms.period == month)
-    return release(atoms, k=k, min_reporters=min_reporters, top_level=0, among=among)
+    return release(atoms, k=k, drop_top_keys=drop_top_keys, top_level=0, among=among)
 
 
 def release_quarter(
-    atoms: Atoms, months: list[int], *, k: int, min_reporters: int = 2, top_level: int = 12
+    atoms: Atoms, months: list[int], *, k: int, drop_top_keys: int = 1, top_level: int = 12
 ) -> tuple[dict[int, Layer], Layer]:
     """Each month's layer (cells that pass alone), and the quarter's residual layer."""
     layers = {}
     leftover = []
     for month in months:
-        layer = release_month(atoms, month, k=k, min_reporters=min_reporters)
+        layer = release_month(atoms, month, k=k, drop_top_keys=drop_top_keys)
         layers[month] = layer
         leftover.append(layer.unreleased)
     residual = release(
         atoms,
         k=k,
-        min_reporters=min_reporters,
+        drop_top_keys=drop_top_keys,
         top_level=top_level,
         among=np.concatenate(leftover) if leftover else np.zeros(0, np.int64),
     )
@@ -213,9 +241,49 @@ def quarter_view(month_layers: list[Layer], residual: Layer) -> list[Feature]:
             count=sum(p.count for p in parts),
             reporters=max(p.reporters for p in parts),  # at least this many
             members=np.concatenate([p.members for p in parts]),
+            needles=_sum_shown([p.needles for p in parts]),
         )
         for (level, ix, iy), parts in sorted(merged.items())
     ]
+
+
+def _sum_shown(values: list[int | None]) -> int | None:
+    # A sum is shown only when every part is: a shown part minus the sum gives a hidden one.
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def coarsen(features: list[Feature], *, levels: int, k: int) -> list[Feature]:
+    """Released cells summed into cells ``levels`` steps coarser, kept where the sum reaches
+    ``k``; cells already that coarse stay as they are. Every number is a sum of released
+    numbers, so comparing it with them reveals nothing they do not.
+
+    Examples
+    --------
+    >>> parts = [Feature(0, 2, 2, 6, 2, np.array([0])), Feature(0, 3, 2, 5, 2, np.array([1]))]
+    >>> [(f.level, f.ix, f.iy, f.count) for f in coarsen(parts, levels=1, k=10)]
+    [(1, 1, 1, 11)]
+    """
+    merged: dict[tuple[int, int, int], list[Feature]] = {}
+    for f in features:
+        up = max(0, levels - f.level)
+        key = (f.level + up, f.ix >> up, f.iy >> up)
+        merged.setdefault(key, []).append(f)
+    out = []
+    for (level, ix, iy), parts in sorted(merged.items()):
+        count = sum(p.count for p in parts)
+        if count >= k:
+            out.append(
+                Feature(
+                    level=level,
+                    ix=ix,
+                    iy=iy,
+                    count=count,
+                    reporters=max(p.reporters for p in parts),
+                    members=np.concatenate([p.members for p in parts]),
+                    needles=_sum_shown([p.needles for p in parts]),
+                )
+            )
+    return out
 
 
 def find_differencing_leak(

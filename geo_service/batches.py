@@ -30,6 +30,8 @@ class BatchResult(BaseModel):
     batch_id: str
     accepted: int
     rejected: list[RejectedRow]
+    # Stored, but their period was already published: managers see them, no release will.
+    held_back: list[RejectedRow] = []
 
 
 def check_idempotency_key(value: str | None) -> str | None:
@@ -59,6 +61,7 @@ def run_batch(
     rejected: list[Rejection],
     all_or_nothing: bool,
     write: Callable[[BatchRecord], None],
+    held_back: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store a validated batch once. Returns ``(answer, replayed)``; raises if nothing fits."""
     if idempotency_key is not None:
@@ -85,6 +88,8 @@ def run_batch(
         )
     batch_id = uuid.uuid4().hex
     answer = {"batch_id": batch_id, "accepted": accepted, "rejected": rejected_dicts}
+    if held_back:
+        answer["held_back"] = held_back
     write(
         BatchRecord(
             batch_id=batch_id,

@@ -42,14 +42,8 @@ from geo_service.errors import InvalidParameter, NotFound, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
 from geo_service.privacy import coarsen_times
-from geo_service.publication import (
-    AUDIENCE_OF_ROLE,
-    Bucket,
-    Period,
-    check_period,
-    parse_period,
-    threshold,
-)
+from geo_service.publication import Period, parse_period
+from geo_service.releases import check_period, get_release, latest_period
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import EventRows, NetworkInfo, Store
 
@@ -177,15 +171,6 @@ def _place(
 # -- candidate stops -----------------------------------------------------------------------
 
 
-def latest_period(deployment: Deployment, bucket: str, now: float) -> str:
-    today = dt.datetime.fromtimestamp(now, deployment.tz)
-    if bucket == Bucket.QUARTER:
-        index = today.year * 4 + (today.month - 1) // 3 - 1
-        return f"{index // 4}-Q{index % 4 + 1}"
-    index = today.year * 12 + today.month - 2
-    return f"{index // 12}-{index % 12 + 1:02d}"
-
-
 def candidates(
     store: Store,
     deployment: Deployment,
@@ -208,22 +193,20 @@ def candidates(
     else:
         choice = store.publication(program_id)
         period: Period = parse_period(
-            period_text or latest_period(deployment, choice.bucket, now), deployment
+            period_text or latest_period(deployment, choice, choice.bucket, now), deployment
         )
-        check_period(period, choice, now=now)
+        check_period(period, choice, now=now, full_view=role in FULL_VIEW)
         days = (period.end - period.start) / DAY_S
         window = period.label
         if role in FULL_VIEW:
             cells = _all_cells(store, deployment, program_id, period.start, period.end)
         else:
-            k = threshold(settings, choice, AUDIENCE_OF_ROLE[role])
-            layer = cache.released(
-                store, deployment, program_id=program_id, kind=kind, period=period, k=k
-            )
+            release = get_release(
+                store, deployment, settings, program_id=program_id, kind=kind, period=period,
+                now=now,
+            )  # fmt: skip
             # Only base cells: a rolled-up square a kilometre wide is not a place to walk to.
-            for f in layer.features:
-                if f.level == 0:
-                    cells[(f.ix, f.iy)] = f.count
+            cells = release.base_cells()
     if not cells:
         return [], window
     ix = np.array([c[0] for c in cells], dtype=np.int64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import sys
 import uuid
@@ -32,6 +33,7 @@ from geo_service.ingest import (
     iter_csv_chunks,
     validate_events,
 )
+from geo_service.releases import late_rows
 from geo_service.settings import EventKind, Settings, get_settings
 from geo_service.sites import (
     SITE_CSV_COLUMNS,
@@ -406,7 +408,17 @@ def ingest(
             target = "events"
 
             def write(record: BatchRecord) -> None:
-                store.store_event_stream(record, chunks)
+                marked = [
+                    dataclasses.replace(c, late=late_rows(store, deployment, program_id, c))
+                    for c in chunks
+                ]
+                held = sum(int(c.late.sum()) for c in marked if c.late is not None)
+                if held:
+                    typer.echo(
+                        f"{held} rows fall in months already published: stored for managers, "
+                        "left out of what peers, planners and the public see"
+                    )
+                store.store_event_stream(record, marked)
 
         answer, _ = run_batch(
             store,

@@ -36,18 +36,18 @@ from analysis.network import WalkingNetwork
 from analysis.projection import to_metres
 from analysis.siting import Siting, SitingError, fewest_covering, maximal_covering
 from geo_service.auth import Role
-from geo_service.cleanup import latest_period
 from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
-from geo_service.publication import (
-    AUDIENCE_OF_ROLE,
-    Bucket,
+from geo_service.publication import Bucket, parse_period
+from geo_service.releases import (
+    Release,
     check_period,
-    parse_period,
-    threshold,
+    get_release,
+    latest_period,
+    release_rule,
 )
 from geo_service.settings import EventKind, Settings
 from geo_service.sites import Service
@@ -89,6 +89,7 @@ class Window:
     label: str
     period: Any  # publication Period for peers and planners, else None
     k: int | None  # the threshold behind what is shown; None for full views
+    now: float = 0.0
 
 
 def resolve_window(
@@ -110,10 +111,11 @@ def resolve_window(
         return Window(start, int(now), f"the last {MANAGER_WINDOW_DAYS} days", None, None)
     choice = store.publication(program_id)
     bucket = Bucket.QUARTER if long_view else choice.bucket
-    period = parse_period(period_text or latest_period(deployment, bucket, now), deployment)
-    check_period(period, choice, now=now)
-    k = None if role in FULL_VIEW else threshold(settings, choice, AUDIENCE_OF_ROLE[role])
-    return Window(period.start, period.end, period.label, period, k)
+    label = period_text or latest_period(deployment, choice, bucket, now)
+    period = parse_period(label, deployment)
+    check_period(period, choice, now=now, full_view=role in FULL_VIEW)
+    k = None if role in FULL_VIEW else release_rule(settings, choice, 0).k
+    return Window(period.start, period.end, period.label, period, k, now)
 
 
 @dataclass(frozen=True)
@@ -253,37 +255,39 @@ def _cell_feature(
 def demand_seen(
     store: Store,
     deployment: Deployment,
-    cache: HotspotCache,
+    settings: Settings,
     program_id: int,
     kind: EventKind,
     window: Window,
 ) -> tuple[Demand, dict[tuple[int, int], int] | None]:
     """The demand a role's answer may rest on, and the released cells (None: every cell).
 
-    Peers and planners get only the released base cells, each weighing its released count:
-    every number computed from them is then a sum of published numbers, so no choice of
-    threshold, candidate or weight can subtract its way to a hidden small count. Events
-    released only in coarser cells have no place precise enough to walk to and are left out.
+    Peers and planners get only the released base cells, each weighing its released count,
+    spread over the week as the whole release's reports were: every number computed from them
+    is then a function of published numbers, so no choice of threshold, candidate, hours or
+    weight can subtract its way to a hidden small count, and no cell's own hours are shown.
+    Reports released only in coarser cells have no place precise enough to walk to.
     """
-    demand = read_demand(store, deployment, program_id, kind, window)
     if window.k is None:
-        return demand, None
-    layer = cache.released(
-        store, deployment, program_id=program_id, kind=kind, period=window.period, k=window.k
-    )
-    released = {(f.ix, f.iy): f.count for f in layer.features if f.level == 0}
-    cells = list(zip(demand.ix.tolist(), demand.iy.tolist(), strict=True))
-    keep = np.array([cell in released for cell in cells], dtype=bool)
-    counts = np.array([released[cell] for cell in cells if cell in released], dtype=np.float64)
-    totals = demand.by_hour[keep].sum(axis=1)
-    # A released count can be below the cell's events (a month's few rolled up elsewhere):
-    # keep the cell's hours of the week, scaled to what was released.
-    by_hour = demand.by_hour[keep] * (counts / np.where(totals > 0, totals, 1.0))[:, None]
-    seen = Demand(
-        kind, demand.cell_m, demand.ix[keep], demand.iy[keep], demand.x[keep], demand.y[keep],
-        by_hour,
+        return read_demand(store, deployment, program_id, kind, window), None
+    release = get_release(
+        store, deployment, settings, program_id=program_id, kind=kind, period=window.period,
+        now=window.now,
     )  # fmt: skip
-    return seen, released
+    return release_demand(release, deployment), release.base_cells()
+
+
+def release_demand(release: Release, deployment: Deployment) -> Demand:
+    released = release.base_cells()
+    cells = np.array(sorted(released), dtype=np.int64).reshape(-1, 2)
+    counts = np.array([released[(int(x), int(y))] for x, y in cells], dtype=np.float64)
+    profile = np.asarray(release.by_hour, dtype=np.float64)
+    profile = profile / profile.sum() if profile.sum() > 0 else np.full(HOURS_OF_WEEK, 1 / 168)
+    cx, cy = cell_centres(cells[:, 0], cells[:, 1], grid=deployment.grid, cell_m=release.cell_m)
+    return Demand(
+        release.kind, release.cell_m, cells[:, 0], cells[:, 1], cx, cy,
+        counts[:, None] * profile[None, :],
+    )  # fmt: skip
 
 
 def coverage_report(
@@ -321,7 +325,7 @@ def coverage_report(
     network, routing = walking(networks, store, deployment, program_id)
     results = []
     for kind in kinds:
-        demand, released = demand_seen(store, deployment, cache, program_id, kind, window)
+        demand, released = demand_seen(store, deployment, settings, program_id, kind, window)
         for limit in minutes:
             reaches = reach(network, sx, sy, demand.x, demand.y, walk_limit_m(limit))
             cov = coverage(reaches, open_share, demand.by_hour)
@@ -486,7 +490,7 @@ def site_lockers(
     limit = walk_limit_m(ask.minutes)
     _, sx, sy, open_share, warnings = _sites_offering(store, deployment, program_id, ask.service)
     demand = [
-        demand_seen(store, deployment, cache, program_id, kind, window)[0] for kind in ask.kinds
+        demand_seen(store, deployment, settings, program_id, kind, window)[0] for kind in ask.kinds
     ]
     before = [
         coverage(reach(network, sx, sy, d.x, d.y, limit), open_share, d.by_hour) for d in demand
@@ -664,7 +668,7 @@ def consumption_suitability(
     k = window.k
     network, routing = walking(networks, store, deployment, program_id)
     demand = {
-        kind: demand_seen(store, deployment, cache, program_id, kind, window)[0]
+        kind: demand_seen(store, deployment, settings, program_id, kind, window)[0]
         for kind in DEMAND_KINDS
     }
     cands = read_candidates(

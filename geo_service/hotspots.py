@@ -1,9 +1,9 @@
 """Hot spots for the API: load cells, run the analysis, publish per role, cache the answers.
 
-Every analysis runs on all of a program's events. What a role receives is decided afterwards:
-managers and stewards see every cell; peers and planners only cells (and the parts of
-clusters) holding at least ``publish_min_count`` events, and none of the numbers (z-scores,
-raw densities, totals) from which a hidden small count could be worked back (DESIGN §4.4).
+Managers and stewards: the analysis runs on every event of the window and they see every
+cell. Peers and planners: the analysis runs on a frozen release alone (DESIGN §4.5), so
+nothing they receive, data-chosen defaults included, depends on a hidden report; they get
+classes, not the statistics (z-scores, raw densities).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,14 +46,8 @@ from analysis.hotspots import (
 from geo_service.auth import Role
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
-from geo_service.publication import (
-    AUDIENCE_OF_ROLE,
-    MIN_REPORTERS,
-    Period,
-    ReleasedLayer,
-    released_layer,
-    threshold,
-)
+from geo_service.publication import Period
+from geo_service.releases import Release, get_release
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import Store
 
@@ -164,6 +159,27 @@ def analyse(
 ) -> Analysis:
     if cells is None:
         cells = load_cells(store, deployment, program_id, query)
+    return analyse_cells(deployment, query, cells)
+
+
+def release_cells(release: Release) -> CellCounts:
+    """A release's stored-size cells at their released counts: what peers' analyses see."""
+    base = [f for f in release.features if f.level == 0]
+    return count_in_grid(
+        np.array([f.ix for f in base], dtype=np.int64),
+        np.array([f.iy for f in base], dtype=np.int64),
+        np.array([f.count for f in base], dtype=np.int64),
+        cell_m=release.cell_m,
+        first_start=np.full(len(base), release.period.start, dtype=np.int64),
+        last_end=np.full(len(base), release.period.end, dtype=np.int64),
+    )
+
+
+def analyse_cells(
+    deployment: Deployment, query: HotspotQuery, cells: CellCounts, *, released: bool = False
+) -> Analysis:
+    """Run the query's method on ``cells``; ``released``: they are a release's cells, each
+    already at least k, so data-chosen defaults are chosen for such cells."""
     analysis = Analysis(query, cells, {"cell_m": query.cell_m}, [], study_cells=0)
     if cells.total == 0:
         analysis.warnings.append(f"no {query.kind.value} events in this window; nothing to analyse")
@@ -179,7 +195,7 @@ def analyse(
         elif query.method is Method.DENSITY:
             _run_density(analysis, deployment)
         else:
-            _run_clusters(analysis)
+            _run_clusters(analysis, released=released)
     except (HotspotError, ClusterError, DensityError, GridError) as exc:
         raise InvalidParameter(str(exc)) from None
     return analysis
@@ -234,11 +250,16 @@ def _run_gi_star(analysis: Analysis, deployment: Deployment) -> None:
     }
 
 
-def _run_clusters(analysis: Analysis) -> None:
+def _run_clusters(analysis: Analysis, *, released: bool = False) -> None:
     query, cells = analysis.query, analysis.cells
     if query.method is Method.DBSCAN:
         eps_m = query.eps_m if query.eps_m is not None else 2.0 * cells.cell_m
-        if query.min_events is None:
+        if query.min_events is None and released:
+            # Released cells are the busy ones already: a neighbourhood of them is the town.
+            typical = float(np.median(cells.count)) if len(cells) else 0.0
+            min_events = max(10, int(np.ceil(2.0 * typical)))
+            rule = "twice the median released cell's reports (at least 10)"
+        elif query.min_events is None:
             min_events, rule = (
                 _default_min_events(cells, eps_m),
                 ("twice the events the median cell with events has within eps_m (at least 10)"),
@@ -305,11 +326,11 @@ def publish(
     deployment: Deployment,
     *,
     role: Role,
-    released: ReleasedLayer | None = None,
+    released: Release | None = None,
     period: Period | None = None,
 ) -> Any:
     """The FeatureCollection a role may see: everything for managers and stewards; for
-    peers and planners only the released cells of the period (``released``)."""
+    peers and planners the analysis of the period's release (``released``)."""
     full = role in FULL_VIEW
     query = analysis.query
     summary: dict[str, Any] = {
@@ -328,13 +349,8 @@ def publish(
     features: list[Any] = []
     if not full:
         assert released is not None and period is not None
-        summary["audience"] = (
-            f"released cells: at least {released.k} events from at least {MIN_REPORTERS} "
-            f"reporting keys (role {role.value})"
-        )
-        # The analysis' warnings and data-chosen parameters describe every event, hidden ones
-        # included (how many cells hold events, whether there were any): managers only.
-        summary["warnings"] = []
+        summary["audience"] = f"released cells only (role {role.value}): {released.rule.describe()}"
+        summary["released_on"] = released.made_on
         summary["parameters"].pop("moran_z_by_distance", None)
         if released.features:
             features = _released_features(analysis, deployment, summary, released, period)
@@ -363,16 +379,17 @@ def _released_features(
     analysis: Analysis,
     deployment: Deployment,
     summary: dict[str, Any],
-    released: ReleasedLayer,
+    released: Release,
     period: Period,
 ) -> list[Any]:
     method = analysis.query.method
-    base = [f for f in released.features if f.level == 0]
     if method is Method.GI_STAR:
         c = analysis.per_cell
-        klass = {
-            (int(x), int(y)): int(v) for x, y, v in zip(c["ix"], c["iy"], c["class"], strict=True)
-        }
+        klass = (
+            {(int(x), int(y)): int(v) for x, y, v in zip(c["ix"], c["iy"], c["class"], strict=True)}
+            if c
+            else {}
+        )
         features = []
         sizes = [released.cell_m << f.level for f in released.features]
         rings = deployment.cell_rings(
@@ -399,33 +416,19 @@ def _released_features(
             "cold": {CONFIDENCE[v]: shown.count(-v) for v in (3, 2, 1)},
         }
         return features
-    cells = count_in_grid(
-        np.array([f.ix for f in base], dtype=np.int64),
-        np.array([f.iy for f in base], dtype=np.int64),
-        np.array([f.count for f in base], dtype=np.int64),
-        cell_m=released.cell_m,
-        first_start=np.full(len(base), period.start, dtype=np.int64),
-        last_end=np.full(len(base), period.end, dtype=np.int64),
-    )
+    if not analysis.per_cell:  # only coarser cells were released: nothing to analyse
+        summary["counts"] = {"events_shown": released.total, "features": 0}
+        return []
     if method is Method.DENSITY:
-        return _heat_from_released(analysis, deployment, summary, cells)
-    # Clusters found on all events, then cut to the released cells and recounted from them.
-    lookup = {
-        (int(x), int(y)): int(r)
-        for x, y, r in zip(
-            analysis.cells.ix, analysis.cells.iy, analysis.per_cell["rank"], strict=True
-        )
-    }
-    ranks = np.array(
-        [lookup.get((int(x), int(y)), 0) for x, y in zip(cells.ix, cells.iy, strict=True)]
-    )
+        return _heat_from_released(analysis, deployment, summary, analysis.cells)
+    # The analysis ran on the released cells: its clusters are theirs.
     return _cluster_features(
-        analysis, deployment, summary, cells=cells, ranks=rank_labels(ranks - 1, cells.count)
+        analysis, deployment, summary, cells=analysis.cells, ranks=analysis.per_cell["rank"]
     )
 
 
-def released_total(released: ReleasedLayer) -> int:
-    return sum(f.count for f in released.features)
+def released_total(released: Release) -> int:
+    return released.total
 
 
 def _heat_from_released(
@@ -595,26 +598,6 @@ class HotspotCache:
             while len(table) > self.entries:
                 table.popitem(last=False)
 
-    def released(
-        self,
-        store: Store,
-        deployment: Deployment,
-        *,
-        program_id: int,
-        kind: EventKind,
-        period: Period,
-        k: int,
-    ) -> ReleasedLayer:
-        """The released layer, computed once per data version for every method and route."""
-        key = ("released", program_id, store.data_version(program_id), kind, period, k)
-        layer: ReleasedLayer | None = self._get(self._analyses, key)
-        if layer is None:
-            layer = released_layer(
-                store, deployment, program_id=program_id, kind=kind, period=period, k=k
-            )
-            self._put(self._analyses, key, layer)
-        return layer
-
     def cached_body(self, key: Any) -> bytes | None:
         body: bytes | None = self._get(self._bodies, key)
         return body
@@ -632,18 +615,15 @@ class HotspotCache:
         role: Role,
         settings: Settings,
         period: Period | None = None,
+        now: float | None = None,
     ) -> tuple[bytes, bool]:
         """The published body for this request, and whether it came from the cache."""
-        version = store.data_version(program_id)
-        released = None
-        if role in FULL_VIEW:
-            audience = "full"
-        else:
+        if role not in FULL_VIEW:
             assert period is not None
-            audience_of = AUDIENCE_OF_ROLE[role]
-            k = threshold(settings, store.publication(program_id), audience_of)
-            audience = f"{audience_of.value}:k{k}"
-        body_key = (program_id, version, query, audience)
+            return self._released_answer(store, deployment, settings, program_id, query, role,
+                                         period, now)  # fmt: skip
+        version = store.data_version(program_id)
+        body_key = (program_id, version, query, "full")
         body: bytes | None = self._get(self._bodies, body_key)
         if body is not None:
             return body, True
@@ -657,16 +637,38 @@ class HotspotCache:
             if cells is None:
                 cells = load_cells(store, deployment, program_id, query)
                 self._put(self._analyses, cells_key, cells)
-            analysis = analyse(store, deployment, program_id, query, cells=cells)
+            analysis = analyse_cells(deployment, query, cells)
             self._put(self._analyses, analysis_key, analysis)
-        if role not in FULL_VIEW:
-            assert period is not None
-            released = self.released(
-                store, deployment, program_id=program_id, kind=query.kind, period=period, k=k
-            )
         body = orjson.dumps(
-            publish(analysis, deployment, role=role, released=released, period=period),
-            option=orjson.OPT_SERIALIZE_NUMPY,
+            publish(analysis, deployment, role=role), option=orjson.OPT_SERIALIZE_NUMPY
         )
         self._put(self._bodies, body_key, body)
+        return body, False
+
+    def _released_answer(
+        self,
+        store: Store,
+        deployment: Deployment,
+        settings: Settings,
+        program_id: int,
+        query: HotspotQuery,
+        role: Role,
+        period: Period,
+        now: float | None,
+    ) -> tuple[bytes, bool]:
+        """A peer's or planner's answer: a function of the frozen release and the query."""
+        release = get_release(
+            store, deployment, settings, program_id=program_id, kind=query.kind, period=period,
+            now=time.time() if now is None else now,
+        )  # fmt: skip
+        key = ("released", release.content_hash, query, role.value)
+        body: bytes | None = self._get(self._bodies, key)
+        if body is not None:
+            return body, True
+        analysis = analyse_cells(deployment, query, release_cells(release), released=True)
+        body = orjson.dumps(
+            publish(analysis, deployment, role=role, released=release, period=period),
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
+        self._put(self._bodies, key, body)
         return body, False

@@ -94,6 +94,7 @@ class RawEvents:
 class ValidatedBatch:
     rows: EventRows
     rejected: list[Rejection]
+    row_index: npt.NDArray[np.int64] | None = None  # each stored row's index in the input
 
     @property
     def accepted(self) -> int:
@@ -526,8 +527,14 @@ def validate_events(
     *,
     allowed_kinds: frozenset[str] = KINDS,
     now: pd.Timestamp | None = None,
+    history_days: float | None = None,
 ) -> ValidatedBatch:
-    """Apply every rule; blur the rows that pass. Returns stored-ready rows and rejections."""
+    """Apply every rule; blur the rows that pass. Returns stored-ready rows and rejections.
+
+    ``history_days`` limits how far back a key may date its reports (peers and planners: the
+    program's grace window, so no one can backdate into a published period); every key is
+    limited to the retention period.
+    """
     n = len(raw)
     v = _Verdicts(n)
     v.flag_rows(raw.errors)
@@ -572,12 +579,28 @@ def validate_events(
 
     observed = _parse_times(raw, v)
     now_ts = now if now is not None else pd.Timestamp.now(tz="UTC")
-    horizon = now_ts + pd.Timedelta(hours=deployment.settings.future_tolerance_hours)
+    settings = deployment.settings
+    horizon = now_ts + pd.Timedelta(minutes=settings.future_tolerance_minutes)
     v.flag(
         np.asarray(observed > horizon, dtype=bool),
         "timestamp_in_future",
-        "observed_at lies more than a day in the future; check the device clock and time zone",
+        f"observed_at lies more than {settings.future_tolerance_minutes:g} minutes in the "
+        "future; check the device clock and time zone",
     )
+    retained = now_ts - pd.DateOffset(months=settings.retention_months)
+    v.flag(
+        np.asarray(observed < retained, dtype=bool),
+        "older_than_retention",
+        f"observed_at is older than the {settings.retention_months}-month retention period; "
+        "such reports are not kept",
+    )
+    if history_days is not None:
+        v.flag(
+            np.asarray(observed < now_ts - pd.Timedelta(days=history_days), dtype=bool),
+            "too_old_for_this_key",
+            f"this key sends reports from the last {history_days:g} days; older history is "
+            "imported by a manager or steward",
+        )
 
     count, count_blank, count_invalid = _int_column(raw.count, raw.text_values)
     count[count_blank] = 1
@@ -614,8 +637,10 @@ def validate_events(
     rejected = [
         _rejection(i, v.reasons[v.reason[i]], raw.lines) for i in np.flatnonzero(~ok).tolist()
     ]
-    rows = _blurred_rows(raw, ok, kind, observed, count, fatal, doses, doses_blank, deployment)
-    return ValidatedBatch(rows=rows, rejected=rejected)
+    rows, row_index = _blurred_rows(
+        raw, ok, kind, observed, count, fatal, doses, doses_blank, deployment
+    )
+    return ValidatedBatch(rows=rows, rejected=rejected, row_index=row_index)
 
 
 def _rejection(index: int, reason: tuple[str, str], lines: list[int] | None) -> Rejection:
@@ -635,7 +660,8 @@ def _blurred_rows(
     doses: npt.NDArray[np.int64],
     doses_blank: BoolArray,
     deployment: Deployment,
-) -> EventRows:
+) -> tuple[EventRows, npt.NDArray[np.int64]]:
+    """The rows that pass, blurred and in grid order, and each one's index in the input."""
     idx = np.flatnonzero(ok)
     kinds = kind[idx]
     cell_m, ix, iy = blur_locations(raw.lon[idx], raw.lat[idx], kinds, deployment)
@@ -647,7 +673,7 @@ def _blurred_rows(
     def text_or_none(values: list[Any]) -> list[str | None]:
         return [values[i] or None for i in pick.tolist()]
 
-    return EventRows(
+    rows = EventRows(
         kind=kinds[order].tolist(),
         cell_m=cell_m[order],
         cell_ix=ix[order],
@@ -660,3 +686,4 @@ def _blurred_rows(
         naloxone_doses=[None if doses_blank[i] else int(doses[i]) for i in pick.tolist()],
         place_type=text_or_none(raw.place_type),
     )
+    return rows, pick

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_batch_rows: int = Field(default=250_000, ge=1)
-    future_tolerance_hours: float = Field(default=24.0, ge=0)
+    # A report dated further ahead than this is refused (a wrong clock or time zone).
+    future_tolerance_minutes: float = Field(default=10.0, ge=0, le=24 * 60)
     page_size_max: int = Field(default=10_000, ge=1)
     # Peers and planners see only cells holding at least this many events (DESIGN §4.4);
     # it may be raised, never set below the floor of 5.

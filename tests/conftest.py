@@ -44,6 +44,9 @@ TOWN = (-101.8779, 54.7682)  # inside the default (Flin Flon) service area
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    # Fixed 2025 dates stay inside the retention window for years to come; the retention
+    # tests set their own.
+    overrides.setdefault("retention_months", 240)
     return Settings(database_url=f"sqlite:///{tmp_path}/test.sqlite3", **overrides)
 
 

@@ -20,6 +20,7 @@ from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import InvalidParameter
 from geo_service.http import decode_text, parse_json, read_payload
 from geo_service.ingest import events_from_csv, events_from_geojson, validate_events
+from geo_service.releases import grace_days, hold_back_late
 from geo_service.schemas import EVENTS_REQUEST_BODY
 from geo_service.settings import EventKind
 from geo_service.storage import EventQuery, StoredEvent
@@ -62,7 +63,12 @@ async def post_events(
             raw = events_from_geojson(parse_json(body), max_rows=settings.max_batch_rows)
         else:
             raw = events_from_csv(decode_text(body), max_rows=settings.max_batch_rows)
-        batch = validate_events(raw, deployment, allowed_kinds=SUBMITTABLE_KINDS[principal.role])
+        choice = store.publication(principal.program_id)
+        batch = validate_events(
+            raw, deployment, allowed_kinds=SUBMITTABLE_KINDS[principal.role],
+            history_days=None if principal.role in EVENT_READERS else grace_days(choice),
+        )  # fmt: skip
+        batch, held_back = hold_back_late(store, deployment, principal.program_id, batch)
         return run_batch(
             store,
             program_id=principal.program_id,
@@ -74,6 +80,7 @@ async def post_events(
             rejected=batch.rejected,
             all_or_nothing=all_or_nothing,
             write=lambda record: store.store_events(record, batch.rows),
+            held_back=held_back,
         )
 
     answer, replayed = await run_in_threadpool(work)

@@ -12,7 +12,8 @@ from analysis.grid import GridError
 from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import InvalidParameter
 from geo_service.hotspots import FULL_VIEW, HotspotQuery, Method
-from geo_service.publication import check_period, parse_period
+from geo_service.publication import parse_period
+from geo_service.releases import check_period
 from geo_service.routes.events import GEOJSON, parse_datetime
 from geo_service.settings import EventKind
 
@@ -98,12 +99,12 @@ def get_hotspots(
         Query(gt=0, le=50_000, description="density: kernel sd (default 2 cells)"),
     ] = None,
 ) -> Response:
-    """Computed on all of the program's events of ``kind`` in the window.
+    """Managers and stewards: computed on all of the program's events of ``kind`` in the
+    window, every cell with its statistics.
 
-    Managers and stewards receive every cell with its statistics, for any window. Peers and
-    planners ask for a finished month or quarter and receive only its released cells (the
-    publication step: at least k events from two reporting keys, rolled up where needed),
-    with classes rather than raw statistics; clusters and heat rest on released cells only.
+    Peers and planners ask for a published month or quarter, and every method runs on its
+    frozen release alone (its stored-size cells at their released counts): defaults chosen
+    from the data are chosen from the release, and hidden reports leave no mark.
     """
     check_options(set(request.query_params.keys()), method)
     full_view = principal.role in FULL_VIEW
@@ -137,7 +138,10 @@ def get_hotspots(
     end: int | None
     if period is not None:
         chosen_period = parse_period(period, deployment)
-        check_period(chosen_period, store.publication(principal.program_id), now=time.time())
+        check_period(
+            chosen_period, store.publication(principal.program_id), now=time.time(),
+            full_view=full_view,
+        )  # fmt: skip
         start, end = chosen_period.start, chosen_period.end
     else:
         start, end = parse_datetime(datetime) if datetime else (None, None)
@@ -166,8 +170,6 @@ def get_hotspots(
         settings=settings,
         period=chosen_period,
     )
-    return Response(
-        body,
-        media_type=GEOJSON,
-        headers={"X-Analysis-Cache": "hit" if cached else "miss"},
-    )
+    # Only managers learn whether an answer was cached: for a peer it would tell when data land.
+    headers = {"X-Analysis-Cache": "hit" if cached else "miss"} if full_view else None
+    return Response(body, media_type=GEOJSON, headers=headers)

@@ -40,14 +40,15 @@ from geo_service.deps import (
     StoreDep,
 )
 from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated
-from geo_service.hotspots import HotspotCache, HotspotQuery, Method, load_cells
-from geo_service.publication import (
-    AUDIENCE_OF_ROLE,
+from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method, load_cells
+from geo_service.publication import AUDIENCE_OF_ROLE, parse_period
+from geo_service.releases import (
+    DEFAULT_GRACE_DAYS,
     check_period,
-    layer_features,
-    parse_period,
-    released_layer,
-    threshold,
+    get_release,
+    grace_days,
+    release_features,
+    release_rule,
 )
 from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.settings import EventKind, Settings
@@ -179,14 +180,15 @@ def signout(
 # -- shared pieces ---------------------------------------------------------------------------
 
 
-def latest_finished_quarter(deployment: Deployment) -> str:
-    now = dt.datetime.now(deployment.tz)
+def latest_finished_quarter(deployment: Deployment, grace: int = DEFAULT_GRACE_DAYS) -> str:
+    """The latest quarter already published (ended more than the grace window ago)."""
+    now = dt.datetime.now(deployment.tz) - dt.timedelta(days=grace)
     index = now.year * 4 + (now.month - 1) // 3 - 1
     return f"{index // 4}-Q{index % 4 + 1}"
 
 
 def recent_quarters(deployment: Deployment, count: int = 8) -> list[str]:
-    now = dt.datetime.now(deployment.tz)
+    now = dt.datetime.now(deployment.tz) - dt.timedelta(days=DEFAULT_GRACE_DAYS)
     last = now.year * 4 + (now.month - 1) // 3 - 1
     return [f"{i // 4}-Q{i % 4 + 1}" for i in range(last, last - count, -1)]
 
@@ -260,7 +262,10 @@ def _answer(
     period_text: str,
 ) -> dict[str, Any]:
     period = parse_period(period_text, deployment)
-    check_period(period, store.publication(principal.program_id), now=time.time())
+    check_period(
+        period, store.publication(principal.program_id), now=time.time(),
+        full_view=principal.role in FULL_VIEW,
+    )  # fmt: skip
     query = HotspotQuery(
         kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
     )
@@ -336,7 +341,9 @@ async def hotspots_page(
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    chosen = period or latest_finished_quarter(deployment)
+    chosen = period or latest_finished_quarter(
+        deployment, grace_days(store.publication(principal.program_id))
+    )
     audience = AUDIENCE_OF_ROLE.get(principal.role)
     page_key = (
         "map:hotspots",
@@ -349,7 +356,9 @@ async def hotspots_page(
     )
 
     def build() -> str:
-        cached = cache.cached_body(page_key)
+        # Peers' pages are built from frozen releases (their parts are cached by release);
+        # a page cache keyed on the data version would time when data arrive.
+        cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
         args = (cache, store, deployment, settings, principal, kind)
@@ -357,11 +366,10 @@ async def hotspots_page(
         clusters = _answer(*args, Method.DBSCAN, chosen)
         heat = _answer(*args, Method.DENSITY, chosen)
         words = KIND_WORDS[kind]
-        audience = AUDIENCE_OF_ROLE.get(principal.role)
+        rule = release_rule(settings, store.publication(principal.program_id), 0)
         note = "Squares show where reports were made (to about a block). " + (
-            f"Only squares with at least "
-            f"{threshold(settings, store.publication(principal.program_id), audience)} "
-            "reports from two or more people are shown; quieter places look empty."
+            f"A square is shown only when it has at least {rule.k} reports besides those of "
+            "the person who reported most there; quieter places look empty."
             if audience
             else "You see every square (manager view)."
         )
@@ -391,7 +399,8 @@ async def hotspots_page(
             note=note,
         )
         rendered = hotspot_map(page, tiles=_tiles(settings))
-        cache.keep_body(page_key, rendered.encode())
+        if audience is None:
+            cache.keep_body(page_key, rendered.encode())
         return rendered
 
     return await _serve_map(build, settings)
@@ -411,7 +420,9 @@ def hotspots_download(
 ) -> Response:
     if fmt not in ("geojson", "csv"):
         raise InvalidParameter("downloads are .geojson or .csv")
-    chosen = period or latest_finished_quarter(deployment)
+    chosen = period or latest_finished_quarter(
+        deployment, grace_days(store.publication(principal.program_id))
+    )
     answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
     name = f"hotspots-{kind.value}-{chosen}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -446,7 +457,8 @@ async def trends_page(
         for month in range(1, 13):
             label = f"{chosen}-{month:02d}"
             period = parse_period(label, deployment)
-            if period.end > time.time():
+            wait_days = 0 if audience is None else grace_days(choice)
+            if period.end + wait_days * 86_400 > time.time():
                 break
             if audience is None:  # managers and stewards: every cell of the month
                 query = HotspotQuery(
@@ -469,15 +481,11 @@ async def trends_page(
             else:
                 if choice.bucket == "quarter":
                     raise InvalidParameter("this program publishes by quarter, not by month")
-                layer = released_layer(
-                    store,
-                    deployment,
-                    program_id=principal.program_id,
-                    kind=kind,
-                    period=period,
-                    k=threshold(settings, choice, audience),
-                )
-                features = layer_features(layer, deployment)
+                release = get_release(
+                    store, deployment, settings, program_id=principal.program_id, kind=kind,
+                    period=period, now=time.time(),
+                )  # fmt: skip
+                features = release_features(release, deployment)
             months.append((label, {"type": "FeatureCollection", "features": features}))
         if not months:
             raise InvalidParameter("no month of that year has finished yet")

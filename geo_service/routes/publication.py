@@ -13,22 +13,17 @@ from starlette.responses import Response
 
 from geo_service.auth import AUDIT_READERS, EVENT_READERS
 from geo_service.deployment import Deployment
-from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import Forbidden, NotFound
-from geo_service.hotspots import HotspotCache
 from geo_service.publication import (
     AUDIENCE_OF_ROLE,
-    MIN_REPORTERS,
     Audience,
     Bucket,
     change_publication,
-    check_period,
     describe,
-    layer_features,
     parse_period,
-    released_layer,
-    threshold,
 )
+from geo_service.releases import get_release, release_features
 from geo_service.routes.events import GEOJSON
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import ProgramPublication, Store
@@ -40,7 +35,6 @@ def published_body(
     store: Store,
     deployment: Deployment,
     settings: Settings,
-    cache: HotspotCache,
     *,
     program_id: int,
     kind: EventKind,
@@ -48,38 +42,29 @@ def published_body(
     audience: Audience,
     full_view: bool,
 ) -> bytes:
-    choice = store.publication(program_id)
     period = parse_period(period_text, deployment)
-    check_period(period, choice, now=time.time())
-    k = threshold(settings, choice, audience)
-    key = ("published", program_id, store.data_version(program_id), kind, period, k, full_view)
-    body = cache.cached_body(key)
-    if body is not None:
-        return body
-    layer = released_layer(store, deployment, program_id=program_id, kind=kind, period=period, k=k)
-    features = layer_features(layer, deployment)
-    shown = sum(f.count for f in layer.features)
+    release = get_release(
+        store, deployment, settings, program_id=program_id, kind=kind, period=period,
+        now=time.time(), audience=audience,
+    )  # fmt: skip
+    features = release_features(release, deployment)
     summary: dict[str, Any] = {
         "kind": kind.value,
         "period": period.label,
         "audience": audience.value,
-        "k": k,
-        "min_reporters": MIN_REPORTERS,
-        "rule": (
-            f"a cell is shown with at least {k} events from at least {MIN_REPORTERS} reporting "
-            "keys; fewer (including none) looks empty; the events of cells that fail are "
-            "shown in the smallest coarser cell where they pass, without its shown children"
-        ),
-        "counts": {"features": len(features), "events_shown": shown},
+        "k": release.k,
+        "drop_top_keys": release.rule.drop_top_keys,
+        "rule": release.rule.describe(),
+        "released_on": release.made_on,
+        "counts": {"features": len(features), "events_shown": release.total},
     }
-    if full_view:  # managers and stewards may see the price of privacy
+    if full_view:  # managers and stewards may see the price of privacy, and the seal
+        summary["content_hash"] = release.content_hash
         summary["counts"] |= {
-            "events": layer.events,
-            "share_shown": round(shown / layer.events, 4) if layer.events else None,
+            "events": release.events,
+            "share_shown": round(release.total / release.events, 4) if release.events else None,
         }
-    body = orjson.dumps({"type": "FeatureCollection", "features": features, "summary": summary})
-    cache.keep_body(key, body)
-    return body
+    return orjson.dumps({"type": "FeatureCollection", "features": features, "summary": summary})
 
 
 @router.get(
@@ -92,7 +77,6 @@ def get_published(
     store: StoreDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
-    cache: HotspotCacheDep,
     kind: EventKind,
     period: Annotated[str, Query(description="a finished month (2025-05) or quarter (2025-Q2)")],
     audience: Annotated[
@@ -112,7 +96,6 @@ def get_published(
         store,
         deployment,
         settings,
-        cache,
         program_id=principal.program_id,
         kind=kind,
         period_text=period,
@@ -131,7 +114,6 @@ def get_public(
     store: StoreDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
-    cache: HotspotCacheDep,
     program: Annotated[str, Query(max_length=64)],
     kind: EventKind,
     period: Annotated[str, Query()],
@@ -144,7 +126,6 @@ def get_public(
         store,
         deployment,
         settings,
-        cache,
         program_id=program_id,
         kind=kind,
         period_text=period,
@@ -164,6 +145,10 @@ class PublicationChoice(BaseModel):
     k_public: int | None = Field(default=None, ge=1, le=1000)
     public_enabled: bool = False
     bucket: Bucket = Bucket.MONTH
+    # Days after a period ends before it is published (default 7, at least 1).
+    grace_days: int | None = Field(default=None, ge=1, le=90)
+    # 2: a cell needs k reports without its two largest reporting keys (two colluding keys).
+    drop_top_keys: int | None = Field(default=None, ge=1, le=2)
 
 
 @router.get("/program/publication", summary="This program's publication settings")
@@ -187,6 +172,8 @@ def put_publication(
             k_public=choice.k_public,
             public_enabled=choice.public_enabled,
             bucket=choice.bucket.value,
+            grace_days=choice.grace_days,
+            drop_top_keys=choice.drop_top_keys,
         ),
         actor=principal.actor,
         key_id=principal.key_id,

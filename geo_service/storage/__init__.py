@@ -27,6 +27,8 @@ class EventRows:
     fatal: list[bool | None]
     naloxone_doses: list[int | None]
     place_type: list[str | None]
+    # Rows whose period was already released: stored for managers, in no release ever.
+    late: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -146,18 +148,33 @@ class ProgramPublication:
     k_public: int | None = None
     public_enabled: bool = False
     bucket: str = "month"
+    grace_days: int | None = None  # None: the default (7)
+    drop_top_keys: int | None = None  # None: the default (1)
 
 
 @dataclass(frozen=True)
 class EventAtoms:
-    """Events summed per (stored cell, time bucket, reporter) for the publication step."""
+    """A period's reports, one per row, for the release step (late rows left out)."""
 
     cell_m: int
     ix: IntArray
     iy: IntArray
     bucket_start: IntArray
     reporter: IntArray  # the submitting key's id; a unique negative id for key-less imports
-    count: IntArray
+    count: IntArray  # needles named (1 for an overdose)
+    bucket_hours: IntArray
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    """A frozen release as stored: its rule and body (JSON text) and their hash."""
+
+    kind: str
+    period: str
+    made_on: str
+    rule: str
+    body: str
+    content_hash: str
 
 
 @dataclass(frozen=True)
@@ -260,6 +277,9 @@ class Store(Protocol):
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventAtoms]: ...
     def publication(self, program_id: int) -> ProgramPublication: ...
+    def release(self, program_id: int, kind: str, period: str) -> StoredRelease | None: ...
+    def add_release(self, program_id: int, release: StoredRelease) -> bool: ...
+    def released_periods(self, program_id: int) -> set[tuple[str, str]]: ...
     def roll_up_before(self, cutoff: int, *, tz: str) -> RetentionResult: ...
     def aggregates(self, program_id: int) -> list[MonthlyAggregate]: ...
     def all_events(self, program_id: int) -> list[StoredEvent]: ...

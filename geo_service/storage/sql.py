@@ -38,6 +38,7 @@ from geo_service.storage import (
     RetentionResult,
     SiteRecord,
     StoredEvent,
+    StoredRelease,
     StoredSite,
 )
 from geo_service.storage.schema import (
@@ -51,6 +52,7 @@ from geo_service.storage.schema import (
     network_edges,
     network_nodes,
     programs,
+    releases,
     sessions,
     sites,
     walking_networks,
@@ -72,6 +74,7 @@ _EVENT_COLUMNS = (
     "fatal",
     "naloxone_doses",
     "place_type",
+    "late",
 )
 
 
@@ -324,6 +327,7 @@ class SqlStore:
                 rows.fatal,
                 rows.naloxone_doses,
                 rows.place_type,
+                [False] * n if rows.late is None else rows.late.tolist(),
                 strict=True,
             )
         )
@@ -490,10 +494,11 @@ class SqlStore:
         c = programs.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(c.k_peer, c.k_planner, c.k_public, c.public_enabled, c.bucket).where(
-                    c.id == program_id
-                )
-            ).one()
+                sa.select(
+                    c.k_peer, c.k_planner, c.k_public, c.public_enabled, c.bucket, c.grace_days,
+                    c.drop_top_keys,
+                ).where(c.id == program_id)
+            ).one()  # fmt: skip
         return ProgramPublication(**row._mapping)
 
     def set_publication(self, program_id: int, choice: ProgramPublication) -> None:
@@ -507,6 +512,8 @@ class SqlStore:
                     k_public=choice.k_public,
                     public_enabled=choice.public_enabled,
                     bucket=choice.bucket,
+                    grace_days=choice.grace_days,
+                    drop_top_keys=choice.drop_top_keys,
                     data_version=programs.c.data_version + 1,  # cached layers are now stale
                 )
             )
@@ -514,10 +521,10 @@ class SqlStore:
     def event_atoms(
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventAtoms]:
-        """Events per (cell, bucket, reporting key); rows imported without a key each count
-        as their own reporter (they come from many independent reports)."""
+        """A period's reports with their reporting key, late rows left out; rows imported
+        without a key each count as their own reporter (they come from many reports)."""
         c = events.c
-        where = [c.program_id == program_id, c.kind == kind]
+        where = [c.program_id == program_id, c.kind == kind, c.late == sa.false()]
         if start is not None:
             where.append(c.bucket_start >= start)
         if end is not None:
@@ -525,8 +532,9 @@ class SqlStore:
         # Plain rows (the caller groups them in numpy, faster than SQLite's GROUP BY), with the
         # submitting key looked up per batch rather than joined per event.
         select = sa.select(
-            c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.id, c.count, c.batch_id
-        ).where(*where)
+            c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.id, c.count, c.bucket_hours,
+            c.batch_id,
+        ).where(*where)  # fmt: skip
         with self.engine.connect() as conn:
             keys = dict(
                 conn.execute(
@@ -539,18 +547,41 @@ class SqlStore:
             rows = result.fetchall()
         if not rows:
             return []
-        batch_ids = [row[6] for row in rows]
+        batch_ids = [row[7] for row in rows]
         key_of_batch = np.array([keys.get(b) or 0 for b in batch_ids], dtype=np.int64)
-        table = np.array([row[:6] for row in rows], dtype=np.int64)
+        table = np.array([row[:7] for row in rows], dtype=np.int64)
         # A key-less (imported) row counts as its own reporter: a unique negative id.
         table[:, 4] = np.where(key_of_batch > 0, key_of_batch, -table[:, 4])
         out = []
         for size in np.unique(table[:, 0]):
-            part = table[table[:, 0] == size]
-            out.append(
-                EventAtoms(int(size), part[:, 1], part[:, 2], part[:, 3], part[:, 4], part[:, 5])
-            )
+            p = table[table[:, 0] == size]
+            out.append(EventAtoms(int(size), p[:, 1], p[:, 2], p[:, 3], p[:, 4], p[:, 5], p[:, 6]))
         return out
+
+    def release(self, program_id: int, kind: str, period: str) -> StoredRelease | None:
+        r = releases.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(r.kind, r.period, r.made_on, r.rule, r.body, r.content_hash).where(
+                    r.program_id == program_id, r.kind == kind, r.period == period
+                )
+            ).first()
+        return StoredRelease(*row) if row else None
+
+    def add_release(self, program_id: int, release: StoredRelease) -> bool:
+        """Store a release once; False if another worker stored this period's first."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(releases).values(program_id=program_id, **vars(release)))
+        except IntegrityError:
+            return False
+        return True
+
+    def released_periods(self, program_id: int) -> set[tuple[str, str]]:
+        r = releases.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(r.kind, r.period).where(r.program_id == program_id))
+            return {(str(kind), str(period)) for kind, period in rows}
 
     # -- reads -----------------------------------------------------------------------------
     def data_version(self, program_id: int) -> int:
@@ -867,6 +898,7 @@ class SqlStore:
         with self.engine.begin() as conn:
             for table in (
                 events,
+                releases,
                 monthly_aggregates,
                 sites,
                 context_features,

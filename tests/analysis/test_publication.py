@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from analysis.publication import (
     Atoms,
     PublicationError,
+    coarsen,
     find_differencing_leak,
     quarter_view,
     release,
@@ -37,12 +38,13 @@ def test_one_reporter_is_never_enough_however_many_reports() -> None:
 
 
 def test_a_parent_shows_only_what_its_released_children_do_not() -> None:
-    # cell (0,0): 6 events from 2 keys -> released at level 0.
-    # cells (1,0) and (0,1): 2 + 3 events -> their parent (0,0) at level 1 releases 5.
-    atoms = Atoms.of([0, 0, 1, 0], [0, 0, 0, 1], [0] * 4, [1, 2, 1, 3], [3, 3, 2, 3])
+    # cell (0,0): 10 reports from 2 keys, 5 left without the larger -> released at level 0.
+    # cells (1,0) and (0,1): 5 + 6 reports, each from one key -> their parent (0,0) at level 1
+    # releases 11 (5 left without key 3).
+    atoms = Atoms.of([0, 0, 1, 0], [0, 0, 0, 1], [0] * 4, [1, 2, 1, 3], [5, 5, 5, 6])
     layer = release(atoms, k=K, top_level=4)
     got = [(f.level, f.ix, f.iy, f.count, f.reporters) for f in layer.features]
-    assert got == [(0, 0, 0, 6, 2), (1, 0, 0, 5, 2)]
+    assert got == [(0, 0, 0, 10, 2), (1, 0, 0, 11, 2)]
     assert layer.suppressed == 0
     assert find_differencing_leak(members(layer.features), atoms.count, k=K) is None
 
@@ -57,9 +59,9 @@ def test_the_checker_catches_a_parent_published_with_its_total() -> None:
 
 
 def test_the_checker_catches_a_quarter_minus_its_month() -> None:
-    # month 1: 5 events in cell c (2 keys), month 2: 2 events in c. A plain quarter release
-    # shows c = 7; month 1 shows c = 5; 7 - 5 = the 2 hidden in month 2.
-    atoms = Atoms.of([3, 3, 3], [3, 3, 3], [1, 1, 2], [1, 2, 1], [3, 2, 2])
+    # month 1: 10 reports in cell c (2 keys), month 2: 2 in c. A plain quarter release shows
+    # c = 12; month 1 shows c = 10; 12 - 10 = the 2 hidden in month 2.
+    atoms = Atoms.of([3, 3, 3], [3, 3, 3], [1, 1, 2], [1, 2, 1], [5, 5, 2])
     month_1 = release(atoms, k=K, top_level=0, among=np.array([0, 1]))
     plain_quarter = release(atoms, k=K, top_level=0)
     published = members(month_1.features) + members(plain_quarter.features)
@@ -69,6 +71,49 @@ def test_the_checker_catches_a_quarter_minus_its_month() -> None:
     ours = [f.member_set for m in months.values() for f in m.features]
     ours += members(quarter_view(list(months.values()), residual))
     assert find_differencing_leak(ours, atoms.count, k=K) is None
+
+
+def test_padding_a_victims_cell_reveals_nothing_about_the_victim() -> None:
+    # The victim (key 1) sent 2 reports into a cell; the attacker (key 9) pads it with 4 rows,
+    # or 40. Counted per key removed, the cell never passes on the attacker's reports: a
+    # released number minus the attacker's own would otherwise be the victim's exact count.
+    for padding in (4, 40):
+        atoms = Atoms.of([5, 5], [5, 5], [0, 0], [1, 9], [2, padding])
+        assert release(atoms, k=K, top_level=0).features == []
+
+
+def test_a_needle_count_from_one_row_does_not_pass_k() -> None:
+    # One report of 40 needles is one report: k counts rows, not needles.
+    atoms = Atoms.of([5, 5], [5, 5], [0, 0], [1, 2], [1, 4], needles=[40, 4])
+    assert release(atoms, k=K, top_level=0).features == []
+
+
+def test_needles_are_shown_only_where_the_rule_holds_for_needles() -> None:
+    # 6 reports from three keys pass (4 remain without the largest at k=4), but 30 of the 33
+    # needles come from one key: the needle total would give away the other keys' 3.
+    atoms = Atoms.of([0, 0, 0], [0, 0, 0], [0] * 3, [1, 2, 3], [2, 2, 2], needles=[30, 2, 1])
+    (feature,) = release(atoms, k=4, top_level=0).features
+    assert feature.count == 6 and feature.needles is None
+    spread = Atoms.of([0, 0, 0], [0, 0, 0], [0] * 3, [1, 2, 3], [2, 2, 2], needles=[5, 5, 5])
+    assert release(spread, k=4, top_level=0).features[0].needles == 15
+
+
+def test_two_colluding_keys_learn_nothing_when_the_steward_drops_two() -> None:
+    # Victim 2 reports; attackers 8 and 9 pad with 3 each: without the top key 5 remain
+    # (passes k=5), without the top two only the victim's 2.
+    atoms = Atoms.of([1, 1, 1], [1, 1, 1], [0] * 3, [1, 8, 9], [2, 3, 3])
+    assert len(release(atoms, k=K, top_level=0).features) == 1
+    assert release(atoms, k=K, top_level=0, drop_top_keys=2).features == []
+
+
+def test_the_public_layer_is_a_sum_of_released_cells() -> None:
+    atoms = Atoms.of([2, 2, 3, 3, 0], [2, 2, 2, 2, 0], [0] * 5, [1, 2, 1, 3, 4], [4, 4, 3, 3, 2])
+    peer = release(atoms, k=3, top_level=0)
+    public = coarsen(peer.features, levels=1, k=10)
+    assert [(f.level, f.ix, f.iy, f.count) for f in public] == [(1, 1, 1, 14)]
+    published = members(peer.features) + members(public)
+    assert find_differencing_leak(published, atoms.count, k=3) is None
+    assert coarsen(peer.features, levels=1, k=15) == []
 
 
 def test_bad_thresholds_are_refused() -> None:
@@ -84,7 +129,9 @@ def random_atoms(data: st.DataObject, months: int = 1) -> Atoms:
     draw = lambda lo, hi: np.array(  # noqa: E731
         data.draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=np.int64
     )
-    return Atoms.of(draw(0, 7), draw(0, 7), draw(1, months), draw(1, 4), draw(1, 6))
+    return Atoms.of(
+        draw(0, 7), draw(0, 7), draw(1, months), draw(1, 4), draw(1, 6), needles=draw(0, 30)
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -95,6 +142,13 @@ def test_no_released_number_is_small_and_every_event_is_counted_once(
     atoms = random_atoms(data)
     layer = release(atoms, k=k, top_level=3)
     assert all(f.count >= k and f.reporters >= 2 for f in layer.features)
+    for f in layer.features:  # any one key's reports removed, at least k remain
+        for key in np.unique(atoms.reporter[f.members]):
+            own = atoms.count[f.members][atoms.reporter[f.members] == key].sum()
+            assert f.count - own >= k
+            if f.needles is not None:
+                own_needles = atoms.needles[f.members][atoms.reporter[f.members] == key].sum()
+                assert f.needles - own_needles >= k
     assert layer.released + layer.suppressed == int(atoms.count.sum())
     seen: set[int] = set()
     for f in layer.features:

@@ -18,6 +18,7 @@ runner = CliRunner()
 BOSTON = {
     "GEO_SERVICE_SERVICE_AREA_BBOX": "-71.20,42.22,-70.98,42.40",
     "GEO_SERVICE_TIMEZONE": "America/New_York",
+    "GEO_SERVICE_RETENTION_MONTHS": "240",  # the 2015 history is older than the default 24
 }
 
 

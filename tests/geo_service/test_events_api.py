@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -119,7 +121,8 @@ def test_all_or_nothing_stores_nothing_when_a_row_fails(
 
 
 def test_roles(client: TestClient, keys: Keys) -> None:
-    body = collection(feature(), feature(kind="overdose"))
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).isoformat()
+    body = collection(feature(observed_at=recent), feature(kind="overdose", observed_at=recent))
     assert problem(client.post("/v1/events", json=body), 401)["code"] == "unauthenticated"
     bad_key = {"Authorization": "Bearer gs_not-a-key"}
     assert problem(client.post("/v1/events", json=body, headers=bad_key), 401)

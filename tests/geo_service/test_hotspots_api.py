@@ -187,7 +187,7 @@ def test_peers_and_planners_get_only_the_released_cells(
         ("", "period="),
         ("&datetime=2025-05-01T00:00:00Z/..", "period="),
         (f"&period={QUARTER}&cell_m=250", "cell_m is for managers"),
-        ("&period=2999-Q1", "not finished"),
+        ("&period=2999-Q1", "not published yet"),
     ],
 )
 def test_peers_must_ask_for_a_finished_period_of_released_cells(
@@ -227,22 +227,34 @@ def test_the_threshold_cannot_be_set_below_five(tmp_path: Any) -> None:
 # -- caching -------------------------------------------------------------------------------
 
 
-def test_answers_are_cached_until_new_events_arrive(
+def test_managers_answers_are_cached_until_new_events_arrive(
     client: TestClient, keys: Keys, town: int
 ) -> None:
-    url = f"/v1/hotspots?kind=needle_report&period={QUARTER}"
-    first = client.get(url, headers=keys["peer"])
-    again = client.get(url, headers=keys["peer"])
+    url = "/v1/hotspots?kind=needle_report"
+    first = client.get(url, headers=keys["manager"])
+    again = client.get(url, headers=keys["manager"])
     assert first.headers["x-analysis-cache"] == "miss"
     assert again.headers["x-analysis-cache"] == "hit"
     assert first.content == again.content
     post_events(client, [feature(*HOT)], keys["steward"])
-    after = client.get(url, headers=keys["peer"])
+    after = client.get(url, headers=keys["manager"])
     assert after.headers["x-analysis-cache"] == "miss"
     assert (
-        sum(f["properties"]["count"] for f in after.json()["features"])
-        == sum(f["properties"]["count"] for f in first.json()["features"]) + 1
+        after.json()["summary"]["counts"]["events"]
+        == first.json()["summary"]["counts"]["events"] + 1
     )
+
+
+def test_a_peers_answer_is_frozen_and_tells_nothing_of_arrivals(
+    client: TestClient, keys: Keys, town: int
+) -> None:
+    url = f"/v1/hotspots?kind=needle_report&period={QUARTER}"
+    first = client.get(url, headers=keys["peer"])
+    assert "x-analysis-cache" not in first.headers
+    post_events(client, [feature(*HOT)] * 6, keys["steward"])  # history, after the release
+    after = client.get(url, headers=keys["peer"])
+    assert "x-analysis-cache" not in after.headers
+    assert after.content == first.content
 
 
 def test_programs_do_not_see_each_other(client: TestClient, keys: Keys, town: int) -> None:

@@ -9,9 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from analysis.publication import find_differencing_leak
 from geo_service.auth import Role, create_key
-from geo_service.publication import parse_period, released_layer
 from geo_service.settings import EventKind
 from geo_service.storage.sql import SqlStore
 from tests.conftest import bearer, collection, feature, problem
@@ -137,8 +135,8 @@ def test_one_key_filing_twelve_reports_in_a_cell_is_not_released(
 
 
 @pytest.mark.parametrize("kind", [EventKind.NEEDLE_REPORT, EventKind.OVERDOSE])
-def test_a_quarter_and_its_months_reveal_no_hidden_count(
-    app: FastAPI, client: TestClient, town: Program, kind: EventKind
+def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarter_would_not(
+    app: FastAPI, client: TestClient, town: Program, kind: EventKind, monkeypatch: Any
 ) -> None:
     rng = np.random.default_rng(5)
     for reporter in range(3):  # sparse extras so that some cells fail and roll up
@@ -155,53 +153,41 @@ def test_a_quarter_and_its_months_reveal_no_hidden_count(
             ],
             reporter,
         )
-    store, deployment = app.state.store, app.state.deployment
-    program_id = store.program_id("town")
-    layers = [
-        released_layer(
-            store,
-            deployment,
-            program_id=program_id,
-            kind=kind,
-            period=parse_period(p, deployment),
-            k=5,
-        )
+    bodies = [
+        published(client, town.peer, kind=kind.value, period=p)
         for p in ("2025-04", "2025-05", "2025-06", "2025-Q2")
     ]
-    keys = sorted(
-        {key for layer in layers for f in layer.features for key in layer.member_keys(f)}
-        | {
-            (int(a), int(b), int(c), int(d))
-            for layer in layers[3:]
-            for a, b, c, d in zip(
-                layer.atoms.ix,
-                layer.atoms.iy,
-                layer.atoms.period,
-                layer.atoms.reporter,
-                strict=True,
-            )
-        }
+    assert all(f["properties"]["count"] >= 5 for b in bodies for f in b["features"])
+    assert any(f["properties"]["cell_m"] > 250 for f in bodies[3]["features"])
+    # The check is live: the same data, released as one plain quarter (its months ignored),
+    # lets a month be subtracted from the quarter, and is withheld instead.
+    other = Program(app.state.store, "naive")
+    background(client, other)
+    for reporter in range(3):  # May shows the lonely cell (9 reports); June hides its 2
+        may = [feature(*LONELY, kind=kind.value, observed_at="2025-05-20T02:00:00Z")] * 3
+        june = [feature(*LONELY, kind=kind.value, observed_at="2025-06-20T02:00:00Z")]
+        other.post(client, may + (june if reporter < 2 else []), reporter)
+    published(client, other.peer, kind=kind.value, period="2025-05")
+    from analysis import publication as core
+    from geo_service import releases
+
+    def plain_quarter(deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
+        family = [
+            [core.Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
+                (atoms.period == m) & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
+             for c in month.features]
+            for m, month in zip(period.months, months, strict=True)
+        ]  # fmt: skip
+        plain = core.release(atoms, k=rule.k, top_level=0).features
+        return plain, [*family, plain]
+
+    monkeypatch.setattr(releases, "_quarter", plain_quarter)
+    response = client.get(
+        "/v1/published", params={"kind": kind.value, "period": "2025-Q2"}, headers=other.peer
     )
-    index = {key: i for i, key in enumerate(keys)}
-    quarter = layers[3]
-    counts = np.zeros(len(keys), dtype=np.int64)
-    for a, b, c, d, n in zip(
-        quarter.atoms.ix,
-        quarter.atoms.iy,
-        quarter.atoms.period,
-        quarter.atoms.reporter,
-        quarter.atoms.count,
-        strict=True,
-    ):
-        counts[index[(int(a), int(b), int(c), int(d))]] = n
-    sums = [
-        frozenset(index[key] for key in layer.member_keys(f))
-        for layer in layers
-        for f in layer.features
-    ]
-    assert len(sums) > 5 and any(f.level > 0 for layer in layers for f in layer.features)
-    assert find_differencing_leak(sums, counts, k=5) is None
-    assert all(f.count >= 5 for layer in layers for f in layer.features)
+    assert problem(response, 503)["code"] == "release_withheld"
+    actions = [row.action for row in app.state.store.audit_rows()]
+    assert "release.withheld" in actions
 
 
 def test_released_and_suppressed_add_up_to_the_truth(client: TestClient, town: Program) -> None:
@@ -218,7 +204,11 @@ def test_released_and_suppressed_add_up_to_the_truth(client: TestClient, town: P
 
 @pytest.mark.parametrize(
     ("period", "needle"),
-    [("2025-13", "calendar month"), ("May 2025", "calendar month"), ("2999-01", "not finished")],
+    [
+        ("2025-13", "calendar month"),
+        ("May 2025", "calendar month"),
+        ("2999-01", "not published yet"),
+    ],
 )
 def test_bad_or_unfinished_periods_are_refused(
     client: TestClient, town: Program, period: str, needle: str
@@ -233,7 +223,7 @@ def test_the_current_month_is_not_released(client: TestClient, town: Program) ->
 
     now = dt.datetime.now(dt.UTC)
     response = client.get(f"/v1/published?kind=needle_report&period={now:%Y-%m}", headers=town.peer)
-    assert "not finished" in problem(response, 400)["detail"]
+    assert "not published yet" in problem(response, 400)["detail"]
 
 
 def test_a_steward_raises_thresholds_and_everyone_else_is_refused(

@@ -362,16 +362,17 @@ def test_all_candidates_in_exclusion_zones_is_an_empty_answer_with_the_reason(
 def test_a_planner_cannot_subtract_two_candidates_to_find_a_lone_report(
     client: TestClient, store: Any, keys: dict[str, dict[str, str]]
 ) -> None:
-    """Six reports from two reporters in one cell (released) and one lone report 360 m east
-    (hidden). Candidate B reaches both, A only the six: if the lone report counted for
+    """Nine reports from three reporters in one cell (released) and one lone report 360 m
+    east (hidden). Candidate B reaches both, A only the nine: if the lone report counted for
     planners, B minus A would reveal it. Only released cells count, so A and B tie."""
     from geo_service.auth import create_key
     from tests.conftest import bearer
 
     metre = 1 / (111_320 * np.cos(np.radians(TOWN[1])))  # degrees of longitude per metre
     second = bearer(create_key(store, program="town", role=Role.MANAGER)[1])
+    third = bearer(create_key(store, program="town", role=Role.MANAGER)[1])
     when = "2025-05-06T13:00:00-05:00"
-    for headers in (keys["manager"], second):
+    for headers in (keys["manager"], second, third):
         cluster = [feature(observed_at=when, source="peer") for _ in range(3)]
         assert client.post("/v1/events", json=collection(*cluster), headers=headers).is_success
     lone = feature(TOWN[0] + 360 * metre, observed_at=when, source="peer")
@@ -393,8 +394,8 @@ def test_a_planner_cannot_subtract_two_candidates_to_find_a_lone_report(
         body = client.get(f"/v1/siting/consumption-site?{period}", headers=keys[role]).json()
         return {r["name"]: r["criteria"]["needle_reports"]["value"] for r in body["ranking"]}
 
-    assert counts("manager") == {"A": 6, "B": 7}  # the manager sees every event
-    assert counts("planner") == {"A": 6, "B": 6}
+    assert counts("manager") == {"A": 9, "B": 10}  # the manager sees every event
+    assert counts("planner") == {"A": 9, "B": 9}
     gains = {}
     for name in ("A", "B"):
         only = [f for f in candidates["features"] if f["properties"]["name"] == name]
