@@ -1,9 +1,11 @@
-"""The price of privacy: what share of events each audience sees, by bucket size.
+"""The price of privacy: what share of reports each audience sees, by bucket and rule.
 
 Loads the synthetic demo town and the real Boston 2015 needle pick-ups into temporary
-databases, runs the publication step for every finished month and quarter, and prints the
-share of events shown to peers and planners (k = 5) and to the public (k = 10), and how
-much of it is shown at the stored cell size rather than rolled up.
+databases and, for every month and quarter, releases them under each cell rule: k = 5
+reports left after removing the one (or the two) reporting keys that sent most to a cell,
+for peers and planners; the public layer is that release summed into cells twice as wide,
+kept at k = 10. Prints the share of reports shown, and how much of it at the stored cell
+size rather than rolled up. (Rows imported without a key each count as their own reporter.)
 
     .venv/bin/python bench/price_of_privacy.py [--boston PATH]
 """
@@ -21,8 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analysis.publication import coarsen, release_month, release_quarter  # noqa: E402
 from geo_service.deployment import Deployment  # noqa: E402
-from geo_service.publication import parse_period, released_layer  # noqa: E402
+from geo_service.publication import Bucket, parse_period  # noqa: E402
+from geo_service.releases import PUBLIC_LEVELS, _read_reports, _top_level  # noqa: E402
 from geo_service.settings import EventKind, Settings  # noqa: E402
 from geo_service.storage.sql import open_store  # noqa: E402
 
@@ -30,7 +34,13 @@ CLI = [str(Path(sys.executable).parent / "geo-service")]
 BOSTON_ENV = {
     "GEO_SERVICE_SERVICE_AREA_BBOX": "-71.20,42.22,-70.98,42.40",
     "GEO_SERVICE_TIMEZONE": "America/New_York",
+    "GEO_SERVICE_RETENTION_MONTHS": "240",  # 2015 is older than the default two years
 }
+RULES = (  # (audience, keys removed, k, public coarsening)
+    ("peer/planner", 1, 5, False),
+    ("peer/planner", 2, 5, False),
+    ("public", 1, 10, True),
+)
 
 
 def load(database: str, extra_env: dict[str, str], command: list[str]) -> None:
@@ -58,25 +68,33 @@ def shares(name: str, settings: Settings, program: str, kinds: list[EventKind]) 
         ]
         quarters = sorted({f"{p[:4]}-Q{(int(p[5:]) - 1) // 3 + 1}" for p in months})
         for bucket, periods in (("month", months), ("quarter", quarters)):
-            for audience, k in (("peer/planner", 5), ("public", 10)):
+            for audience, drop, k, public in RULES:
                 total = shown = fine = 0
                 for label in periods:
-                    layer = released_layer(
-                        store,
-                        deployment,
-                        program_id=program_id,
-                        kind=kind,
-                        period=parse_period(label, deployment),
-                        k=k,
-                    )
-                    total += layer.events
-                    shown += sum(f.count for f in layer.features)
-                    fine += sum(f.count for f in layer.features if f.level == 0)
+                    period = parse_period(label, deployment)
+                    reports = _read_reports(store, deployment, program_id, kind, period)
+                    atoms = reports.atoms
+                    if period.bucket == Bucket.MONTH:
+                        features = release_month(
+                            atoms, period.months[0], k=5, drop_top_keys=drop
+                        ).features
+                    else:
+                        month_layers, residual = release_quarter(
+                            atoms, list(period.months), k=5, drop_top_keys=drop,
+                            top_level=_top_level(deployment, deployment.cell_m(kind)),
+                        )  # fmt: skip
+                        features = [f for m in month_layers.values() for f in m.features]
+                        features += residual.features
+                    if public:
+                        features = coarsen(features, levels=PUBLIC_LEVELS, k=k)
+                    total += int(atoms.count.sum())
+                    shown += sum(f.count for f in features)
+                    fine += sum(f.count for f in features if f.level == 0)
                 print(
-                    f"{name:10s} {kind.value:13s} {bucket:8s} {audience:13s} k={k:2d}: "
-                    f"{shown / total:6.1%} of {total:,} events shown, "
-                    f"{fine / total:6.1%} at the stored {deployment.cell_m(kind)} m cells "
-                    f"({len(periods)} {bucket}s)"
+                    f"{name:10s} {kind.value:13s} {bucket:8s} {audience:13s} k={k:2d} "
+                    f"without top {drop}: {shown / max(total, 1):6.1%} of {total:,} reports "
+                    f"shown, {fine / max(total, 1):6.1%} at the stored "
+                    f"{deployment.cell_m(kind)} m cells ({len(periods)} {bucket}s)"
                 )
     store.close()
 
@@ -123,6 +141,7 @@ def main() -> None:
                 database_url=boston_url,
                 service_area_bbox=(-71.20, 42.22, -70.98, 42.40),
                 timezone="America/New_York",
+                retention_months=240,
             ),
             "boston",
             [EventKind.NEEDLE_REPORT],
