@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import datetime as dt
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -33,7 +34,7 @@ from geo_service.ingest import (
     iter_csv_chunks,
     validate_events,
 )
-from geo_service.releases import late_rows
+from geo_service.releases import late_rows, latest_period
 from geo_service.settings import EventKind, Settings, get_settings
 from geo_service.sites import (
     SITE_CSV_COLUMNS,
@@ -41,7 +42,7 @@ from geo_service.sites import (
     sites_from_columns,
     sites_from_geojson,
 )
-from geo_service.storage import BatchRecord, EventRows
+from geo_service.storage import BatchRecord, EventRows, ProgramPublication
 from geo_service.storage.sql import SqlStore, open_store
 
 app = typer.Typer(
@@ -171,14 +172,15 @@ def serve(
     store, _ = _open(settings)  # fail here, with the message, not inside uvicorn
     store.close()
     base = f"http://{host}:{port}"
+    quarter = latest_period(Deployment(settings), ProgramPublication(), "quarter", time.time())
     typer.echo(
         f"Serving on {base}\n  maps:      {base}/maps (sign in by pasting a key)\n"
         f"  API docs:  {base}/docs\n  health:    {base}/healthz\n"
         f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"
         f"  sites:     {base}/v1/sites\n"
         f"  hot spots: {base}/v1/hotspots?kind=needle_report (manager key; peers add "
-        "&period=2025-Q2; try method=dbscan, hdbscan or density)\n"
-        f"  released:  {base}/v1/published?kind=overdose&period=2025-Q2 (what peers see)\n"
+        f"&period={quarter}; try method=dbscan, hdbscan or density)\n"
+        f"  released:  {base}/v1/published?kind=overdose&period={quarter} (what peers see)\n"
         f"  audit:     {base}/v1/audit (steward key)"
     )
     # uvicorn's access log prints query strings; ours logs method, path and status only.

@@ -16,7 +16,7 @@ from geo_service.auth import Role, create_key
 from geo_service.ingest import events_from_geojson, validate_events
 from geo_service.storage import BatchRecord
 from geo_service.storage.sql import SqlStore
-from tests.conftest import bearer, collection, feature, problem
+from tests.conftest import bearer, collection, feature
 
 VICTIM = (-101.8950, 54.7800)  # a quiet corner: nothing else reported there
 HOT = (-101.8700, 54.7700)
@@ -253,6 +253,15 @@ def test_sweeping_analysis_parameters_finds_no_hidden_report(
     assert a.json() == b.json()
 
 
+def drop_in(hours: str) -> dict[str, Any]:
+    properties = {"name": "Drop-in", "site_type": "hr_supply", "services": ["needles"]}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(HOT)},
+        "properties": {**properties, "opening_hours": hours},
+    }
+
+
 def without_ids(body: Any) -> Any:
     """The same answer from two programs differs only in their sites' database ids."""
     if isinstance(body, dict):
@@ -266,15 +275,13 @@ def test_a_planners_coverage_and_locker_hours_find_no_hidden_report(
     app: FastAPI, client: TestClient
 ) -> None:
     store = app.state.store
-    plain, hidden = twin_programs(app)
+    twin_programs(app)
     planners = [
         bearer(create_key(store, program=name, role=Role.PLANNER)[1])
         for name in ("plain", "hidden")
     ]
     for headers in planners:  # the same site in both programs
-        site = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(HOT)},
-                "properties": {"name": "Drop-in", "site_type": "hr_supply",
-                               "services": ["needles"], "opening_hours": "Mo-Fr 09:00-17:00"}}  # fmt: skip
+        site = drop_in("Mo-Fr 09:00-17:00")
         manager = bearer(
             create_key(store, program="plain" if headers is planners[0] else "hidden",
                        role=Role.MANAGER)[1]
@@ -297,8 +304,7 @@ def test_peer_answers_never_read_the_event_store_once_released(
     app: FastAPI, client: TestClient, people: dict[str, dict[str, str]], monkeypatch: Any
 ) -> None:
     busy_background(app, [people["victim"], people["second"], people["manager"]])
-    site = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(HOT)},
-            "properties": {"name": "Drop-in", "site_type": "hr_supply", "services": ["needles"]}}  # fmt: skip
+    site = drop_in("24/7")
     assert client.post("/v1/sites", json=collection(site), headers=people["manager"]).is_success
     urls = [
         *[f"/v1/hotspots?kind=needle_report&period=2025-05&method={m}"
