@@ -545,6 +545,12 @@ def program_publication(
         bool | None, typer.Option("--public/--no-public", help="publish a public layer")
     ] = None,
     bucket: Annotated[str | None, typer.Option(help="month or quarter")] = None,
+    grace_days: Annotated[
+        int | None, typer.Option(help="days after a period ends before it is published")
+    ] = None,
+    drop_top_keys: Annotated[
+        int | None, typer.Option(help="1 or 2: reporting keys removed before k is checked")
+    ] = None,
 ) -> None:
     """Show, or change, what the program publishes. Thresholds never go below the floors."""
     from geo_service.publication import Audience, change_publication, threshold
@@ -555,13 +561,16 @@ def program_publication(
     try:
         program_id = _program_id(store, program)
         current = store.publication(program_id)
-        if any(v is not None for v in (k_peer, k_planner, k_public, public, bucket)):
+        asked = (k_peer, k_planner, k_public, public, bucket, grace_days, drop_top_keys)
+        if any(v is not None for v in asked):
             chosen = ProgramPublication(
                 k_peer=k_peer if k_peer is not None else current.k_peer,
                 k_planner=k_planner if k_planner is not None else current.k_planner,
                 k_public=k_public if k_public is not None else current.k_public,
                 public_enabled=public if public is not None else current.public_enabled,
                 bucket=bucket or current.bucket,
+                grace_days=grace_days if grace_days is not None else current.grace_days,
+                drop_top_keys=drop_top_keys or current.drop_top_keys,
             )
             try:
                 change_publication(
@@ -573,7 +582,9 @@ def program_publication(
         ks = ", ".join(f"{a.value} {threshold(settings, current, a)}" for a in Audience)
         typer.echo(
             f"{program}: k = {ks}; public layer {'on' if current.public_enabled else 'off'}; "
-            f"bucket {current.bucket}"
+            f"bucket {current.bucket}; published {current.grace_days or 7} days after a "
+            f"period ends; reports counted without the top {current.drop_top_keys or 1} "
+            "reporting key(s)"
         )
     finally:
         store.close()

@@ -164,7 +164,10 @@ def test_months_and_their_quarter_together_reveal_no_hidden_count(data: st.DataO
     atoms = random_atoms(data, months=3)
     months, residual = release_quarter(atoms, [1, 2, 3], k=K, top_level=3)
     quarter = quarter_view(list(months.values()), residual)
-    published = [f.member_set for m in months.values() for f in m.features] + members(quarter)
+    layers = [m.features for m in months.values()] + [quarter]
+    # Every audience at once: peers' months and quarter, and the public coarsening of each.
+    published = [f.member_set for layer in layers for f in layer]
+    published += [f.member_set for layer in layers for f in coarsen(layer, levels=1, k=2 * K)]
     assert find_differencing_leak(published, atoms.count, k=K) is None
     released = sum(m.released for m in months.values()) + residual.released
     assert released + residual.suppressed == int(atoms.count.sum())

@@ -147,7 +147,8 @@ def test_each_map_draws_offline_with_its_legend(
     page, outside, errors = open_map(browser, server, Role(role_name), path, size)
     page.wait_for_selector("path.leaflet-interactive")
     drawn = page.locator("path.leaflet-interactive").count()
-    assert drawn >= 10, f"only {drawn} shapes drew"
+    # A peer's month shows only its released squares (a handful in the demo town's January).
+    assert drawn >= 5, f"only {drawn} shapes drew"
     assert page.evaluate("typeof L !== 'undefined' && !!document.querySelector('.leaflet-pane')")
     assert page.locator(".map-legend").is_visible()
     assert page.locator(".leaflet-control-scale").count() == 1
