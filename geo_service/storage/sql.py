@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,8 @@ from geo_service.storage.schema import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 GRID_KEY = "grid"
+# Keys idempotency digests; the migration that hashed older keys made it under this name.
+SECRET_META_KEY = "server_secret"  # noqa: S105 (the name of a meta row)
 _EVENT_COLUMNS = (
     "program_id",
     "batch_id",
@@ -252,11 +255,30 @@ class SqlStore:
             return result.rowcount == 1
 
     # -- batches ---------------------------------------------------------------------------
-    def find_batch(self, program_id: int, target: str, idempotency_key: str) -> BatchRecord | None:
+    def server_secret(self) -> str:
+        """The deployment's random secret, made on first use and shared by every worker."""
+        where = meta.c.key == SECRET_META_KEY
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(where)).scalar()
+        if found is not None:
+            return str(found)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(meta).values(key=SECRET_META_KEY, value=token_hex(32)))
+        except IntegrityError:
+            pass  # another worker made it first; theirs is the one
+        with self.engine.connect() as conn:
+            return str(conn.execute(sa.select(meta.c.value).where(where)).scalar_one())
+
+    def find_batch(
+        self, program_id: int, target: str, key_id: int | None, idempotency_key: str
+    ) -> BatchRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(batches).where(
                     batches.c.program_id == program_id,
+                    batches.c.target == target,
+                    batches.c.key_id.is_(None) if key_id is None else batches.c.key_id == key_id,
                     batches.c.idempotency_key == idempotency_key,
                 )
             ).first()
