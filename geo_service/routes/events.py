@@ -147,8 +147,10 @@ def envelope_m(
     return float(x.min()), float(y.min()), float(x.max()), float(y.max())
 
 
-def _iso(epoch_s: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
+def utc_text(epoch_s: int) -> str:
+    """RFC 3339 in UTC for any stored instant; numpy's calendar has no year 1-9999 limit, so
+    an odd date an old import left behind reads back instead of failing the whole answer."""
+    return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
 
 
 def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[dict[str, Any]]:
@@ -166,8 +168,8 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
             "kind": row.kind,
             "cell": f"{row.cell_m}:{row.cell_ix}:{row.cell_iy}",
             "cell_m": row.cell_m,
-            "bucket_start": _iso(row.bucket_start),
-            "bucket_end": _iso(row.bucket_start + row.bucket_hours * 3600),
+            "bucket_start": utc_text(row.bucket_start),
+            "bucket_end": utc_text(row.bucket_start + row.bucket_hours * 3600),
             "count": row.count,
             "source": row.source,
             "batch_id": row.batch_id,

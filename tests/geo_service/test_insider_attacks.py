@@ -4,17 +4,23 @@ rate limits and links, database file modes, and the audit of sub-k reads."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from geo_service.auth import Role, create_key
 from geo_service.batches import idempotency_digest
+from geo_service.storage import EventRows
 from geo_service.storage.schema import batches
 from geo_service.storage.sql import SqlStore
-from tests.conftest import bearer, collection, feature
+from tests.conftest import batch_record, bearer, collection, feature, problem
 
 Keys = dict[str, dict[str, str]]
 
@@ -87,3 +93,75 @@ def test_the_migration_hashes_keys_stored_verbatim(tmp_path: Path) -> None:
     found = store.find_batch(1, "events", None, digest)
     assert found is not None and found.batch_id == "b1"
     store.close()
+
+
+# -- bounds: no 500 from a period or a stored date, and no input in the log -----------------
+
+
+@pytest.mark.parametrize("period", ["0000-01", "9999-Q4", "1999-12", "2101-Q1"])
+def test_periods_outside_the_years_served_get_a_4xx(
+    client: TestClient, keys: Keys, store: SqlStore, caplog: pytest.LogCaptureFixture, period: str
+) -> None:
+    store.set_publication(
+        store.get_or_create_program("town"),
+        replace(store.publication(store.get_or_create_program("town")), public_enabled=True),
+    )
+    paths = [
+        ("/v1/hotspots?kind=needle_report&period=", keys["peer"]),
+        ("/v1/published?kind=needle_report&period=", keys["peer"]),
+        ("/v1/public/published?program=town&kind=needle_report&period=", {}),
+        ("/v1/coverage?service=naloxone&period=", keys["peer"]),
+    ]
+    for path, headers in paths:
+        with caplog.at_level(logging.INFO):
+            answer = client.get(path + period, headers=headers)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+        body = problem(answer, answer.status_code)
+        assert period not in str(body)
+    ours = [r for r in caplog.records if r.name.startswith("geo_service")]
+    assert ours and not any(period in r.getMessage() or r.exc_info for r in ours)
+
+
+ODD_STARTS = {
+    "year 1": int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp()) - 6 * 3600,  # +06 midnight
+    "year 9999": int(dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC).timestamp()),
+}
+
+
+def store_odd_events(store: SqlStore, bucket_start: int) -> None:
+    """Rows with dates ingest would refuse, as an older version or a bad import left them."""
+    program_id = store.get_or_create_program("town")
+    one = np.array([1], dtype=np.int64)
+    rows = EventRows(
+        kind=["needle_report", "overdose"],
+        cell_m=np.array([125, 250]),
+        cell_ix=np.array([2524, 1262]),
+        cell_iy=np.array([48577, 24288]),
+        bucket_start=np.array([bucket_start, bucket_start]),
+        bucket_hours=np.array([1, 6]),
+        count=np.concatenate([one, one]),
+        source=["peer", "ems"],
+        fatal=[None, False],
+        naloxone_doses=[None, 1],
+        place_type=["park", None],
+    )
+    store.store_events(batch_record("events", program_id), rows)
+
+
+@pytest.mark.parametrize("when", sorted(ODD_STARTS))
+def test_stored_odd_dates_read_back_without_a_500(
+    client: TestClient, keys: Keys, store: SqlStore, when: str
+) -> None:
+    store_odd_events(store, ODD_STARTS[when])
+    reads = {
+        "events": client.get("/v1/events", headers=keys["manager"]),
+        "export geojson": client.get("/v1/export?format=geojson", headers=keys["steward"]),
+        "export csv": client.get("/v1/export?format=csv", headers=keys["steward"]),
+        "hotspots": client.get("/v1/hotspots?kind=needle_report", headers=keys["manager"]),
+        "clusters": client.get(
+            "/v1/hotspots?kind=needle_report&method=dbscan&min_events=1", headers=keys["manager"]
+        ),
+        "coverage": client.get("/v1/coverage?service=naloxone", headers=keys["manager"]),
+    }
+    assert [r.status_code for r in reads.values()] == [200, 200, 200, 200, 200, 422]  # no sites
+    assert reads["events"].json()["numberReturned"] == 2
