@@ -49,6 +49,7 @@ from geo_service.publication import (
     released_layer,
     threshold,
 )
+from geo_service.routes.hotspots import answer_within
 from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import Store
@@ -264,14 +265,17 @@ def _answer(
     query = HotspotQuery(
         kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
     )
-    body, _ = cache.answer(
-        store,
-        deployment,
-        program_id=principal.program_id,
-        query=query,
-        role=principal.role,
-        settings=settings,
-        period=period,
+    body, _ = answer_within(
+        settings.analysis_seconds,
+        lambda: cache.answer(
+            store,
+            deployment,
+            program_id=principal.program_id,
+            query=query,
+            role=principal.role,
+            settings=settings,
+            period=period,
+        ),
     )
     answer: dict[str, Any] = orjson.loads(body)
     return answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from fastapi.testclient import TestClient
 
 from geo_service.auth import Role, create_key
 from geo_service.batches import idempotency_digest
+from geo_service.main import create_app
 from geo_service.storage import EventRows
 from geo_service.storage.schema import batches
 from geo_service.storage.sql import SqlStore
-from tests.conftest import batch_record, bearer, collection, feature, problem
+from tests.conftest import batch_record, bearer, collection, feature, make_settings, problem
 
 Keys = dict[str, dict[str, str]]
 
@@ -165,3 +167,53 @@ def test_stored_odd_dates_read_back_without_a_500(
     }
     assert [r.status_code for r in reads.values()] == [200, 200, 200, 200, 200, 422]  # no sites
     assert reads["events"].json()["numberReturned"] == 2
+
+
+# -- costs: what one request may make the server compute -------------------------------------
+
+
+@pytest.mark.parametrize("role", ["peer", "planner"])
+@pytest.mark.parametrize(
+    ("query", "limit"),
+    [("permutations=9999&seed=7", "999 permutations"), ("distance_m=50000", "1676 m")],
+)
+def test_peers_and_planners_cannot_order_a_huge_analysis(
+    client: TestClient, keys: Keys, role: str, query: str, limit: str
+) -> None:
+    answer = client.get(
+        f"/v1/hotspots?kind=needle_report&period=2025-Q2&{query}", headers=keys[role]
+    )
+    assert limit in problem(answer, 400)["detail"]
+
+
+def test_a_band_within_the_limit_is_still_served(client: TestClient, keys: Keys) -> None:
+    answer = client.get(
+        "/v1/hotspots?kind=needle_report&period=2025-Q2&distance_m=1500&permutations=999",
+        headers=keys["peer"],
+    )
+    assert answer.status_code == 200
+
+
+def test_a_slow_analysis_answers_503_then_its_kept_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geo_service.hotspots
+
+    slow = geo_service.hotspots.analyse
+
+    def analyse(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(geo_service.hotspots, "analyse", analyse)
+    with TestClient(create_app(make_settings(tmp_path, analysis_seconds=0.2))) as client:
+        manager = bearer(create_key(client.app.state.store, program="t", role=Role.MANAGER)[1])
+        assert post_events(client, collection(feature()), manager).status_code == 201
+        started = time.monotonic()
+        first = client.get("/v1/hotspots?kind=needle_report", headers=manager)
+        assert time.monotonic() - started < 0.9
+        assert problem(first, 503)["code"] == "analysis_overdue"
+        assert first.headers["Retry-After"] == "1"
+        time.sleep(1.2)
+        again = client.get("/v1/hotspots?kind=needle_report", headers=manager)
+        assert again.status_code == 200 and again.headers["X-Analysis-Cache"] == "hit"
