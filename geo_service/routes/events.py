@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import numpy as np
 import orjson
@@ -239,13 +240,14 @@ def get_events(
     )
     links = []
     if len(rows) == limit:
-        params = dict(request.query_params)
-        params["after"] = str(rows[-1].id)
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+        params.append(("after", str(rows[-1].id)))
         links.append(
             {
                 "rel": "next",
                 "type": GEOJSON,
-                "href": str(request.url.replace_query_params(**params)),
+                # Never the Host header: anyone can send one, and links get followed.
+                "href": f"{settings.public_url or ''}{request.url.path}?{urlencode(params)}",
             }
         )
     body = {

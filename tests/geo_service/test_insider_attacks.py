@@ -217,3 +217,64 @@ def test_a_slow_analysis_answers_503_then_its_kept_result(
         time.sleep(1.2)
         again = client.get("/v1/hotspots?kind=needle_report", headers=manager)
         assert again.status_code == 200 and again.headers["X-Analysis-Cache"] == "hit"
+
+
+# -- rate limits, links and file modes --------------------------------------------------------
+
+
+def test_a_new_junk_key_per_request_stays_on_the_address_bucket(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, rate_limit_per_key=100, rate_limit_per_address=3)
+    with TestClient(create_app(settings)) as client:
+        junk = [bearer(f"gs_junk{n}") for n in range(5)]
+        statuses = [client.get("/v1/sites", headers=h).status_code for h in junk]
+        assert statuses == [401, 401, 401, 429, 429]
+        # Routes that never look at the key cannot launder a junk key into a bucket either.
+        docs = [client.get("/openapi.json", headers=bearer(f"x{n}")).status_code for n in range(2)]
+        assert docs == [429, 429]
+
+
+def test_a_valid_key_moves_to_its_own_bucket_and_back_when_revoked(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, rate_limit_per_key=100, rate_limit_per_address=3)
+    with TestClient(create_app(settings)) as client:
+        store = client.app.state.store
+        key_id, key = create_key(store, program="t", role=Role.PEER)
+        assert all(
+            client.get("/v1/sites", headers=bearer(key)).status_code == 200 for _ in range(6)
+        )
+        assert [client.get("/v1/sites").status_code for _ in range(4)] == [401] * 3 + [429]
+        store.revoke_key(key_id)
+        assert [client.get("/v1/sites", headers=bearer(key)).status_code for _ in range(2)] == [
+            401,
+            429,
+        ]
+
+
+def test_links_never_echo_the_host_header(client: TestClient, keys: Keys) -> None:
+    post_events(client, collection(feature(), feature(count=2)), keys["manager"])
+    page = client.get(
+        "/v1/events?limit=1&kind=needle_report&kind=overdose",
+        headers={**keys["manager"], "Host": "evil.example"},
+    ).json()
+    (link,) = page["links"]
+    assert "evil.example" not in link["href"]
+    assert link["href"].startswith("/v1/events?")
+    assert "kind=needle_report&kind=overdose" in link["href"]  # both kinds kept
+
+
+def test_links_use_the_configured_public_url(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, public_url="https://maps.example.org/")
+    with TestClient(create_app(settings)) as client:
+        manager = bearer(create_key(client.app.state.store, program="t", role=Role.MANAGER)[1])
+        post_events(client, collection(feature(), feature(count=2)), manager)
+        page = client.get("/v1/events?limit=1", headers={**manager, "Host": "evil.example"})
+        assert page.json()["links"][0]["href"].startswith("https://maps.example.org/v1/events?")
+
+
+def test_database_files_are_private_to_the_service(
+    client: TestClient, keys: Keys, settings: Any
+) -> None:
+    post_events(client, collection(feature()), keys["manager"])
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    assert all(f.exists() for f in files)
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o600"}
