@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Annotated, TypeVar
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -22,6 +23,7 @@ from geo_service.hotspots import FULL_VIEW, HotspotQuery, Method
 from geo_service.publication import check_period, parse_period
 from geo_service.routes.events import GEOJSON, parse_datetime
 from geo_service.settings import EventKind
+from geo_service.small_cell_audit import audit_small_cells, feature_counts
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
@@ -233,6 +235,15 @@ def get_hotspots(
         )
     except AnalysisOverdue as exc:
         return overdue_response(exc)
+    if full_view:
+        audit_small_cells(
+            store,
+            settings,
+            principal,
+            route="/v1/hotspots",
+            counts=feature_counts(orjson.loads(body)),
+            parameters=request.query_params,
+        )
     return Response(
         body,
         media_type=GEOJSON,

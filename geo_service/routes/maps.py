@@ -52,6 +52,7 @@ from geo_service.publication import (
 from geo_service.routes.hotspots import answer_within
 from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.settings import EventKind, Settings
+from geo_service.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.storage import Store
 from maps.base import Tiles, compact, inline_script_hashes
 from maps.cleanup import CleanupPage, cleanup_map
@@ -417,6 +418,14 @@ def hotspots_download(
         raise InvalidParameter("downloads are .geojson or .csv")
     chosen = period or latest_finished_quarter(deployment)
     answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
+    audit_small_cells(
+        store,
+        settings,
+        principal,
+        route="/maps/hotspots." + fmt,
+        counts=feature_counts(answer),
+        parameters={"kind": kind, "period": chosen},
+    )
     name = f"hotspots-{kind.value}-{chosen}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "geojson":

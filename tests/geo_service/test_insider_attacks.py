@@ -22,7 +22,15 @@ from geo_service.main import create_app
 from geo_service.storage import EventRows
 from geo_service.storage.schema import batches
 from geo_service.storage.sql import SqlStore
-from tests.conftest import batch_record, bearer, collection, feature, make_settings, problem
+from tests.conftest import (
+    batch_record,
+    bearer,
+    collection,
+    feature,
+    make_settings,
+    problem,
+    service_site,
+)
 
 Keys = dict[str, dict[str, str]]
 
@@ -278,3 +286,60 @@ def test_database_files_are_private_to_the_service(
     files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
     assert all(f.exists() for f in files)
     assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o600"}
+
+
+# -- the audit of sub-k reads -----------------------------------------------------------------
+
+
+def small_cell_reads(client: TestClient, keys: Keys) -> list[dict[str, Any]]:
+    entries = client.get("/v1/audit", headers=keys["steward"]).json()["entries"]
+    return [e["detail"] for e in entries if e["action"] == "small_cells.read"]
+
+
+def assert_no_coordinates(details: list[dict[str, Any]]) -> None:
+    text = str(details)
+    assert "54.7" not in text and "101.8" not in text and "101.9" not in text
+
+
+def test_a_managers_narrow_hotspot_window_and_download_are_audited(
+    client: TestClient, keys: Keys
+) -> None:
+    post_events(client, collection(feature()), keys["manager"])
+    window = "datetime=2025-05-01T00:00:00Z/2025-05-02T00:00:00Z"
+    assert (
+        client.get(f"/v1/hotspots?kind=needle_report&{window}", headers=keys["manager"]).status_code
+        == 200
+    )
+    download = "/maps/hotspots.csv?kind=needle_report&period=2025-Q2"
+    assert client.get(download, headers=keys["steward"]).status_code == 200
+    # Peers see released cells only: nothing below k, nothing to audit.
+    assert (
+        client.get(
+            "/v1/hotspots?kind=needle_report&period=2025-Q2", headers=keys["peer"]
+        ).status_code
+        == 200
+    )
+    reads = small_cell_reads(client, keys)
+    assert [(r["route"], r["below_k"], r["k"]) for r in reads] == [
+        ("/v1/hotspots", 1, 5),
+        ("/maps/hotspots.csv", 1, 5),
+    ]
+    assert reads[0]["parameters"]["datetime"].startswith("2025-05-01")
+    assert reads[1]["parameters"] == {"kind": "needle_report", "period": "2025-Q2"}
+    assert_no_coordinates(reads)
+
+
+def test_a_managers_coverage_gap_cells_are_audited(client: TestClient, keys: Keys) -> None:
+    site = service_site("Office", ["naloxone"], "24/7")
+    assert (
+        client.post("/v1/sites", json=collection(site), headers=keys["manager"]).status_code == 201
+    )
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).isoformat()
+    far = feature(-101.905, 54.785, kind="overdose", observed_at=recent)
+    post_events(client, collection(far, far), keys["manager"])
+    answer = client.get("/v1/coverage?service=naloxone&kind=overdose", headers=keys["manager"])
+    assert answer.json()["results"][0]["uncovered"]["features"]
+    (read,) = small_cell_reads(client, keys)
+    assert read["route"] == "/v1/coverage" and read["below_k"] >= 1
+    assert read["parameters"]["service"] == "naloxone"
+    assert_no_coordinates([read])
