@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from geo_service.auth import Role, create_key
 from geo_service.batches import idempotency_digest
@@ -343,3 +344,11 @@ def test_a_managers_coverage_gap_cells_are_audited(client: TestClient, keys: Key
     assert read["route"] == "/v1/coverage" and read["below_k"] >= 1
     assert read["parameters"]["service"] == "naloxone"
     assert_no_coordinates([read])
+
+
+@pytest.mark.parametrize(
+    "url", ["maps.example.org", "https://u:p@maps.example.org", "https://x/?a"]
+)
+def test_a_public_url_must_be_a_plain_address(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_URL"):
+        make_settings(tmp_path, public_url=url)
