@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import uuid
 from collections.abc import Callable
@@ -49,6 +51,16 @@ def check_idempotency_key(value: str | None) -> str | None:
     return value
 
 
+def idempotency_digest(secret: str, *, key_id: int | None, target: str, value: str) -> str:
+    """The stored form of an Idempotency-Key: keyed, and scoped to the key that sent it.
+
+    The same value from another API key is another batch, so nobody can confirm, replay or
+    read the moment in someone else's key; without the secret a stored digest reveals nothing.
+    """
+    message = f"{key_id}\x00{target}\x00{value}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 def run_batch(
     store: Store,
     *,
@@ -64,10 +76,14 @@ def run_batch(
     held_back: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Store a validated batch once. Returns ``(answer, replayed)``; raises if nothing fits."""
+    digest = None
     if idempotency_key is not None:
-        earlier = store.find_batch(program_id, target, idempotency_key)
+        digest = idempotency_digest(
+            store.server_secret(), key_id=key_id, target=target, value=idempotency_key
+        )
+        earlier = store.find_batch(program_id, target, key_id, digest)
         if earlier is not None:
-            if earlier.fingerprint != fingerprint or earlier.target != target:
+            if earlier.fingerprint != fingerprint:
                 raise Conflict(
                     "this Idempotency-Key was already used for a different batch; use a new "
                     "key for new data",
@@ -96,7 +112,7 @@ def run_batch(
             program_id=program_id,
             key_id=key_id,
             target=target,
-            idempotency_key=idempotency_key,
+            idempotency_key=digest,
             fingerprint=fingerprint,
             received_on=dt.datetime.now(dt.UTC).date().isoformat(),
             response=answer,

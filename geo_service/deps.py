@@ -10,6 +10,7 @@ from geo_service.auth import Principal, authenticate
 from geo_service.deployment import Deployment
 from geo_service.hotspots import HotspotCache
 from geo_service.network import NetworkCache
+from geo_service.security import KEY_VERIFIED
 from geo_service.settings import Settings
 from geo_service.storage import Store
 
@@ -40,10 +41,13 @@ def get_networks(request: Request) -> NetworkCache:
 
 
 def get_principal(
+    request: Request,
     store: Annotated[Store, Depends(get_store)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    return authenticate(store, authorization)
+    principal = authenticate(store, authorization)
+    request.scope[KEY_VERIFIED] = True  # the rate limiter may now charge the key, not the address
+    return principal
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

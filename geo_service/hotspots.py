@@ -8,7 +8,6 @@ classes, not the statistics (z-scores, raw densities).
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import threading
 import time
@@ -309,7 +308,8 @@ def _run_density(analysis: Analysis, deployment: Deployment) -> None:
 
 
 def _iso(epoch_s: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
+    # numpy's calendar has no year 1-9999 limit: an odd stored date must not fail the answer.
+    return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
 
 
 def _cell_feature(ring: Any, cell_m: int, ix: int, iy: int, props: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from geo_service.errors import InvalidParameter
 from geo_service.settings import Settings
 from geo_service.storage import ProgramPublication, Store
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4]))$")
 
 
@@ -57,6 +58,8 @@ def parse_period(text: str, deployment: Deployment) -> Period:
             "period must be a calendar month such as 2025-05 or a quarter such as 2025-Q2"
         )
     year = int(match.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # year 0 or 9999 would overflow the clock
+        raise InvalidParameter(f"period must fall in the years {FIRST_YEAR}-{LAST_YEAR}")
     if match.group(2):
         months: tuple[int, ...] = (year * 12 + int(match.group(2)) - 1,)
         bucket = Bucket.MONTH

@@ -94,11 +94,20 @@ class KeysNotInUrlMiddleware:
         await self.app(scope, receive, send)
 
 
-class RateLimitMiddleware:
-    """Token buckets per key (per client address for requests without one); 429 when empty.
+# Set in the request's scope by the key check once a key proved valid.
+KEY_VERIFIED = "geo_service.key_verified"
 
-    Limits are per worker process and per minute, refilled continuously. A limit of 0 turns
-    that bucket off. ``/healthz`` is never limited, so orchestrators can always probe.
+
+class RateLimitMiddleware:
+    """Token buckets per client address, and per key once that key has proved valid; 429
+    when empty.
+
+    Any header can be made up, so a request spends its address's token before credentials
+    are looked at; only after the key check passed is that token given back and the key's
+    own, larger bucket charged instead. A new junk key per request therefore stays on the
+    address's bucket. Limits are per worker process and per minute, refilled continuously. A
+    limit of 0 turns that bucket off. ``/healthz`` is never limited, so orchestrators can
+    always probe.
     """
 
     def __init__(self, app: ASGIApp, *, per_key: int, per_address: int) -> None:
@@ -106,18 +115,21 @@ class RateLimitMiddleware:
         self.per_key = per_key
         self.per_address = per_address
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._valid_keys: set[str] = set()
         self._lock = threading.Lock()
 
-    def _identity(self, scope: Scope) -> tuple[str, int]:
+    @staticmethod
+    def _key_identity(scope: Scope) -> str | None:
         for name, value in scope["headers"]:
             if name == b"authorization":
                 # A digest, so the table never holds a usable key.
-                return "k:" + hashlib.sha256(value).hexdigest()[:24], self.per_key
-        client = scope.get("client")
-        return "a:" + (client[0] if client else "unknown"), self.per_address
+                return "k:" + hashlib.sha256(value).hexdigest()[:24]
+        return None
 
     def _take(self, identity: str, limit: int) -> float:
         """Take one token; return 0 if granted, else seconds until one is available."""
+        if not limit:
+            return 0.0
         now = time.monotonic()
         rate = limit / 60.0
         with self._lock:
@@ -133,21 +145,55 @@ class RateLimitMiddleware:
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60.0}
         return wait
 
+    def _give_back(self, identity: str, limit: int) -> None:
+        with self._lock:
+            tokens, last = self._buckets.get(identity, (float(limit), time.monotonic()))
+            self._buckets[identity] = (min(float(limit), tokens + 1.0), last)
+
+    def _remember(self, key: str, valid: bool) -> None:
+        with self._lock:
+            if not valid:
+                self._valid_keys.discard(key)
+                return
+            if len(self._valid_keys) >= 100_000:
+                self._valid_keys.clear()
+            self._valid_keys.add(key)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, wait: float
+    ) -> None:
+        response = problem_response(
+            429,
+            "rate_limited",
+            "Too many requests",
+            f"this key or address may make {limit} requests a minute; retry after the "
+            "number of seconds in Retry-After",
+        )
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == "/healthz":
             await self.app(scope, receive, send)
             return
-        identity, limit = self._identity(scope)
-        wait = self._take(identity, limit) if limit else 0.0
+        key = self._key_identity(scope)
+        if key is not None and key in self._valid_keys:
+            wait = self._take(key, self.per_key)
+            if wait:
+                await self._refuse(scope, receive, send, self.per_key, wait)
+                return
+            await self.app(scope, receive, send)
+            self._remember(key, bool(scope.get(KEY_VERIFIED)))  # a revoked key goes back
+            return
+        client = scope.get("client")
+        address = "a:" + (client[0] if client else "unknown")
+        wait = self._take(address, self.per_address)
         if wait:
-            response = problem_response(
-                429,
-                "rate_limited",
-                "Too many requests",
-                f"this key or address may make {limit} requests a minute; retry after the "
-                "number of seconds in Retry-After",
-            )
-            response.headers["Retry-After"] = str(math.ceil(wait))
-            await response(scope, receive, send)
+            await self._refuse(scope, receive, send, self.per_address, wait)
             return
         await self.app(scope, receive, send)
+        if key is not None and scope.get(KEY_VERIFIED):
+            self._remember(key, True)
+            if self.per_address:
+                self._give_back(address, self.per_address)
+            self._take(key, self.per_key)

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     map_tiles_attribution: str = "&copy; OpenStreetMap contributors"
     # How long a browser sign-in lasts.
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # One analysis request waits at most this long (503 + Retry-After; the result is kept).
+    analysis_seconds: float = Field(default=20.0, gt=0, le=3600)
+    # The address clients use (https://maps.example.org); links are built on it, never on
+    # the request's Host header. Unset: links are relative.
+    public_url: str | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -99,6 +104,18 @@ class Settings(BaseSettings):
                     "https://maps.example.org, separated by commas; '*' is not allowed"
                 )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _plain_origin(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith(("https://", "http://")) or any(c in value for c in "?#@ ")
+        ):
+            raise ValueError(
+                "GEO_SERVICE_PUBLIC_URL is the service's address, such as "
+                "https://maps.example.org, without a query or credentials"
+            )
+        return value.rstrip("/") if value else value
 
     @field_validator("service_area_bbox", mode="before")
     @classmethod

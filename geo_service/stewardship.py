@@ -12,7 +12,7 @@ import orjson
 
 from geo_service.audit import record
 from geo_service.deployment import Deployment
-from geo_service.routes.events import events_to_features
+from geo_service.routes.events import events_to_features, utc_text
 from geo_service.storage import RetentionResult, Store
 
 EVENT_COLUMNS = [
@@ -60,7 +60,7 @@ def export_program(
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EVENT_COLUMNS)
         for e in rows:
-            start = dt.datetime.fromtimestamp(e.bucket_start, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            start = utc_text(e.bucket_start)
             writer.writerow(
                 [
                     "event",

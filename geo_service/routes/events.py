@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import numpy as np
 import orjson
@@ -154,8 +155,10 @@ def envelope_m(
     return float(x.min()), float(y.min()), float(x.max()), float(y.max())
 
 
-def _iso(epoch_s: int) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
+def utc_text(epoch_s: int) -> str:
+    """RFC 3339 in UTC for any stored instant; numpy's calendar has no year 1-9999 limit, so
+    an odd date an old import left behind reads back instead of failing the whole answer."""
+    return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
 
 
 def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[dict[str, Any]]:
@@ -173,8 +176,8 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
             "kind": row.kind,
             "cell": f"{row.cell_m}:{row.cell_ix}:{row.cell_iy}",
             "cell_m": row.cell_m,
-            "bucket_start": _iso(row.bucket_start),
-            "bucket_end": _iso(row.bucket_start + row.bucket_hours * 3600),
+            "bucket_start": utc_text(row.bucket_start),
+            "bucket_end": utc_text(row.bucket_start + row.bucket_hours * 3600),
             "count": row.count,
             "source": row.source,
             "batch_id": row.batch_id,
@@ -244,13 +247,14 @@ def get_events(
     )
     links = []
     if len(rows) == limit:
-        params = dict(request.query_params)
-        params["after"] = str(rows[-1].id)
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+        params.append(("after", str(rows[-1].id)))
         links.append(
             {
                 "rel": "next",
                 "type": GEOJSON,
-                "href": str(request.url.replace_query_params(**params)),
+                # Never the Host header: anyone can send one, and links get followed.
+                "href": f"{settings.public_url or ''}{request.url.path}?{urlencode(params)}",
             }
         )
     body = {

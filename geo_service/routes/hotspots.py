@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
-from typing import Annotated
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Annotated, TypeVar
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from analysis.grid import GridError
+from geo_service.auth import Role
+from geo_service.deployment import Deployment
 from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
-from geo_service.errors import InvalidParameter
+from geo_service.errors import InvalidParameter, ServiceError, problem_response
 from geo_service.hotspots import FULL_VIEW, HotspotQuery, Method
 from geo_service.publication import parse_period
 from geo_service.releases import check_period
 from geo_service.routes.events import GEOJSON, parse_datetime
 from geo_service.settings import EventKind
+from geo_service.small_cell_audit import audit_small_cells, feature_counts
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
@@ -27,6 +36,59 @@ METHOD_OPTIONS = {
     Method.DENSITY: frozenset({"bandwidth_m"}),
 }
 ALL_OPTIONS = COMMON_OPTIONS.union(*METHOD_OPTIONS.values())
+# What one peer or planner request may cost: permutations, and a band of at most this share
+# of the service area's width (a wider band makes the whole town one neighbourhood anyway).
+MAX_PERMUTATIONS_BELOW_MANAGER = 999
+MAX_BAND_SHARE_OF_WIDTH = 0.25
+# Analyses run here, at most one per core: a flood of slow requests queues instead of
+# taking every CPU, and each request stops waiting at its deadline.
+_ANALYSIS_WORKERS = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="analysis")
+T = TypeVar("T")
+
+
+class AnalysisOverdue(ServiceError):
+    status, code, title = 503, "analysis_overdue", "The analysis is taking too long"
+
+
+def answer_within(seconds: float, compute: Callable[[], T]) -> T:
+    """``compute()`` on an analysis worker, or :class:`AnalysisOverdue` after ``seconds``.
+
+    The work is not interrupted: it finishes and fills the cache, so the same request asked
+    again after ``Retry-After`` is answered at once.
+    """
+    future = _ANALYSIS_WORKERS.submit(compute)
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        raise AnalysisOverdue(
+            "the analysis did not finish in time; retry after the seconds in Retry-After, or "
+            "narrow the request (fewer permutations, a smaller distance_m or window)",
+            retry_after=math.ceil(seconds),
+        ) from None
+
+
+def overdue_response(exc: AnalysisOverdue) -> Response:
+    response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
+def check_costs(
+    role: Role, deployment: Deployment, *, distance_m: float | None, permutations: int
+) -> None:
+    """Bound what one request below manager level may make the server compute."""
+    if role in FULL_VIEW:
+        return
+    if permutations > MAX_PERMUTATIONS_BELOW_MANAGER:
+        raise InvalidParameter(
+            f"peers and planners may ask for at most {MAX_PERMUTATIONS_BELOW_MANAGER} permutations"
+        )
+    xmin, _, xmax, _ = deployment.service_area_m.bounds
+    widest = math.floor((xmax - xmin) * MAX_BAND_SHARE_OF_WIDTH)
+    if distance_m is not None and distance_m > widest:
+        raise InvalidParameter(
+            f"distance_m may be at most {widest} m here, a quarter of the service area's width"
+        )
 
 
 def check_options(given: set[str], method: Method) -> None:
@@ -107,6 +169,7 @@ def get_hotspots(
     from the data are chosen from the release, and hidden reports leave no mark.
     """
     check_options(set(request.query_params.keys()), method)
+    check_costs(principal.role, deployment, distance_m=distance_m, permutations=permutations)
     full_view = principal.role in FULL_VIEW
     if datetime is not None and period is not None:
         raise InvalidParameter("give either datetime or period, not both")
@@ -161,15 +224,30 @@ def get_hotspots(
         min_samples=min_samples,
         bandwidth_m=bandwidth_m,
     )
-    body, cached = cache.answer(
-        store,
-        deployment,
-        program_id=principal.program_id,
-        query=query,
-        role=principal.role,
-        settings=settings,
-        period=chosen_period,
-    )
+    try:
+        body, cached = answer_within(
+            settings.analysis_seconds,
+            lambda: cache.answer(
+                store,
+                deployment,
+                program_id=principal.program_id,
+                query=query,
+                role=principal.role,
+                settings=settings,
+                period=chosen_period,
+            ),
+        )
+    except AnalysisOverdue as exc:
+        return overdue_response(exc)
+    if full_view:
+        audit_small_cells(
+            store,
+            settings,
+            principal,
+            route="/v1/hotspots",
+            counts=feature_counts(orjson.loads(body)),
+            parameters=request.query_params,
+        )
     # Only managers learn whether an answer was cached: for a peer it would tell when data land.
     headers = {"X-Analysis-Cache": "hit" if cached else "miss"} if full_view else None
     return Response(body, media_type=GEOJSON, headers=headers)

@@ -50,8 +50,10 @@ from geo_service.releases import (
     release_features,
     release_rule,
 )
+from geo_service.routes.hotspots import answer_within
 from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.settings import EventKind, Settings
+from geo_service.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.storage import Store
 from maps.base import Tiles, compact, inline_script_hashes
 from maps.cleanup import CleanupPage, cleanup_map
@@ -269,14 +271,17 @@ def _answer(
     query = HotspotQuery(
         kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
     )
-    body, _ = cache.answer(
-        store,
-        deployment,
-        program_id=principal.program_id,
-        query=query,
-        role=principal.role,
-        settings=settings,
-        period=period,
+    body, _ = answer_within(
+        settings.analysis_seconds,
+        lambda: cache.answer(
+            store,
+            deployment,
+            program_id=principal.program_id,
+            query=query,
+            role=principal.role,
+            settings=settings,
+            period=period,
+        ),
     )
     answer: dict[str, Any] = orjson.loads(body)
     return answer
@@ -424,6 +429,14 @@ def hotspots_download(
         deployment, grace_days(store.publication(principal.program_id))
     )
     answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
+    audit_small_cells(
+        store,
+        settings,
+        principal,
+        route="/maps/hotspots." + fmt,
+        counts=feature_counts(answer),
+        parameters={"kind": kind, "period": chosen},
+    )
     name = f"hotspots-{kind.value}-{chosen}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "geojson":

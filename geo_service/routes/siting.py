@@ -36,6 +36,7 @@ from geo_service.errors import InvalidParameter
 from geo_service.http import decode_text, parse_json, read_payload
 from geo_service.settings import EventKind
 from geo_service.sites import Service, check_opening_hours
+from geo_service.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.storage import ContextFeature
 
 router = APIRouter(prefix="/v1", tags=["coverage and siting"])
@@ -244,6 +245,13 @@ async def get_coverage(
         )
 
     answer = await run_in_threadpool(work)
+    gaps = [
+        n for result in answer["results"] for n in feature_counts(result["uncovered"], "events")
+    ]
+    parameters = {"service": service, "minutes": thresholds, "kind": kind, "period": period}
+    audit_small_cells(
+        store, settings, principal, route="/v1/coverage", counts=gaps, parameters=parameters
+    )
     return Response(orjson.dumps(answer), media_type="application/json")
 
 

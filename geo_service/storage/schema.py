@@ -69,12 +69,16 @@ batches = Table(
     Column("program_id", ForeignKey("programs.id"), nullable=False),
     Column("key_id", ForeignKey("api_keys.id"), nullable=True),
     Column("target", String(16), nullable=False),
+    # HMAC of the sending key's id, the target and the client's Idempotency-Key: a guessed
+    # or time-based key of another peer can be neither confirmed nor replayed.
     Column("idempotency_key", String(200), nullable=True),
     Column("fingerprint", String(64), nullable=False),
     # A day, not a moment: the arrival time of a live overdose report would undo the 6-hour blur.
     Column("received_on", String(10), nullable=False),
     Column("response", Text, nullable=False),
-    UniqueConstraint("program_id", "idempotency_key", name="uq_batches_idempotency"),
+    UniqueConstraint(
+        "program_id", "key_id", "idempotency_key", name="uq_batches_idempotency_per_key"
+    ),
 )
 
 events = Table(

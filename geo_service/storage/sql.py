@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import numpy as np
@@ -60,6 +63,8 @@ from geo_service.storage.schema import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 GRID_KEY = "grid"
+# Keys idempotency digests; the migration that hashed older keys made it under this name.
+SECRET_META_KEY = "server_secret"  # noqa: S105 (the name of a meta row)
 _EVENT_COLUMNS = (
     "program_id",
     "batch_id",
@@ -99,11 +104,19 @@ def alembic_config(connection: Connection) -> Config:
     return config
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only; SQLite gives its -wal and -shm
+    files the same mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def make_engine(database_url: str) -> Engine:
     url = sa.engine.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(url.database))
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -255,11 +268,30 @@ class SqlStore:
             return result.rowcount == 1
 
     # -- batches ---------------------------------------------------------------------------
-    def find_batch(self, program_id: int, target: str, idempotency_key: str) -> BatchRecord | None:
+    def server_secret(self) -> str:
+        """The deployment's random secret, made on first use and shared by every worker."""
+        where = meta.c.key == SECRET_META_KEY
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(where)).scalar()
+        if found is not None:
+            return str(found)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(meta).values(key=SECRET_META_KEY, value=token_hex(32)))
+        except IntegrityError:
+            pass  # another worker made it first; theirs is the one
+        with self.engine.connect() as conn:
+            return str(conn.execute(sa.select(meta.c.value).where(where)).scalar_one())
+
+    def find_batch(
+        self, program_id: int, target: str, key_id: int | None, idempotency_key: str
+    ) -> BatchRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(batches).where(
                     batches.c.program_id == program_id,
+                    batches.c.target == target,
+                    batches.c.key_id.is_(None) if key_id is None else batches.c.key_id == key_id,
                     batches.c.idempotency_key == idempotency_key,
                 )
             ).first()

@@ -187,7 +187,7 @@ def test_peers_and_planners_get_only_the_released_cells(
         ("", "period="),
         ("&datetime=2025-05-01T00:00:00Z/..", "period="),
         (f"&period={QUARTER}&cell_m=250", "cell_m is for managers"),
-        ("&period=2999-Q1", "not published yet"),
+        ("&period=2099-Q1", "not published yet"),
     ],
 )
 def test_peers_must_ask_for_a_finished_period_of_released_cells(
