@@ -52,8 +52,32 @@ def town(tmp_path: Path) -> Any:
         yield app, client, keys
 
 
+ORIGIN = {"Origin": "http://testserver"}  # what a browser sends from this service's pages
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]*)"')
+
+
+def form_token_in(page: str) -> str:
+    found = FORM_TOKEN.search(page)
+    assert found, "the page has no form token field"
+    return found.group(1)
+
+
 def sign_in(client: TestClient, key: str, target: str = "/maps") -> Any:
-    return client.post("/signin", data={"key": key, "next": target}, follow_redirects=False)
+    """Sign in as a browser does: fetch the form (and its cookie), post it from this origin."""
+    token = form_token_in(client.get("/signin").text)
+    return client.post(
+        "/signin",
+        data={"key": key, "next": target, "csrf_token": token},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+
+
+def sign_out(client: TestClient) -> Any:
+    token = form_token_in(client.get("/maps").text)
+    return client.post(
+        "/signout", data={"csrf_token": token}, headers=ORIGIN, follow_redirects=False
+    )
 
 
 # -- signing in ----------------------------------------------------------------------------
@@ -77,7 +101,7 @@ def test_maps_send_a_browser_to_sign_in_and_back(
     page = client.get(signed.headers["location"])
     assert page.status_code == 200 and "leaflet" in page.text
     assert key not in page.text and key[3:15] not in caplog.text
-    client.post("/signout")
+    assert sign_out(client).status_code == 303
     after = client.get("/maps", follow_redirects=False)
     assert after.status_code == 303
 
