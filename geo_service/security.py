@@ -190,7 +190,9 @@ def _is_browser_change(scope: Scope) -> bool:
 def is_same_origin(scope: Scope) -> bool:
     """The browser says the request comes from this service's own pages."""
     origin = _header(scope, b"origin")
-    if origin is not None:
+    # Under "Referrer-Policy: no-referrer" browsers send "Origin: null" even from our own
+    # pages; then, as without an Origin, the browser-set Sec-Fetch-Site decides.
+    if origin is not None and origin != "null":
         return origin == f"{scope['scheme']}://{_header(scope, b'host')}"
     return _header(scope, b"sec-fetch-site") == "same-origin"
 

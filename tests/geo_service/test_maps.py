@@ -442,6 +442,7 @@ CROSS_ORIGIN = [
     {"Origin": "http://127.0.0.1:9999"},  # another port of the same host
     {"Origin": "http://evil.example"},
     {"Origin": "null"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
     {"Sec-Fetch-Site": "cross-site"},
     {"Sec-Fetch-Site": "same-site"},
     {},  # neither header: a cookie request must say where it comes from
@@ -482,11 +483,13 @@ def test_a_cleanup_log_from_another_origin_is_refused_and_stores_nothing(demo: A
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert "777" not in refused.text and form["csrf_token"] not in refused.text
     assert needles_logged(demo) == before
-    for headers in (ORIGIN, {"Sec-Fetch-Site": "same-origin"}):
+    same_origin = [ORIGIN, {"Sec-Fetch-Site": "same-origin"},
+                   {"Origin": "null", "Sec-Fetch-Site": "same-origin"}]  # fmt: skip
+    for headers in same_origin:
         logged = browser.post("/maps/cleanup/log", data=form, headers=headers,
                               follow_redirects=False)  # fmt: skip
         assert logged.status_code == 303 and "logged=1" in logged.headers["location"]
-    assert needles_logged(demo) == before + 2 * 777
+    assert needles_logged(demo) == before + 3 * 777
 
 
 def test_a_cleanup_log_without_this_sessions_token_is_refused(demo: Any) -> None:
