@@ -50,8 +50,12 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # A key or a cookie (a session, a sign-in form's token) makes the answer personal.
-        authenticated = any(name in (b"authorization", b"cookie") for name, _ in scope["headers"])
+        # A key or a cookie (a session, a sign-in form's secret) makes the answer personal;
+        # shared static files stay cacheable, which matters on slow rural links.
+        sent = {name for name, _ in scope["headers"]}
+        authenticated = b"authorization" in sent or (
+            b"cookie" in sent and not scope["path"].startswith("/static/")
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -580,3 +580,6 @@ def test_the_sign_in_form_and_its_refusals_are_never_stored(demo: Any) -> None:
     assert form.headers["cache-control"] == "no-store"
     refused = browser.post("/signin", data={"key": "x"}, headers=ORIGIN)
     assert refused.status_code == 403 and refused.headers["cache-control"] == "no-store"
+    # Shared static files stay cacheable even when the browser sends its cookies.
+    script = browser.get("/static/map-labels.js")
+    assert script.status_code == 200 and script.headers.get("cache-control") != "no-store"
