@@ -32,6 +32,7 @@ from geo_service.routes.docs import add_docs
 from geo_service.security import (
     KeysNotInUrlMiddleware,
     RateLimitMiddleware,
+    SameOriginChangesMiddleware,
     SecurityHeadersMiddleware,
 )
 from geo_service.settings import Settings, get_settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         per_address=settings.rate_limit_per_address,
     )
     app.add_middleware(KeysNotInUrlMiddleware)
+    app.add_middleware(SameOriginChangesMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

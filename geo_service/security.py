@@ -1,4 +1,5 @@
-"""Hardening around every route: security headers, keys kept out of URLs, rate limits.
+"""Hardening around every route: security headers, keys kept out of URLs, rate limits, and
+same-origin checks on browser (cookie) changes.
 
 Each is a plain ASGI middleware, so it also covers answers that never reach a route (413,
 429, 404) and streaming bodies.
@@ -7,6 +8,7 @@ Each is a plain ASGI middleware, so it also covers answers that never reach a ro
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import threading
 import time
@@ -14,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo_service.auth import KEY_PREFIX
+from geo_service.auth import KEY_PREFIX, SESSION_COOKIE
 from geo_service.errors import problem_response
 
 # Only our own assets: the API docs page and its Swagger UI files are served from /static.
@@ -48,14 +50,19 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authenticated = any(name == b"authorization" for name, _ in scope["headers"])
+        # A key or a cookie (a session, a sign-in form's secret) makes the answer personal;
+        # shared static files stay cacheable, which matters on slow rural links.
+        sent = {name for name, _ in scope["headers"]}
+        authenticated = b"authorization" in sent or (
+            b"cookie" in sent and not scope["path"].startswith("/static/")
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers += [h for h in SECURITY_HEADERS if h[0] not in present]
-                if authenticated:
+                if authenticated or b"set-cookie" in present:
                     headers = [h for h in headers if h[0].lower() != b"cache-control"]
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -197,3 +204,67 @@ class RateLimitMiddleware:
             if self.per_address:
                 self._give_back(address, self.per_address)
             self._take(key, self.per_key)
+
+
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BROWSER_FORM_PATHS = ("/signin", "/signout", "/maps")
+
+
+def form_token(secret: str) -> str:
+    """The hidden-field token of a session or a sign-in form: an HMAC keyed by the cookie's
+    secret value, which only pages served to that browser can carry (the cookie is HttpOnly)."""
+    return hmac.new(secret.encode(), b"geo-service form token", hashlib.sha256).hexdigest()
+
+
+def form_token_matches(secret: str | None, sent: str | None) -> bool:
+    return bool(secret and sent) and hmac.compare_digest(form_token(secret or ""), sent or "")
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _is_browser_change(scope: Scope) -> bool:
+    if scope["method"] not in UNSAFE_METHODS or _header(scope, b"authorization") is not None:
+        return False  # Bearer keys are not sent by browsers on their own: no forgery
+    path: str = scope["path"]
+    on_form_path = any(path == p or path.startswith(p + "/") for p in BROWSER_FORM_PATHS)
+    cookies = _header(scope, b"cookie") or ""
+    return on_form_path or f"{SESSION_COOKIE}=" in cookies
+
+
+def is_same_origin(scope: Scope) -> bool:
+    """The browser says the request comes from this service's own pages."""
+    origin = _header(scope, b"origin")
+    # Under "Referrer-Policy: no-referrer" browsers send "Origin: null" even from our own
+    # pages; then, as without an Origin, the browser-set Sec-Fetch-Site decides.
+    if origin is not None and origin != "null":
+        return origin == f"{scope['scheme']}://{_header(scope, b'host')}"
+    return _header(scope, b"sec-fetch-site") == "same-origin"
+
+
+class SameOriginChangesMiddleware:
+    """Refuse a cookie-authenticated change (a form post, sign-in, sign-out) unless the
+    browser's ``Origin`` (or, without one, ``Sec-Fetch-Site``) says it came from this
+    service. A page on another site, or another port of this host, cannot post as a viewer.
+    The per-session form token is checked by the routes, which read the form."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_browser_change(scope) and not is_same_origin(scope):
+            response = problem_response(
+                403,
+                "cross_origin",
+                "Sent from another site",
+                "changes made with a browser sign-in must come from this service's own pages; "
+                "open the page here and submit it again",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -2,6 +2,11 @@
 
 Pages load scripts and styles only from the service (``/static``): :func:`render` refuses to
 return a page that points anywhere else.
+
+User text (site, candidate and exclusion names, opening hours, notes) never enters a page's
+inline scripts: builders hand it to :func:`add_label`, which puts it in a JSON data island
+that ``/static/map-labels.js`` binds to the layers. Element names are numbered in tree
+order, so a page's inline scripts, and their CSP hashes, change only with its layers.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,6 +31,13 @@ ASSET_CSS = [
 ]
 OFF_HOST = re.compile(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="(?!/)([^"]*)"', re.I)
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+LABELS_ID = "map-labels"
+# Where a page's forms take the viewer's token: filled per request, so cached pages hold none.
+CSRF_SLOT = '<input type="hidden" name="csrf_token" value="">'
+# Characters that could end a <script> block, start markup, or end a JavaScript line.
+JSON_IN_HTML = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 
 
 class MapError(ValueError):
@@ -68,12 +81,63 @@ def compact(
     }
 
 
+def json_for_html(value: Any) -> str:
+    """JSON that can sit inside an HTML ``<script type="application/json">`` block unchanged."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(JSON_IN_HTML)
+
+
+class Labels(MacroElement):
+    """The page's user text as JSON data, bound to layers by ``/static/map-labels.js``.
+
+    Each entry names a layer and gives its tooltip and/or popup as HTML in which every
+    user-supplied string is already escaped. The data island is never run as script.
+    """
+
+    _template = Template(
+        """
+{% macro html(this, kwargs) %}
+<script type="application/json" id="{{ this.element_id }}">{{ this.data() }}</script>
+<script src="/static/map-labels.js" defer></script>
+{% endmacro %}
+"""
+    )
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "Labels"
+        self.element_id = LABELS_ID
+        self.entries: list[tuple[Element, dict[str, Any]]] = []
+
+    def data(self) -> str:
+        return json_for_html([{"layer": layer.get_name(), **text} for layer, text in self.entries])
+
+
+def add_label(
+    fmap: folium.Map,
+    layer: Element,
+    *,
+    tooltip: str = "",
+    popup: str = "",
+    sticky: bool = False,
+) -> None:
+    """Give ``layer`` a tooltip and/or popup: HTML whose user text the caller has escaped."""
+    text: dict[str, Any] = {}
+    if tooltip:
+        text["tooltip"] = tooltip
+        text["sticky"] = sticky
+    if popup:
+        text["popup"] = popup
+    labels = next(c for c in fmap._children.values() if isinstance(c, Labels))
+    labels.entries.append((layer, text))
+
+
 def base_map(bounds: Sequence[float], *, tiles: Tiles) -> folium.Map:
     """A map fitted to ``bounds`` (west, south, east, north) with a scale bar."""
     west, south, east, north = bounds
     fmap = folium.Map(tiles=None, control_scale=True, zoom_snap=0.5)
     fmap.default_js = ASSET_JS
     fmap.default_css = ASSET_CSS
+    fmap.add_child(Labels())
     if tiles.url:
         folium.TileLayer(tiles=tiles.url, attr=tiles.attribution, name="Street map").add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]])
@@ -98,7 +162,7 @@ def add_sites(fmap: folium.Map, sites: Sequence[dict[str, Any]], *, show: bool =
             f"<b>{html.escape(site['name'])}</b><br>{html.escape(', '.join(site['services']))}"
             f"<br>Today: {html.escape(site.get('today') or 'hours not given')}"
         )
-        folium.CircleMarker(
+        marker = folium.CircleMarker(
             location=[round(lat, 6), round(lon, 6)],
             radius=7,
             color="#1b7837",
@@ -106,8 +170,8 @@ def add_sites(fmap: folium.Map, sites: Sequence[dict[str, Any]], *, show: bool =
             fill=True,
             fill_color="#ffffff",
             fill_opacity=1.0,
-            tooltip=folium.Tooltip(label, sticky=True),
         ).add_to(group)
+        add_label(fmap, marker, tooltip=label, sticky=True)
     group.add_to(fmap)
 
 
@@ -126,24 +190,6 @@ LEGEND = Template(
 {% endmacro %}
 """
 )
-
-
-class PlainPopup(MacroElement):
-    """A click-to-open popup from an HTML string. folium's Popup builds its content with
-    jQuery, which these pages do not load."""
-
-    _template = Template(
-        """
-{% macro script(this, kwargs) %}
-{{ this._parent.get_name() }}.bindPopup({{ this.content|tojson }}, {maxWidth: 340});
-{% endmacro %}
-"""
-    )
-
-    def __init__(self, content: str) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._name = "PlainPopup"
-        self.content = content
 
 
 class Legend(MacroElement):
@@ -168,9 +214,18 @@ def add_header(fmap: folium.Map, fragment: str) -> None:
     page_of(fmap).html.add_child(Element(fragment))
 
 
+def _tree(element: Element) -> Iterator[Element]:
+    yield element
+    for child in list(element._children.values()):
+        yield from _tree(child)
+
+
 def render(fmap: folium.Map) -> str:
     """The page's HTML; fails if anything would load from another host."""
-    page: str = page_of(fmap).render()
+    root = page_of(fmap)
+    for number, element in enumerate(_tree(root)):
+        element._id = f"{number:x}"  # in place of a random id: the same map, the same scripts
+    page: str = root.render()
     off_host = OFF_HOST.findall(page)
     if off_host:
         raise MapError(f"the page would load {len(off_host)} files from other hosts")

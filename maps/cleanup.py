@@ -11,9 +11,11 @@ import folium
 from branca.element import Element
 
 from maps.base import (
+    CSRF_SLOT,
     Legend,
     Tiles,
     add_header,
+    add_label,
     add_outline,
     add_sites,
     base_map,
@@ -73,14 +75,15 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
         if p["kind"] != "path":
             continue
         coords = [[lat, lon] for lon, lat in f["geometry"]["coordinates"]]
-        folium.PolyLine(  # type: ignore[no-untyped-call]
-            coords,
-            color=team_colour(p["team"]),
-            weight=5,
-            opacity=0.85,
+        path = folium.PolyLine(  # type: ignore[no-untyped-call]
+            coords, color=team_colour(p["team"]), weight=5, opacity=0.85
+        ).add_to(fmap)
+        add_label(
+            fmap,
+            path,
             tooltip=f"Team {p['team']}: {p['stops']} stops, {p['duration_min']:.0f} min, "
             f"{p['distance_m'] / 1000:.1f} km",
-        ).add_to(fmap)
+        )
     for f in _stops(page.route):
         p = f["properties"]
         lon, lat = f["geometry"]["coordinates"]
@@ -90,19 +93,20 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
             icon_size=(26, 26),
             icon_anchor=(13, 13),
         )
-        folium.Marker(
-            [lat, lon],
-            icon=icon,
+        stop = folium.Marker([lat, lon], icon=icon).add_to(fmap)
+        add_label(
+            fmap,
+            stop,
             tooltip=html.escape(
                 f"Team {p['team']}, stop {p['order']}: minute {p['arrival_minute']:.0f}, "
                 f"about {p['expected_needles']:.0f} needles. {p['reason']}"
             ),
-        ).add_to(fmap)
+        )
     for f in page.route["features"]:
         p = f["properties"]
         if p["kind"] in ("start", "end"):
             lon, lat = f["geometry"]["coordinates"]
-            folium.CircleMarker(
+            end = folium.CircleMarker(
                 [lat, lon],
                 radius=9,
                 color="#000000",
@@ -110,8 +114,8 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
                 fill=True,
                 fill_color="#ffffff",
                 fill_opacity=1.0,
-                tooltip=html.escape(f"{p['kind'].title()}: {p['name']}"),
             ).add_to(fmap)
+            add_label(fmap, end, tooltip=html.escape(f"{p['kind'].title()}: {p['name']}"))
     add_sites(fmap, page.sites, show=False)
     folium.LayerControl(collapsed=True).add_to(fmap)
     teams = [f["properties"] for f in page.route["features"] if f["properties"]["kind"] == "path"]
@@ -162,7 +166,7 @@ def _stop_list(page: CleanupPage) -> str:
         return (
             '<form class="route-list side-panel" method="post" '
             f'action="{html.escape(page.log_form_action)}">'
-            f"<h2>Stops</h2><ol>{listing}</ol>{hidden}"
+            f"<h2>Stops</h2><ol>{listing}</ol>{hidden}{CSRF_SLOT}"
             "<p>After the walk, enter the needles collected at each stop you visited (0 if "
             "none; leave it empty if you did not get there).</p>"
             '<button type="submit">Log this clean-up</button></form>'

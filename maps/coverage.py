@@ -20,9 +20,9 @@ from branca.element import Element
 
 from maps.base import (
     Legend,
-    PlainPopup,
     Tiles,
     add_header,
+    add_label,
     add_outline,
     base_map,
     page_of,
@@ -93,8 +93,9 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             "fillOpacity": 0.25 if open_ else 0.08,
             "dashArray": None if open_ else "4 4",
         }
-        _shape(c["geometry"], look, f"{c['name']}: {'open' if open_ else 'closed'}").add_to(reach)
-        folium.CircleMarker(
+        shape = _shape(c["geometry"], look).add_to(reach)
+        add_label(fmap, shape, tooltip=html.escape(f"{c['name']}: {'open' if open_ else 'closed'}"))
+        marker = folium.CircleMarker(
             [c["lat"], c["lon"]],
             radius=6,
             color="#000000",
@@ -102,8 +103,9 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             fill=True,
             fill_color=CATCHMENT if c["open"] else "#ffffff",
             fill_opacity=1.0,
-            tooltip=html.escape(f"{c['name']} ({c['hours'] or 'hours not given'})"),
         ).add_to(reach)
+        hours = c["hours"] or "hours not given"
+        add_label(fmap, marker, tooltip=html.escape(f"{c['name']} ({hours})"))
     reach.add_to(fmap)
     gaps = page.result["uncovered"]["features"]
     if gaps:
@@ -135,12 +137,11 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     return render(fmap)
 
 
-def _shape(geometry: dict[str, Any], style: dict[str, Any], tooltip: str) -> folium.GeoJson:
-    """One outlined shape with a plain-text tooltip."""
+def _shape(geometry: dict[str, Any], style: dict[str, Any]) -> folium.GeoJson:
+    """One outlined shape; its name is added as a label, never into the script."""
     return folium.GeoJson(
         {"type": "Feature", "geometry": geometry, "properties": {}},
         style_function=lambda _: style,
-        tooltip=html.escape(tooltip),
     )
 
 
@@ -182,12 +183,14 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     buffer_style = {"color": EXCLUDED, "weight": 1.5, "fillColor": EXCLUDED, "fillOpacity": 0.2,
                     "dashArray": "3 3"}  # fmt: skip
     for z in page.exclusions:
-        _shape(z["geometry"], buffer_style, z["name"]).add_to(zones)
+        zone = _shape(z["geometry"], buffer_style).add_to(zones)
+        add_label(fmap, zone, tooltip=html.escape(z["name"]))
     zones.add_to(fmap)
     reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
     walk_style = {"color": CHOSEN, "weight": 1.5, "fillColor": CHOSEN, "fillOpacity": 0.15}
     for c in page.catchments:
-        _shape(c["geometry"], walk_style, c["name"]).add_to(reach)
+        walk = _shape(c["geometry"], walk_style).add_to(reach)
+        add_label(fmap, walk, tooltip=html.escape(c["name"]))
     reach.add_to(fmap)
     ranked = {r["name"]: r for r in page.ranking.get("ranking", [])}
     chosen = {c["name"]: c for c in page.lockers.get("chosen", [])}
@@ -219,10 +222,10 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
                 fill=True,
                 fill_color="#ffffff",
                 fill_opacity=1.0,
-                tooltip=html.escape(name),
             )
-        marker.add_child(PlainPopup(popup))  # type: ignore[no-untyped-call]
         marker.add_to(group)
+        tooltip = "" if name in chosen else html.escape(name)
+        add_label(fmap, marker, tooltip=tooltip, popup=popup)
     group.add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     lockers = page.lockers

@@ -1,6 +1,10 @@
 """Maps in the browser: sign-in with a session cookie, the hot-spot and trends pages, and
 downloads. Pages carry only what the viewer's role may see (released cells for peers and
-planners) and load nothing from other hosts."""
+planners) and load nothing from other hosts.
+
+Every form that changes something (sign-in, sign-out, logging a clean-up) carries a token
+derived from the browser's own cookie; pages are built (and cached) with an empty token
+field that is filled per request, so no viewer's token is ever in another viewer's page."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import csv
 import datetime as dt
 import html
 import io
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,11 +56,16 @@ from geo_service.releases import (
     release_rule,
 )
 from geo_service.routes.hotspots import answer_within
-from geo_service.security import CONTENT_SECURITY_POLICY
+from geo_service.security import (
+    CONTENT_SECURITY_POLICY,
+    CSRF_FIELD,
+    form_token,
+    form_token_matches,
+)
 from geo_service.settings import EventKind, Settings
 from geo_service.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.storage import Store
-from maps.base import Tiles, compact, inline_script_hashes
+from maps.base import CSRF_SLOT, Tiles, compact, inline_script_hashes
 from maps.cleanup import CleanupPage, cleanup_map
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.trends import TrendPage, trend_map
@@ -96,6 +106,36 @@ def get_viewer(
 
 
 ViewerDep = Annotated[Principal, Depends(get_viewer)]
+SIGNIN_COOKIE = "gs_signin"  # the sign-in form's own secret, before there is a session
+
+
+def viewer_form_token(
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+) -> str:
+    """The token this browser's forms must send back ("" for Bearer-key viewers)."""
+    return form_token(session) if session else ""
+
+
+FormTokenDep = Annotated[str, Depends(viewer_form_token)]
+
+
+def _token_field(token: str) -> str:
+    return f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">'
+
+
+def _with_token(page: str, token: str) -> str:
+    # Escaped user text cannot contain "<input", so only our own forms' slots match.
+    return page.replace(CSRF_SLOT, _token_field(token))
+
+
+def _form_refused() -> HTMLResponse:
+    refused = _page(
+        "<h1>That form is out of date</h1><p>Nothing was changed. Go back, reload the page "
+        "and send it again.</p>",
+        title="Refused",
+    )
+    refused.status_code = 403
+    return refused
 
 
 async def send_to_sign_in(_: Request, exc: Exception) -> Response:
@@ -121,20 +161,37 @@ def _page(body: str, *, title: str) -> HTMLResponse:
 
 
 @router.get("/signin")
-def signin_form(next: Annotated[str | None, Query(max_length=500)] = None) -> HTMLResponse:
+def signin_form(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+    pending: Annotated[str | None, Cookie(alias=SIGNIN_COOKIE)] = None,
+) -> HTMLResponse:
     target = html.escape(_safe_next(next))
-    return _page(
+    # Keep a pending secret, so two open sign-in tabs both still work.
+    secret = pending if pending and len(pending) == 43 else secrets.token_urlsafe(32)
+    response = _page(
         "<h1>Sign in to the maps</h1>"
         '<form method="post" action="/signin">'
         '<p><label for="key">Paste your key</label><br>'
         '<input id="key" name="key" type="password" autocomplete="off" required '
         'style="width:100%"></p>'
         f'<input type="hidden" name="next" value="{target}">'
-        '<p><button type="submit">Sign in</button></p></form>'
+        + _token_field(form_token(secret))
+        + '<p><button type="submit">Sign in</button></p></form>'
         "<p>Your key stays on this device as a sign-in that ends after a while or when you "
         "sign out. Ask your data steward if you do not have a key.</p>",
         title="Sign in",
     )
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        secret,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/signin",
+    )
+    return response
 
 
 @router.post("/signin")
@@ -144,7 +201,12 @@ def signin(
     settings: SettingsDep,
     key: Annotated[str, Form(max_length=200)],
     next: Annotated[str | None, Form(max_length=500)] = None,
+    csrf_token: Annotated[str | None, Form(max_length=100)] = None,
+    pending: Annotated[str | None, Cookie(alias=SIGNIN_COOKIE)] = None,
 ) -> Response:
+    # Checked before the key: a forged sign-in (into the attacker's own key) never starts.
+    if not form_token_matches(pending, csrf_token):
+        return _form_refused()
     try:
         token, _ = start_session(store, key, hours=settings.session_hours)
     except Unauthenticated:
@@ -165,13 +227,18 @@ def signin(
         secure=request.url.scheme == "https",
         path="/",
     )
+    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
 
 
 @router.post("/signout")
 def signout(
-    store: StoreDep, session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None
+    store: StoreDep,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+    csrf_token: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
+    if session and not form_token_matches(session, csrf_token):
+        return _form_refused()
     if session:
         store.end_session(hash_key(session))
     response = RedirectResponse("/signin", status_code=303)
@@ -212,8 +279,9 @@ def _csp(page: str, settings: Settings) -> str:
     return policy
 
 
-async def _serve_map(build: Callable[[], str], settings: Settings) -> HTMLResponse:
-    """Build a page off the event loop; a refusal becomes a plain page saying why."""
+async def _serve_map(build: Callable[[], str], settings: Settings, token: str) -> HTMLResponse:
+    """Build a page off the event loop; a refusal becomes a plain page saying why. The
+    policy hashes the page as built: filling its form token touches no script."""
     try:
         page = await run_in_threadpool(build)
     except ServiceError as exc:
@@ -222,7 +290,7 @@ async def _serve_map(build: Callable[[], str], settings: Settings) -> HTMLRespon
             '<p><a href="/maps">Back to the maps</a></p>',
             title="Map",
         )
-    response = HTMLResponse(page)
+    response = HTMLResponse(_with_token(page, token))
     response.headers["Content-Security-Policy"] = _csp(page, settings)
     return response
 
@@ -296,7 +364,7 @@ def _header(title: str, form: str, links: str, principal: Principal) -> str:
     return (
         f'<div class="map-header"><h1>{html.escape(title)}</h1>{form}'
         f'<span class="downloads">{links}</span>'
-        f'<form method="post" action="/signout" style="display:inline">'
+        f'<form method="post" action="/signout" style="display:inline">{CSRF_SLOT}'
         f'<button type="submit">Sign out ({html.escape(principal.role.value)})</button></form>'
         "</div>"
     )
@@ -319,6 +387,7 @@ def maps_index(
     request: Request,
     store: StoreDep,
     principal: ViewerDep,
+    token: FormTokenDep,
 ) -> Response:
     links = "".join(
         f'<li><a href="/maps/hotspots?kind={k.value}">Hot spots: {w}</a> · '
@@ -330,7 +399,8 @@ def maps_index(
     links += '<li><a href="/maps/siting">Siting: lockers and a consumption site</a></li>'
     return _page(
         f"<h1>Maps for {html.escape(principal.program)}</h1><ul>{links}</ul>"
-        '<form method="post" action="/signout"><button type="submit">Sign out</button></form>',
+        f'<form method="post" action="/signout">{_token_field(token)}'
+        '<button type="submit">Sign out</button></form>',
         title="Maps",
     )
 
@@ -343,6 +413,7 @@ async def hotspots_page(
     deployment: DeploymentDep,
     settings: SettingsDep,
     cache: HotspotCacheDep,
+    token: FormTokenDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
@@ -408,7 +479,7 @@ async def hotspots_page(
             cache.keep_body(page_key, rendered.encode())
         return rendered
 
-    return await _serve_map(build, settings)
+    return await _serve_map(build, settings, token)
 
 
 @router.get("/maps/hotspots.{fmt}")
@@ -457,6 +528,7 @@ async def trends_page(
     principal: ViewerDep,
     deployment: DeploymentDep,
     settings: SettingsDep,
+    token: FormTokenDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
 ) -> Response:
@@ -524,7 +596,7 @@ async def trends_page(
         )
         return trend_map(page, tiles=_tiles(settings))
 
-    return await _serve_map(build, settings)
+    return await _serve_map(build, settings, token)
 
 
 # -- clean-up route ------------------------------------------------------------------------
@@ -599,6 +671,7 @@ async def cleanup_page(
     cache: HotspotCacheDep,
     networks: NetworksDep,
     ask: RouteAskDep,
+    token: FormTokenDep,
     logged: Annotated[int | None, Query(ge=0, le=10_000)] = None,
 ) -> Response:
     def build() -> str:
@@ -645,7 +718,7 @@ async def cleanup_page(
         )
         return cleanup_map(page, tiles=_tiles(settings))
 
-    return await _serve_map(build, settings)
+    return await _serve_map(build, settings, token)
 
 
 @router.get("/maps/cleanup.{fmt}")
@@ -681,9 +754,14 @@ async def cleanup_log_form(
     store: StoreDep,
     principal: ViewerDep,
     deployment: DeploymentDep,
+    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> Response:
     """The route page's form: needles per stop; empty means the stop was not reached."""
     form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    bearer = request.headers.get("authorization") is not None
+    if not bearer and not form_token_matches(session, sent if isinstance(sent, str) else None):
+        return _form_refused()
     stop_ids = [str(v) for v in form.getlist("stop")]
     counts = [str(v).strip() for v in form.getlist("needles")]
     if len(stop_ids) != len(counts) or len(stop_ids) > 500:

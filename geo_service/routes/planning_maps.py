@@ -28,6 +28,7 @@ from geo_service.deps import DeploymentDep, HotspotCacheDep, NetworksDep, Settin
 from geo_service.errors import Forbidden
 from geo_service.routes.maps import (
     KIND_WORDS,
+    FormTokenDep,
     ViewerDep,
     _bounds,
     _header,
@@ -53,6 +54,7 @@ async def coverage_page(
     settings: SettingsDep,
     cache: HotspotCacheDep,
     networks: NetworksDep,
+    token: FormTokenDep,
     service: Service = Service.NALOXONE,
     kind: Annotated[EventKind, Query()] = EventKind.OVERDOSE,
     minutes: Annotated[float, Query(gt=0, le=60)] = 10,
@@ -151,7 +153,7 @@ async def coverage_page(
             page, tiles=_tiles(settings), table_html=hour_table(result["by_hour"], hour, link)
         )
 
-    return await _serve_map(build, settings)
+    return await _serve_map(build, settings, token)
 
 
 @router.get("/maps/siting")
@@ -162,6 +164,7 @@ async def siting_page(
     settings: SettingsDep,
     cache: HotspotCacheDep,
     networks: NetworksDep,
+    token: FormTokenDep,
     p: Annotated[int, Query(ge=1, le=20)] = 3,
     minutes: Annotated[float, Query(gt=0, le=60)] = 10,
     service: Service = Service.NEEDLES,
@@ -230,7 +233,7 @@ async def siting_page(
         )
         return siting_map(page, tiles=_tiles(settings))
 
-    return await _serve_map(build, settings)
+    return await _serve_map(build, settings, token)
 
 
 def _sentence(text: str) -> str:

@@ -84,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             time.sleep(0.1)
     store = app.state.store
     keys = {role: create_key(store, program="demo", role=role)[1] for role in Role}
-    yield {"base": base, "keys": keys}
+    yield {"base": base, "keys": keys, "store": store}
     instance.should_exit = True
     thread.join(timeout=10)
 

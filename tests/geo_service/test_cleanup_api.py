@@ -33,6 +33,7 @@ from tests.conftest import (
     problem,
     service_site,
 )
+from tests.geo_service.test_maps import sign_in
 
 
 @pytest.fixture(scope="module")
@@ -306,8 +307,7 @@ def test_files_that_cannot_be_a_network_are_refused(tmp_path: Path) -> None:
 def test_the_route_page_downloads_take_the_page_query(town: Any) -> None:
     browser = TestClient(town["app"])
     key = town["keys"][Role.PEER]["Authorization"].removeprefix("Bearer ")
-    signed = browser.post("/signin", data={"key": key, "next": "/maps/cleanup"},
-                          follow_redirects=False)  # fmt: skip
+    signed = sign_in(browser, key, "/maps/cleanup")
     assert signed.status_code == 303
     query = f"budget=60&teams=2&start_site={town['dropin']}"
     geojson = browser.get(f"/maps/cleanup.geojson?{query}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import html
+import json
 import logging
 import re
 from pathlib import Path
@@ -15,10 +18,21 @@ from fastapi.testclient import TestClient
 
 from analysis.projection import to_metres
 from geo_service.auth import Role, create_key
+from geo_service.hotspots import HotspotCache
 from geo_service.main import create_app
 from geo_service.routes.maps import _safe_next
-from maps.base import OFF_HOST, MapError, Tiles, base_map, inline_script_hashes, render
-from tests.conftest import bearer, collection, make_settings
+from maps.base import (
+    INLINE_SCRIPT,
+    OFF_HOST,
+    MapError,
+    Tiles,
+    base_map,
+    inline_script_hashes,
+    json_for_html,
+    render,
+)
+from maps.cleanup import CleanupPage, cleanup_map
+from tests.conftest import bearer, collection, demo_town, make_settings
 from tests.geo_service.test_hotspots_api import town_events
 
 PERIOD = "2025-Q2"
@@ -52,8 +66,32 @@ def town(tmp_path: Path) -> Any:
         yield app, client, keys
 
 
+ORIGIN = {"Origin": "http://testserver"}  # what a browser sends from this service's pages
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]*)"')
+
+
+def form_token_in(page: str) -> str:
+    found = FORM_TOKEN.search(page)
+    assert found, "the page has no form token field"
+    return found.group(1)
+
+
 def sign_in(client: TestClient, key: str, target: str = "/maps") -> Any:
-    return client.post("/signin", data={"key": key, "next": target}, follow_redirects=False)
+    """Sign in as a browser does: fetch the form (and its cookie), post it from this origin."""
+    token = form_token_in(client.get("/signin").text)
+    return client.post(
+        "/signin",
+        data={"key": key, "next": target, "csrf_token": token},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+
+
+def sign_out(client: TestClient) -> Any:
+    token = form_token_in(client.get("/maps").text)
+    return client.post(
+        "/signout", data={"csrf_token": token}, headers=ORIGIN, follow_redirects=False
+    )
 
 
 # -- signing in ----------------------------------------------------------------------------
@@ -77,7 +115,7 @@ def test_maps_send_a_browser_to_sign_in_and_back(
     page = client.get(signed.headers["location"])
     assert page.status_code == 200 and "leaflet" in page.text
     assert key not in page.text and key[3:15] not in caplog.text
-    client.post("/signout")
+    assert sign_out(client).status_code == 303
     after = client.get("/maps", follow_redirects=False)
     assert after.status_code == 303
 
@@ -292,3 +330,256 @@ def test_siting_maps_are_for_planners_and_managers(town: Any) -> None:
     page = client.get(path, headers=bearer(keys[Role.PLANNER]))
     assert page.status_code == 200 and "Chosen locker sites (2)" in page.text
     assert OFF_HOST.findall(page.text) == []
+
+
+# -- user text is data, never code -----------------------------------------------------------
+
+PAYLOADS = (
+    "${alert(1)}",
+    "${window.__pwned=1}",
+    "`",
+    "</script><script>window.__pwned=1</script>",
+    "\"'",
+    "\u2028",
+    "<img src=x onerror=window.__pwned=1>",
+    "${'\"}",  # a quote inside ${: a syntax error that once blanked every map
+)
+HOSTILE = " ".join(PAYLOADS)
+MAP_PAGES = {
+    "hotspots": "/maps/hotspots?kind=needle_report",
+    "trends": "/maps/trends?kind=needle_report",
+    "cleanup": "/maps/cleanup?budget=90&teams=2",
+    "coverage": "/maps/coverage?service=naloxone&kind=overdose&minutes=10",
+    "siting": "/maps/siting?p=3",
+}
+LABELS = re.compile(r'<script type="application/json" id="map-labels">(.*?)</script>', re.S)
+
+
+def test_json_for_a_data_island_cannot_end_it_or_break_a_line() -> None:
+    text = json_for_html([HOSTILE, "&\u2029"])
+    assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert json.loads(text) == [HOSTILE, "&\u2029"]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Any:
+    with demo_town(tmp_path) as loaded:
+        yield loaded
+
+
+def rename_all_user_text(app: FastAPI, text: str) -> None:
+    """Give every site, candidate and exclusion a new name (and every site's hours a
+    comment), as a key holder could, leaving places and hours as they were."""
+    comment = text.replace('"', "'")  # an opening_hours comment cannot hold a double quote
+    with app.state.store.engine.begin() as conn:
+        for site_id, hours in conn.execute(sa.text("SELECT id, opening_hours FROM sites")).all():
+            conn.execute(
+                sa.text("UPDATE sites SET name = :name, opening_hours = :hours WHERE id = :id"),
+                {
+                    "name": f"{text} {site_id}",
+                    "hours": f'{hours} "{comment}"' if hours else None,
+                    "id": site_id,
+                },
+            )
+        conn.execute(sa.text("UPDATE context_features SET name = :name || ' ' || id"),
+                     {"name": text})  # fmt: skip
+    app.state.hotspot_cache = HotspotCache(100)  # cached pages were built with the old names
+
+
+def test_user_text_never_changes_a_page_script_or_its_policy(demo: Any) -> None:
+    app, client = demo["app"], demo["client"]
+    manager = demo["keys"][Role.MANAGER]
+    plain = {name: client.get(path, headers=manager) for name, path in MAP_PAGES.items()}
+    rename_all_user_text(app, HOSTILE)
+    for name, path in MAP_PAGES.items():
+        hostile = client.get(path, headers=manager)
+        assert plain[name].status_code == hostile.status_code == 200, name
+        assert "leaflet" in hostile.text and "cannot be shown" not in hostile.text, name
+        scripts = INLINE_SCRIPT.findall(hostile.text)
+        if name != "cleanup":  # the route solver has a time limit: its paths may differ
+            assert scripts and scripts == INLINE_SCRIPT.findall(plain[name].text), name
+            policy = hostile.headers["content-security-policy"]
+            assert policy == plain[name].headers["content-security-policy"], name
+        assert not any("pwned" in s or "alert(" in s for s in scripts), name
+        # The names did change: as escaped HTML inside JSON data, never as markup.
+        labels = json.loads(LABELS.search(hostile.text).group(1))  # type: ignore[union-attr]
+        shown = " ".join(e.get("tooltip", "") + e.get("popup", "") for e in labels)
+        assert html.escape(HOSTILE) in shown, name
+        assert LABELS.search(plain[name].text).group(1) != LABELS.search(hostile.text).group(1)  # type: ignore[union-attr]
+        assert "<img src=x" not in hostile.text and "<script>window" not in hostile.text, name
+    # Opening-hours comments reach the coverage map's site tooltips, as data too.
+    coverage = client.get(MAP_PAGES["coverage"], headers=manager).text
+    labels = json.loads(LABELS.search(coverage).group(1))  # type: ignore[union-attr]
+    comment = html.escape(HOSTILE.replace('"', "'"))
+    assert any(comment in e.get("tooltip", "") for e in labels)
+
+
+def test_a_route_page_script_does_not_change_with_site_names(demo: Any) -> None:
+    client, manager = demo["client"], demo["keys"][Role.MANAGER]
+    route = client.get("/maps/cleanup.geojson?budget=90&teams=2", headers=manager).json()
+    assert len(route["features"]) > 4
+
+    def page(name: str) -> str:
+        named = copy.deepcopy(route)
+        for f in named["features"]:
+            if "name" in f["properties"]:
+                f["properties"]["name"] = name
+        site = {"name": name, "services": ["needles"], "lon": -101.87, "lat": 54.77,
+                "today": name}  # fmt: skip
+        area = route["features"][0]["geometry"]
+        bounds = (-101.9, 54.75, -101.85, 54.78)
+        built = CleanupPage("Route", bounds, area, route=named, sites=[site])
+        return cleanup_map(built, tiles=Tiles(None))
+
+    plain, hostile = page("Drop-in"), page(HOSTILE)
+    assert INLINE_SCRIPT.findall(plain) == INLINE_SCRIPT.findall(hostile)
+    assert html.escape(HOSTILE) in json.loads(LABELS.search(hostile).group(1))[-1]["tooltip"]  # type: ignore[union-attr]
+
+
+# -- browser changes: same origin and the session's form token -----------------------------
+
+CROSS_ORIGIN = [
+    {"Origin": "http://127.0.0.1:9999"},  # another port of the same host
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {},  # neither header: a cookie request must say where it comes from
+]
+
+
+def signed_in_browser(demo: Any, role: Role) -> TestClient:
+    browser = TestClient(demo["app"])  # a cookie jar of its own
+    key = demo["keys"][role]["Authorization"].removeprefix("Bearer ")
+    assert sign_in(browser, key).status_code == 303
+    return browser
+
+
+def needles_logged(demo: Any) -> int:
+    with demo["store"].engine.begin() as conn:
+        total = conn.execute(
+            sa.text("SELECT COALESCE(SUM(count), 0) FROM events WHERE kind = 'cleanup'")
+        ).scalar_one()
+    return int(total)
+
+
+def cleanup_form(browser: TestClient) -> dict[str, Any]:
+    page = browser.get("/maps/cleanup?budget=90&teams=1").text
+    stops = re.findall(r'name="stop" value="([^"]+)"', page)
+    assert stops, "the route has no stops to log"
+    return {"stop": stops[:1], "needles": ["777"], "csrf_token": form_token_in(page),
+            "budget": "90", "teams": "1"}  # fmt: skip
+
+
+def test_a_cleanup_log_from_another_origin_is_refused_and_stores_nothing(demo: Any) -> None:
+    browser = signed_in_browser(demo, Role.PEER)
+    form = cleanup_form(browser)
+    before = needles_logged(demo)
+    for headers in CROSS_ORIGIN:
+        refused = browser.post("/maps/cleanup/log", data=form, headers=headers,
+                               follow_redirects=False)  # fmt: skip
+        assert refused.status_code == 403, headers
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "777" not in refused.text and form["csrf_token"] not in refused.text
+    assert needles_logged(demo) == before
+    same_origin = [ORIGIN, {"Sec-Fetch-Site": "same-origin"},
+                   {"Origin": "null", "Sec-Fetch-Site": "same-origin"}]  # fmt: skip
+    for headers in same_origin:
+        logged = browser.post("/maps/cleanup/log", data=form, headers=headers,
+                              follow_redirects=False)  # fmt: skip
+        assert logged.status_code == 303 and "logged=1" in logged.headers["location"]
+    assert needles_logged(demo) == before + 3 * 777
+
+
+def test_a_cleanup_log_without_this_sessions_token_is_refused(demo: Any) -> None:
+    browser = signed_in_browser(demo, Role.PEER)
+    other = signed_in_browser(demo, Role.PEER)  # the same role, another sign-in
+    form = cleanup_form(browser)
+    before = needles_logged(demo)
+    for token in (None, "", "0" * 64, form_token_in(other.get("/maps").text)):
+        sent = {k: v for k, v in form.items() if k != "csrf_token"}
+        if token is not None:
+            sent["csrf_token"] = token
+        refused = browser.post("/maps/cleanup/log", data=sent, headers=ORIGIN,
+                               follow_redirects=False)  # fmt: skip
+        assert refused.status_code == 403 and "out of date" in refused.text
+        assert "777" not in refused.text
+    assert needles_logged(demo) == before
+
+
+def test_a_bearer_key_is_not_asked_for_an_origin_or_a_token(demo: Any) -> None:
+    browser = signed_in_browser(demo, Role.PEER)
+    form = {k: v for k, v in cleanup_form(browser).items() if k != "csrf_token"}
+    before = needles_logged(demo)
+    api = TestClient(demo["app"])
+    logged = api.post("/maps/cleanup/log", data=form, headers=demo["keys"][Role.PEER],
+                      follow_redirects=False)  # fmt: skip
+    assert logged.status_code == 303 and needles_logged(demo) == before + 777
+
+
+def test_sign_in_needs_this_origin_and_its_own_forms_token(demo: Any) -> None:
+    key = demo["keys"][Role.PEER]["Authorization"].removeprefix("Bearer ")
+    browser = TestClient(demo["app"])
+    token = form_token_in(browser.get("/signin").text)
+    attacker = TestClient(demo["app"])
+    their_token = form_token_in(attacker.get("/signin").text)
+    attempts = [({"Origin": "http://127.0.0.1:9999"}, token), ({}, token), (ORIGIN, None),
+                (ORIGIN, "0" * 64), (ORIGIN, their_token)]  # fmt: skip
+    for headers, sent in attempts:
+        data = {"key": key, "next": "/maps"} | ({"csrf_token": sent} if sent is not None else {})
+        refused = browser.post("/signin", data=data, headers=headers, follow_redirects=False)
+        assert refused.status_code == 403, (headers, sent)
+        assert "gs_session" not in refused.headers.get("set-cookie", "")
+        assert key not in refused.text
+    assert browser.get("/maps", follow_redirects=False).status_code == 303
+    signed = browser.post("/signin", data={"key": key, "next": "/maps", "csrf_token": token},
+                          headers=ORIGIN, follow_redirects=False)  # fmt: skip
+    assert signed.status_code == 303
+    assert browser.get("/maps", follow_redirects=False).status_code == 200
+
+
+def test_sign_out_needs_the_sessions_token(demo: Any) -> None:
+    browser = signed_in_browser(demo, Role.PLANNER)
+    refused = browser.post("/signout", headers=ORIGIN, follow_redirects=False)
+    assert refused.status_code == 403
+    token = form_token_in(browser.get("/maps").text)
+    elsewhere = {"Origin": "http://127.0.0.1:9999"}
+    cross = browser.post("/signout", data={"csrf_token": token}, headers=elsewhere,
+                         follow_redirects=False)  # fmt: skip
+    assert cross.status_code == 403
+    assert browser.get("/maps", follow_redirects=False).status_code == 200
+    assert sign_out(browser).status_code == 303
+    assert browser.get("/maps", follow_redirects=False).status_code == 303
+
+
+def test_pages_hold_an_empty_token_slot_until_served(demo: Any) -> None:
+    # A cached page is shared by viewers of one role: it must carry nobody's token.
+    first, second = signed_in_browser(demo, Role.PEER), signed_in_browser(demo, Role.PEER)
+    path = MAP_PAGES["hotspots"]
+    mine, theirs = first.get(path).text, second.get(path).text
+    assert form_token_in(mine) != form_token_in(theirs) and form_token_in(mine)
+    assert form_token_in(mine) not in theirs
+
+
+DOWNLOADS = ["/maps/hotspots.csv", "/maps/hotspots.geojson", "/maps/cleanup.gpx?budget=60"]
+
+
+@pytest.mark.parametrize("path", [*MAP_PAGES.values(), "/maps", *DOWNLOADS])
+def test_cookie_served_pages_and_downloads_are_never_stored(demo: Any, path: str) -> None:
+    browser = signed_in_browser(demo, Role.MANAGER)
+    answer = browser.get(path)
+    assert answer.status_code == 200, path
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_the_sign_in_form_and_its_refusals_are_never_stored(demo: Any) -> None:
+    browser = TestClient(demo["app"])
+    form = browser.get("/signin")
+    assert "gs_signin=" in form.headers["set-cookie"]
+    assert form.headers["cache-control"] == "no-store"
+    refused = browser.post("/signin", data={"key": "x"}, headers=ORIGIN)
+    assert refused.status_code == 403 and refused.headers["cache-control"] == "no-store"
+    # Shared static files stay cacheable even when the browser sends its cookies.
+    script = browser.get("/static/map-labels.js")
+    assert script.status_code == 200 and script.headers.get("cache-control") != "no-store"
