@@ -7,6 +7,7 @@ exception goes to the log (without its message, which may quote input), not to t
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from typing import Any
 
@@ -21,6 +22,15 @@ from starlette.responses import Response
 PROBLEM_JSON = "application/problem+json"
 # Seconds a client should wait before retrying when the database is away.
 RETRY_AFTER_S = 5
+# SQLite result codes that say "not now" (busy, missing or unreadable file, disk) not "wrong".
+_SQLITE_TRANSIENT = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+)
 logger = logging.getLogger("geo_service")
 
 
@@ -154,6 +164,9 @@ def is_transient(exc: BaseException) -> bool:
     """Lost connection, timeout, server restarting: the same request may work shortly."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, sa.exc.OperationalError) and isinstance(exc.orig, sqlite3.Error):
+        # SQLite files "no such table" and syntax errors as operational too: go by the code.
+        return str(getattr(exc.orig, "sqlite_errorname", "")).startswith(_SQLITE_TRANSIENT)
     return isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError | psycopg.OperationalError)
 
 

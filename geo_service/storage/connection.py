@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,6 +106,24 @@ def parse_database_url(database_url: str) -> sa.URL:
         ) from None
 
 
+# Failures that mean "this database cannot be used from here", as opposed to a bug.
+_SQLITE_UNUSABLE = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_NOTADB",
+    "SQLITE_PERM",
+)
+_POSTGRES_UNREACHABLE = ("08", "28", "3D", "57")  # connection, login, no such database, shutdown
+
+
+def _unusable(exc: sa.exc.DBAPIError) -> bool:
+    if isinstance(exc.orig, sqlite3.Error):
+        return str(getattr(exc.orig, "sqlite_errorname", "")).startswith(_SQLITE_UNUSABLE)
+    state = getattr(exc.orig, "sqlstate", None)
+    return state is None or str(state).startswith(_POSTGRES_UNREACHABLE)
+
+
 @contextmanager
 def start_up_errors(url: sa.URL) -> Iterator[None]:
     """Turn an unreachable or unusable database into one clear line, not a traceback."""
@@ -113,11 +132,14 @@ def start_up_errors(url: sa.URL) -> Iterator[None]:
     except OSError as exc:  # the SQLite lock file's folder
         raise _unusable_sqlite(url, exc.strerror or type(exc).__name__) from None
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        first_line = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig) else ""
+        if not _unusable(exc):
+            raise
+        lines = str(exc.orig).strip().splitlines()
+        reason = lines[0] if lines else type(exc.orig).__name__
         if url.get_backend_name() == "sqlite":
-            raise _unusable_sqlite(url, first_line or type(exc.orig).__name__) from None
+            raise _unusable_sqlite(url, reason) from None
         where = url.set(password=None).render_as_string(hide_password=True)
         raise ConfigurationError(
-            f"cannot reach the database at {where}: {first_line or type(exc.orig).__name__}; "
-            "check GEO_SERVICE_DATABASE_URL and that the server is up"
+            f"cannot reach the database at {where}: {reason}; check GEO_SERVICE_DATABASE_URL "
+            "and that the server is up"
         ) from None
