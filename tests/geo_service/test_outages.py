@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -29,7 +30,8 @@ from geo_service.auth import Role, create_key
 from geo_service.cli import app as cli_app
 from geo_service.main import create_app
 from geo_service.settings import Settings, get_settings
-from geo_service.storage.sql import MIGRATIONS, SqlStore
+from geo_service.storage import BatchRecord, EventRows
+from geo_service.storage.sql import MIGRATIONS, SqlStore, open_store
 from tests.conftest import TOWN, bearer, collection, feature
 
 SERVER = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
@@ -410,3 +412,73 @@ def test_serve_runs_several_workers_with_the_access_log_off(
     # Several workers need an import string; each worker builds the app from the environment.
     assert target == "geo_service.main:create_app" and options["factory"] is True
     assert options["workers"] == 3 and options["access_log"] is False
+
+
+# -- several workers ingesting into one program ----------------------------------------------
+
+
+def one_event() -> EventRows:
+    ints = np.array([1], dtype=np.int64)
+    return EventRows(
+        kind=["needle_report"],
+        cell_m=ints * 125,
+        cell_ix=ints,
+        cell_iy=ints,
+        bucket_start=ints * 1_746_100_800,
+        bucket_hours=ints,
+        count=ints,
+        source=["peer"],
+        fatal=[None],
+        naloxone_doses=[None],
+        place_type=[None],
+    )
+
+
+def batch_record(program_id: int) -> BatchRecord:
+    return BatchRecord(
+        batch_id=uuid.uuid4().hex,
+        program_id=program_id,
+        key_id=None,
+        target="events",
+        idempotency_key=None,
+        fingerprint=uuid.uuid4().hex,
+        received_on="2025-05-01",
+    )
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_batches_for_one_program_store_side_by_side_and_show_at_commit() -> None:
+    with postgres_databases(1) as [url]:
+        store = open_store(url)
+        program = store.get_or_create_program("t")
+        before = store.data_version(program)
+        first_is_open, release_first = threading.Event(), threading.Event()
+
+        def slow_chunks() -> Iterator[EventRows]:
+            yield one_event()
+            first_is_open.set()
+            release_first.wait(20)
+            yield one_event()
+
+        first = threading.Thread(
+            target=store.store_event_stream, args=(batch_record(program), slow_chunks())
+        )
+        first.start()
+        assert first_is_open.wait(10)
+        # While the first batch's transaction is open, a second batch for the program commits.
+        second = threading.Thread(
+            target=store.store_events, args=(batch_record(program), one_event())
+        )
+        second.start()
+        second.join(5)
+        second_waited = second.is_alive()
+        version_with_second = store.data_version(program)
+        release_first.set()
+        first.join(20)
+        second.join(20)
+        assert not second_waited, "the second batch queued behind the first one's lock"
+        assert version_with_second == before + 1  # its rows and its version show together
+        assert store.data_version(program) == before + 2
+        assert store.count_rows(program)["events"] == 3
+        store.close()
