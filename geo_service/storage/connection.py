@@ -79,16 +79,6 @@ def migration_lock(engine: Engine) -> Iterator[None]:
         os.close(descriptor)
 
 
-def sqlite_parent(url: sa.URL) -> None:
-    """Create the SQLite file's folder, or say in one line why it cannot be."""
-    if not url.database or url.database == ":memory:":
-        return
-    try:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _unusable_sqlite(url, exc.strerror or type(exc).__name__) from None
-
-
 def _unusable_sqlite(url: sa.URL, reason: str) -> ConfigurationError:
     return ConfigurationError(
         f"cannot create or open the SQLite database {url.database}: {reason}; point "
@@ -129,7 +119,7 @@ def start_up_errors(url: sa.URL) -> Iterator[None]:
     """Turn an unreachable or unusable database into one clear line, not a traceback."""
     try:
         yield
-    except OSError as exc:  # the SQLite lock file's folder
+    except OSError as exc:  # the SQLite file's folder or its lock file
         raise _unusable_sqlite(url, exc.strerror or type(exc).__name__) from None
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         if not _unusable(exc):

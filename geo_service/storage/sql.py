@@ -45,7 +45,6 @@ from geo_service.storage.connection import (
     migration_lock,
     parse_database_url,
     postgres_engine,
-    sqlite_parent,
     start_up_errors,
 )
 from geo_service.storage.schema import (
@@ -105,9 +104,10 @@ def alembic_config(connection: Connection) -> Config:
 
 
 def make_engine(database_url: str, timeouts: DatabaseTimeouts | None = None) -> Engine:
-    url = parse_database_url(database_url)
+    url = sa.engine.make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        sqlite_parent(url)
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -905,9 +905,11 @@ def open_store(
     timeouts: DatabaseTimeouts | None = None,
 ) -> SqlStore:
     """Connect, bring the schema to the newest migration and check the grid parameters."""
-    store = SqlStore(make_engine(database_url, timeouts))
+    url = parse_database_url(database_url)
+    with start_up_errors(url):
+        store = SqlStore(make_engine(database_url, timeouts))
     try:
-        with start_up_errors(store.engine.url):
+        with start_up_errors(url):
             store.migrate(grid_record)
     except Exception:
         store.close()
