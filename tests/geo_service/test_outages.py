@@ -28,9 +28,11 @@ from typer.testing import CliRunner
 
 from geo_service.auth import Role, create_key
 from geo_service.cli import app as cli_app
+from geo_service.errors import is_transient
 from geo_service.main import create_app
 from geo_service.settings import Settings, get_settings
 from geo_service.storage import BatchRecord, EventRows
+from geo_service.storage.connection import DatabaseTimeouts
 from geo_service.storage.sql import MIGRATIONS, SqlStore, open_store
 from tests.conftest import TOWN, bearer, collection, feature
 
@@ -481,4 +483,22 @@ def test_batches_for_one_program_store_side_by_side_and_show_at_commit() -> None
         assert version_with_second == before + 1  # its rows and its version show together
         assert store.data_version(program) == before + 2
         assert store.count_rows(program)["events"] == 3
+        store.close()
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_postgres_statements_and_dead_links_time_out() -> None:
+    with postgres_databases(1) as [url]:
+        timeouts = DatabaseTimeouts(statement_s=0.5, keepalive_idle_s=7)
+        store = open_store(url, timeouts=timeouts)
+        with store.engine.connect() as conn:
+            parameters = conn.connection.driver_connection.info.get_parameters()  # type: ignore[union-attr]
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError) as stuck:
+                conn.exec_driver_sql("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 3
+        assert is_transient(stuck.value)  # answered as 503 with Retry-After
+        assert parameters["keepalives_idle"] == "7" and parameters["connect_timeout"] == "5"
+        assert int(parameters["tcp_user_timeout"]) > 0
         store.close()
