@@ -100,8 +100,10 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
     )
 
 
-def _where(exc: BaseException) -> str:
+def _where(exc: BaseException, *, ours: bool = False) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
+    if ours:  # the driver's frames say nothing about which of our queries failed
+        frames = [f for f in frames if "/geo_service/" in f.filename] or frames
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames[-6:]))
 
 
@@ -181,7 +183,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
             type(cause).__name__,
             state,
             rid,
-            _where(exc),
+            _where(exc, ours=True),
         )
         return await _unexpected(request, exc)
     logger.warning(
@@ -191,7 +193,8 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         503,
         "database_unavailable",
         "The database is not answering",
-        f"nothing from this request was stored; retry after {RETRY_AFTER_S} seconds",
+        f"the database did not answer; retry after {RETRY_AFTER_S} seconds (a batch sent "
+        "with an Idempotency-Key is stored at most once)",
         request_id=rid,
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_S)

@@ -58,7 +58,9 @@ def migration_lock(engine: Engine) -> Iterator[None]:
     """Hold the database's migration lock: servers starting together migrate one by one."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.exec_driver_sql("SET statement_timeout = 0")  # waiting for a migrator is fine
+            conn.exec_driver_sql(
+                "SET LOCAL statement_timeout = 0"
+            )  # waiting for a migrator is fine
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
             try:
                 yield
