@@ -101,7 +101,7 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
 
 
 def _where(exc: BaseException, *, ours: bool = False) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = list(traceback.extract_tb(exc.__traceback__))
     if ours:  # the driver's frames say nothing about which of our queries failed
         frames = [f for f in frames if "/geo_service/" in f.filename] or frames
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames[-6:]))
