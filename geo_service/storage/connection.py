@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from geo_service.errors import ConfigurationError
 
-# One advisory-lock number per database for "migrating now" (any int64 works; named for grep).
+# The advisory lock that means "a server is migrating this database".
 MIGRATION_LOCK_ID = zlib.crc32(b"geo_service.migrate")
 
 
@@ -58,9 +58,8 @@ def migration_lock(engine: Engine) -> Iterator[None]:
     """Hold the database's migration lock: servers starting together migrate one by one."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.exec_driver_sql(
-                "SET LOCAL statement_timeout = 0"
-            )  # waiting for a migrator is fine
+            # Waiting while another server migrates is fine; LOCAL: the pool gets it back reset.
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
             try:
                 yield
