@@ -34,6 +34,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/price_of_privacy.py
 	$(BIN)/python bench/bench_routing.py
 	$(BIN)/python bench/bench_siting.py --spopt-seconds 120
+	$(BIN)/python bench/bench_load.py  # needs PostgreSQL: GEO_SERVICE_TEST_POSTGRES_URL
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

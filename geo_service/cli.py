@@ -72,10 +72,15 @@ CHUNK_ROWS = 100_000
 def _open(settings: Settings) -> tuple[SqlStore, Deployment]:
     deployment = Deployment(settings)
     try:
-        return open_store(settings.database_url, grid_record=deployment.grid_record()), deployment
+        store = open_store(
+            settings.database_url,
+            grid_record=deployment.grid_record(),
+            timeouts=settings.database_timeouts,
+        )
     except ConfigurationError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
+    return store, deployment
 
 
 def _fail(message: str) -> typer.Exit:
@@ -159,18 +164,34 @@ def demo(
 
 
 @app.command()
+def migrate() -> None:
+    """Create the database or bring its schema up to date (safe to run from many servers)."""
+    store, _ = _open(get_settings())
+    revision = store.ping()
+    store.close()
+    typer.echo(f"The database schema is at revision {revision}.")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes (more than 1 needs PostgreSQL)")
+    ] = 1,
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
 
-    from geo_service.main import create_app
-
     settings = get_settings()
     store, _ = _open(settings)  # fail here, with the message, not inside uvicorn
     store.close()
+    if workers > 1 and store.dialect == "sqlite":
+        typer.secho(
+            "note: several workers on SQLite queue on its one writer; use PostgreSQL for them",
+            fg="yellow",
+            err=True,
+        )
     base = f"http://{host}:{port}"
     quarter = latest_period(Deployment(settings), ProgramPublication(), "quarter", time.time())
     typer.echo(
@@ -184,7 +205,16 @@ def serve(
         f"  audit:     {base}/v1/audit (steward key)"
     )
     # uvicorn's access log prints query strings; ours logs method, path and status only.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    # Each worker builds its app from the same GEO_SERVICE_* environment.
+    uvicorn.run(
+        "geo_service.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:

@@ -7,16 +7,30 @@ exception goes to the log (without its message, which may quote input), not to t
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from typing import Any
 
 import orjson
+import psycopg
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client should wait before retrying when the database is away.
+RETRY_AFTER_S = 5
+# SQLite result codes that say "not now" (busy, missing or unreadable file, disk) not "wrong".
+_SQLITE_TRANSIENT = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+)
 logger = logging.getLogger("geo_service")
 
 
@@ -86,8 +100,10 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
     )
 
 
-def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+def _where(exc: BaseException, *, ours: bool = False) -> str:
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    if ours:  # the driver's frames say nothing about which of our queries failed
+        frames = [f for f in frames if "/geo_service/" in f.filename] or frames
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames[-6:]))
 
 
@@ -127,20 +143,70 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, code, title, title)
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     # The message may quote input (e.g. a float() failure), so log type and place only.
-    logger.error("unhandled %s at %s", type(exc).__name__, _where(exc))
+    rid = request_id(request)
+    if not isinstance(exc, sa.exc.SQLAlchemyError | psycopg.Error):
+        logger.error("unhandled %s request=%s at %s", type(exc).__name__, rid, _where(exc))
     return problem_response(
         500,
         "internal_error",
         "Internal error",
         "the service failed; nothing from this request was stored. Try again, and tell the "
         "operator if it keeps happening",
+        request_id=rid,
     )
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Lost connection, timeout, server restarting: the same request may work shortly."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError) and isinstance(exc.orig, sqlite3.Error):
+        # SQLite files "no such table" and syntax errors as operational too: go by the code.
+        return str(getattr(exc.orig, "sqlite_errorname", "")).startswith(_SQLITE_TRANSIENT)
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.TimeoutError | psycopg.OperationalError)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    # SQLAlchemy's message quotes the statement's parameters (cells, keys): log the class only.
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    state = getattr(cause, "sqlstate", None) or "-"
+    rid = request_id(request)
+    if not is_transient(exc):
+        logger.error(
+            "database error %s sqlstate=%s request=%s at %s",
+            type(cause).__name__,
+            state,
+            rid,
+            _where(exc, ours=True),
+        )
+        return await _unexpected(request, exc)
+    logger.warning(
+        "database unavailable: %s sqlstate=%s request=%s", type(cause).__name__, state, rid
+    )
+    response = problem_response(
+        503,
+        "database_unavailable",
+        "The database is not answering",
+        f"the database did not answer; retry after {RETRY_AFTER_S} seconds (a batch sent "
+        "with an Idempotency-Key is stored at most once)",
+        request_id=rid,
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Database errors are handled here, not as Exception: Starlette re-raises those to the
+    # server, which would log a traceback quoting the statement's parameters.
+    app.add_exception_handler(sa.exc.SQLAlchemyError, _database_error)
+    app.add_exception_handler(psycopg.Error, _database_error)
     app.add_exception_handler(Exception, _unexpected)

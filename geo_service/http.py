@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any
 
 import orjson
 from fastapi import Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.errors import (
@@ -64,7 +65,8 @@ class BodyLimitMiddleware:
 
 
 class RequestLogMiddleware:
-    """One log line per request: method, path, status, milliseconds. Never the query or body."""
+    """One log line per request: method, path, status, milliseconds, request id. Never the
+    query or body."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,23 +77,49 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        # Ties a client's report (X-Request-ID) to this line and any error logged for it.
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             logger.info(
-                "%s %s %d %.0fms",
+                "%s %s %d %.0fms request=%s",
                 scope["method"],
                 scope["path"],
                 status,
                 (time.perf_counter() - started) * 1000,
+                request_id,
             )
+
+
+class StartUpErrorMiddleware:
+    """A failed start reports the lifespan's one-line reason, not Starlette's traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_reason(message: Message) -> None:
+            reason = getattr(scope["app"].state, "start_up_error", None)
+            if message["type"] == "lifespan.startup.failed" and reason:
+                message = {**message, "message": reason}
+            await send(message)
+
+        await self.app(scope, receive, send_reason)
 
 
 def media_type(request: Request) -> str:

@@ -11,9 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__
 from geo_service.deployment import Deployment
-from geo_service.errors import register_error_handlers
+from geo_service.errors import ConfigurationError, register_error_handlers
 from geo_service.hotspots import HotspotCache
-from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware
+from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpErrorMiddleware
 from geo_service.network import NetworkCache
 from geo_service.routes import (
     audit,
@@ -54,7 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(settings.database_url, grid_record=deployment.grid_record())
+        try:
+            store = open_store(
+                settings.database_url,
+                grid_record=deployment.grid_record(),
+                timeouts=settings.database_timeouts,
+            )
+        except ConfigurationError as exc:
+            app.state.start_up_error = f"geo-service cannot start: {exc}"
+            raise
         app.state.store = store
         try:
             yield
@@ -96,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(StartUpErrorMiddleware)
     if settings.api_docs:
         add_docs(app)
     app.include_router(health.router)
@@ -110,4 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(planning_maps.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
+    # uvicorn's access log (on when uvicorn is run by hand) prints query strings and
+    # addresses; RequestLogMiddleware logs method, path and status instead.
+    logging.getLogger("uvicorn.access").disabled = True
     return app

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.grid import Grid, GridError
+from geo_service.storage.connection import DatabaseTimeouts
 
 # A box around Flin Flon, Manitoba: the demo town and the default service area.
 FLIN_FLON_BBOX = (-101.93, 54.74, -101.83, 54.80)
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite:///var/geo_service.sqlite3"
+    # Bounded database waits (PostgreSQL): a partition answers 503 instead of hanging.
+    database_connect_timeout_s: int = Field(default=5, ge=2, le=300)
+    database_statement_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    database_pool_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    database_keepalive_idle_s: int = Field(default=10, ge=1, le=3600)
+    # /healthz waits this long for the database before answering 503.
+    health_timeout_s: float = Field(default=2.0, gt=0, le=60)
 
     # Service area: a lon/lat box, or a GeoJSON polygon file that then takes precedence.
     service_area_bbox: Annotated[tuple[float, float, float, float], NoDecode] = FLIN_FLON_BBOX
@@ -168,6 +176,15 @@ class Settings(BaseSettings):
             origin_x_m=self.grid_origin_x_m,
             origin_y_m=self.grid_origin_y_m,
             base_cell_m=self.grid_base_cell_m,
+        )
+
+    @property
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(
+            connect_s=self.database_connect_timeout_s,
+            statement_s=self.database_statement_timeout_s,
+            pool_s=self.database_pool_timeout_s,
+            keepalive_idle_s=self.database_keepalive_idle_s,
         )
 
     def cell_m(self, kind: EventKind) -> int:

@@ -44,6 +44,13 @@ from geo_service.storage import (
     StoredRelease,
     StoredSite,
 )
+from geo_service.storage.connection import (
+    DatabaseTimeouts,
+    migration_lock,
+    parse_database_url,
+    postgres_engine,
+    start_up_errors,
+)
 from geo_service.storage.schema import (
     api_keys,
     audit_log,
@@ -111,7 +118,7 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, timeouts: DatabaseTimeouts | None = None) -> Engine:
     url = sa.engine.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -123,7 +130,7 @@ def make_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-        return sa.create_engine(url, pool_pre_ping=True)
+        return postgres_engine(url, timeouts or DatabaseTimeouts())
     raise ConfigurationError("GEO_SERVICE_DATABASE_URL must start with sqlite:/// or postgresql://")
 
 
@@ -148,9 +155,20 @@ class SqlStore:
         self.dialect = engine.dialect.name
 
     # -- lifecycle -------------------------------------------------------------------------
-    def migrate(self) -> None:
-        with self.engine.begin() as conn:
-            command.upgrade(alembic_config(conn), "head")
+    def migrate(self, grid_record: dict[str, Any] | None = None) -> None:
+        """Bring the schema to head (and check the grid), one process at a time."""
+        with migration_lock(self.engine):
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":  # an index on a big table may take a while
+                    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                command.upgrade(alembic_config(conn), "head")
+            if grid_record is not None:
+                self.check_grid(grid_record)
+
+    def ping(self) -> str:
+        """Ask the database for its schema revision; raises if it cannot answer."""
+        with self.engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -323,8 +341,6 @@ class SqlStore:
                         response=orjson.dumps(batch.response).decode(),
                     )
                 )
-                if batch.target == "events":
-                    self._bump_version(conn, batch.program_id)
         except IntegrityError:
             raise Conflict(
                 "another request with this Idempotency-Key is being stored; retry shortly"
@@ -341,6 +357,7 @@ class SqlStore:
             for rows in chunks:
                 if len(rows):
                     self._bulk_insert_events(conn, batch, rows)
+            self._bump_version(conn, batch.program_id)
 
     def _event_tuples(self, batch: BatchRecord, rows: EventRows) -> list[tuple[Any, ...]]:
         n = len(rows)
@@ -404,6 +421,8 @@ class SqlStore:
 
     @staticmethod
     def _bump_version(conn: Connection, program_id: int) -> None:
+        # Last before commit: the program row stays locked only for the commit, so batches
+        # for one program insert side by side, yet the new version shows with the new rows.
         conn.execute(
             sa.update(programs)
             .where(programs.c.id == program_id)
@@ -943,13 +962,19 @@ class SqlStore:
             self._bump_version(conn, program_id)
 
 
-def open_store(database_url: str, *, grid_record: dict[str, Any] | None = None) -> SqlStore:
+def open_store(
+    database_url: str,
+    *,
+    grid_record: dict[str, Any] | None = None,
+    timeouts: DatabaseTimeouts | None = None,
+) -> SqlStore:
     """Connect, bring the schema to the newest migration and check the grid parameters."""
-    store = SqlStore(make_engine(database_url))
+    url = parse_database_url(database_url)
+    with start_up_errors(url):
+        store = SqlStore(make_engine(database_url, timeouts))
     try:
-        store.migrate()
-        if grid_record is not None:
-            store.check_grid(grid_record)
+        with start_up_errors(url):
+            store.migrate(grid_record)
     except Exception:
         store.close()
         raise
