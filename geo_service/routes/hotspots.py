@@ -15,16 +15,17 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from analysis.grid import GridError
-from geo_service.auth import Role
+from geo_service.auth import Principal, Role
 from geo_service.deployment import Deployment
 from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import InvalidParameter, ServiceError, problem_response
-from geo_service.hotspots import FULL_VIEW, HotspotQuery, Method
-from geo_service.publication import parse_period
+from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method
+from geo_service.publication import Period, parse_period
 from geo_service.releases import check_period
 from geo_service.routes.events import GEOJSON, parse_datetime
-from geo_service.settings import EventKind
+from geo_service.settings import EventKind, Settings
 from geo_service.small_cell_audit import audit_small_cells, feature_counts
+from geo_service.storage import Store
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
@@ -65,6 +66,30 @@ def answer_within(seconds: float, compute: Callable[[], T]) -> T:
             "narrow the request (fewer permutations, a smaller distance_m or window)",
             retry_after=math.ceil(seconds),
         ) from None
+
+
+def timed_answer(
+    cache: HotspotCache,
+    store: Store,
+    deployment: Deployment,
+    settings: Settings,
+    principal: Principal,
+    query: HotspotQuery,
+    period: Period | None,
+) -> tuple[bytes, bool]:
+    """The role's published body for ``query`` within the analysis deadline."""
+    return answer_within(
+        settings.analysis_seconds,
+        lambda: cache.answer(
+            store,
+            deployment,
+            program_id=principal.program_id,
+            query=query,
+            role=principal.role,
+            settings=settings,
+            period=period,
+        ),
+    )
 
 
 def overdue_response(exc: AnalysisOverdue) -> Response:
@@ -225,17 +250,8 @@ def get_hotspots(
         bandwidth_m=bandwidth_m,
     )
     try:
-        body, cached = answer_within(
-            settings.analysis_seconds,
-            lambda: cache.answer(
-                store,
-                deployment,
-                program_id=principal.program_id,
-                query=query,
-                role=principal.role,
-                settings=settings,
-                period=chosen_period,
-            ),
+        body, cached = timed_answer(
+            cache, store, deployment, settings, principal, query, chosen_period
         )
     except AnalysisOverdue as exc:
         return overdue_response(exc)

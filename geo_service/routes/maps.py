@@ -55,7 +55,7 @@ from geo_service.releases import (
     release_features,
     release_rule,
 )
-from geo_service.routes.hotspots import answer_within
+from geo_service.routes.hotspots import timed_answer
 from geo_service.security import (
     CONTENT_SECURITY_POLICY,
     CSRF_FIELD,
@@ -339,18 +339,7 @@ def _answer(
     query = HotspotQuery(
         kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
     )
-    body, _ = answer_within(
-        settings.analysis_seconds,
-        lambda: cache.answer(
-            store,
-            deployment,
-            program_id=principal.program_id,
-            query=query,
-            role=principal.role,
-            settings=settings,
-            period=period,
-        ),
-    )
+    body, _ = timed_answer(cache, store, deployment, settings, principal, query, period)
     answer: dict[str, Any] = orjson.loads(body)
     return answer
 
