@@ -78,6 +78,11 @@ _EVENT_COLUMNS = (
 )
 
 
+# Execution option marking a transaction that will write: on SQLite it begins IMMEDIATE.
+WRITES = "geo_service_writes"
+# How long one SQLite statement waits for a lock before the writer's own back-off takes over.
+SQLITE_BUSY_TIMEOUT_S = 0.5
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 RETENTION_CHUNK_ROWS = 10_000  # ids per DELETE: under SQLite's 32,766 bound parameters
 RETENTION_ATTEMPTS = 3
 _AGGREGATE_KEY = ("program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy")
@@ -89,13 +94,6 @@ class _ChunkChanged(Exception):
 
 def _today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
-
-
-# Execution option marking a transaction that will write: on SQLite it begins IMMEDIATE.
-WRITES = "geo_service_writes"
-# How long one SQLite statement waits for a lock before the writer's own back-off takes over.
-SQLITE_BUSY_TIMEOUT_S = 0.5
-SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
