@@ -51,6 +51,7 @@ class ServiceError(Exception):
         if code is not None:
             self.code = code
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
 class MalformedBody(ServiceError):
@@ -75,6 +76,17 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status, code, title = 409, "conflict", "Conflict"
+
+
+class StoreBusy(ServiceError):
+    """SQLite's one writer stayed busy (a long CLI import, say) past the request's wait;
+    nothing was written, so the same request may simply be sent again."""
+
+    status, code, title = 503, "store_busy", "The database is busy"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(retry_after_s)
 
 
 class PayloadTooLarge(ServiceError):
@@ -109,7 +121,9 @@ def _where(exc: BaseException, *, ours: bool = False) -> str:
 
 async def _service_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:

@@ -6,7 +6,10 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from secrets import token_hex
 from typing import Any
@@ -19,10 +22,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from geo_service.audit import AUDIT_HEAD_KEY, chain_hash, detail_text
-from geo_service.errors import ConfigurationError, Conflict
+from geo_service.errors import ConfigurationError, Conflict, StoreBusy
 from geo_service.storage import (
     AuditEntry,
     AuditRow,
@@ -90,11 +93,28 @@ _EVENT_COLUMNS = (
 )
 
 
+# Execution option marking a transaction that will write: on SQLite it begins IMMEDIATE.
+WRITES = "geo_service_writes"
+# How long one SQLite statement waits for a lock before the writer's own back-off takes over.
+SQLITE_BUSY_TIMEOUT_S = 0.5
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+RETENTION_CHUNK_ROWS = 10_000  # ids per DELETE: under SQLite's 32,766 bound parameters
+RETENTION_ATTEMPTS = 3
+_AGGREGATE_KEY = ("program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy")
+
+
+class _ChunkChanged(Exception):
+    """A retention chunk's rows changed between reading and deleting them."""
+
+
 def _today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # SQLAlchemy's recipe for pysqlite: the driver's own implicit BEGIN comes only before DML,
+    # so a savepoint opened a transaction by itself and its release committed it. We begin.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -102,6 +122,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     # Deleted rows are overwritten, not left in free pages.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A writer takes the one write lock up front, so any wait for it comes before work is done
+    # and can be retried; a deferred writer could fail halfway on upgrading its lock.
+    writes = conn.get_execution_options().get(WRITES, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -124,8 +156,11 @@ def make_engine(database_url: str, timeouts: DatabaseTimeouts | None = None) -> 
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             _create_private(Path(url.database))
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
@@ -150,9 +185,57 @@ def _int_table(rows: Sequence[Any]) -> npt.NDArray[np.int64]:
 class SqlStore:
     """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
 
+    # How long a write waits for SQLite's write lock before answering StoreBusy (503).
+    write_wait_s = 10.0
+    retry_after_s = 5
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._writer = engine.execution_options(**{WRITES: True})
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction: committed whole at the end, or rolled back whole."""
+        conn = self._begin_write()
+        try:
+            yield conn
+            conn.commit()
+        except OperationalError as exc:
+            if _is_locked(exc):
+                raise self._busy() from None
+            raise
+        finally:
+            conn.close()  # rolls back whatever was not committed
+
+    def _begin_write(self) -> Connection:
+        """Begin a write transaction, retrying SQLite's lock with back-off until
+        ``write_wait_s`` has passed. Nothing is done before the lock is held, so a retry
+        is always safe."""
+        deadline = time.monotonic() + self.write_wait_s
+        pause_s = 0.05
+        while True:
+            conn = self._writer.connect()
+            try:
+                conn.begin()
+                return conn
+            except OperationalError as exc:
+                conn.close()
+                left_s = deadline - time.monotonic()
+                if not _is_locked(exc):
+                    raise
+                if left_s <= 0:
+                    raise self._busy() from None
+            # Jitter keeps waiting writers from retrying in step.
+            time.sleep(min(pause_s * random.uniform(0.5, 1.5), left_s))
+            pause_s = min(pause_s * 2, 1.0)
+
+    def _busy(self) -> StoreBusy:
+        return StoreBusy(
+            "the database is busy with another write (such as a long import); nothing from "
+            "this request was stored. Send it again after the Retry-After delay",
+            retry_after_s=self.retry_after_s,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     def migrate(self, grid_record: dict[str, Any] | None = None) -> None:
@@ -205,7 +288,7 @@ class SqlStore:
         if found is not None:
             return found
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 result = conn.execute(sa.insert(programs).values(name=name, created_on=_today()))
                 return int(result.inserted_primary_key[0])  # type: ignore[index]
         except IntegrityError:
@@ -216,7 +299,7 @@ class SqlStore:
     def add_key(
         self, program_id: int, role: str, key_hash: str, prefix: str, label: str | None
     ) -> int:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 sa.insert(api_keys).values(
                     program_id=program_id,
@@ -247,7 +330,7 @@ class SqlStore:
         return KeyRecord(*row) if row else None
 
     def add_session(self, token_hash: str, key_id: int, expires_at: int, now: int) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(sa.delete(sessions).where(sessions.c.expires_at < now))
             conn.execute(
                 sa.insert(sessions).values(
@@ -266,7 +349,7 @@ class SqlStore:
         return KeyRecord(*row) if row else None
 
     def end_session(self, token_hash: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(sa.delete(sessions).where(sessions.c.token_hash == token_hash))
 
     def list_keys(self, program: str | None = None) -> list[KeyRecord]:
@@ -277,7 +360,7 @@ class SqlStore:
             return [KeyRecord(*row) for row in conn.execute(query)]
 
     def revoke_key(self, key_id: int) -> bool:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 sa.update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_on.is_(None))
@@ -294,7 +377,7 @@ class SqlStore:
         if found is not None:
             return str(found)
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 conn.execute(sa.insert(meta).values(key=SECRET_META_KEY, value=token_hex(32)))
         except IntegrityError:
             pass  # another worker made it first; theirs is the one
@@ -352,7 +435,7 @@ class SqlStore:
 
     def store_event_stream(self, batch: BatchRecord, chunks: Iterable[EventRows]) -> None:
         """Like ``store_events`` for many chunks, still in one transaction."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._insert_batch(conn, batch)
             for rows in chunks:
                 if len(rows):
@@ -398,7 +481,7 @@ class SqlStore:
         )
 
     def store_sites(self, batch: BatchRecord, records: list[SiteRecord]) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._insert_batch(conn, batch)
             if records:
                 conn.execute(
@@ -435,7 +518,7 @@ class SqlStore:
         at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         detail = detail_text(entry.detail)
         head = meta.c.key == AUDIT_HEAD_KEY
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             # Lock the head row before reading it, so two writers cannot chain onto one hash.
             conn.execute(sa.update(meta).where(head).values(value=meta.c.value))
             prev = conn.execute(sa.select(meta.c.value).where(head)).scalar_one()
@@ -483,47 +566,105 @@ class SqlStore:
         return str(head)
 
     # -- retention and export --------------------------------------------------------------
-    def roll_up_before(self, cutoff: int, *, tz: str) -> RetentionResult:
+    def roll_up_before(
+        self, cutoff: int, *, tz: str, chunk_rows: int = RETENTION_CHUNK_ROWS
+    ) -> RetentionResult:
         """Fold events whose bucket starts before ``cutoff`` into monthly aggregates and
-        delete them, in one transaction (DESIGN §4.6)."""
+        delete them (DESIGN §4.7), a chunk at a time: each chunk's rows are folded and then
+        deleted by their ids in one transaction, so only counted rows go. Events stored
+        after the run began wait for the next run, so a busy ingest cannot keep it going."""
+        with self.engine.connect() as conn:
+            last_id = conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+        span = (0, int(last_id))
+        removed, touched = 0, set[tuple[Any, ...]]()
+        while True:
+            chunk = self._roll_up_chunk(cutoff, tz=tz, span=span, limit=chunk_rows)
+            if chunk is None:
+                return RetentionResult(removed, len(touched))
+            after_id, deleted, keys = chunk
+            span = (after_id, span[1])
+            removed += deleted
+            touched |= keys
+
+    def _roll_up_chunk(
+        self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int
+    ) -> tuple[int, int, set[tuple[Any, ...]]] | None:
+        for _ in range(RETENTION_ATTEMPTS):
+            try:
+                return self._fold_and_delete(cutoff, tz=tz, span=span, limit=limit)
+            except _ChunkChanged:
+                continue  # rolled back; the next attempt reads the chunk afresh
+        raise RuntimeError("retention: events kept changing under one chunk; run it again")
+
+    def _fold_and_delete(
+        self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int
+    ) -> tuple[int, int, set[tuple[Any, ...]]] | None:
+        """Fold and delete the oldest-id ``limit`` old events with ids in ``span``
+        (exclusive, inclusive); ``None`` once there are none."""
         c = events.c
-        old = c.bucket_start < cutoff
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             rows = conn.execute(
                 sa.select(
-                    c.program_id, c.kind, c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.count
-                ).where(old)
-            ).all()
+                    c.id, c.program_id, c.kind, c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start,
+                    c.count,
+                )
+                .where(c.bucket_start < cutoff, c.id > span[0], c.id <= span[1])
+                .order_by(c.id)
+                .limit(limit)
+            ).all()  # fmt: skip
             if not rows:
-                return RetentionResult(0, 0)
+                return None
             frame = pd.DataFrame(
                 rows,
-                columns=["program_id", "kind", "cell_m", "cell_ix", "cell_iy", "start", "count"],
-            )
-            local = pd.to_datetime(frame["start"], unit="s", utc=True).dt.tz_convert(tz)
-            frame["month"] = local.dt.strftime("%Y-%m")
-            keys = ["program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy"]
-            summed = frame.groupby(keys, as_index=False).agg(count=("count", "sum"))
-            a = monthly_aggregates.c
-            for program_id, kind, month, cell_m, ix, iy, count in summed.itertuples(index=False):
-                record = {
-                    "program_id": int(program_id),
-                    "kind": str(kind),
-                    "month": str(month),
-                    "cell_m": int(cell_m),
-                    "cell_ix": int(ix),
-                    "cell_iy": int(iy),
-                }
-                match = [a[k] == v for k, v in record.items()]
-                updated = conn.execute(
-                    sa.update(monthly_aggregates).where(*match).values(count=a.count + int(count))
-                ).rowcount
-                if not updated:
-                    conn.execute(sa.insert(monthly_aggregates).values(**record, count=int(count)))
-            removed = conn.execute(sa.delete(events).where(old)).rowcount
+                columns=["id", "program_id", "kind", "cell_m", "cell_ix", "cell_iy", "start",
+                         "count"],
+            )  # fmt: skip
+            keys = self._fold(conn, frame, tz=tz)
+            ids = frame["id"].tolist()
+            removed = conn.execute(sa.delete(events).where(c.id.in_(ids))).rowcount
+            if removed != len(ids):
+                raise _ChunkChanged  # someone deleted some of them meanwhile: roll back
             for program_id in frame["program_id"].unique().tolist():
                 self._bump_version(conn, int(program_id))
-        return RetentionResult(int(removed), len(summed))
+        return int(ids[-1]), int(removed), keys
+
+    @staticmethod
+    def _fold(conn: Connection, frame: pd.DataFrame, *, tz: str) -> set[tuple[Any, ...]]:
+        """Add a chunk's counts to the monthly aggregates (one UPDATE and one INSERT for
+        all rows, not a statement per cell); returns the aggregate keys it touched."""
+        local = pd.to_datetime(frame["start"], unit="s", utc=True).dt.tz_convert(tz)
+        frame = frame.assign(month=local.dt.strftime("%Y-%m"))
+        summed = frame.groupby(list(_AGGREGATE_KEY), as_index=False).agg(n=("count", "sum"))
+        sums = {
+            (int(p), str(kind), str(month), int(m), int(x), int(y)): int(n)
+            for p, kind, month, m, x, y, n in summed.itertuples(index=False)
+        }
+        a = monthly_aggregates.c
+        existing = {
+            tuple(row)
+            for row in conn.execute(
+                sa.select(*(a[name] for name in _AGGREGATE_KEY)).where(
+                    a.program_id.in_(summed["program_id"].unique().tolist()),
+                    a.month.in_(summed["month"].unique().tolist()),
+                )
+            )
+        }
+        rows = [dict(zip(_AGGREGATE_KEY, key, strict=True)) | {"n": n} for key, n in sums.items()]
+        old = [r for r, key in zip(rows, sums, strict=True) if key in existing]
+        new = [r for r, key in zip(rows, sums, strict=True) if key not in existing]
+        if old:
+            conn.execute(
+                sa.update(monthly_aggregates)
+                .where(*(a[name] == sa.bindparam(f"key_{name}") for name in _AGGREGATE_KEY))
+                .values(count=a.count + sa.bindparam("n")),
+                [{f"key_{k}": v for k, v in r.items() if k != "n"} | {"n": r["n"]} for r in old],
+            )
+        if new:
+            conn.execute(
+                sa.insert(monthly_aggregates),
+                [{k: v for k, v in r.items() if k != "n"} | {"count": r["n"]} for r in new],
+            )
+        return set(sums)
 
     def aggregates(self, program_id: int) -> list[MonthlyAggregate]:
         a = monthly_aggregates.c
@@ -553,7 +694,7 @@ class SqlStore:
         return ProgramPublication(**row._mapping)
 
     def set_publication(self, program_id: int, choice: ProgramPublication) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 sa.update(programs)
                 .where(programs.c.id == program_id)
@@ -622,7 +763,7 @@ class SqlStore:
     def add_release(self, program_id: int, release: StoredRelease) -> bool:
         """Store a release once; False if another worker stored this period's first."""
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 conn.execute(sa.insert(releases).values(program_id=program_id, **vars(release)))
         except IntegrityError:
             return False
@@ -754,7 +895,7 @@ class SqlStore:
     ) -> None:
         """Add context features (in one transaction with their batch record); with
         ``replace_layer``, that layer's earlier features go in the same transaction."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             if batch is not None:
                 self._insert_batch(conn, batch)
             if replace_layer is not None:
@@ -842,7 +983,7 @@ class SqlStore:
     ) -> NetworkInfo:
         """Swap in a program's walking network in one transaction (routes never see half)."""
         chunk = 20_000
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             old = conn.execute(
                 sa.select(walking_networks.c.version).where(
                     walking_networks.c.program_id == program_id
@@ -946,7 +1087,7 @@ class SqlStore:
 
     def delete_program_data(self, program_id: int) -> None:
         """Delete a program's events, sites, context layers, network and batches (keys stay)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for table in (
                 events,
                 releases,
