@@ -463,13 +463,7 @@ def _body(
         )
         hidden = int(total[0]) if kept[0] >= rule.k else None
     rows = np.flatnonzero(in_release[reports.atom_of_row]) if len(atoms) else np.zeros(0, np.int64)
-    by_hour = spread_over_week(
-        np.zeros(len(rows), dtype=np.int64),
-        reports.hour_of_week[rows],
-        reports.bucket_hours[rows],
-        np.ones(len(rows), dtype=np.float64),
-        1,
-    )[0] if len(rows) else np.zeros(HOURS_OF_WEEK)  # fmt: skip
+    by_hour = _hour_profile(reports, rows, rule)
     body = {
         "cells": [[f.level, f.ix, f.iy, f.count, f.needles] for f in features],
         "by_hour": [round(float(v), 6) for v in by_hour],
@@ -477,6 +471,43 @@ def _body(
         "events": int(atoms.count.sum()),
     }
     return orjson.dumps(body).decode()
+
+
+def _hour_profile(reports: _Reports, rows: npt.NDArray[np.int64], rule: ReleaseRule) -> Any:
+    """Released reports by hour of the week, under the cell rule: an hour-of-week slot is
+    shown on its own only when ``k`` of its reports remain without its largest reporting
+    key(s); the others are pooled and spread evenly over the week, the pool growing by the
+    smallest shown slots until it passes too. Siting and coverage weigh hours by this profile
+    and show gains to three decimals, so a slot's own count must never be a hidden one (in a
+    release of one square, the slots are that square's hours)."""
+    if len(rows) == 0:
+        return np.zeros(HOURS_OF_WEEK)
+    slot = reports.hour_of_week[rows]
+    reporter = reports.atoms.reporter[reports.atom_of_row[rows]]
+    ones = np.ones(len(rows), dtype=np.int64)
+    totals, kept, _ = remove_top_keys(slot, reporter, ones, HOURS_OF_WEEK, rule.drop_top_keys)
+    shown = (kept >= rule.k) & (totals > 0)
+
+    def pool_passes() -> bool:
+        pick = ~shown[slot]
+        if not pick.any():
+            return True
+        zero = np.zeros(int(pick.sum()), dtype=np.int64)
+        _, left, _ = remove_top_keys(zero, reporter[pick], ones[pick], 1, rule.drop_top_keys)
+        return bool(left[0] >= rule.k)
+
+    while not pool_passes() and shown.any():
+        smallest = np.flatnonzero(shown)[np.argmin(totals[shown])]
+        shown[smallest] = False
+    own = shown[slot]
+    profile = spread_over_week(
+        np.zeros(int(own.sum()), dtype=np.int64),
+        slot[own],
+        reports.bucket_hours[rows][own],
+        np.ones(int(own.sum()), dtype=np.float64),
+        1,
+    )[0]
+    return profile + float((~own).sum()) / HOURS_OF_WEEK
 
 
 # -- ingest -------------------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Insider attacks on the frozen releases, round 2 (DESIGN §4.4, §4.5).
+
+Each test is an attack by someone holding a peer or planner key who can also send reports.
+A test marked ``xfail(strict=True)`` is an attack that still works on the current code: it
+fails because of the leak and will start passing (and then must lose its mark) once fixed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from analysis.projection import to_metres
+from geo_service.auth import Role, create_key
+from tests.conftest import bearer, feature
+from tests.geo_service.test_insiders import HOT, VICTIM, store_as
+
+Headers = dict[str, str]
+
+
+def peers(app: FastAPI, n: int, role: Role = Role.PEER) -> list[Headers]:
+    return [bearer(create_key(app.state.store, program="town", role=role)[1]) for _ in range(n)]
+
+
+def stop_id(app: FastAPI, point: tuple[float, float]) -> str:
+    """The clean-up stop id ("cell_m:ix:iy") of the 125 m cell holding a point."""
+    deployment = app.state.deployment
+    x, y = to_metres(np.array([point[0]]), np.array([point[1]]), crs=deployment.crs)
+    ix = int(np.floor((float(x[0]) - deployment.grid.origin_x_m) / 125))
+    iy = int(np.floor((float(y[0]) - deployment.grid.origin_y_m) / 125))
+    return f"125:{ix}:{iy}"
+
+
+def published(client: TestClient, headers: Headers, kind: str, period: str) -> Any:
+    response = client.get("/v1/published", params={"kind": kind, "period": period}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- clean-ups: the one way a peer sends events without the history bound ---------------------
+
+
+def test_a_peer_cannot_backdate_clean_ups_into_a_published_period(
+    app: FastAPI, client: TestClient
+) -> None:
+    """Attack: POST /v1/cleanups takes any ``finished_at`` in the past. Clean-ups are events
+    (kind ``cleanup``) released under the same rule, yet this route had neither the peers'
+    history bound (the grace window) nor the late-row hold-back of POST /v1/events. So after
+    May's clean-up layer was published, crews (here three keys, as with drop_top_keys=1 any
+    three senders do) could slip May clean-ups in, watch them appear in the quarter, and pad a
+    quarter's residual while knowing the month layer, i.e. choose what they add after seeing
+    what was hidden. Backdated rows must be refused for peers (older than the grace window)
+    and never enter a release."""
+    crews = peers(app, 3)
+    assert published(client, crews[0], "cleanup", "2025-05")["features"] == []
+    stop = stop_id(app, VICTIM)
+    for headers in crews:
+        log = {"stops": [{"stop": stop, "needles": 1}] * 3, "finished_at": "2025-05-14T12:00:00Z"}
+        response = client.post("/v1/cleanups", json=log, headers=headers)
+        assert response.status_code in (201, 400, 422), response.text
+    quarter = published(client, crews[0], "cleanup", "2025-Q2")
+    assert quarter["features"] == []
+    assert quarter["summary"]["counts"]["events_shown"] == 0
+
+
+def test_a_peers_clean_up_log_is_bounded_like_its_reports(app: FastAPI, client: TestClient) -> None:
+    """Attack: the same missing bound let a peer store a clean-up dated years back (a period
+    nobody has asked for yet, so not even 'late'), or at a date the clock cannot hold."""
+    (crew,) = peers(app, 1)
+    stop = stop_id(app, VICTIM)
+    for when in ("2021-03-01T12:00:00Z", "0001-01-01T00:00:00Z"):
+        log = {"stops": [{"stop": stop, "needles": 1}], "finished_at": when}
+        response = client.post("/v1/cleanups", json=log, headers=crew)
+        assert 400 <= response.status_code < 500, response.text
+
+
+# -- the release-wide hour profile ------------------------------------------------------------
+
+
+def one_square_town(app: FastAPI, program: str, victim_hour: str) -> Headers:
+    """A town whose release is one square: ten keys report there on a Wednesday noon, six on
+    a Thursday evening (local time), and the victim once at ``victim_hour``. Returns a
+    planner's key."""
+    store = app.state.store
+    for n in range(17):
+        headers = bearer(create_key(store, program=program, role=Role.PEER)[1])
+        when = (
+            "2025-05-14T12:00:00-05:00"
+            if n < 10
+            else ("2025-05-15T18:00:00-05:00" if n < 16 else victim_hour)
+        )
+        store_as(app, headers, [feature(*HOT, observed_at=when)], program=program)
+    return bearer(create_key(store, program=program, role=Role.PLANNER)[1])
+
+
+def locker_gain(client: TestClient, headers: Headers, hours: str) -> Any:
+    ask = {"p": 1, "period": "2025-05", "kinds": ["needle_report"], "opening_hours": hours}
+    response = client.post("/v1/siting/lockers", json=ask, headers=headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    return answer["chosen"][0]["adds"], answer["coverage_after"], answer["by_hour"]
+
+
+def test_locker_hours_do_not_reveal_when_one_person_reported(
+    app: FastAPI, client: TestClient
+) -> None:
+    """Attack: the release's hour-of-week profile weighs every released cell in coverage and
+    siting. A new locker's gain is (reports it reaches) × (profile share of its open hours),
+    shown to three decimals, so asking with and without one hour gives that hour's count
+    exactly. In a release of one square (common for a small town's month) the profile is
+    that square's hours: a planner learned that exactly one report in that square was made
+    on a Tuesday at 03:00 (a count of 1 in a place and hour: one person's report). Two towns
+    that differ only in the victim's hour must get the same answers.
+
+    Fixed in ``releases._hour_profile``: an hour-of-week slot is shown only where the cell
+    rule holds for it; the rest are pooled (under the same rule) and spread over the week."""
+    tuesday = one_square_town(app, "tue", "2025-05-13T03:00:00-05:00")
+    friday = one_square_town(app, "fri", "2025-05-16T20:00:00-05:00")
+    for hours in ("We 12:00-13:00", "We 12:00-13:00; Tu 03:00-04:00", "Tu 03:00-04:00", "24/7"):
+        assert locker_gain(client, tuesday, hours) == locker_gain(client, friday, hours), hours
