@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -121,3 +122,38 @@ def test_locker_hours_do_not_reveal_when_one_person_reported(
     friday = one_square_town(app, "fri", "2025-05-16T20:00:00-05:00")
     for hours in ("We 12:00-13:00", "We 12:00-13:00; Tu 03:00-04:00", "Tu 03:00-04:00", "24/7"):
         assert locker_gain(client, tuesday, hours) == locker_gain(client, friday, hours), hours
+
+
+# -- one period, one release ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["2025-05\n", "\uff12\uff10\uff12\uff15-05"])
+def test_a_period_has_one_spelling_so_it_has_one_release(
+    app: FastAPI, client: TestClient, spelling: str
+) -> None:
+    """Attack: the period pattern ended in ``$``, which also matches before a final newline,
+    and its ``\\d`` took any Unicode digit (full-width ２０２５), so ``2025-05%0A`` or
+    ``２０２５-05`` was accepted as a period of its own: its own frozen release, stored under
+    another label. Late rows are held back by the canonical label only, so history a manager
+    sends after that first release is not held back, and the canonical month, asked for
+    later, releases it: two releases of one month, and their difference shows a count that
+    was hidden in the first (here five reports in a quiet square)."""
+    reporters = peers(app, 5)  # five keys, one report each: 4 remain without one, hidden
+    for headers in reporters:
+        store_as(app, headers, [feature(*VICTIM, observed_at="2025-05-14T12:00:00Z")])
+    (manager,) = peers(app, 1, Role.MANAGER)
+    spelled = client.get(
+        "/v1/published",
+        params={"kind": "needle_report", "period": spelling},
+        headers=reporters[0],
+    )
+    if spelled.status_code != 200:  # refused: a period has one spelling, so one release
+        assert spelled.status_code in (400, 422), spelled.text
+        return
+    history = [feature(*VICTIM, observed_at="2025-05-20T12:00:00Z")]
+    response = client.post(
+        "/v1/events", json={"type": "FeatureCollection", "features": history}, headers=manager
+    )
+    assert response.status_code == 201, response.text
+    canonical = published(client, reporters[0], "needle_report", "2025-05")
+    assert canonical["features"] == spelled.json()["features"] == []
