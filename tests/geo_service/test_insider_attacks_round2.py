@@ -157,3 +157,86 @@ def test_a_period_has_one_spelling_so_it_has_one_release(
     assert response.status_code == 201, response.text
     canonical = published(client, reporters[0], "needle_report", "2025-05")
     assert canonical["features"] == spelled.json()["features"] == []
+
+
+# -- a batch racing the release -----------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="late rows are decided before the write: a batch checked just before its month's "
+    "release is made and stored just after enters no month and is not held back",
+)
+def test_a_batch_racing_its_months_release_enters_no_release(
+    app: FastAPI, client: TestClient
+) -> None:
+    """Attack (a race): a peer sends reports dated in the last hours of the month just as
+    the grace window ends. ``hold_back_late`` runs before the write; if the month's release
+    is made between the check and the commit, the rows are stored as not late: the frozen
+    month never saw them, yet the quarter made later releases them, so reports arriving after
+    a month was published still reach a number peers see. Simulated here by making the
+    release between the check and the write, as a second worker would."""
+    import time as clock
+    import uuid
+
+    import pandas as pd
+
+    from geo_service.ingest import events_from_geojson, validate_events
+    from geo_service.publication import parse_period
+    from geo_service.releases import get_release, hold_back_late
+    from geo_service.settings import EventKind
+    from geo_service.storage import BatchRecord
+    from tests.conftest import collection
+    from tests.geo_service.test_insiders import key_id
+
+    store, deployment = app.state.store, app.state.deployment
+    program_id = store.get_or_create_program("town")
+    crews = peers(app, 3)
+    checked = []
+    for headers in crews:  # validated and checked at 2025-06-07 23:59 local: still open
+        rows = [feature(*VICTIM, observed_at="2025-05-31T23:59:30-05:00") for _ in range(3)]
+        batch = validate_events(
+            events_from_geojson(collection(*rows), max_rows=100),
+            deployment,
+            now=pd.Timestamp("2025-06-08T04:59:00Z"),
+            history_days=7,
+        )
+        assert not batch.rejected
+        checked.append((headers, hold_back_late(store, deployment, program_id, batch)[0]))
+    get_release(
+        store, deployment, app.state.settings, program_id=program_id,
+        kind=EventKind.NEEDLE_REPORT, period=parse_period("2025-05", deployment), now=clock.time(),
+    )  # fmt: skip
+    for headers, batch in checked:  # the writes commit after the release was made
+        record = BatchRecord(
+            uuid.uuid4().hex, program_id, key_id(store, headers), "events", None, "x", "2025-06-08"
+        )
+        store.store_events(record, batch.rows)
+    assert published(client, crews[0], "needle_report", "2025-05")["features"] == []
+    assert published(client, crews[0], "needle_report", "2025-Q2")["features"] == []
+
+
+# -- two keys under the default rule ----------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the default rule removes one reporting key; the threat model gives the attacker "
+    "two, and only a steward's drop_top_keys=2 stops them",
+)
+def test_two_colluding_keys_learn_nothing_under_the_default_rule(
+    app: FastAPI, client: TestClient
+) -> None:
+    """Attack: the README's insider 'may hold two keys', but the default rule drops only the
+    largest reporting key. Two keys send four reports each into the victim's quiet square:
+    nine reports, five left without the largest key, so the square is shown as 9 and the
+    pair subtracts their 8: the victim's single report. test_insiders shows the steward's
+    drop_top_keys=2 stops this; the default does not."""
+    victim, first, second = peers(app, 3)
+    store_as(app, victim, [feature(*VICTIM, observed_at="2025-05-14T12:00:00Z")])
+    for headers in (first, second):
+        rows = [feature(*VICTIM, observed_at="2025-05-14T12:00:00Z") for _ in range(4)]
+        store_as(app, headers, rows)
+    body = published(client, first, "needle_report", "2025-05")
+    shown = [f["properties"]["count"] for f in body["features"]]
+    assert all(count - 8 >= 5 for count in shown), shown
