@@ -258,6 +258,10 @@ def _last_cleaned(
         for x, y, end in zip(gx.tolist(), gy.tolist(), group.last_end.tolist(), strict=True):
             last[(size, x, y)] = max(last.get((size, x, y), 0), end)
     sizes = {key[0] for key in last}
+    # Whole local days, date to date: the documented exception is the day a square was last
+    # cleaned. Fractional days (shown through a stop's value) gave the hour a crew member
+    # logged it, and, to someone polling, the moment the log arrived.
+    today = dt.datetime.fromtimestamp(now, deployment.tz).date()
     out: list[float | None] = []
     for x, y in zip(ix.tolist(), iy.tolist(), strict=True):
         ends = []
@@ -265,7 +269,11 @@ def _last_cleaned(
             levels = deployment.grid.levels_between(base_m, size)
             ends.append(last.get((size, x >> levels, y >> levels), 0))
         end = max(ends, default=0)
-        out.append(None if end == 0 else max(0.0, (now - end) / DAY_S))
+        if end == 0:
+            out.append(None)
+            continue
+        cleaned_on = dt.datetime.fromtimestamp(end - 1, deployment.tz).date()
+        out.append(float(max(0, (today - cleaned_on).days)))
     return out
 
 

@@ -240,3 +240,47 @@ def test_two_colluding_keys_learn_nothing_under_the_default_rule(
     body = published(client, first, "needle_report", "2025-05")
     shown = [f["properties"]["count"] for f in body["features"]]
     assert all(count - 8 >= 5 for count in shown), shown
+
+
+# -- clean-up routes: "last cleaned" is the one live number -----------------------------------
+
+
+def route_stops(app: FastAPI, client: TestClient, program: str, cleaned_at: str) -> Any:
+    """A peer's clean-up route over a one-square release, after a clean-up of that square
+    logged at ``cleaned_at``: each stop's properties."""
+    store = app.state.store
+    for _ in range(6):
+        headers = bearer(create_key(store, program=program, role=Role.PEER)[1])
+        store_as(app, headers, [feature(*HOT, observed_at="2025-05-14T12:00:00Z")], program)
+    crew = bearer(create_key(store, program=program, role=Role.PEER)[1])
+    log = {"stops": [{"stop": stop_id(app, HOT), "needles": 2}], "finished_at": cleaned_at}
+    assert client.post("/v1/cleanups", json=log, headers=crew).status_code == 201
+    ask = {"budget_minutes": 120, "start": {"lon": HOT[0], "lat": HOT[1]}, "period": "2025-05"}
+    response = client.post("/v1/routes/cleanup", json=ask, headers=crew)
+    assert response.status_code == 200, response.text
+    stops = [
+        f["properties"] for f in response.json()["features"] if f["properties"]["kind"] == "stop"
+    ]
+    assert stops
+    return stops
+
+
+def test_a_clean_up_route_tells_the_day_of_the_last_clean_up_not_its_hour(
+    app: FastAPI, client: TestClient
+) -> None:
+    """Attack: the documented exception is that a route says how many *days* ago a released
+    square was last cleaned. But the stop's ``value`` and ``expected_needles`` were the
+    reported rate times the exact fractional days since the clean-up's hour, to two decimals:
+    a peer read the hour a crew member logged a clean-up (even one the clean-up layer hides,
+    being under k) and, polling, the moment it arrived. Two clean-ups on the same local day
+    must give the same route.
+
+    Fixed in ``cleanup._last_cleaned``: whole local days between the clean-up's date and
+    today's."""
+    import datetime as dt
+
+    tz = app.state.deployment.tz
+    yesterday = dt.datetime.now(tz).date() - dt.timedelta(days=1)
+    early = dt.datetime.combine(yesterday, dt.time(1, 30), tz).isoformat()
+    late = dt.datetime.combine(yesterday, dt.time(21, 30), tz).isoformat()
+    assert route_stops(app, client, "early", early) == route_stops(app, client, "late", late)
