@@ -54,7 +54,10 @@ def test_a_peer_cannot_backdate_clean_ups_into_a_published_period(
     three senders do) could slip May clean-ups in, watch them appear in the quarter, and pad a
     quarter's residual while knowing the month layer, i.e. choose what they add after seeing
     what was hidden. Backdated rows must be refused for peers (older than the grace window)
-    and never enter a release."""
+    and never enter a release.
+
+    Fixed in ``cleanup.log_cleanup``: peers log clean-ups from the grace window only, no one
+    beyond the retention period, and a clean-up in a released month is held back (late)."""
     crews = peers(app, 3)
     assert published(client, crews[0], "cleanup", "2025-05")["features"] == []
     stop = stop_id(app, VICTIM)
@@ -76,6 +79,22 @@ def test_a_peers_clean_up_log_is_bounded_like_its_reports(app: FastAPI, client: 
         log = {"stops": [{"stop": stop, "needles": 1}], "finished_at": when}
         response = client.post("/v1/cleanups", json=log, headers=crew)
         assert 400 <= response.status_code < 500, response.text
+
+
+def test_a_managers_backdated_clean_up_is_held_back(app: FastAPI, client: TestClient) -> None:
+    """The manager may log an old clean-up (history), but once its month is published it is
+    kept for managers and enters no release, the quarter made later included."""
+    crews = peers(app, 3, Role.MANAGER)
+    assert published(client, crews[0], "cleanup", "2025-05")["features"] == []
+    for headers in crews:
+        log = {
+            "stops": [{"stop": stop_id(app, VICTIM), "needles": 1}] * 3,
+            "finished_at": "2025-05-14T12:00:00Z",
+        }
+        response = client.post("/v1/cleanups", json=log, headers=headers)
+        assert response.status_code == 201, response.text
+        assert [n["code"] for n in response.json()["held_back"]] == ["period_already_published"] * 3
+    assert published(client, crews[0], "cleanup", "2025-Q2")["features"] == []
 
 
 # -- the release-wide hour profile ------------------------------------------------------------
