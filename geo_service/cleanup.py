@@ -8,6 +8,7 @@ cell was last cleaned (capped), raised near schools, daycares and playgrounds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -34,7 +35,7 @@ from analysis.routing import (
     plan_routes,
     straight_walks,
 )
-from geo_service.auth import Principal, Role
+from geo_service.auth import EVENT_READERS, Principal, Role
 from geo_service.batches import run_batch
 from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
@@ -43,7 +44,7 @@ from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
 from geo_service.privacy import coarsen_times
 from geo_service.publication import Period, parse_period
-from geo_service.releases import check_period, get_release, latest_period
+from geo_service.releases import check_period, get_release, grace_days, late_rows, latest_period
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import EventRows, NetworkInfo, Store
 
@@ -257,6 +258,10 @@ def _last_cleaned(
         for x, y, end in zip(gx.tolist(), gy.tolist(), group.last_end.tolist(), strict=True):
             last[(size, x, y)] = max(last.get((size, x, y), 0), end)
     sizes = {key[0] for key in last}
+    # Whole local days, date to date: the documented exception is the day a square was last
+    # cleaned. Fractional days (shown through a stop's value) gave the hour a crew member
+    # logged it, and, to someone polling, the moment the log arrived.
+    today = dt.datetime.fromtimestamp(now, deployment.tz).date()
     out: list[float | None] = []
     for x, y in zip(ix.tolist(), iy.tolist(), strict=True):
         ends = []
@@ -264,7 +269,11 @@ def _last_cleaned(
             levels = deployment.grid.levels_between(base_m, size)
             ends.append(last.get((size, x >> levels, y >> levels), 0))
         end = max(ends, default=0)
-        out.append(None if end == 0 else max(0.0, (now - end) / DAY_S))
+        if end == 0:
+            out.append(None)
+            continue
+        cleaned_on = dt.datetime.fromtimestamp(end - 1, deployment.tz).date()
+        out.append(float(max(0, (today - cleaned_on).days)))
     return out
 
 
@@ -534,6 +543,7 @@ def log_cleanup(
             code="batch_rejected",
             rejected=rejected,
         )
+    check_finished_at(store, deployment, principal, finished)
     n = len(stops)
     moments = pd.DatetimeIndex([pd.Timestamp(finished).tz_convert("UTC")] * n)
     bucket_start, bucket_hours = coarsen_times(moments, [EventKind.CLEANUP.value] * n, deployment)
@@ -550,6 +560,21 @@ def log_cleanup(
         naloxone_doses=[None] * n,
         place_type=[None] * n,
     )
+    # Like POST /v1/events: a clean-up in a period already released is kept for managers and
+    # enters no release (a quarter made later included), so none can be slipped in afterwards.
+    late = late_rows(store, deployment, principal.program_id, rows)
+    held_back = []
+    if late.any():
+        rows = dataclasses.replace(rows, late=late)
+        held_back = [
+            {
+                "index": int(i),
+                "code": "period_already_published",
+                "detail": "stored for managers; its month was already published, so it will "
+                "not appear in what peers, planners or the public see",
+            }
+            for i in np.flatnonzero(late).tolist()
+        ]
     fingerprint = hashlib.sha256(
         orjson.dumps([ix.tolist(), iy.tolist(), rows.count.tolist(), bucket_start.tolist()])
     ).hexdigest()
@@ -564,4 +589,28 @@ def log_cleanup(
         rejected=[],
         all_or_nothing=True,
         write=lambda record: store.store_events(record, rows),
+        held_back=held_back,
     )
+
+
+def check_finished_at(
+    store: Store, deployment: Deployment, principal: Principal, finished: dt.datetime
+) -> None:
+    """The bounds POST /v1/events puts on ``observed_at``: peers log clean-ups from the
+    program's grace window only (so none lands in a period that is, or is about to be,
+    published), and no one logs one older than the retention period."""
+    now = dt.datetime.now(dt.UTC)
+    if principal.role not in EVENT_READERS:
+        days = grace_days(store.publication(principal.program_id))
+        if finished < now - dt.timedelta(days=days):
+            raise InvalidParameter(
+                f"this key logs clean-ups from the last {days} days; older ones are imported "
+                "by a manager or steward"
+            )
+    months = deployment.settings.retention_months
+    retained = (pd.Timestamp(now) - pd.DateOffset(months=months)).to_pydatetime()
+    if finished < retained:
+        raise InvalidParameter(
+            f"finished_at is older than the {months}-month retention period; such clean-ups "
+            "are not kept"
+        )

@@ -19,7 +19,9 @@ from geo_service.settings import Settings
 from geo_service.storage import ProgramPublication, Store
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-PERIOD_PATTERN = re.compile(r"^(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4]))$")
+# One spelling per period, since the label keys its frozen release: ASCII digits only (``\d``
+# takes any Unicode digit) and matched in full (``$`` also matches before a final newline).
+PERIOD_PATTERN = re.compile(r"(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4]))", re.ASCII)
 
 
 class Audience(enum.StrEnum):
@@ -52,7 +54,7 @@ def _month_start(index: int, tz: dt.tzinfo) -> int:
 
 def parse_period(text: str, deployment: Deployment) -> Period:
     """``2025-05`` (a month) or ``2025-Q2`` (a quarter), in the deployment's time zone."""
-    match = PERIOD_PATTERN.match(text)
+    match = PERIOD_PATTERN.fullmatch(text)
     if not match:
         raise InvalidParameter(
             "period must be a calendar month such as 2025-05 or a quarter such as 2025-Q2"

@@ -100,6 +100,7 @@ class Release:
     by_hour: tuple[float, ...]  # released reports by local hour of the week (Monday 0h first)
     hidden: int | None  # reports shown nowhere, only when that number passes the rule too
     events: int  # every report of the period when it was made: managers' summaries only
+    read_to: int | None = None  # the largest event row id it read (None: made before 2026-12)
 
     @property
     def cell_m(self) -> int:
@@ -137,6 +138,7 @@ class Release:
             self.by_hour,
             None,
             self.events,
+            self.read_to,
         )
 
 
@@ -307,6 +309,7 @@ def _parse(stored: StoredRelease, kind: EventKind, period: Period) -> Release:
         by_hour=tuple(body["by_hour"]),
         hidden=body["hidden"],
         events=body["events"],
+        read_to=body.get("read_to"),
     )
 
 
@@ -321,14 +324,24 @@ class _Reports:
     atom_of_row: npt.NDArray[np.int64]
     hour_of_week: npt.NDArray[np.int64]
     bucket_hours: npt.NDArray[np.int64]
+    read_to: int = 0  # the largest event row id read
 
 
 def _read_reports(
-    store: Store, deployment: Deployment, program_id: int, kind: EventKind, period: Period
+    store: Store,
+    deployment: Deployment,
+    program_id: int,
+    kind: EventKind,
+    period: Period,
+    read_to: dict[int, int] | None = None,
 ) -> _Reports:
+    """The period's reports; ``read_to`` (month index -> row id) leaves out a month's rows
+    stored after that month's release read its reports (a batch that raced the release)."""
     base_m = deployment.cell_m(kind)
     parts = store.event_atoms(program_id, kind.value, start=period.start, end=period.end)
-    columns: dict[str, list[Any]] = {k: [] for k in ("ix", "iy", "start", "key", "n", "hours")}
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("ix", "iy", "start", "key", "n", "hours", "id")
+    }
     for part in parts:  # one stored size per kind, but roll up anything finer to be safe
         levels = deployment.grid.levels_between(part.cell_m, base_m)
         columns["ix"].append(np.floor_divide(part.ix, 1 << levels))
@@ -337,21 +350,29 @@ def _read_reports(
         columns["key"].append(part.reporter)
         columns["n"].append(part.count)
         columns["hours"].append(part.bucket_hours)
+        columns["id"].append(part.row_id)
     empty = np.zeros(0, dtype=np.int64)
-    ix, iy, start, key, needles, hours = (
+    ix, iy, start, key, needles, hours, row_id = (
         np.concatenate(columns[c]) if columns[c] else empty
-        for c in ("ix", "iy", "start", "key", "n", "hours")
+        for c in ("ix", "iy", "start", "key", "n", "hours", "id")
     )
+    newest = int(row_id.max()) if len(row_id) else 0
     local = pd.to_datetime(start, unit="s", utc=True).tz_convert(deployment.tz)
     month = np.asarray(local.year * 12 + local.month - 1, dtype=np.int64)
     hour_of_week = np.asarray(local.day_of_week * 24 + local.hour, dtype=np.int64)
+    if read_to:
+        keep = np.ones(len(ix), dtype=bool)
+        for index, last in read_to.items():
+            keep &= ~((month == index) & (row_id > last))
+        ix, iy, start, key, needles, hours = (a[keep] for a in (ix, iy, start, key, needles, hours))
+        month, hour_of_week = month[keep], hour_of_week[keep]
     if len(ix) == 0:
-        return _Reports(Atoms.of([], [], [], [], []), empty, empty, empty)
+        return _Reports(Atoms.of([], [], [], [], []), empty, empty, empty, newest)
     first, atom_of_row = group_rows(ix, iy, month, key)
     reports = np.bincount(atom_of_row).astype(np.int64)
     needle_sum = np.bincount(atom_of_row, weights=needles).astype(np.int64)
     atoms = Atoms.of(ix[first], iy[first], month[first], key[first], reports, needle_sum)
-    return _Reports(atoms, atom_of_row, hour_of_week, hours)
+    return _Reports(atoms, atom_of_row, hour_of_week, hours, newest)
 
 
 def _make(
@@ -363,7 +384,14 @@ def _make(
     rule: ReleaseRule,
     months: list[Release],
 ) -> StoredRelease:
-    reports = _read_reports(store, deployment, program_id, kind, period)
+    # A quarter reads a month's rows only as far as that month's release did: rows stored
+    # after it (a batch racing the release, so never marked late) enter no release.
+    read_to = {
+        index: month.read_to
+        for index, month in zip(period.months, months, strict=False)
+        if month.read_to is not None
+    }
+    reports = _read_reports(store, deployment, program_id, kind, period, read_to)
     atoms = reports.atoms
     if period.bucket == Bucket.MONTH:
         features = release_month(
@@ -463,20 +491,52 @@ def _body(
         )
         hidden = int(total[0]) if kept[0] >= rule.k else None
     rows = np.flatnonzero(in_release[reports.atom_of_row]) if len(atoms) else np.zeros(0, np.int64)
-    by_hour = spread_over_week(
-        np.zeros(len(rows), dtype=np.int64),
-        reports.hour_of_week[rows],
-        reports.bucket_hours[rows],
-        np.ones(len(rows), dtype=np.float64),
-        1,
-    )[0] if len(rows) else np.zeros(HOURS_OF_WEEK)  # fmt: skip
+    by_hour = _hour_profile(reports, rows, rule)
     body = {
         "cells": [[f.level, f.ix, f.iy, f.count, f.needles] for f in features],
         "by_hour": [round(float(v), 6) for v in by_hour],
         "hidden": hidden,
         "events": int(atoms.count.sum()),
+        "read_to": reports.read_to,
     }
     return orjson.dumps(body).decode()
+
+
+def _hour_profile(reports: _Reports, rows: npt.NDArray[np.int64], rule: ReleaseRule) -> Any:
+    """Released reports by hour of the week, under the cell rule: an hour-of-week slot is
+    shown on its own only when ``k`` of its reports remain without its largest reporting
+    key(s); the others are pooled and spread evenly over the week, the pool growing by the
+    smallest shown slots until it passes too. Siting and coverage weigh hours by this profile
+    and show gains to three decimals, so a slot's own count must never be a hidden one (in a
+    release of one square, the slots are that square's hours)."""
+    if len(rows) == 0:
+        return np.zeros(HOURS_OF_WEEK)
+    slot = reports.hour_of_week[rows]
+    reporter = reports.atoms.reporter[reports.atom_of_row[rows]]
+    ones = np.ones(len(rows), dtype=np.int64)
+    totals, kept, _ = remove_top_keys(slot, reporter, ones, HOURS_OF_WEEK, rule.drop_top_keys)
+    shown = (kept >= rule.k) & (totals > 0)
+
+    def pool_passes() -> bool:
+        pick = ~shown[slot]
+        if not pick.any():
+            return True
+        zero = np.zeros(int(pick.sum()), dtype=np.int64)
+        _, left, _ = remove_top_keys(zero, reporter[pick], ones[pick], 1, rule.drop_top_keys)
+        return bool(left[0] >= rule.k)
+
+    while not pool_passes() and shown.any():
+        smallest = np.flatnonzero(shown)[np.argmin(totals[shown])]
+        shown[smallest] = False
+    own = shown[slot]
+    profile = spread_over_week(
+        np.zeros(int(own.sum()), dtype=np.int64),
+        slot[own],
+        reports.bucket_hours[rows][own],
+        np.ones(int(own.sum()), dtype=np.float64),
+        1,
+    )[0]
+    return profile + float((~own).sum()) / HOURS_OF_WEEK
 
 
 # -- ingest -------------------------------------------------------------------------------

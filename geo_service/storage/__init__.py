@@ -163,6 +163,7 @@ class EventAtoms:
     reporter: IntArray  # the submitting key's id; a unique negative id for key-less imports
     count: IntArray  # needles named (1 for an overdose)
     bucket_hours: IntArray
+    row_id: IntArray  # the event rows' ids: a release keeps the largest it read
 
 
 @dataclass(frozen=True)

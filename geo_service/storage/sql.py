@@ -742,12 +742,18 @@ class SqlStore:
         batch_ids = [row[7] for row in rows]
         key_of_batch = np.array([keys.get(b) or 0 for b in batch_ids], dtype=np.int64)
         table = np.array([row[:7] for row in rows], dtype=np.int64)
+        row_id = table[:, 4].copy()
         # A key-less (imported) row counts as its own reporter: a unique negative id.
         table[:, 4] = np.where(key_of_batch > 0, key_of_batch, -table[:, 4])
         out = []
         for size in np.unique(table[:, 0]):
-            p = table[table[:, 0] == size]
-            out.append(EventAtoms(int(size), p[:, 1], p[:, 2], p[:, 3], p[:, 4], p[:, 5], p[:, 6]))
+            pick = table[:, 0] == size
+            p = table[pick]
+            out.append(
+                EventAtoms(
+                    int(size), p[:, 1], p[:, 2], p[:, 3], p[:, 4], p[:, 5], p[:, 6], row_id[pick]
+                )
+            )
         return out
 
     def release(self, program_id: int, kind: str, period: str) -> StoredRelease | None:
