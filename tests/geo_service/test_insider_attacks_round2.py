@@ -1,8 +1,8 @@
 """Insider attacks on the frozen releases, round 2 (DESIGN §4.4, §4.5).
 
 Each test is an attack by someone holding a peer or planner key who can also send reports.
-A test marked ``xfail(strict=True)`` is an attack that still works on the current code: it
-fails because of the leak and will start passing (and then must lose its mark) once fixed.
+Two colluding keys under the default rule are stopped only by the steward's
+``drop_top_keys=2`` (tests/geo_service/test_insiders.py); the README says so.
 """
 
 from __future__ import annotations
@@ -232,32 +232,6 @@ def test_a_batch_racing_its_months_release_enters_no_release(
         store.store_events(record, batch.rows)
     assert published(client, crews[0], "needle_report", "2025-05")["features"] == []
     assert published(client, crews[0], "needle_report", "2025-Q2")["features"] == []
-
-
-# -- two keys under the default rule ----------------------------------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default rule removes one reporting key; the threat model gives the attacker "
-    "two, and only a steward's drop_top_keys=2 stops them",
-)
-def test_two_colluding_keys_learn_nothing_under_the_default_rule(
-    app: FastAPI, client: TestClient
-) -> None:
-    """Attack: the README's insider 'may hold two keys', but the default rule drops only the
-    largest reporting key. Two keys send four reports each into the victim's quiet square:
-    nine reports, five left without the largest key, so the square is shown as 9 and the
-    pair subtracts their 8: the victim's single report. test_insiders shows the steward's
-    drop_top_keys=2 stops this; the default does not."""
-    victim, first, second = peers(app, 3)
-    store_as(app, victim, [feature(*VICTIM, observed_at="2025-05-14T12:00:00Z")])
-    for headers in (first, second):
-        rows = [feature(*VICTIM, observed_at="2025-05-14T12:00:00Z") for _ in range(4)]
-        store_as(app, headers, rows)
-    body = published(client, first, "needle_report", "2025-05")
-    shown = [f["properties"]["count"] for f in body["features"]]
-    assert all(count - 8 >= 5 for count in shown), shown
 
 
 # -- clean-up routes: "last cleaned" is the one live number -----------------------------------
