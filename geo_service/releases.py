@@ -100,7 +100,7 @@ class Release:
     by_hour: tuple[float, ...]  # released reports by local hour of the week (Monday 0h first)
     hidden: int | None  # reports shown nowhere, only when that number passes the rule too
     events: int  # every report of the period when it was made: managers' summaries only
-    read_to: int | None = None  # the largest event row id it read (None: made before 2026-12)
+    read_to: int | None = None  # the largest event row id it read (None: not recorded)
 
     @property
     def cell_m(self) -> int:
