@@ -29,7 +29,6 @@ from analysis.routing import (
     DETOUR_FACTOR,
     Plan,
     RouteSettings,
-    RoutingError,
     Walks,
     network_walks,
     plan_routes,
@@ -305,16 +304,14 @@ def plan_cleanup(
     query: CleanupQuery,
     now: float,
 ) -> PlannedRoute:
-    try:
-        route_settings = RouteSettings(
-            budget_min=query.budget_min,
-            walking_kmh=query.walking_kmh,
-            minutes_per_stop=query.minutes_per_stop,
-            teams=query.teams,
-            search_seconds=query.search_seconds,
-        )
-    except RoutingError as exc:
-        raise InvalidParameter(str(exc)) from None
+    # A RoutingError here or below is answered from the table in errors.py.
+    route_settings = RouteSettings(
+        budget_min=query.budget_min,
+        walking_kmh=query.walking_kmh,
+        minutes_per_stop=query.minutes_per_stop,
+        teams=query.teams,
+        search_seconds=query.search_seconds,
+    )
     loaded = networks.get(store, deployment, program_id)
     info, network = loaded if loaded else (None, None)
     start = _place(store, deployment, program_id, site_id=query.start_site, point=query.start,
@@ -328,10 +325,7 @@ def plan_cleanup(
     x = np.array([start.x, end.x] + [c.x for c in stops], dtype=np.float64)
     y = np.array([start.y, end.y] + [c.y for c in stops], dtype=np.float64)
     walks = network_walks(network, x, y) if network is not None else straight_walks(x, y)
-    try:
-        plan = plan_routes(walks, [c.value for c in stops], route_settings)
-    except RoutingError as exc:
-        raise InvalidParameter(str(exc)) from None
+    plan = plan_routes(walks, [c.value for c in stops], route_settings)
     return PlannedRoute(query, route_settings, stops, window, plan, walks, start, end, info)
 
 

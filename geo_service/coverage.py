@@ -34,7 +34,7 @@ from analysis.coverage import (
 from analysis.grid import cell_centres
 from analysis.network import WalkingNetwork
 from analysis.projection import to_metres
-from analysis.siting import Siting, SitingError, fewest_covering, maximal_covering
+from analysis.siting import Siting, fewest_covering, maximal_covering
 from geo_service.auth import Role
 from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
@@ -534,30 +534,28 @@ def site_lockers(
     cover = vstack(cover_parts).tocsr() if cover_parts else csr_matrix((0, len(eligible)))
     w = np.concatenate(weights) if weights else np.zeros(0)
     covered_before = sum(c.covered for c in before)
-    try:
-        if ask.target_share is not None:
-            need = ask.target_share * total - covered_before
-            plan = fewest_covering(cover, w, max(0.0, need), seconds=ask.seconds)
-            if plan is None:
-                best = maximal_covering(cover, w, len(eligible), seconds=ask.seconds)
-                reachable = (covered_before + best.covered) / total
-                return base | {
-                    "chosen": [],
-                    "reason": (
-                        f"even all {len(eligible)} eligible candidates reach only "
-                        f"{100 * reachable:.0f}% of events; add candidates or walk further"
-                    ),
-                }
-        else:
-            p = ask.p or 1
-            if p > len(eligible):
-                raise InvalidParameter(
-                    f"p is larger than the {len(eligible)} eligible candidates "
-                    "(outside exclusion zones)"
-                )
-            plan = maximal_covering(cover, w, p, seconds=ask.seconds)
-    except SitingError as exc:
-        raise InvalidParameter(str(exc)) from None
+    # A SitingError is answered from the table in errors.py.
+    if ask.target_share is not None:
+        need = ask.target_share * total - covered_before
+        plan = fewest_covering(cover, w, max(0.0, need), seconds=ask.seconds)
+        if plan is None:
+            best = maximal_covering(cover, w, len(eligible), seconds=ask.seconds)
+            reachable = (covered_before + best.covered) / total
+            return base | {
+                "chosen": [],
+                "reason": (
+                    f"even all {len(eligible)} eligible candidates reach only "
+                    f"{100 * reachable:.0f}% of events; add candidates or walk further"
+                ),
+            }
+    else:
+        p = ask.p or 1
+        if p > len(eligible):
+            raise InvalidParameter(
+                f"p is larger than the {len(eligible)} eligible candidates "
+                "(outside exclusion zones)"
+            )
+        plan = maximal_covering(cover, w, p, seconds=ask.seconds)
     return base | _siting_answer(
         deployment,
         cands,

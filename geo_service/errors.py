@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import traceback
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import orjson
@@ -101,6 +103,76 @@ class Unprocessable(ServiceError):
     status, code, title = 422, "unprocessable", "Nothing in the request could be accepted"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """How one analysis error type is answered when it escapes a route."""
+
+    status: int
+    code: str
+    title: str
+    # None: show the error's own message (each is written by us and quotes no input);
+    # otherwise show this fixed text instead.
+    detail: str | None = None
+
+
+@cache
+def analysis_problems() -> dict[type[ValueError], Problem]:
+    """Every analysis error type and the problem it becomes: the one table of them."""
+    # Imported here, not at the top: the CLI and storage import this module and should not
+    # load scikit-learn and OR-Tools on the way.
+    from analysis.clusters import ClusterError
+    from analysis.coverage import CoverageError
+    from analysis.density import DensityError
+    from analysis.grid import GridError
+    from analysis.hotspots import HotspotError
+    from analysis.network import NetworkError
+    from analysis.projection import CrsError
+    from analysis.publication import PublicationError
+    from analysis.routing import RoutingError
+    from analysis.siting import SitingError
+
+    # The status and code these had when each call site re-raised them as InvalidParameter.
+    invalid = Problem(InvalidParameter.status, InvalidParameter.code, InvalidParameter.title)
+    return {
+        ClusterError: invalid,
+        CoverageError: invalid,
+        DensityError: invalid,
+        HotspotError: invalid,
+        RoutingError: invalid,
+        SitingError: invalid,
+        # Its cell-size message quotes the size it was given, which may be the request's.
+        GridError: replace(
+            invalid,
+            detail="the cells asked for do not fit the grid: a cell size is the stored size "
+            "times a power of two",
+        ),
+        NetworkError: Problem(
+            422, "network_unusable", "The walking network cannot be used for this"
+        ),
+        CrsError: Problem(422, "crs_unusable", "The places cannot be projected to metres"),
+        # One message carries the solver's own words: show a fixed text instead.
+        PublicationError: Problem(
+            422,
+            "publication_failed",
+            "The layer could not be prepared for publication",
+            detail="the privacy checks could not be completed for these data; nothing "
+            "was published",
+        ),
+    }
+
+
+def as_service_error(exc: Exception) -> ServiceError | None:
+    """The answer for an analysis error from the table; None for any other exception."""
+    problems = analysis_problems()
+    for kind in type(exc).__mro__:
+        if kind in problems:
+            problem = problems[kind]
+            error = ServiceError(problem.detail or str(exc), code=problem.code)
+            error.status, error.title = problem.status, problem.title
+            return error
+    return None
+
+
 def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
     body = {"type": f"urn:geo-service:problem:{code}", "title": title, "status": status}
     body["detail"] = detail
@@ -124,6 +196,14 @@ async def _service_error(_: Request, exc: Exception) -> Response:
     response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
     response.headers.update(exc.headers)
     return response
+
+
+async def _analysis_error(request: Request, exc: Exception) -> Response:
+    error = as_service_error(exc)
+    assert error is not None
+    # The type, not the message, as in the other handlers: it says which check fired.
+    logger.info("analysis refused %s request=%s", type(exc).__name__, request_id(request))
+    return await _service_error(request, error)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
@@ -217,6 +297,8 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
+    for analysis_error in analysis_problems():
+        app.add_exception_handler(analysis_error, _analysis_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Database errors are handled here, not as Exception: Starlette re-raises those to the

@@ -19,16 +19,14 @@ import numpy as np
 import orjson
 
 from analysis.clusters import (
-    ClusterError,
     dbscan_labels,
     describe_clusters,
     hdbscan_labels,
     rank_labels,
 )
-from analysis.density import DensityError, kernel_density
+from analysis.density import kernel_density
 from analysis.grid import (
     CellCounts,
-    GridError,
     IntArray,
     Raster,
     count_in_grid,
@@ -37,7 +35,6 @@ from analysis.grid import (
 )
 from analysis.hotspots import (
     FEW_CELLS,
-    HotspotError,
     choose_distance_band,
     confidence_classes,
     gi_star,
@@ -188,15 +185,13 @@ def analyse_cells(
             f"only {len(cells)} cells hold events (fewer than {FEW_CELLS}); treat the result "
             "as a description of these few reports, not as evidence of a pattern"
         )
-    try:
-        if query.method is Method.GI_STAR:
-            _run_gi_star(analysis, deployment)
-        elif query.method is Method.DENSITY:
-            _run_density(analysis, deployment)
-        else:
-            _run_clusters(analysis, released=released)
-    except (HotspotError, ClusterError, DensityError, GridError) as exc:
-        raise InvalidParameter(str(exc)) from None
+    # Analysis errors are answered from the table in errors.py.
+    if query.method is Method.GI_STAR:
+        _run_gi_star(analysis, deployment)
+    elif query.method is Method.DENSITY:
+        _run_density(analysis, deployment)
+    else:
+        _run_clusters(analysis, released=released)
     return analysis
 
 

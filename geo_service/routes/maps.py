@@ -44,7 +44,7 @@ from geo_service.deps import (
     SettingsDep,
     StoreDep,
 )
-from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated
+from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated, as_service_error
 from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method, load_cells
 from geo_service.publication import AUDIENCE_OF_ROLE, parse_period
 from geo_service.releases import (
@@ -151,12 +151,14 @@ def _safe_next(target: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _page(body: str, *, title: str) -> HTMLResponse:
+def _page(body: str, *, title: str, status: int = 200) -> HTMLResponse:
+    # A refusal keeps its status (403, 400, ...) so links, caches and scripts see it too.
     return HTMLResponse(
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
         '</title><meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="stylesheet" href="/static/maps.css"></head>'
-        f'<body style="padding:16px;max-width:40em">{body}</body></html>'
+        f'<body style="padding:16px;max-width:40em">{body}</body></html>',
+        status_code=status,
     )
 
 
@@ -284,12 +286,18 @@ async def _serve_map(build: Callable[[], str], settings: Settings, token: str) -
     policy hashes the page as built: filling its form token touches no script."""
     try:
         page = await run_in_threadpool(build)
-    except ServiceError as exc:
-        return _page(
-            f"<h1>This map cannot be shown</h1><p>{html.escape(exc.detail)}</p>"
+    except (ServiceError, ValueError) as exc:
+        refusal = exc if isinstance(exc, ServiceError) else as_service_error(exc)
+        if refusal is None:
+            raise
+        refused = _page(
+            f"<h1>This map cannot be shown</h1><p>{html.escape(refusal.detail)}</p>"
             '<p><a href="/maps">Back to the maps</a></p>',
             title="Map",
+            status=refusal.status,
         )
+        refused.headers.update(refusal.headers)
+        return refused
     response = HTMLResponse(_with_token(page, token))
     response.headers["Content-Security-Policy"] = _csp(page, settings)
     return response
@@ -754,10 +762,15 @@ async def cleanup_log_form(
     stop_ids = [str(v) for v in form.getlist("stop")]
     counts = [str(v).strip() for v in form.getlist("needles")]
     if len(stop_ids) != len(counts) or len(stop_ids) > 500:
-        return _page("<h1>Nothing was logged</h1><p>The form was incomplete.</p>", title="Log")
+        return _page(
+            "<h1>Nothing was logged</h1><p>The form was incomplete.</p>", title="Log", status=400
+        )
     if EventKind.CLEANUP.value not in SUBMITTABLE_KINDS[principal.role]:
-        return _page("<h1>Nothing was logged</h1><p>This role may not log clean-ups.</p>",
-                     title="Log")  # fmt: skip
+        return _page(
+            "<h1>Nothing was logged</h1><p>This role may not log clean-ups.</p>",
+            title="Log",
+            status=403,
+        )
     stops = []
     for stop, text in zip(stop_ids, counts, strict=True):
         if text == "":
@@ -767,6 +780,7 @@ async def cleanup_log_form(
                 "<h1>Nothing was logged</h1><p>Needles must be whole numbers from 0 to 10,000."
                 ' <a href="/maps/cleanup">Back to the route</a>.</p>',
                 title="Log",
+                status=400,
             )
         stops.append((stop, int(text)))
     start = int(str(form.get("start_site"))) if str(form.get("start_site", "")).isdigit() else None
@@ -782,5 +796,9 @@ async def cleanup_log_form(
     try:
         await run_in_threadpool(log_cleanup, store, deployment, principal, stops, now)
     except ServiceError as exc:
-        return _page(f"<h1>Nothing was logged</h1><p>{html.escape(exc.detail)}</p>", title="Log")
+        return _page(
+            f"<h1>Nothing was logged</h1><p>{html.escape(exc.detail)}</p>",
+            title="Log",
+            status=exc.status,
+        )
     return RedirectResponse(f"/maps/cleanup?{back}&logged={len(stops)}", status_code=303)
