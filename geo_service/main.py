@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__
@@ -15,6 +15,7 @@ from geo_service.errors import ConfigurationError, register_error_handlers
 from geo_service.hotspots import HotspotCache
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpErrorMiddleware
 from geo_service.network import NetworkCache
+from geo_service.params import refuse_unknown_query
 from geo_service.routes import (
     audit,
     cleanup,
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # FastAPI's pages load scripts from a CDN; ours are self-hosted
         redoc_url=None,
         openapi_url="/openapi.json" if settings.api_docs else None,
+        # App-wide, so a route added later refuses misspelt parameters without opting in.
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.settings = settings
     app.state.deployment = deployment

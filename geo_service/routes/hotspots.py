@@ -29,14 +29,12 @@ from geo_service.storage import Store
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
-COMMON_OPTIONS = frozenset({"kind", "method", "datetime", "period", "cell_m"})
 METHOD_OPTIONS = {
     Method.GI_STAR: frozenset({"distance_m", "permutations", "seed", "fdr"}),
     Method.DBSCAN: frozenset({"eps_m", "min_events"}),
     Method.HDBSCAN: frozenset({"min_cluster_size", "min_samples"}),
     Method.DENSITY: frozenset({"bandwidth_m"}),
 }
-ALL_OPTIONS = COMMON_OPTIONS.union(*METHOD_OPTIONS.values())
 # What one peer or planner request may cost: permutations, and a band of at most this share
 # of the service area's width (a wider band makes the whole town one neighbourhood anyway).
 MAX_PERMUTATIONS_BELOW_MANAGER = 999
@@ -117,12 +115,8 @@ def check_costs(
 
 
 def check_options(given: set[str], method: Method) -> None:
-    """Refuse misspelt options and options of another method instead of ignoring them."""
-    if given - ALL_OPTIONS:
-        # The unknown name itself is input, so it is not repeated back.
-        raise InvalidParameter(
-            "a query parameter is not recognised; hotspots takes " + ", ".join(sorted(ALL_OPTIONS))
-        )
+    """Refuse options of another method instead of ignoring them (unknown names are refused
+    app-wide by ``geo_service.params``)."""
     for other, names in METHOD_OPTIONS.items():
         stray = sorted((given & names) - METHOD_OPTIONS[method])
         if stray:

@@ -311,7 +311,7 @@ def test_few_cells_with_data_are_warned_about(client: TestClient, keys: Keys) ->
         ("kind=bananas", 422, ""),
         ("method=gi_star", 422, ""),
         ("kind=needle_report&permutations=100000", 422, ""),
-        ("kind=needle_report&distanse_m=500", 400, "not recognised"),
+        ("kind=needle_report&distanse_m=4321", 422, "distanse_m is not recognised"),
         ("kind=needle_report&method=gi_star&eps_m=300", 400, "method=dbscan"),
         ("kind=needle_report&method=density&distance_m=300", 400, "method=gi_star"),
         ("kind=needle_report&cell_m=300", 400, "power of two"),
@@ -327,7 +327,7 @@ def test_bad_parameters_get_a_clear_error_that_does_not_echo_them(
     response = client.get(f"/v1/hotspots?{query}", headers=keys["manager"])
     body = problem(response, status)
     assert needle in body["detail"]
-    for value in ("bananas", "kriging", "distanse", "yesterday", "100000", "300 m"):
+    for value in ("bananas", "kriging", "4321", "yesterday", "100000", "300 m"):
         assert value not in response.text
 
 
