@@ -34,7 +34,8 @@ from geo_service.ingest import (
     iter_csv_chunks,
     validate_events,
 )
-from geo_service.releases import late_rows, latest_period
+from geo_service.periods import Bucket, latest_published
+from geo_service.releases import DEFAULT_GRACE_DAYS, late_rows
 from geo_service.settings import EventKind, Settings, get_settings
 from geo_service.sites import (
     SITE_CSV_COLUMNS,
@@ -42,7 +43,7 @@ from geo_service.sites import (
     sites_from_columns,
     sites_from_geojson,
 )
-from geo_service.storage import BatchRecord, EventRows, ProgramPublication
+from geo_service.storage import BatchRecord, EventRows
 from geo_service.storage.sql import SqlStore, open_store
 
 app = typer.Typer(
@@ -193,7 +194,9 @@ def serve(
             err=True,
         )
     base = f"http://{host}:{port}"
-    quarter = latest_period(Deployment(settings), ProgramPublication(), "quarter", time.time())
+    quarter = latest_published(
+        Bucket.QUARTER, now=time.time(), grace_days=DEFAULT_GRACE_DAYS, tz=Deployment(settings).tz
+    )
     typer.echo(
         f"Serving on {base}\n  maps:      {base}/maps (sign in by pasting a key)\n"
         f"  API docs:  {base}/docs\n  health:    {base}/healthz\n"
