@@ -145,7 +145,6 @@ class Walks:
     metres: FloatArray  # (2 + stops) square; inf where no walk exists
     mode: str  # "network" or "straight"
     detour_factor: float = 1.0
-    snap_m: FloatArray = field(default_factory=lambda: np.zeros(0))
     reasons: dict[int, str] = field(default_factory=dict)  # point -> why it cannot be reached
     _network: WalkingNetwork | None = None
     _nodes: npt.NDArray[np.int64] | None = None
@@ -177,7 +176,6 @@ def straight_walks(x: FloatArray, y: FloatArray, *, detour_factor: float = DETOU
         d,
         "straight",
         detour_factor,
-        np.zeros(len(x)),
         _points=np.column_stack([x, y]),
     )
 
@@ -205,7 +203,6 @@ def network_walks(
         d,
         "network",
         1.0,
-        snap,
         reasons,
         network,
         nodes,

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.publication import coarsen, release_month, release_quarter  # noqa: E402
 from geo_service.deployment import Deployment  # noqa: E402
-from geo_service.publication import Bucket, parse_period  # noqa: E402
+from geo_service.periods import Bucket, parse_period, quarter_of_month  # noqa: E402
 from geo_service.releases import PUBLIC_LEVELS, _read_reports, _top_level  # noqa: E402
 from geo_service.settings import EventKind, Settings  # noqa: E402
 from geo_service.storage.sql import open_store  # noqa: E402
@@ -66,7 +66,7 @@ def shares(name: str, settings: Settings, program: str, kinds: list[EventKind]) 
             for m in range(1, 13)
             if (y, m) >= (begin.year, begin.month) and (y, m) <= (end.year, end.month)
         ]
-        quarters = sorted({f"{p[:4]}-Q{(int(p[5:]) - 1) // 3 + 1}" for p in months})
+        quarters = sorted({quarter_of_month(p) for p in months})
         for bucket, periods in (("month", months), ("quarter", quarters)):
             for audience, drop, k, public in RULES:
                 total = shown = fine = 0

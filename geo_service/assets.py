@@ -28,16 +28,6 @@ class AssetError(RuntimeError):
     """A front-end package could not be fetched or did not match its pinned hash."""
 
 
-def missing_assets() -> list[str]:
-    lock = json.loads(LOCK.read_text())
-    return [
-        target
-        for package in lock.values()
-        for target in package["files"].values()
-        if not (VENDOR / target).is_file()
-    ]
-
-
 def install_assets(*, force: bool = False) -> list[str]:
     """Fetch and unpack every pinned package whose files are missing; return what was written."""
     lock = json.loads(LOCK.read_text())

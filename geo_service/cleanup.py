@@ -41,9 +41,9 @@ from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, NotFound, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
+from geo_service.periods import Period, latest_published, parse_period
 from geo_service.privacy import coarsen_times
-from geo_service.publication import Period, parse_period
-from geo_service.releases import check_period, get_release, grace_days, late_rows, latest_period
+from geo_service.releases import check_period, get_release, grace_days, late_rows
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import EventRows, NetworkInfo, Store
 
@@ -192,9 +192,10 @@ def candidates(
         window, days = f"the last {MANAGER_WINDOW_DAYS} days", float(MANAGER_WINDOW_DAYS)
     else:
         choice = store.publication(program_id)
-        period: Period = parse_period(
-            period_text or latest_period(deployment, choice, choice.bucket, now), deployment
+        label = period_text or latest_published(
+            choice.bucket, now=now, grace_days=grace_days(choice), tz=deployment.tz
         )
+        period: Period = parse_period(label, deployment)
         check_period(period, choice, now=now, full_view=role in FULL_VIEW)
         days = (period.end - period.start) / DAY_S
         window = period.label

@@ -8,6 +8,9 @@ import datetime as dt
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -16,8 +19,6 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
-from analysis.network import WalkingNetwork
-from analysis.projection import to_metres
 from geo_service.audit import record, verify_chain
 from geo_service.auth import Role, create_key, revoke_key
 from geo_service.batches import run_batch
@@ -34,7 +35,8 @@ from geo_service.ingest import (
     iter_csv_chunks,
     validate_events,
 )
-from geo_service.releases import late_rows, latest_period
+from geo_service.periods import Bucket, latest_published
+from geo_service.releases import DEFAULT_GRACE_DAYS, late_rows
 from geo_service.settings import EventKind, Settings, get_settings
 from geo_service.sites import (
     SITE_CSV_COLUMNS,
@@ -42,7 +44,7 @@ from geo_service.sites import (
     sites_from_columns,
     sites_from_geojson,
 )
-from geo_service.storage import BatchRecord, EventRows, ProgramPublication
+from geo_service.storage import BatchRecord, EventRows
 from geo_service.storage.sql import SqlStore, open_store
 
 app = typer.Typer(
@@ -69,7 +71,9 @@ app.add_typer(network_app, name="network")
 CHUNK_ROWS = 100_000
 
 
-def _open(settings: Settings) -> tuple[SqlStore, Deployment]:
+@contextmanager
+def opened(settings: Settings) -> Iterator[tuple[SqlStore, Deployment]]:
+    """The store and the deployment for one command; the store is closed however it ends."""
     deployment = Deployment(settings)
     try:
         store = open_store(
@@ -78,9 +82,11 @@ def _open(settings: Settings) -> tuple[SqlStore, Deployment]:
             timeouts=settings.database_timeouts,
         )
     except ConfigurationError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from None
-    return store, deployment
+        raise _fail(str(exc)) from None
+    try:
+        yield store, deployment
+    finally:
+        store.close()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -93,82 +99,37 @@ def demo(
     reset: Annotated[bool, typer.Option(help="replace the demo program's data if present")] = True,
 ) -> None:
     """Create the database and load the synthetic demo town (program 'demo')."""
-    from geo_service.demo import demo_context, demo_events, demo_sites, demo_streets
-    from geo_service.network import area_share
+    from geo_service.demo import load_demo
 
     settings = get_settings()
-    store, deployment = _open(settings)
-    program_id = store.get_or_create_program("demo")
-    if any(store.count_rows(program_id).values()):
-        if not reset:
-            raise _fail("the demo program already has data; run with --reset to replace it")
-        store.delete_program_data(program_id)
-    steps = tqdm(total=5, desc="demo town", unit="step", file=sys.stderr)
-    batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
-    steps.update()
-
-    def write(record: BatchRecord) -> None:
-        store.store_events(record, batch.rows)
-
-    run_batch(
-        store,
-        program_id=program_id,
-        key_id=None,
-        target="events",
-        idempotency_key=None,
-        fingerprint=batch.fingerprint(),
-        accepted=batch.accepted,
-        rejected=batch.rejected,
-        all_or_nothing=False,
-        write=write,
-    )
-    steps.update()
-    sites = demo_sites()
-    run_batch(
-        store,
-        program_id=program_id,
-        key_id=None,
-        target="sites",
-        idempotency_key=None,
-        fingerprint=uuid.uuid4().hex,
-        accepted=len(sites),
-        rejected=[],
-        all_or_nothing=False,
-        write=lambda record: store.store_sites(record, sites),
-    )
-    steps.update()
-    store.store_context(program_id, demo_context())
-    steps.update()
-    streets = demo_streets(deployment)
-    x, y = to_metres(streets.lon, streets.lat, crs=deployment.crs)
-    share = area_share(WalkingNetwork(x, y, streets.u, streets.v, streets.length_m), deployment)
-    network = store.replace_network(
-        program_id, source="synthetic demo streets", rows=streets, area_share=share
-    )
-    steps.update()
-    steps.close()
-    for old in store.list_keys("demo"):
-        if old.revoked_on is None and old.label == "demo":
-            revoke_key(store, old.id)
-    typer.echo(
-        f"Loaded the synthetic demo town: {batch.accepted} events "
-        f"({len(batch.rejected)} generated outside the area were refused), "
-        f"{len(sites)} service sites, {len(demo_context())} context features, "
-        f"a walking network of {network.nodes} nodes and {network.edges} edges."
-    )
-    typer.echo("Demo keys (shown once; earlier demo keys are revoked):")
-    for role in Role:
-        _, key = create_key(store, program="demo", role=role, label="demo")
-        typer.echo(f"  {role.value:8s} {key}")
-    store.close()
+    with opened(settings) as (store, deployment):
+        program_id = store.get_or_create_program("demo")
+        if any(store.count_rows(program_id).values()):
+            if not reset:
+                raise _fail("the demo program already has data; run with --reset to replace it")
+            store.delete_program_data(program_id)
+        with tqdm(total=5, desc="demo town", unit="step", file=sys.stderr) as steps:
+            loaded = load_demo(store, deployment, program_id, step=steps.update)
+        for old in store.list_keys("demo"):
+            if old.revoked_on is None and old.label == "demo":
+                revoke_key(store, old.id)
+        typer.echo(
+            f"Loaded the synthetic demo town: {loaded.events} events "
+            f"({loaded.refused} generated outside the area were refused), "
+            f"{loaded.sites} service sites, {loaded.context} context features, "
+            f"a walking network of {loaded.network.nodes} nodes and {loaded.network.edges} edges."
+        )
+        typer.echo("Demo keys (shown once; earlier demo keys are revoked):")
+        for role in Role:
+            _, key = create_key(store, program="demo", role=role, label="demo")
+            typer.echo(f"  {role.value:8s} {key}")
 
 
 @app.command()
 def migrate() -> None:
     """Create the database or bring its schema up to date (safe to run from many servers)."""
-    store, _ = _open(get_settings())
-    revision = store.ping()
-    store.close()
+    with opened(get_settings()) as (store, _):
+        revision = store.ping()
     typer.echo(f"The database schema is at revision {revision}.")
 
 
@@ -184,16 +145,18 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    store, _ = _open(settings)  # fail here, with the message, not inside uvicorn
-    store.close()
-    if workers > 1 and store.dialect == "sqlite":
+    with opened(settings) as (store, deployment):  # fail here, with the message, not in uvicorn
+        dialect = store.dialect
+    if workers > 1 and dialect == "sqlite":
         typer.secho(
             "note: several workers on SQLite queue on its one writer; use PostgreSQL for them",
             fg="yellow",
             err=True,
         )
     base = f"http://{host}:{port}"
-    quarter = latest_period(Deployment(settings), ProgramPublication(), "quarter", time.time())
+    quarter = latest_published(
+        Bucket.QUARTER, now=time.time(), grace_days=DEFAULT_GRACE_DAYS, tz=deployment.tz
+    )
     typer.echo(
         f"Serving on {base}\n  maps:      {base}/maps (sign in by pasting a key)\n"
         f"  API docs:  {base}/docs\n  health:    {base}/healthz\n"
@@ -264,7 +227,6 @@ class _ByteProgress:
 
 
 def _csv_events(
-    settings: Settings,
     deployment: Deployment,
     path: Path,
     *,
@@ -306,6 +268,118 @@ def _csv_events(
             ]
             chunks.append(batch.rows)
     return chunks
+
+
+def _is_json(file: Path) -> bool:
+    return file.suffix.lower() in (".json", ".geojson")
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """What one ingest stores: its batch target, the rows accepted and how to write them."""
+
+    target: str
+    accepted: int
+    write: Callable[[BatchRecord], None]
+
+
+def _sites_upload(
+    store: SqlStore,
+    deployment: Deployment,
+    file: Path,
+    rename: dict[str, str],
+    constants: dict[str, str],
+    rejected: list[Rejection],
+) -> _Upload:
+    if _is_json(file):
+        records, bad = sites_from_geojson(
+            orjson.loads(file.read_bytes()), deployment, max_rows=sys.maxsize
+        )
+        rejected += bad
+    else:
+        records = []
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            for chunk in iter_csv_chunks(
+                handle,
+                allowed=SITE_CSV_COLUMNS,
+                required=SITE_CSV_REQUIRED,
+                chunk_rows=CHUNK_ROWS,
+                rename=rename,
+                ignore_unknown=True,
+                constants=constants,
+            ):
+                got, bad = sites_from_columns(chunk.columns, chunk.errors, chunk.lines, deployment)
+                records += got
+                rejected += [Rejection(r.index + chunk.first_index, r.code, r.detail) for r in bad]
+    return _Upload("sites", len(records), lambda record: store.store_sites(record, records))
+
+
+def _layer_upload(
+    store: SqlStore,
+    deployment: Deployment,
+    file: Path,
+    program_id: int,
+    name: str,
+    replace: bool,
+    rejected: list[Rejection],
+) -> _Upload:
+    if _is_json(file):
+        context, bad = context_from_geojson(
+            orjson.loads(file.read_bytes()), name, deployment, max_rows=sys.maxsize
+        )
+    else:
+        context, bad = context_from_csv(
+            decode_text(file.read_bytes()), name, deployment, max_rows=sys.maxsize
+        )
+    rejected += bad
+
+    def write(record: BatchRecord) -> None:
+        store.store_context(
+            program_id, context, batch=record, replace_layer=name if replace else None
+        )
+
+    return _Upload(f"{name}s", len(context), write)
+
+
+def _events_upload(
+    store: SqlStore,
+    deployment: Deployment,
+    file: Path,
+    program_id: int,
+    *,
+    rename: dict[str, str],
+    constants: dict[str, str],
+    time_format: str | None,
+    rejected: list[Rejection],
+) -> _Upload:
+    if _is_json(file):
+        raw = events_from_geojson(orjson.loads(file.read_bytes()), max_rows=sys.maxsize)
+        batch = validate_events(raw, deployment)
+        chunks = [batch.rows]
+        rejected += batch.rejected
+    else:
+        chunks = _csv_events(
+            deployment,
+            file,
+            rename=rename,
+            constants=constants,
+            time_format=time_format,
+            rejected=rejected,
+        )
+
+    def write(record: BatchRecord) -> None:
+        marked = [
+            dataclasses.replace(c, late=late_rows(store, deployment, program_id, c)) for c in chunks
+        ]
+        held = sum(int(c.late.sum()) for c in marked if c.late is not None)
+        if held:
+            typer.echo(
+                f"{held} rows fall in months already published: stored for managers, "
+                "left out of what peers, planners and the public see"
+            )
+        store.store_event_stream(record, marked)
+
+    return _Upload("events", sum(len(c) for c in chunks), write)
 
 
 @app.command()
@@ -361,116 +435,52 @@ def ingest(
     if replace and not (candidates or exclusions):
         raise _fail("--replace applies to --candidates and --exclusions")
     settings = get_settings()
-    store, deployment = _open(settings)
-    rename = _parse_pairs(column or [], "--column")
-    # A source column mapped to a name outside the schema is left out.
-    rename.update({f"ignored:{name}": name for name in ignore or []})
-    constants = _parse_pairs(set_ or [], "--set")
-    if kind is not None:
-        constants["kind"] = kind.value
-    program_id = store.get_or_create_program(program)
-    rejected: list[Rejection] = []
-    is_json = file.suffix.lower() in (".json", ".geojson")
-    try:
-        if sites:
-            if is_json:
-                records, rejected = sites_from_geojson(
-                    orjson.loads(file.read_bytes()), deployment, max_rows=sys.maxsize
-                )
+    with opened(settings) as (store, deployment):
+        rename = _parse_pairs(column or [], "--column")
+        # A source column mapped to a name outside the schema is left out.
+        rename.update({f"ignored:{name}": name for name in ignore or []})
+        constants = _parse_pairs(set_ or [], "--set")
+        if kind is not None:
+            constants["kind"] = kind.value
+        program_id = store.get_or_create_program(program)
+        # Filled as rows are read, so a refusal part-way still lists what was rejected.
+        rejected: list[Rejection] = []
+        try:
+            if sites:
+                upload = _sites_upload(store, deployment, file, rename, constants, rejected)
+            elif candidates or exclusions:
+                name = "candidate" if candidates else "exclusion"
+                upload = _layer_upload(store, deployment, file, program_id, name, replace, rejected)
+                all_or_nothing = all_or_nothing or replace
             else:
-                records = []
-                with file.open(encoding="utf-8-sig", newline="") as handle:
-                    for chunk in iter_csv_chunks(
-                        handle,
-                        allowed=SITE_CSV_COLUMNS,
-                        required=SITE_CSV_REQUIRED,
-                        chunk_rows=CHUNK_ROWS,
-                        rename=rename,
-                        ignore_unknown=True,
-                        constants=constants,
-                    ):
-                        got, bad = sites_from_columns(
-                            chunk.columns, chunk.errors, chunk.lines, deployment
-                        )
-                        records += got
-                        rejected += [
-                            Rejection(r.index + chunk.first_index, r.code, r.detail) for r in bad
-                        ]
-            accepted = len(records)
-            target = "sites"
-
-            def write(record: BatchRecord) -> None:
-                store.store_sites(record, records)
-
-        elif candidates or exclusions:
-            name = "candidate" if candidates else "exclusion"
-            if is_json:
-                context, rejected = context_from_geojson(
-                    orjson.loads(file.read_bytes()), name, deployment, max_rows=sys.maxsize
-                )
-            else:
-                context, rejected = context_from_csv(
-                    decode_text(file.read_bytes()), name, deployment, max_rows=sys.maxsize
-                )
-            accepted = len(context)
-            target = f"{name}s"
-            all_or_nothing = all_or_nothing or replace
-
-            def write(record: BatchRecord) -> None:
-                store.store_context(
-                    program_id, context, batch=record, replace_layer=name if replace else None
-                )
-
-        else:
-            if is_json:
-                raw = events_from_geojson(orjson.loads(file.read_bytes()), max_rows=sys.maxsize)
-                batch = validate_events(raw, deployment)
-                chunks, rejected = [batch.rows], batch.rejected
-            else:
-                chunks = _csv_events(
-                    settings,
+                upload = _events_upload(
+                    store,
                     deployment,
                     file,
+                    program_id,
                     rename=rename,
                     constants=constants,
                     time_format=time_format,
                     rejected=rejected,
                 )
-            accepted = sum(len(c) for c in chunks)
-            target = "events"
-
-            def write(record: BatchRecord) -> None:
-                marked = [
-                    dataclasses.replace(c, late=late_rows(store, deployment, program_id, c))
-                    for c in chunks
-                ]
-                held = sum(int(c.late.sum()) for c in marked if c.late is not None)
-                if held:
-                    typer.echo(
-                        f"{held} rows fall in months already published: stored for managers, "
-                        "left out of what peers, planners and the public see"
-                    )
-                store.store_event_stream(record, marked)
-
-        answer, _ = run_batch(
-            store,
-            program_id=program_id,
-            key_id=None,
-            target=target,
-            idempotency_key=None,
-            fingerprint=uuid.uuid4().hex,
-            accepted=accepted,
-            rejected=rejected,
-            all_or_nothing=all_or_nothing,
-            write=write,
-        )
-    except ServiceError as exc:
-        _print_rejections(rejected, rejects)
-        raise _fail(f"Nothing was stored: {exc.detail}") from None
-    except orjson.JSONDecodeError:
-        raise _fail("Nothing was stored: the file is not valid JSON") from None
-    finally:
-        store.close()
+            target = upload.target
+            answer, _ = run_batch(
+                store,
+                program_id=program_id,
+                key_id=None,
+                target=target,
+                idempotency_key=None,
+                fingerprint=uuid.uuid4().hex,
+                accepted=upload.accepted,
+                rejected=rejected,
+                all_or_nothing=all_or_nothing,
+                write=upload.write,
+            )
+        except ServiceError as exc:
+            _print_rejections(rejected, rejects)
+            raise _fail(f"Nothing was stored: {exc.detail}") from None
+        except orjson.JSONDecodeError:
+            raise _fail("Nothing was stored: the file is not valid JSON") from None
     _print_rejections(rejected, rejects)
     typer.echo(
         f"Stored {answer['accepted']} {target} in program '{program}' (batch {answer['batch_id']})."
@@ -484,13 +494,11 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="a note to recognise the key by")] = None,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
-    store, _ = _open(get_settings())
-    try:
-        key_id, key = create_key(store, program=program, role=role, label=label)
-    except ServiceError as exc:
-        raise _fail(exc.detail) from None
-    finally:
-        store.close()
+    with opened(get_settings()) as (store, _):
+        try:
+            key_id, key = create_key(store, program=program, role=role, label=label)
+        except ServiceError as exc:
+            raise _fail(exc.detail) from None
     typer.echo(key)
     typer.echo(
         f"Key {key_id} ({role.value}, program {program}). It is shown only now; store it safely.",
@@ -501,22 +509,21 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(program: Annotated[str | None, typer.Option()] = None) -> None:
     """List keys (their ids and first characters, never the keys)."""
-    store, _ = _open(get_settings())
-    for key in store.list_keys(program):
+    with opened(get_settings()) as (store, _):
+        keys = store.list_keys(program)
+    for key in keys:
         state = f"revoked {key.revoked_on}" if key.revoked_on else "active"
         typer.echo(
             f"{key.id}\t{key.program}\t{key.role}\t{key.prefix}…\t{key.created_on}\t"
             f"{state}\t{key.label or ''}"
         )
-    store.close()
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by 'keys list'")]) -> None:
     """Revoke a key; requests with it are refused from now on."""
-    store, _ = _open(get_settings())
-    done = revoke_key(store, key_id)
-    store.close()
+    with opened(get_settings()) as (store, _):
+        done = revoke_key(store, key_id)
     if not done:
         raise _fail(f"no active key with id {key_id}")
     typer.echo(f"Revoked key {key_id}.")
@@ -525,11 +532,8 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by 'key
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit trail's hash chain; exit 1 and name the first bad row if broken."""
-    store, _ = _open(get_settings())
-    try:
+    with opened(get_settings()) as (store, _):
         check = verify_chain(store.audit_rows(), store.audit_head())
-    finally:
-        store.close()
     if not check.verified:
         where = f"at row {check.first_broken_id}" if check.first_broken_id else "at the end"
         raise _fail(
@@ -545,14 +549,11 @@ def audit_list(
     limit: Annotated[int, typer.Option(help="the newest rows, at most")] = 50,
 ) -> None:
     """Print the newest audit rows: when, who, what (never coordinates)."""
-    store, _ = _open(get_settings())
-    try:
+    with opened(get_settings()) as (store, _):
         program_id = store.program_id(program) if program else None
         if program and program_id is None:
             raise _fail(f"no program named {program}")
         rows = store.audit_rows(program_id)[-limit:]
-    finally:
-        store.close()
     for row in rows:
         typer.echo(f"{row.id}\t{row.at}\t{row.actor}\t{row.action}\t{row.detail}")
 
@@ -560,7 +561,6 @@ def audit_list(
 def _program_id(store: SqlStore, program: str) -> int:
     program_id = store.program_id(program)
     if program_id is None:
-        store.close()
         raise _fail(f"no program named {program}; 'geo-service keys list' shows the programs")
     return program_id
 
@@ -587,8 +587,7 @@ def program_publication(
     from geo_service.storage import ProgramPublication
 
     settings = get_settings()
-    store, _ = _open(settings)
-    try:
+    with opened(settings) as (store, _):
         program_id = _program_id(store, program)
         current = store.publication(program_id)
         asked = (k_peer, k_planner, k_public, public, bucket, grace_days, drop_top_keys)
@@ -616,8 +615,6 @@ def program_publication(
             f"period ends; reports counted without the top {current.drop_top_keys or 1} "
             "reporting key(s)"
         )
-    finally:
-        store.close()
 
 
 @program_app.command("export")
@@ -631,13 +628,10 @@ def program_export(
 
     if fmt not in ("geojson", "csv"):
         raise _fail("--format is geojson or csv")
-    store, deployment = _open(get_settings())
-    try:
+    with opened(get_settings()) as (store, deployment):
         body, _ = export_program(
             store, deployment, program_id=_program_id(store, program), fmt=fmt, actor="cli"
         )
-    finally:
-        store.close()
     out.write_bytes(body)
     typer.echo(f"Wrote {out} ({len(body)} bytes).")
 
@@ -650,14 +644,11 @@ def program_delete_data(
     """Delete the program's events, aggregates, sites and batches (keys and audit stay)."""
     if not yes:
         raise _fail("nothing was deleted: add --yes to delete the program's data")
-    store, _ = _open(get_settings())
-    try:
+    with opened(get_settings()) as (store, _):
         program_id = _program_id(store, program)
         before = store.count_rows(program_id)
         store.delete_program_data(program_id)
         record(store, "data.delete", actor="cli", program_id=program_id, deleted=before)
-    finally:
-        store.close()
     typer.echo(f"Deleted {program}'s data: {before}.")
 
 
@@ -688,13 +679,10 @@ def retention(
     from geo_service.stewardship import run_retention
 
     settings = get_settings()
-    store, deployment = _open(settings)
-    try:
+    with opened(settings) as (store, deployment):
         cutoff, result = run_retention(
             store, deployment, months=months or settings.retention_months
         )
-    finally:
-        store.close()
     when = dt.datetime.fromtimestamp(cutoff, deployment.tz).date()
     typer.echo(
         f"Folded {result.events_removed} events from before {when} into "
@@ -718,37 +706,40 @@ def network_import(
     """
     from geo_service.network import NetworkImportError, read_walking_network
 
-    settings = get_settings()
-    store, deployment = _open(settings)
-    program_id = store.program_id(program)
-    if program_id is None:
-        raise _fail(f"there is no program called {program!r}; create a key for it first")
-    stages = tqdm(total=3, desc="network", unit="step", file=sys.stderr)
+    with opened(get_settings()) as (store, deployment):
+        program_id = store.program_id(program)
+        if program_id is None:
+            raise _fail(f"there is no program called {program!r}; create a key for it first")
+        with tqdm(total=3, desc="network", unit="step", file=sys.stderr) as stages:
 
-    def stage(name: str) -> None:
-        stages.set_postfix_str(name)
-        if name != "reading the extract":
+            def stage(name: str) -> None:
+                stages.set_postfix_str(name)
+                if name != "reading the extract":
+                    stages.update()
+
+            try:
+                rows, share = read_walking_network(file, deployment, stage=stage)
+            except NetworkImportError as exc:
+                raise _fail(str(exc)) from None
+            stage("storing")
+            total = len(rows.lon) + len(rows.u)
+            with tqdm(total=total, desc="storing", unit="row", file=sys.stderr) as bar:
+
+                def advance(n: int) -> None:
+                    bar.update(n)
+
+                info = store.replace_network(
+                    program_id, source=file.name, rows=rows, area_share=share, progress=advance
+                )
             stages.update()
-
-    try:
-        rows, share = read_walking_network(file, deployment, stage=stage)
-    except NetworkImportError as exc:
-        stages.close()
-        raise _fail(str(exc)) from None
-    stage("storing")
-    with tqdm(total=len(rows.lon) + len(rows.u), desc="storing", unit="row",
-              file=sys.stderr) as bar:  # fmt: skip
-
-        def advance(n: int) -> None:
-            bar.update(n)
-
-        info = store.replace_network(
-            program_id, source=file.name, rows=rows, area_share=share, progress=advance
+        record(
+            store,
+            "network.import",
+            actor="cli",
+            program_id=program_id,
+            nodes=info.nodes,
+            edges=info.edges,
         )
-    stages.update()
-    stages.close()
-    record(store, "network.import", actor="cli", program_id=program_id, nodes=info.nodes,
-           edges=info.edges)  # fmt: skip
     typer.echo(
         f"Walking network for {program!r}: {info.nodes} nodes, {info.edges} edges, "
         f"{info.length_km:.1f} km of paths, reaching {info.area_share:.0%} of the service area."

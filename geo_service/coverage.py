@@ -41,12 +41,12 @@ from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
 from geo_service.hotspots import FULL_VIEW, HotspotCache
 from geo_service.network import NetworkCache
-from geo_service.publication import Bucket, parse_period
+from geo_service.periods import Bucket, latest_published, parse_period
 from geo_service.releases import (
     Release,
     check_period,
     get_release,
-    latest_period,
+    grace_days,
     release_rule,
 )
 from geo_service.settings import EventKind, Settings
@@ -111,7 +111,9 @@ def resolve_window(
         return Window(start, int(now), f"the last {MANAGER_WINDOW_DAYS} days", None, None)
     choice = store.publication(program_id)
     bucket = Bucket.QUARTER if long_view else choice.bucket
-    label = period_text or latest_period(deployment, choice, bucket, now)
+    label = period_text or latest_published(
+        bucket, now=now, grace_days=grace_days(choice), tz=deployment.tz
+    )
     period = parse_period(label, deployment)
     check_period(period, choice, now=now, full_view=role in FULL_VIEW)
     k = None if role in FULL_VIEW else release_rule(settings, choice, 0).k

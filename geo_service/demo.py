@@ -8,6 +8,8 @@ locker sites and schools. All events go through the same validation and blur as 
 from __future__ import annotations
 
 import math
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +19,14 @@ from analysis.network import WalkingNetwork
 from analysis.projection import to_lonlat, to_metres
 from geo_service.deployment import Deployment
 from geo_service.ingest import RawEvents, ValidatedBatch, validate_events
-from geo_service.storage import ContextFeature, NetworkRows, SiteRecord
+from geo_service.storage import (
+    BatchRecord,
+    ContextFeature,
+    NetworkInfo,
+    NetworkRows,
+    SiteRecord,
+    Store,
+)
 
 SEED = 20_240_501
 CENTRE = (-101.8779, 54.7682)  # Flin Flon's Main Street
@@ -295,3 +304,68 @@ def demo_streets(deployment: Deployment, *, block_m: float = 100.0) -> NetworkRo
     return NetworkRows(
         np.round(node_lon, 7), np.round(node_lat, 7), network.u, network.v, network.length_m
     )
+
+
+@dataclass(frozen=True)
+class DemoLoaded:
+    events: int
+    refused: int  # generated outside the service area
+    sites: int
+    context: int
+    network: NetworkInfo
+
+
+def load_demo(
+    store: Store, deployment: Deployment, program_id: int, *, step: Callable[[], object]
+) -> DemoLoaded:
+    """Store the demo town's events, sites, context layers and streets in a program, through
+    the same batches as real data; ``step`` is called after each of the five parts."""
+    # Imported here: the network module loads OR-Tools, and tests and benchmarks import the
+    # generators above without it.
+    from geo_service.batches import run_batch
+    from geo_service.network import area_share
+
+    batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
+    step()
+
+    def write(record: BatchRecord) -> None:
+        store.store_events(record, batch.rows)
+
+    run_batch(
+        store,
+        program_id=program_id,
+        key_id=None,
+        target="events",
+        idempotency_key=None,
+        fingerprint=batch.fingerprint(),
+        accepted=batch.accepted,
+        rejected=batch.rejected,
+        all_or_nothing=False,
+        write=write,
+    )
+    step()
+    sites = demo_sites()
+    run_batch(
+        store,
+        program_id=program_id,
+        key_id=None,
+        target="sites",
+        idempotency_key=None,
+        fingerprint=uuid.uuid4().hex,
+        accepted=len(sites),
+        rejected=[],
+        all_or_nothing=False,
+        write=lambda record: store.store_sites(record, sites),
+    )
+    step()
+    context = demo_context()
+    store.store_context(program_id, context)
+    step()
+    streets = demo_streets(deployment)
+    x, y = to_metres(streets.lon, streets.lat, crs=deployment.crs)
+    share = area_share(WalkingNetwork(x, y, streets.u, streets.v, streets.length_m), deployment)
+    network = store.replace_network(
+        program_id, source="synthetic demo streets", rows=streets, area_share=share
+    )
+    step()
+    return DemoLoaded(batch.accepted, len(batch.rejected), len(sites), len(context), network)

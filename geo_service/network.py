@@ -116,23 +116,6 @@ def area_share(network: WalkingNetwork, deployment: Deployment) -> float:
     return float(np.mean(distance <= MAX_SNAP_M))
 
 
-def import_network(
-    store: Store,
-    deployment: Deployment,
-    program_id: int,
-    path: Path,
-    *,
-    stage: Callable[[str], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> NetworkInfo:
-    rows, share = read_walking_network(path, deployment, stage=stage)
-    if stage:
-        stage("storing")
-    return store.replace_network(
-        program_id, source=path.name, rows=rows, area_share=share, progress=progress
-    )
-
-
 class NetworkCache:
     """Each program's network as a routing graph, rebuilt only when a new one is imported."""
 

@@ -1,27 +1,20 @@
-"""Periods, audiences and the steward's publication settings (DESIGN.md §4.4).
+"""Audiences and the steward's publication settings (DESIGN.md §4.4).
 
-What is released for a period is made once and frozen: see :mod:`geo_service.releases`.
+Periods are in :mod:`geo_service.periods`; what is released for a period is made once and
+frozen: see :mod:`geo_service.releases`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from geo_service.audit import record
 from geo_service.auth import Role
-from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
+from geo_service.periods import Bucket
 from geo_service.settings import Settings
 from geo_service.storage import ProgramPublication, Store
-
-FIRST_YEAR, LAST_YEAR = 2000, 2100
-# One spelling per period, since the label keys its frozen release: ASCII digits only (``\d``
-# takes any Unicode digit) and matched in full (``$`` also matches before a final newline).
-PERIOD_PATTERN = re.compile(r"(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4]))", re.ASCII)
 
 
 class Audience(enum.StrEnum):
@@ -30,51 +23,7 @@ class Audience(enum.StrEnum):
     PUBLIC = "public"
 
 
-class Bucket(enum.StrEnum):
-    MONTH = "month"
-    QUARTER = "quarter"
-
-
 AUDIENCE_OF_ROLE = {Role.PEER: Audience.PEER, Role.PLANNER: Audience.PLANNER}
-
-
-@dataclass(frozen=True)
-class Period:
-    label: str
-    bucket: Bucket
-    months: tuple[int, ...]  # year * 12 + month - 1
-    start: int  # UTC epoch seconds of the local start
-    end: int
-
-
-def _month_start(index: int, tz: dt.tzinfo) -> int:
-    year, month = divmod(index, 12)
-    return int(dt.datetime(year, month + 1, 1, tzinfo=tz).timestamp())
-
-
-def parse_period(text: str, deployment: Deployment) -> Period:
-    """``2025-05`` (a month) or ``2025-Q2`` (a quarter), in the deployment's time zone."""
-    match = PERIOD_PATTERN.fullmatch(text)
-    if not match:
-        raise InvalidParameter(
-            "period must be a calendar month such as 2025-05 or a quarter such as 2025-Q2"
-        )
-    year = int(match.group(1))
-    if not FIRST_YEAR <= year <= LAST_YEAR:  # year 0 or 9999 would overflow the clock
-        raise InvalidParameter(f"period must fall in the years {FIRST_YEAR}-{LAST_YEAR}")
-    if match.group(2):
-        months: tuple[int, ...] = (year * 12 + int(match.group(2)) - 1,)
-        bucket = Bucket.MONTH
-    else:
-        first = year * 12 + (int(match.group(3)) - 1) * 3
-        months, bucket = (first, first + 1, first + 2), Bucket.QUARTER
-    return Period(
-        text,
-        bucket,
-        months,
-        _month_start(months[0], deployment.tz),
-        _month_start(months[-1] + 1, deployment.tz),
-    )
 
 
 def threshold(settings: Settings, choice: ProgramPublication, audience: Audience) -> int:

@@ -40,7 +40,16 @@ from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, ServiceError
 from geo_service.ingest import ValidatedBatch
-from geo_service.publication import Audience, Bucket, Period, parse_period, threshold
+from geo_service.periods import (
+    Bucket,
+    Period,
+    is_published,
+    month_label,
+    month_of_buckets,
+    parse_period,
+    quarter_of_month,
+)
+from geo_service.publication import Audience, threshold
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import EventRows, ProgramPublication, Store, StoredRelease
 
@@ -49,7 +58,6 @@ DEFAULT_GRACE_DAYS = 7
 MIN_GRACE_DAYS = 1
 DEFAULT_DROP_TOP_KEYS = 1
 PUBLIC_LEVELS = 1  # the public sees released cells summed into cells twice as wide
-DAY_S = 86_400
 
 
 class ReleaseWithheld(ServiceError):
@@ -196,7 +204,7 @@ def check_period(
             raise InvalidParameter("that period has not finished yet")
         return
     days = grace_days(choice)
-    if period.end + days * DAY_S > now:
+    if not is_published(period, now=now, grace_days=days):
         raise InvalidParameter(
             f"that period is not published yet: months and quarters are published {days} "
             "days after they end, so that late reports can still arrive"
@@ -205,29 +213,6 @@ def check_period(
         raise InvalidParameter(
             "this program publishes by quarter; ask for a quarter such as 2025-Q2"
         )
-
-
-def latest_period(
-    deployment: Deployment, choice: ProgramPublication, bucket: str, now: float
-) -> str:
-    """The latest month or quarter already published (ended more than the grace ago)."""
-    today = dt.datetime.fromtimestamp(now - grace_days(choice) * DAY_S, deployment.tz)
-    if bucket == Bucket.QUARTER:
-        index = today.year * 4 + (today.month - 1) // 3 - 1
-        return f"{index // 4}-Q{index % 4 + 1}"
-    index = today.year * 12 + today.month - 2
-    return f"{index // 12}-{index % 12 + 1:02d}"
-
-
-def period_of_bucket(deployment: Deployment, bucket_start: npt.NDArray[np.int64]) -> list[str]:
-    """The month of each time bucket, as a period label (2025-05), in local time."""
-    local = pd.to_datetime(bucket_start, unit="s", utc=True).tz_convert(deployment.tz)
-    return list(local.strftime("%Y-%m"))
-
-
-def quarter_of_month(label: str) -> str:
-    year, month = label.split("-")
-    return f"{year}-Q{(int(month) - 1) // 3 + 1}"
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -293,7 +278,7 @@ def _stored_or_made(
 
 
 def _month(quarter: Period, month: int, deployment: Deployment) -> Period:
-    return parse_period(f"{month // 12}-{month % 12 + 1:02d}", deployment)
+    return parse_period(month_label(month), deployment)
 
 
 def _parse(stored: StoredRelease, kind: EventKind, period: Period) -> Release:
@@ -549,7 +534,7 @@ def late_rows(
     released = store.released_periods(program_id) if len(rows) else set()
     if not released:
         return np.zeros(len(rows), dtype=bool)
-    months = period_of_bucket(deployment, rows.bucket_start)
+    months = month_of_buckets(rows.bucket_start, deployment.tz)
     return np.array(
         [
             (kind, month) in released or (kind, quarter_of_month(month)) in released

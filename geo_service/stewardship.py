@@ -12,6 +12,7 @@ import orjson
 
 from geo_service.audit import record
 from geo_service.deployment import Deployment
+from geo_service.periods import month_of, month_start
 from geo_service.routes.events import events_to_features, utc_text
 from geo_service.storage import RetentionResult, Store
 
@@ -131,10 +132,7 @@ def _blank(value: int | None) -> str:
 
 def retention_cutoff(now: dt.datetime, *, months: int, deployment: Deployment) -> int:
     """The start of the local month ``months`` before this one: older buckets are folded."""
-    local = now.astimezone(deployment.tz)
-    index = local.year * 12 + local.month - 1 - months
-    year, month = divmod(index, 12)
-    return int(dt.datetime(year, month + 1, 1, tzinfo=deployment.tz).timestamp())
+    return month_start(month_of(now.astimezone(deployment.tz)) - months, deployment.tz)
 
 
 def run_retention(

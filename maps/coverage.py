@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import folium
@@ -160,7 +160,6 @@ class SitingPage:
     exclusions: Sequence[dict[str, Any]]  # buffered zones: {"name", "geometry"}
     ranking: dict[str, Any]  # GET /v1/siting/consumption-site's answer
     header_html: str = ""
-    sites: Sequence[dict[str, Any]] = field(default_factory=list)
 
 
 def _breakdown(entry: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from geo_service.deployment import Deployment
 from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import InvalidParameter, ServiceError, problem_response
 from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method
-from geo_service.publication import Period, parse_period
+from geo_service.periods import Period, parse_period
 from geo_service.releases import check_period
 from geo_service.routes.events import GEOJSON, parse_datetime
 from geo_service.settings import EventKind, Settings

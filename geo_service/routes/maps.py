@@ -46,7 +46,14 @@ from geo_service.deps import (
 )
 from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated, as_service_error
 from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method, load_cells
-from geo_service.publication import AUDIENCE_OF_ROLE, parse_period
+from geo_service.periods import (
+    Bucket,
+    is_published,
+    latest_published,
+    parse_period,
+    recent_quarters,
+)
+from geo_service.publication import AUDIENCE_OF_ROLE
 from geo_service.releases import (
     DEFAULT_GRACE_DAYS,
     check_period,
@@ -251,19 +258,6 @@ def signout(
 # -- shared pieces ---------------------------------------------------------------------------
 
 
-def latest_finished_quarter(deployment: Deployment, grace: int = DEFAULT_GRACE_DAYS) -> str:
-    """The latest quarter already published (ended more than the grace window ago)."""
-    now = dt.datetime.now(deployment.tz) - dt.timedelta(days=grace)
-    index = now.year * 4 + (now.month - 1) // 3 - 1
-    return f"{index // 4}-Q{index % 4 + 1}"
-
-
-def recent_quarters(deployment: Deployment, count: int = 8) -> list[str]:
-    now = dt.datetime.now(deployment.tz) - dt.timedelta(days=DEFAULT_GRACE_DAYS)
-    last = now.year * 4 + (now.month - 1) // 3 - 1
-    return [f"{i // 4}-Q{i % 4 + 1}" for i in range(last, last - count, -1)]
-
-
 def _tiles(settings: Settings) -> Tiles:
     if settings.map_tiles.lower() == "none":
         return Tiles(None)
@@ -414,8 +408,11 @@ async def hotspots_page(
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    chosen = period or latest_finished_quarter(
-        deployment, grace_days(store.publication(principal.program_id))
+    chosen = period or latest_published(
+        Bucket.QUARTER,
+        now=time.time(),
+        grace_days=grace_days(store.publication(principal.program_id)),
+        tz=deployment.tz,
     )
     audience = AUDIENCE_OF_ROLE.get(principal.role)
     page_key = (
@@ -450,7 +447,12 @@ async def hotspots_page(
         form = (
             '<form method="get" action="/maps/hotspots">'
             f'<input type="hidden" name="kind" value="{kind.value}">'
-            + _select("period", recent_quarters(deployment), chosen, "Period")
+            + _select(
+                "period",
+                recent_quarters(now=time.time(), grace_days=DEFAULT_GRACE_DAYS, tz=deployment.tz),
+                chosen,
+                "Period",
+            )
             + ' <button type="submit">Show</button></form>'
         )
         links = (
@@ -493,8 +495,11 @@ def hotspots_download(
 ) -> Response:
     if fmt not in ("geojson", "csv"):
         raise InvalidParameter("downloads are .geojson or .csv")
-    chosen = period or latest_finished_quarter(
-        deployment, grace_days(store.publication(principal.program_id))
+    chosen = period or latest_published(
+        Bucket.QUARTER,
+        now=time.time(),
+        grace_days=grace_days(store.publication(principal.program_id)),
+        tz=deployment.tz,
     )
     answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
     audit_small_cells(
@@ -540,7 +545,7 @@ async def trends_page(
             label = f"{chosen}-{month:02d}"
             period = parse_period(label, deployment)
             wait_days = 0 if audience is None else grace_days(choice)
-            if period.end + wait_days * 86_400 > time.time():
+            if not is_published(period, now=time.time(), grace_days=wait_days):
                 break
             if audience is None:  # managers and stewards: every cell of the month
                 query = HotspotQuery(

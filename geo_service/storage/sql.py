@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from geo_service.audit import AUDIT_HEAD_KEY, chain_hash, detail_text
 from geo_service.errors import ConfigurationError, Conflict, StoreBusy
+from geo_service.periods import month_of_buckets
 from geo_service.storage import (
     AuditEntry,
     AuditRow,
@@ -632,8 +633,7 @@ class SqlStore:
     def _fold(conn: Connection, frame: pd.DataFrame, *, tz: str) -> set[tuple[Any, ...]]:
         """Add a chunk's counts to the monthly aggregates (one UPDATE and one INSERT for
         all rows, not a statement per cell); returns the aggregate keys it touched."""
-        local = pd.to_datetime(frame["start"], unit="s", utc=True).dt.tz_convert(tz)
-        frame = frame.assign(month=local.dt.strftime("%Y-%m"))
+        frame = frame.assign(month=month_of_buckets(frame["start"].to_numpy(), tz))
         summed = frame.groupby(list(_AGGREGATE_KEY), as_index=False).agg(n=("count", "sum"))
         sums = {
             (int(p), str(kind), str(month), int(m), int(x), int(y)): int(n)

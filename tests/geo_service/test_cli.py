@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -196,3 +197,43 @@ def test_ingest_candidates_and_exclusions_like_the_api(env: Path) -> None:
     assert both.exit_code == 2 and "choose one" in both.output
     mapped = runner.invoke(app, ["ingest", str(table), "--candidates", "--set", "power=yes"])
     assert mapped.exit_code == 2
+
+
+def test_every_command_closes_the_store_also_when_it_refuses(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geo_service.cli as cli
+
+    opened: list[SqlStore] = []
+    closed: list[SqlStore] = []
+
+    def tracked_open(*args: Any, **kwargs: Any) -> SqlStore:
+        opened.append(open_store(*args, **kwargs))
+        return opened[-1]
+
+    def tracked_close(store: SqlStore) -> None:
+        closed.append(store)
+        store.engine.dispose()
+
+    monkeypatch.setattr(cli, "open_store", tracked_open)
+    monkeypatch.setattr(SqlStore, "close", tracked_close)
+    table = env / "events.csv"
+    table.write_text("kind,observed_at,latitude,longitude\n")
+    refused = [
+        (["network", "import", str(env / "streets.osm.pbf"), "--program", "nobody"], "nobody"),
+        (["ingest", str(table), "--column", "no-equals-sign"], "FIELD=VALUE"),
+        (["keys", "revoke", "999"], "no active key"),
+        (["keys", "create", "--role", "peer", "--program", "Bad Name!"], ""),
+        (["audit", "list", "--program", "nobody"], "no program named nobody"),
+        (["program", "publication", "--program", "nobody"], "no program named nobody"),
+        (["program", "export", "--program", "nobody", "--out", str(env / "x")], "nobody"),
+        (["program", "delete-data", "--program", "nobody", "--yes"], "nobody"),
+    ]
+    for args, message in refused:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+    assert runner.invoke(app, ["keys", "list"]).exit_code == 0
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    assert len(opened) == len(refused) + 2
+    assert all(any(store is c for c in closed) for store in opened)

@@ -1,0 +1,120 @@
+"""Months and quarters: one spelling per period and all the calendar arithmetic on them.
+
+A period label (``2025-05``, ``2025-Q2``) keys a frozen release, so it is parsed in one place
+and every "which month is this", "which quarter holds it" and "what is published by now" is
+answered here, in the deployment's local time zone. Months are counted as one integer,
+``year * 12 + month - 1``, so stepping across a year is plain arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from geo_service.errors import InvalidParameter
+
+if TYPE_CHECKING:  # storage reads months too; keep this module light to import
+    from geo_service.deployment import Deployment
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+DAY_S = 86_400
+# One spelling per period, since the label keys its frozen release: ASCII digits only (``\d``
+# takes any Unicode digit) and matched in full (``$`` also matches before a final newline).
+PERIOD_PATTERN = re.compile(r"(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4]))", re.ASCII)
+
+
+class Bucket(enum.StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    bucket: Bucket
+    months: tuple[int, ...]  # year * 12 + month - 1
+    start: int  # UTC epoch seconds of the local start
+    end: int
+
+
+def month_label(month: int) -> str:
+    """``2025-05`` for the month index ``2025 * 12 + 4``."""
+    return f"{month // 12}-{month % 12 + 1:02d}"
+
+
+def quarter_label(quarter: int) -> str:
+    """``2025-Q2`` for the quarter index ``2025 * 4 + 1``."""
+    return f"{quarter // 4}-Q{quarter % 4 + 1}"
+
+
+def month_start(month: int, tz: dt.tzinfo) -> int:
+    """UTC epoch seconds of local midnight on the first day of a month index."""
+    year, month0 = divmod(month, 12)
+    return int(dt.datetime(year, month0 + 1, 1, tzinfo=tz).timestamp())
+
+
+def month_of(moment: dt.datetime) -> int:
+    """The month index of an aware moment, in its own time zone."""
+    return moment.year * 12 + moment.month - 1
+
+
+def parse_period(text: str, deployment: Deployment) -> Period:
+    """``2025-05`` (a month) or ``2025-Q2`` (a quarter), in the deployment's time zone."""
+    match = PERIOD_PATTERN.fullmatch(text)
+    if not match:
+        raise InvalidParameter(
+            "period must be a calendar month such as 2025-05 or a quarter such as 2025-Q2"
+        )
+    year = int(match.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # year 0 or 9999 would overflow the clock
+        raise InvalidParameter(f"period must fall in the years {FIRST_YEAR}-{LAST_YEAR}")
+    if match.group(2):
+        months: tuple[int, ...] = (year * 12 + int(match.group(2)) - 1,)
+        bucket = Bucket.MONTH
+    else:
+        first = year * 12 + (int(match.group(3)) - 1) * 3
+        months, bucket = (first, first + 1, first + 2), Bucket.QUARTER
+    tz = deployment.tz
+    return Period(text, bucket, months, month_start(months[0], tz), month_start(months[-1] + 1, tz))
+
+
+def is_published(period: Period, *, now: float, grace_days: int) -> bool:
+    """Whether ``period`` ended at least ``grace_days`` days before ``now``."""
+    return period.end + grace_days * DAY_S <= now
+
+
+def latest_published(bucket: str, *, now: float, grace_days: int, tz: dt.tzinfo) -> str:
+    """The latest month or quarter that ended at least ``grace_days`` days before ``now``.
+
+    The grace is counted in seconds, as :func:`is_published` counts it, so the answer is
+    always a period it accepts (a wall-clock "7 days" is an hour off across a DST change).
+    """
+    shifted = dt.datetime.fromtimestamp(now - grace_days * DAY_S, tz)
+    if bucket == Bucket.QUARTER:
+        return quarter_label(month_of(shifted) // 3 - 1)
+    return month_label(month_of(shifted) - 1)
+
+
+def recent_quarters(*, now: float, grace_days: int, tz: dt.tzinfo, count: int = 8) -> list[str]:
+    """The latest published quarter and the ones before it, newest first."""
+    last = month_of(dt.datetime.fromtimestamp(now - grace_days * DAY_S, tz)) // 3 - 1
+    return [quarter_label(q) for q in range(last, last - count, -1)]
+
+
+def month_of_buckets(bucket_start: npt.NDArray[np.int64], tz: dt.tzinfo | str) -> list[str]:
+    """The local month of each time bucket (UTC epoch seconds of its start), as ``2025-05``."""
+    local = pd.to_datetime(bucket_start, unit="s", utc=True).tz_convert(tz)
+    return list(local.strftime("%Y-%m"))
+
+
+def quarter_of_month(label: str) -> str:
+    """``2025-Q2`` for ``2025-05``."""
+    year, month = label.split("-")
+    return f"{year}-Q{(int(month) - 1) // 3 + 1}"
