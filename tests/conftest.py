@@ -1,22 +1,27 @@
-"""Shared fixtures: an app built by the factory on a temporary SQLite database."""
+"""Shared helpers: settings on a temporary SQLite database copied from a migrated template.
+
+This file stays light: `tests/analysis` loads it too, and must not pay for importing the app
+(FastAPI, SQLAlchemy, the routes: seconds per pytest process). Anything from `geo_service` is
+imported inside the helper that needs it; the app fixtures live in tests/geo_service/conftest.py.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 
-from geo_service.auth import Role, create_key
-from geo_service.main import create_app
-from geo_service.settings import Settings
-from geo_service.storage.sql import SqlStore
+if TYPE_CHECKING:
+    from geo_service.settings import Settings
 
 # CI replays a fixed set of examples so main cannot turn red by luck; run
 # `GEO_SERVICE_HYPOTHESIS=thorough make test` to search far wider before a change lands.
@@ -43,46 +48,61 @@ def _shared_data() -> Path:
 SHARED_DATA = _shared_data()
 TOWN = (-101.8779, 54.7682)  # inside the default (Flin Flon) service area
 
+# One migrated database per grid record (the grid settings a database is frozen to), made on
+# first use in this process: copying it costs a millisecond, migrating a new file ~0.3 s.
+_TEMPLATES: dict[str, Path] = {}
+_TEMPLATE_FOLDER: list[Path] = []
+
+
+def _migrated_template(record: dict[str, Any]) -> Path:
+    from geo_service.storage.sql import open_store
+
+    if not _TEMPLATE_FOLDER:
+        folder = Path(tempfile.mkdtemp(prefix="geo-service-templates-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _TEMPLATE_FOLDER.append(folder)
+    path = _TEMPLATE_FOLDER[0] / f"template-{len(_TEMPLATES)}.sqlite3"
+    open_store(f"sqlite:///{path}", grid_record=record).close()
+    # Everything into the main file, so copying that one file copies the whole database.
+    with sqlite3.connect(path) as conn:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    conn.close()
+    assert busy == 0, "the template database is still in use"
+    return path
+
+
+def _copy_template(settings: Settings, path: Path) -> None:
+    """Start `path` as a copy of a database migrated for these grid settings; the app's own
+    migrate then finds it at head. A test that reuses a folder keeps the database it has."""
+    from geo_service.deployment import Deployment
+
+    if path.exists() or not path.parent.is_dir():
+        return
+    try:
+        record = Deployment(settings).grid_record()
+    except Exception:  # settings the app must refuse: let it meet them as before
+        return
+    key = json.dumps(record, sort_keys=True)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = _migrated_template(record)
+    # Created owner-only first, as the service creates its files; copyfile keeps the mode.
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    shutil.copyfile(_TEMPLATES[key], path)
+
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    from geo_service.settings import Settings
+
     # Fixed 2025 dates stay inside the retention window for years to come; the retention
     # tests set their own.
     overrides.setdefault("retention_months", 240)
-    return Settings(database_url=f"sqlite:///{tmp_path}/test.sqlite3", **overrides)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def store(app: FastAPI, client: TestClient) -> SqlStore:
-    store: SqlStore = app.state.store
-    return store
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/test.sqlite3", **overrides)
+    _copy_template(settings, tmp_path / "test.sqlite3")
+    return settings
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def keys(store: SqlStore) -> dict[str, dict[str, str]]:
-    """Headers for each role in program 'town', plus a manager of program 'other'."""
-    out = {role.value: bearer(create_key(store, program="town", role=role)[1]) for role in Role}
-    out["other_manager"] = bearer(create_key(store, program="other", role=Role.MANAGER)[1])
-    return out
 
 
 def feature(lon: Any = TOWN[0], lat: Any = TOWN[1], **props: Any) -> dict[str, Any]:
@@ -136,8 +156,12 @@ def demo_town(tmp: Path) -> Iterator[dict[str, Any]]:
     """The demo town (events, sites, context layers, streets) behind an app, with a key per
     role: what `geo-service demo` loads, for tests that need a whole program."""
     import pandas as pd
+    from fastapi.testclient import TestClient
 
+    from geo_service.auth import Role, create_key
     from geo_service.demo import demo_context, demo_events, demo_sites, demo_streets
+    from geo_service.main import create_app
+    from geo_service.storage.sql import SqlStore
 
     settings = make_settings(tmp, rate_limit_per_key=0, rate_limit_per_address=0)
     app = create_app(settings)

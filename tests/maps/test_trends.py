@@ -1,0 +1,81 @@
+"""The maps layer alone: data in, a self-contained HTML page out (no app, no database)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from maps.base import Tiles, compact
+from maps.trends import TrendPage, trend_map
+
+BOUNDS = (-101.90, 54.75, -101.85, 54.79)
+AREA = {
+    "type": "Polygon",
+    "coordinates": [[[-101.90, 54.75], [-101.85, 54.75], [-101.85, 54.79], [-101.90, 54.79],
+                     [-101.90, 54.75]]],
+}  # fmt: skip
+
+
+def cells(*counts: int) -> dict[str, Any]:
+    """Released cells, one small square per count, side by side."""
+    features = []
+    for i, count in enumerate(counts):
+        w = -101.89 + i * 0.002
+        ring = [[w, 54.76], [w + 0.002, 54.76], [w + 0.002, 54.761], [w, 54.761], [w, 54.76]]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"count": count},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def page(months: list[tuple[str, dict[str, Any]]]) -> TrendPage:
+    return TrendPage(title="Trends", bounds=BOUNDS, area=AREA, months=months, note="Shown: 5+")
+
+
+def test_one_slider_step_per_month_and_the_latest_shown_first() -> None:
+    html = trend_map(
+        page([("2025-03", cells(5)), ("2025-04", cells()), ("2025-05", cells(12, 30))]),
+        tiles=Tiles(url=None),
+    )
+    assert 'min="0" max="2" value="2"' in html  # a quiet month keeps its step
+    for label in ("2025-03", "2025-04", "2025-05", "Reports per square", "25 or more"):
+        assert label in html
+    assert "/static/trends.js" in html
+
+
+def test_the_same_data_renders_the_same_page() -> None:
+    months = [("2025-05", cells(7, 25))]
+    assert trend_map(page(months), tiles=Tiles(url=None)) == trend_map(
+        page(months), tiles=Tiles(url=None)
+    )
+
+
+def test_the_legend_note_is_text_not_markup() -> None:
+    months = [("2025-05", cells(5))]
+    note = "<img src=x onerror=alert(1)>"
+    html = trend_map(replace(page(months), note=note), tiles=Tiles(url=None))
+    assert note not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_compact_keeps_only_named_properties_and_rounds_to_a_metre() -> None:
+    out = compact(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [-101.877912345, 54.768234567]},
+                    "properties": {"count": 9, "secret": "x"},
+                }
+            ],
+        },
+        keep=["count"],
+    )
+    (only,) = out["features"]
+    assert only["geometry"]["coordinates"] == [-101.87791, 54.76823]
+    assert only["properties"] == {"count": 9}
