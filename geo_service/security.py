@@ -114,7 +114,9 @@ class RateLimitMiddleware:
     own, larger bucket charged instead. A new junk key per request therefore stays on the
     address's bucket. Limits are per worker process and per minute, refilled continuously. A
     limit of 0 turns that bucket off. ``/healthz`` is never limited, so orchestrators can
-    always probe.
+    always probe, and neither are the self-hosted ``/static/`` files: every map page loads
+    several, and phones behind one drop-in centre's address would otherwise run out after a
+    few maps and get half-drawn pages.
     """
 
     def __init__(self, app: ASGIApp, *, per_key: int, per_address: int) -> None:
@@ -180,7 +182,8 @@ class RateLimitMiddleware:
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path == "/healthz" or path.startswith("/static/"):
             await self.app(scope, receive, send)
             return
         key = self._key_identity(scope)
