@@ -178,3 +178,25 @@ def demo_town(tmp: Path) -> Iterator[dict[str, Any]]:
         keys = {r: bearer(create_key(store, program="town", role=r)[1]) for r in Role}
         yield {"client": client, "store": store, "keys": keys, "app": app,
                "deployment": deployment, "program_id": program_id}  # fmt: skip
+
+
+@contextmanager
+def fresh_postgres_database(server: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL ``server`` for one test; dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"geo_service_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(
+        sa.engine.make_url(server).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,15 @@ from geo_service.settings import Settings, get_settings
 from geo_service.storage import BatchRecord, EventRows
 from geo_service.storage.schema import batches
 from geo_service.storage.sql import SqlStore, open_store
-from tests.conftest import TOWN, batch_record, bearer, collection, feature, service_site
+from tests.conftest import (
+    TOWN,
+    batch_record,
+    bearer,
+    collection,
+    feature,
+    fresh_postgres_database,
+    service_site,
+)
 
 SERVER = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,19 +59,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path}/atomic.sqlite3"
         return
     assert SERVER is not None
-    name = f"geo_service_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(
-        sa.engine.make_url(SERVER).set(drivername="postgresql+psycopg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_postgres_database(SERVER) as url:
+        yield url
 
 
 def settings_for(url: str) -> Settings:

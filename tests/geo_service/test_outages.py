@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from geo_service.settings import Settings, get_settings
 from geo_service.storage import BatchRecord, EventRows
 from geo_service.storage.connection import DatabaseTimeouts
 from geo_service.storage.sql import MIGRATIONS, SqlStore, open_store
-from tests.conftest import TOWN, bearer, collection, feature
+from tests.conftest import TOWN, bearer, collection, feature, fresh_postgres_database
 
 SERVER = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
 needs_postgres = pytest.mark.skipif(not SERVER, reason="set GEO_SERVICE_TEST_POSTGRES_URL to run")
@@ -46,24 +46,8 @@ EVENT = feature(*TOWN, kind="needle_report", observed_at="2025-05-01T10:00:00Z")
 def postgres_databases(count: int) -> Iterator[list[str]]:
     """``count`` fresh, empty databases on the test server, dropped afterwards."""
     assert SERVER is not None
-    admin = sa.create_engine(
-        sa.engine.make_url(SERVER).set(drivername="postgresql+psycopg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    names = [f"geo_service_test_{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    with admin.connect() as conn:
-        for name in names:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield [
-            sa.engine.make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-            for name in names
-        ]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with ExitStack() as stack:
+        yield [stack.enter_context(fresh_postgres_database(SERVER)) for _ in range(count)]
 
 
 # -- servers starting together ---------------------------------------------------------------

@@ -7,19 +7,17 @@ it; see .ci/run). Each test gets a fresh database, dropped afterwards.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from geo_service.auth import Role, create_key
 from geo_service.main import create_app
 from geo_service.settings import Settings
-from tests.conftest import bearer, collection, feature, make_settings
+from tests.conftest import bearer, collection, feature, fresh_postgres_database, make_settings
 from tests.geo_service.test_hotspots_api import town_events
 
 SERVER = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
@@ -32,19 +30,8 @@ pytestmark = [
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     assert SERVER is not None
-    name = f"geo_service_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(
-        sa.engine.make_url(SERVER).set(drivername="postgresql+psycopg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_postgres_database(SERVER) as url:
+        yield url
 
 
 def run_town(settings: Settings) -> dict[str, Any]:
