@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.browser import test_maps_browser as maps_browser
+from tests.geo_service.test_maps import PAYLOADS  # the same hostile names at both levels
 
 # The demo server and Chromium of the map tests; this module gets its own server.
 server, browser, open_map = maps_browser.server, maps_browser.browser, maps_browser.open_map
@@ -23,16 +24,6 @@ CHROMIUM = maps_browser.CHROMIUM
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")
 
-PAYLOADS = (
-    "${alert(1)}",
-    "${window.__pwned=1}",
-    "`",
-    "</script><script>window.__pwned=1</script>",
-    "\"'",
-    "\u2028",
-    "<img src=x onerror=window.__pwned=1>",
-    "${'\"}",  # a quote inside ${: once a syntax error that blanked every map
-)
 CENTRE = (-101.8779, 54.7682)
 EVIL = "http://127.0.0.1:9999"  # another port of the same host: the same site for cookies
 
