@@ -33,9 +33,9 @@ from analysis.routing import (
     plan_routes,
     straight_walks,
 )
-from geo_service.cleanup import Candidate
 from geo_service.demo import demo_events, demo_sites, demo_streets
 from geo_service.deployment import Deployment
+from geo_service.services.cleanup import Candidate
 from geo_service.settings import EventKind, Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,12 +21,11 @@ from tqdm import tqdm
 
 from geo_service.audit import record, verify_chain
 from geo_service.auth import Role, create_key, revoke_key
-from geo_service.batches import run_batch
-from geo_service.context import context_from_csv, context_from_geojson
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError, ServiceError
 from geo_service.http import decode_text
-from geo_service.ingest import (
+from geo_service.ingest.batches import run_batch
+from geo_service.ingest.events import (
     CSV_COLUMNS,
     CSV_REQUIRED,
     Rejection,
@@ -35,15 +34,16 @@ from geo_service.ingest import (
     iter_csv_chunks,
     validate_events,
 )
-from geo_service.periods import Bucket, latest_published
-from geo_service.releases import DEFAULT_GRACE_DAYS, late_rows
-from geo_service.settings import EventKind, Settings, get_settings
-from geo_service.sites import (
+from geo_service.ingest.layers import context_from_csv, context_from_geojson
+from geo_service.ingest.sites import (
     SITE_CSV_COLUMNS,
     SITE_CSV_REQUIRED,
     sites_from_columns,
     sites_from_geojson,
 )
+from geo_service.periods import Bucket, latest_published
+from geo_service.services.releases import DEFAULT_GRACE_DAYS, late_rows
+from geo_service.settings import EventKind, Settings, get_settings
 from geo_service.storage import BatchRecord, EventRows
 from geo_service.storage.sql import SqlStore, open_store
 
@@ -583,7 +583,7 @@ def program_publication(
     ] = None,
 ) -> None:
     """Show, or change, what the program publishes. Thresholds never go below the floors."""
-    from geo_service.publication import Audience, change_publication, threshold
+    from geo_service.services.publication import Audience, change_publication, threshold
     from geo_service.storage import ProgramPublication
 
     settings = get_settings()
@@ -624,7 +624,7 @@ def program_export(
     fmt: Annotated[str, typer.Option("--format", help="geojson or csv")] = "geojson",
 ) -> None:
     """Write the program's events and aggregates to a file (recorded in the audit trail)."""
-    from geo_service.stewardship import export_program
+    from geo_service.services.stewardship import export_program
 
     if fmt not in ("geojson", "csv"):
         raise _fail("--format is geojson or csv")
@@ -676,7 +676,7 @@ def retention(
 
     Run it daily (cron, a systemd timer); it is idempotent.
     """
-    from geo_service.stewardship import run_retention
+    from geo_service.services.stewardship import run_retention
 
     settings = get_settings()
     with opened(settings) as (store, deployment):
@@ -704,7 +704,7 @@ def network_import(
     Nothing is downloaded: get an extract covering the area first (download.geofabrik.de or
     extract.bbbike.org), cut to the town with 'osmium extract -b' if it is large.
     """
-    from geo_service.network import NetworkImportError, read_walking_network
+    from geo_service.services.network import NetworkImportError, read_walking_network
 
     with opened(get_settings()) as (store, deployment):
         program_id = store.program_id(program)

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis.network import WalkingNetwork
 from analysis.projection import to_lonlat, to_metres
 from geo_service.deployment import Deployment
-from geo_service.ingest import RawEvents, ValidatedBatch, validate_events
+from geo_service.ingest.events import RawEvents, ValidatedBatch, validate_events
 from geo_service.storage import (
     BatchRecord,
     ContextFeature,
@@ -322,8 +322,8 @@ def load_demo(
     the same batches as real data; ``step`` is called after each of the five parts."""
     # Imported here: the network module loads OR-Tools, and tests and benchmarks import the
     # generators above without it.
-    from geo_service.batches import run_batch
-    from geo_service.network import area_share
+    from geo_service.ingest.batches import run_batch
+    from geo_service.services.network import area_share
 
     batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
     step()

@@ -10,34 +10,34 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__
-from geo_service.deployment import Deployment
-from geo_service.errors import ConfigurationError, register_error_handlers
-from geo_service.hotspots import HotspotCache
-from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpErrorMiddleware
-from geo_service.network import NetworkCache
-from geo_service.params import refuse_unknown_query
-from geo_service.routes import (
+from geo_service.api import (
     audit,
     cleanup,
+    coverage,
     events,
     health,
     hotspots,
-    maps,
-    planning_maps,
-    publication,
+    published,
     sites,
-    siting,
     steward,
 )
-from geo_service.routes.docs import add_docs
+from geo_service.api.docs import add_docs
+from geo_service.deployment import Deployment
+from geo_service.errors import ConfigurationError, register_error_handlers
+from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpErrorMiddleware
+from geo_service.params import refuse_unknown_query
 from geo_service.security import (
     KeysNotInUrlMiddleware,
     RateLimitMiddleware,
     SameOriginChangesMiddleware,
     SecurityHeadersMiddleware,
 )
+from geo_service.services.hotspots import HotspotCache
+from geo_service.services.network import NetworkCache
+from geo_service.services.program import Services
 from geo_service.settings import Settings, get_settings
 from geo_service.storage.sql import open_store
+from geo_service.web import pages, planning
 
 DESCRIPTION = """
 Privacy-first hot-spot service for peer-led harm-reduction programs.
@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.start_up_error = f"geo-service cannot start: {exc}"
             raise
         app.state.store = store
+        app.state.services = Services(
+            store, deployment, settings, app.state.hotspot_cache, app.state.networks
+        )
         try:
             yield
         finally:
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
     app.state.networks = NetworkCache()
     register_error_handlers(app)
-    app.add_exception_handler(maps.SignInNeeded, maps.send_to_sign_in)
+    app.add_exception_handler(pages.SignInNeeded, pages.send_to_sign_in)
     # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(
@@ -115,12 +118,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sites.router)
     app.include_router(hotspots.router)
     app.include_router(cleanup.router)
-    app.include_router(siting.router)
+    app.include_router(coverage.router)
     app.include_router(audit.router)
-    app.include_router(publication.router)
+    app.include_router(published.router)
     app.include_router(steward.router)
-    app.include_router(maps.router)
-    app.include_router(planning_maps.router)
+    app.include_router(pages.router)
+    app.include_router(planning.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     # uvicorn's access log (on when uvicorn is run by hand) prints query strings and
     # addresses; RequestLogMiddleware logs method, path and status instead.

@@ -118,3 +118,32 @@ def quarter_of_month(label: str) -> str:
     """``2025-Q2`` for ``2025-05``."""
     year, month = label.split("-")
     return f"{year}-Q{(int(month) - 1) // 3 + 1}"
+
+
+def _instant(text: str) -> dt.datetime | None:
+    if text in ("", ".."):
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidParameter(
+            "datetime must be an RFC 3339 date-time or interval "
+            "('start/end', with '..' for an open end)"
+        ) from None
+    if value.tzinfo is None:
+        raise InvalidParameter("datetime values need a time-zone offset, such as Z")
+    return value
+
+
+def parse_datetime(text: str) -> tuple[int | None, int | None]:
+    """An RFC 3339 instant or ``start/end`` interval as UTC epoch seconds (end exclusive)."""
+    if "/" in text:
+        start_text, _, end_text = text.partition("/")
+        start, end = _instant(start_text), _instant(end_text)
+        if start and end and end < start:
+            raise InvalidParameter("the datetime interval ends before it starts")
+    else:
+        start = end = _instant(text)
+        if start is None:
+            raise InvalidParameter("datetime needs at least one date-time")
+    return (int(start.timestamp()) if start else None, int(end.timestamp()) + 1 if end else None)

@@ -20,7 +20,7 @@ from geo_service.cli import app as cli_app
 from geo_service.demo import demo_sites
 from geo_service.deployment import Deployment
 from geo_service.main import create_app
-from geo_service.network import NetworkImportError, read_walking_network
+from geo_service.services.network import NetworkImportError, read_walking_network
 from geo_service.storage.sql import SqlStore
 from tests.conftest import (
     TOWN,

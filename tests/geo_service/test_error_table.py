@@ -23,8 +23,8 @@ from analysis.publication import PublicationError
 from analysis.routing import RoutingError
 from analysis.siting import SitingError
 from geo_service.errors import analysis_problems, register_error_handlers
-from geo_service.routes.maps import _serve_map
 from geo_service.settings import Settings
+from geo_service.web.pages import _serve_map
 from tests.conftest import problem
 
 MARK = "zq-mark-7"  # stands for request input that must never come back

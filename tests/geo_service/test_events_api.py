@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.batches import BatchResult
+from geo_service.ingest.batches import BatchResult
 from geo_service.storage.sql import SqlStore
 from tests.conftest import TOWN, collection, feature, problem
 

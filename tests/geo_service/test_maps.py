@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from analysis.projection import to_metres
 from geo_service.auth import Role, create_key
-from geo_service.hotspots import HotspotCache
 from geo_service.main import create_app
-from geo_service.routes.maps import _safe_next
+from geo_service.services.hotspots import HotspotCache
+from geo_service.web.pages import _safe_next
 from maps.base import (
     INLINE_SCRIPT,
     OFF_HOST,

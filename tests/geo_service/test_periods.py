@@ -26,7 +26,7 @@ from geo_service.periods import (
     quarter_of_month,
     recent_quarters,
 )
-from geo_service.releases import check_period
+from geo_service.services.releases import check_period
 from geo_service.storage import ProgramPublication
 
 WINNIPEG = ZoneInfo("America/Winnipeg")  # Flin Flon's zone: CST, CDT from March to November

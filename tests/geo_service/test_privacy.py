@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from analysis.grid import cell_centres
 from analysis.projection import to_lonlat
 from geo_service.deployment import Deployment
-from geo_service.privacy import blur_locations, coarsen_times
+from geo_service.ingest.privacy import blur_locations, coarsen_times
 from geo_service.settings import FLIN_FLON_BBOX, EventKind, Settings
 from tests.conftest import collection, feature
 

@@ -169,7 +169,7 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
         other.post(client, may + (june if reporter < 2 else []), reporter)
     published(client, other.peer, kind=kind.value, period="2025-05")
     from analysis import publication as core
-    from geo_service import releases
+    from geo_service.services import releases
 
     def plain_quarter(deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
         family = [

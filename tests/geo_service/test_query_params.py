@@ -12,6 +12,7 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from geo_service.main import create_app
 from geo_service.settings import Settings
@@ -35,7 +36,12 @@ def _required_query(dependant: Dependant) -> list[str]:
     names, pending = [], [dependant]
     while pending:
         current = pending.pop()
-        names += [f.alias for f in current.query_params if f.field_info.is_required()]
+        for field in current.query_params:
+            model = field.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):  # a query model
+                names += [f.alias or n for n, f in model.model_fields.items() if f.is_required()]
+            elif field.field_info.is_required():
+                names.append(field.alias)
         pending.extend(current.dependencies)
     return names
 

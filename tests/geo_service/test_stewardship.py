@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from geo_service.cli import app as cli
-from geo_service.stewardship import run_retention
+from geo_service.services.stewardship import run_retention
 from geo_service.storage.sql import SqlStore
 from tests.conftest import collection, feature, problem
 from tests.geo_service.test_cli import (

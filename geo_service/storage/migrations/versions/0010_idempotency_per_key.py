@@ -16,7 +16,7 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-# Must match geo_service.storage.sql.SECRET_META_KEY and geo_service.batches.idempotency_digest.
+# Must match geo_service.storage.sql.SECRET_META_KEY and geo_service.ingest.batches.idempotency_digest.
 SECRET_META_KEY = "server_secret"
 
 

@@ -6,32 +6,30 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
+from pydantic import Field
 from starlette.responses import Response
 
 from geo_service.audit import record, verify_chain
-from geo_service.auth import AUDIT_READERS
-from geo_service.deps import PrincipalDep, SettingsDep, StoreDep
+from geo_service.context import StewardContext
 from geo_service.errors import InvalidParameter
+from geo_service.params import Ask
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 
+class AuditAsk(Ask):
+    after: int = Field(0, ge=0, le=2**63 - 1, description="the last id of the previous page")
+    limit: int = Field(500, ge=1)
+    verify: bool = Field(False, description="also check the whole hash chain")
+
+
 @router.get("/audit", summary="The audit trail of this program (stewards)")
-def get_audit(
-    principal: PrincipalDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    after: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="the last id of the previous page")
-    ] = 0,
-    limit: Annotated[int, Query(ge=1)] = 500,
-    verify: Annotated[bool, Query(description="also check the whole hash chain")] = False,
-) -> Response:
+def get_audit(ctx: StewardContext, ask: Annotated[AuditAsk, Query()]) -> Response:
     """Event-level reads, exports, key and threshold changes: when, who, what. Reading the
     trail is itself recorded."""
-    principal.require(AUDIT_READERS, "reading the audit trail")
-    if limit > settings.page_size_max:
-        raise InvalidParameter(f"limit may be at most {settings.page_size_max}")
+    store, principal, after, limit = ctx.store, ctx.principal, ask.after, ask.limit
+    if limit > ctx.settings.page_size_max:
+        raise InvalidParameter(f"limit may be at most {ctx.settings.page_size_max}")
     record(
         store,
         "audit.read",
@@ -54,7 +52,7 @@ def get_audit(
         ],
         "next_after": rows[-1].id if len(rows) == limit else None,
     }
-    if verify:
+    if ask.verify:
         check = verify_chain(store.audit_rows(), store.audit_head())
         body["chain"] = {
             "verified": check.verified,

@@ -12,7 +12,7 @@ from typing import Any
 
 from geo_service.audit import record
 from geo_service.auth import Principal, Role
-from geo_service.publication import Audience, threshold
+from geo_service.services.publication import Audience, threshold
 from geo_service.settings import Settings
 from geo_service.storage import Store
 

@@ -13,7 +13,10 @@ from shapely.geometry import mapping
 from starlette.responses import Response
 
 from geo_service.auth import Role
-from geo_service.coverage import (
+from geo_service.context import DeploymentDep, HotspotCacheDep, NetworksDep, SettingsDep, StoreDep
+from geo_service.errors import Forbidden
+from geo_service.ingest.sites import Service
+from geo_service.services.coverage import (
     DEFAULT_WEIGHTS,
     DEMAND_KINDS,
     LockerAsk,
@@ -24,9 +27,8 @@ from geo_service.coverage import (
     site_lockers,
     zone_shapes,
 )
-from geo_service.deps import DeploymentDep, HotspotCacheDep, NetworksDep, SettingsDep, StoreDep
-from geo_service.errors import Forbidden
-from geo_service.routes.maps import (
+from geo_service.settings import EventKind
+from geo_service.web.pages import (
     KIND_WORDS,
     FormTokenDep,
     ViewerDep,
@@ -36,8 +38,6 @@ from geo_service.routes.maps import (
     _serve_map,
     _tiles,
 )
-from geo_service.settings import EventKind
-from geo_service.sites import Service
 from maps.coverage import CoveragePage, SitingPage, coverage_map, hour_table, siting_map
 
 router = APIRouter(include_in_schema=False)

@@ -12,13 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from geo_service.auth import AUDIT_READERS, EVENT_READERS
+from geo_service.context import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.deployment import Deployment
-from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import Forbidden, NotFound
+from geo_service.geojson import GEOJSON
 from geo_service.periods import Bucket, parse_period
-from geo_service.publication import AUDIENCE_OF_ROLE, Audience, change_publication, describe
-from geo_service.releases import get_release, release_features
-from geo_service.routes.events import GEOJSON
+from geo_service.services.publication import (
+    AUDIENCE_OF_ROLE,
+    Audience,
+    change_publication,
+    describe,
+)
+from geo_service.services.releases import get_release, release_features
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import ProgramPublication, Store
 

@@ -11,12 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from geo_service.auth import SITE_WRITERS, Role
-from geo_service.batches import BatchResult, check_idempotency_key, run_batch
-from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.context import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import NotFound
 from geo_service.http import decode_text, parse_json, read_payload
-from geo_service.schemas import SITES_REQUEST_BODY
-from geo_service.sites import sites_from_csv, sites_from_geojson
+from geo_service.ingest.batches import BatchResult, check_idempotency_key, run_batch
+from geo_service.ingest.sites import sites_from_csv, sites_from_geojson
+from geo_service.models import SITES_REQUEST_BODY
 from geo_service.storage import SiteRecord, StoredSite
 
 router = APIRouter(prefix="/v1", tags=["sites"])

@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from geo_service.audit import record
 from geo_service.auth import AUDIT_READERS
-from geo_service.deps import DeploymentDep, PrincipalDep, StoreDep
+from geo_service.context import DeploymentDep, PrincipalDep, StoreDep
 from geo_service.errors import InvalidParameter
-from geo_service.stewardship import export_program
+from geo_service.services.stewardship import export_program
 
 router = APIRouter(prefix="/v1", tags=["stewardship"])
 

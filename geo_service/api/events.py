@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -15,19 +14,19 @@ from starlette.responses import Response
 from analysis.projection import to_metres
 from geo_service.audit import record
 from geo_service.auth import EVENT_READERS, EVENT_WRITERS, SUBMITTABLE_KINDS
-from geo_service.batches import BatchResult, check_idempotency_key, run_batch
-from geo_service.deployment import Deployment
-from geo_service.deps import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.context import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.errors import InvalidParameter
+from geo_service.geojson import GEOJSON, events_to_features
 from geo_service.http import decode_text, parse_json, read_payload
-from geo_service.ingest import events_from_csv, events_from_geojson, validate_events
-from geo_service.releases import grace_days, hold_back_late
-from geo_service.schemas import EVENTS_REQUEST_BODY
+from geo_service.ingest.batches import BatchResult, check_idempotency_key, run_batch
+from geo_service.ingest.events import events_from_csv, events_from_geojson, validate_events
+from geo_service.models import EVENTS_REQUEST_BODY
+from geo_service.periods import parse_datetime
+from geo_service.services.releases import grace_days, hold_back_late
 from geo_service.settings import EventKind
-from geo_service.storage import EventQuery, StoredEvent
+from geo_service.storage import EventQuery
 
 router = APIRouter(prefix="/v1", tags=["events"])
-GEOJSON = "application/geo+json"
 
 
 @router.post(
@@ -105,35 +104,6 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _instant(text: str) -> dt.datetime | None:
-    if text in ("", ".."):
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise InvalidParameter(
-            "datetime must be an RFC 3339 date-time or interval "
-            "('start/end', with '..' for an open end)"
-        ) from None
-    if value.tzinfo is None:
-        raise InvalidParameter("datetime values need a time-zone offset, such as Z")
-    return value
-
-
-def parse_datetime(text: str) -> tuple[int | None, int | None]:
-    """An RFC 3339 instant or ``start/end`` interval as UTC epoch seconds (end exclusive)."""
-    if "/" in text:
-        start_text, _, end_text = text.partition("/")
-        start, end = _instant(start_text), _instant(end_text)
-        if start and end and end < start:
-            raise InvalidParameter("the datetime interval ends before it starts")
-    else:
-        start = end = _instant(text)
-        if start is None:
-            raise InvalidParameter("datetime needs at least one date-time")
-    return (int(start.timestamp()) if start else None, int(end.timestamp()) + 1 if end else None)
-
-
 def envelope_m(
     bbox: tuple[float, float, float, float], crs: str
 ) -> tuple[float, float, float, float]:
@@ -153,49 +123,6 @@ def envelope_m(
     )
     x, y = to_metres(lon, lat, crs=crs)
     return float(x.min()), float(y.min()), float(x.max()), float(y.max())
-
-
-def utc_text(epoch_s: int) -> str:
-    """RFC 3339 in UTC for any stored instant; numpy's calendar has no year 1-9999 limit, so
-    an odd date an old import left behind reads back instead of failing the whole answer."""
-    return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
-
-
-def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[dict[str, Any]]:
-    """Each event as its grid cell polygon (WGS 84, 6 decimals ≈ 0.1 m)."""
-    if not rows:
-        return []
-    ring = deployment.cell_rings(
-        np.array([r.cell_ix for r in rows], dtype=np.int64),
-        np.array([r.cell_iy for r in rows], dtype=np.int64),
-        np.array([r.cell_m for r in rows], dtype=np.float64),
-    )
-    features = []
-    for row, coords in zip(rows, ring, strict=True):
-        props: dict[str, Any] = {
-            "kind": row.kind,
-            "cell": f"{row.cell_m}:{row.cell_ix}:{row.cell_iy}",
-            "cell_m": row.cell_m,
-            "bucket_start": utc_text(row.bucket_start),
-            "bucket_end": utc_text(row.bucket_start + row.bucket_hours * 3600),
-            "count": row.count,
-            "source": row.source,
-            "batch_id": row.batch_id,
-        }
-        if row.kind == EventKind.OVERDOSE.value:
-            props["fatal"] = row.fatal
-            props["naloxone_doses"] = row.naloxone_doses
-        if row.kind == EventKind.NEEDLE_REPORT.value:
-            props["place_type"] = row.place_type
-        features.append(
-            {
-                "type": "Feature",
-                "id": row.id,
-                "geometry": {"type": "Polygon", "coordinates": [coords]},
-                "properties": props,
-            }
-        )
-    return features
 
 
 @router.get(

@@ -36,13 +36,14 @@ from analysis.network import WalkingNetwork
 from analysis.projection import to_metres
 from analysis.siting import Siting, fewest_covering, maximal_covering
 from geo_service.auth import Role
-from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
-from geo_service.hotspots import FULL_VIEW, HotspotCache
-from geo_service.network import NetworkCache
+from geo_service.ingest.layers import exclusion_zones
+from geo_service.ingest.sites import Service
 from geo_service.periods import Bucket, latest_published, parse_period
-from geo_service.releases import (
+from geo_service.services.hotspots import FULL_VIEW, HotspotCache
+from geo_service.services.network import NetworkCache
+from geo_service.services.releases import (
     Release,
     check_period,
     get_release,
@@ -50,7 +51,6 @@ from geo_service.releases import (
     release_rule,
 )
 from geo_service.settings import EventKind, Settings
-from geo_service.sites import Service
 from geo_service.storage import ContextFeature, NetworkInfo, Store, StoredSite
 
 DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")

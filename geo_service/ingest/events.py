@@ -19,7 +19,7 @@ import pandas as pd
 
 from geo_service.deployment import Deployment
 from geo_service.errors import PayloadTooLarge, Unprocessable
-from geo_service.privacy import blur_locations, coarsen_times
+from geo_service.ingest.privacy import blur_locations, coarsen_times
 from geo_service.settings import EventKind
 from geo_service.storage import EventRows
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from geo_service.ingest.sites import SiteProperties
 from geo_service.settings import EventKind
-from geo_service.sites import SiteProperties
 
 
 class PointGeometry(BaseModel):

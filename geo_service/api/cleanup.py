@@ -13,15 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from geo_service.auth import SUBMITTABLE_KINDS
-from geo_service.batches import BatchResult, check_idempotency_key
-from geo_service.cleanup import (
-    CleanupQuery,
-    log_cleanup,
-    plan_cleanup,
-    route_geojson,
-    route_gpx,
-)
-from geo_service.deps import (
+from geo_service.context import (
     DeploymentDep,
     HotspotCacheDep,
     NetworksDep,
@@ -30,6 +22,14 @@ from geo_service.deps import (
     StoreDep,
 )
 from geo_service.errors import Forbidden, InvalidParameter
+from geo_service.ingest.batches import BatchResult, check_idempotency_key
+from geo_service.services.cleanup import (
+    CleanupQuery,
+    log_cleanup,
+    plan_cleanup,
+    route_geojson,
+    route_gpx,
+)
 from geo_service.settings import EventKind
 
 router = APIRouter(prefix="/v1", tags=["clean-up routes"])

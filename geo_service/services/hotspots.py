@@ -43,7 +43,7 @@ from geo_service.auth import Role
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
 from geo_service.periods import Period
-from geo_service.releases import Release, get_release
+from geo_service.services.releases import Release, get_release
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import Store
 

@@ -35,15 +35,15 @@ from analysis.routing import (
     straight_walks,
 )
 from geo_service.auth import EVENT_READERS, Principal, Role
-from geo_service.batches import run_batch
-from geo_service.context import exclusion_zones
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, NotFound, Unprocessable
-from geo_service.hotspots import FULL_VIEW, HotspotCache
-from geo_service.network import NetworkCache
+from geo_service.ingest.batches import run_batch
+from geo_service.ingest.layers import exclusion_zones
+from geo_service.ingest.privacy import coarsen_times
 from geo_service.periods import Period, latest_published, parse_period
-from geo_service.privacy import coarsen_times
-from geo_service.releases import check_period, get_release, grace_days, late_rows
+from geo_service.services.hotspots import FULL_VIEW, HotspotCache
+from geo_service.services.network import NetworkCache
+from geo_service.services.releases import check_period, get_release, grace_days, late_rows
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import EventRows, NetworkInfo, Store
 

@@ -14,17 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from geo_service.auth import Role
-from geo_service.batches import BatchResult, check_idempotency_key, run_batch
-from geo_service.context import context_feature, context_from_csv, context_from_geojson
-from geo_service.coverage import (
-    DEFAULT_WEIGHTS,
-    DEMAND_KINDS,
-    LockerAsk,
-    consumption_suitability,
-    coverage_report,
-    site_lockers,
-)
-from geo_service.deps import (
+from geo_service.context import (
     DeploymentDep,
     HotspotCacheDep,
     NetworksDep,
@@ -34,9 +24,19 @@ from geo_service.deps import (
 )
 from geo_service.errors import InvalidParameter
 from geo_service.http import decode_text, parse_json, read_payload
+from geo_service.ingest.batches import BatchResult, check_idempotency_key, run_batch
+from geo_service.ingest.layers import context_feature, context_from_csv, context_from_geojson
+from geo_service.ingest.sites import Service, check_opening_hours
+from geo_service.services.coverage import (
+    DEFAULT_WEIGHTS,
+    DEMAND_KINDS,
+    LockerAsk,
+    consumption_suitability,
+    coverage_report,
+    site_lockers,
+)
+from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
-from geo_service.sites import Service, check_opening_hours
-from geo_service.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.storage import ContextFeature
 
 router = APIRouter(prefix="/v1", tags=["coverage and siting"])

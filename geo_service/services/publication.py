@@ -1,7 +1,7 @@
 """Audiences and the steward's publication settings (DESIGN.md §4.4).
 
 Periods are in :mod:`geo_service.periods`; what is released for a period is made once and
-frozen: see :mod:`geo_service.releases`.
+frozen: see :mod:`geo_service.services.releases`.
 """
 
 from __future__ import annotations

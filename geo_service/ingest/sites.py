@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geo_service.deployment import Deployment
 from geo_service.errors import PayloadTooLarge, Unprocessable
-from geo_service.ingest import FEATURE_MEMBERS, Rejection, is_formula, read_csv_rows
+from geo_service.ingest.events import FEATURE_MEMBERS, Rejection, is_formula, read_csv_rows
 from geo_service.storage import SiteRecord
 
 SITE_CSV_COLUMNS = (

@@ -12,8 +12,8 @@ import orjson
 
 from geo_service.audit import record
 from geo_service.deployment import Deployment
+from geo_service.geojson import events_to_features, utc_text
 from geo_service.periods import month_of, month_start
-from geo_service.routes.events import events_to_features, utc_text
 from geo_service.storage import RetentionResult, Store
 
 EVENT_COLUMNS = [

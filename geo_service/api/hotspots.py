@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from analysis.grid import GridError
-from geo_service.auth import Principal, Role
+from geo_service.auth import Role
+from geo_service.context import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
 from geo_service.deployment import Deployment
-from geo_service.deps import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
-from geo_service.errors import InvalidParameter, ServiceError, problem_response
-from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method
-from geo_service.periods import Period, parse_period
-from geo_service.releases import check_period
-from geo_service.routes.events import GEOJSON, parse_datetime
-from geo_service.settings import EventKind, Settings
-from geo_service.small_cell_audit import audit_small_cells, feature_counts
-from geo_service.storage import Store
+from geo_service.errors import InvalidParameter, problem_response
+from geo_service.geojson import GEOJSON
+from geo_service.periods import parse_datetime, parse_period
+from geo_service.services.deadline import AnalysisOverdue, timed_answer
+from geo_service.services.hotspots import FULL_VIEW, HotspotQuery, Method
+from geo_service.services.releases import check_period
+from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
+from geo_service.settings import EventKind
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
@@ -39,55 +35,6 @@ METHOD_OPTIONS = {
 # of the service area's width (a wider band makes the whole town one neighbourhood anyway).
 MAX_PERMUTATIONS_BELOW_MANAGER = 999
 MAX_BAND_SHARE_OF_WIDTH = 0.25
-# Analyses run here, at most one per core: a flood of slow requests queues instead of
-# taking every CPU, and each request stops waiting at its deadline.
-_ANALYSIS_WORKERS = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="analysis")
-T = TypeVar("T")
-
-
-class AnalysisOverdue(ServiceError):
-    status, code, title = 503, "analysis_overdue", "The analysis is taking too long"
-
-
-def answer_within(seconds: float, compute: Callable[[], T]) -> T:
-    """``compute()`` on an analysis worker, or :class:`AnalysisOverdue` after ``seconds``.
-
-    The work is not interrupted: it finishes and fills the cache, so the same request asked
-    again after ``Retry-After`` is answered at once.
-    """
-    future = _ANALYSIS_WORKERS.submit(compute)
-    try:
-        return future.result(timeout=seconds)
-    except FutureTimeout:
-        raise AnalysisOverdue(
-            "the analysis did not finish in time; retry after the seconds in Retry-After, or "
-            "narrow the request (fewer permutations, a smaller distance_m or window)",
-            retry_after=math.ceil(seconds),
-        ) from None
-
-
-def timed_answer(
-    cache: HotspotCache,
-    store: Store,
-    deployment: Deployment,
-    settings: Settings,
-    principal: Principal,
-    query: HotspotQuery,
-    period: Period | None,
-) -> tuple[bytes, bool]:
-    """The role's published body for ``query`` within the analysis deadline."""
-    return answer_within(
-        settings.analysis_seconds,
-        lambda: cache.answer(
-            store,
-            deployment,
-            program_id=principal.program_id,
-            query=query,
-            role=principal.role,
-            settings=settings,
-            period=period,
-        ),
-    )
 
 
 def overdue_response(exc: AnalysisOverdue) -> Response:

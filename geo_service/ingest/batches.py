@@ -13,10 +13,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from geo_service.errors import Conflict, InvalidParameter, Unprocessable
-from geo_service.ingest import Rejection
+from geo_service.ingest.events import Rejection
 from geo_service.storage import BatchRecord, Store
 
-logger = logging.getLogger("geo_service.ingest")
+logger = logging.getLogger("geo_service.ingest.events")
 MAX_IDEMPOTENCY_KEY = 200
 
 

@@ -39,7 +39,7 @@ from analysis.publication import (
 from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, ServiceError
-from geo_service.ingest import ValidatedBatch
+from geo_service.ingest.events import ValidatedBatch
 from geo_service.periods import (
     Bucket,
     Period,
@@ -49,11 +49,11 @@ from geo_service.periods import (
     parse_period,
     quarter_of_month,
 )
-from geo_service.publication import Audience, threshold
+from geo_service.services.publication import Audience, threshold
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import EventRows, ProgramPublication, Store, StoredRelease
 
-logger = logging.getLogger("geo_service.releases")
+logger = logging.getLogger("geo_service.services.releases")
 DEFAULT_GRACE_DAYS = 7
 MIN_GRACE_DAYS = 1
 DEFAULT_DROP_TOP_KEYS = 1

@@ -35,17 +35,15 @@ from geo_service.auth import (
     session_principal,
     start_session,
 )
-from geo_service.cleanup import CleanupQuery, log_cleanup, plan_cleanup, route_geojson, route_gpx
-from geo_service.deployment import Deployment
-from geo_service.deps import (
+from geo_service.context import (
     DeploymentDep,
     HotspotCacheDep,
     NetworksDep,
     SettingsDep,
     StoreDep,
 )
+from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, ServiceError, Unauthenticated, as_service_error
-from geo_service.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method, load_cells
 from geo_service.periods import (
     Bucket,
     is_published,
@@ -53,8 +51,23 @@ from geo_service.periods import (
     parse_period,
     recent_quarters,
 )
-from geo_service.publication import AUDIENCE_OF_ROLE
-from geo_service.releases import (
+from geo_service.security import (
+    CONTENT_SECURITY_POLICY,
+    CSRF_FIELD,
+    form_token,
+    form_token_matches,
+)
+from geo_service.services.cleanup import (
+    CleanupQuery,
+    log_cleanup,
+    plan_cleanup,
+    route_geojson,
+    route_gpx,
+)
+from geo_service.services.deadline import timed_answer
+from geo_service.services.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method, load_cells
+from geo_service.services.publication import AUDIENCE_OF_ROLE
+from geo_service.services.releases import (
     DEFAULT_GRACE_DAYS,
     check_period,
     get_release,
@@ -62,15 +75,8 @@ from geo_service.releases import (
     release_features,
     release_rule,
 )
-from geo_service.routes.hotspots import timed_answer
-from geo_service.security import (
-    CONTENT_SECURITY_POLICY,
-    CSRF_FIELD,
-    form_token,
-    form_token_matches,
-)
+from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind, Settings
-from geo_service.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.storage import Store
 from maps.base import CSRF_SLOT, Tiles, compact, inline_script_hashes
 from maps.cleanup import CleanupPage, cleanup_map

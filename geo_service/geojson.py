@@ -1,0 +1,56 @@
+"""GeoJSON presentation of stored rows: each event as its grid cell polygon, times in UTC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from geo_service.deployment import Deployment
+from geo_service.settings import EventKind
+from geo_service.storage import StoredEvent
+
+GEOJSON = "application/geo+json"
+
+
+def utc_text(epoch_s: int) -> str:
+    """RFC 3339 in UTC for any stored instant; numpy's calendar has no year 1-9999 limit, so
+    an odd date an old import left behind reads back instead of failing the whole answer."""
+    return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
+
+
+def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[dict[str, Any]]:
+    """Each event as its grid cell polygon (WGS 84, 6 decimals ≈ 0.1 m)."""
+    if not rows:
+        return []
+    ring = deployment.cell_rings(
+        np.array([r.cell_ix for r in rows], dtype=np.int64),
+        np.array([r.cell_iy for r in rows], dtype=np.int64),
+        np.array([r.cell_m for r in rows], dtype=np.float64),
+    )
+    features = []
+    for row, coords in zip(rows, ring, strict=True):
+        props: dict[str, Any] = {
+            "kind": row.kind,
+            "cell": f"{row.cell_m}:{row.cell_ix}:{row.cell_iy}",
+            "cell_m": row.cell_m,
+            "bucket_start": utc_text(row.bucket_start),
+            "bucket_end": utc_text(row.bucket_start + row.bucket_hours * 3600),
+            "count": row.count,
+            "source": row.source,
+            "batch_id": row.batch_id,
+        }
+        if row.kind == EventKind.OVERDOSE.value:
+            props["fatal"] = row.fatal
+            props["naloxone_doses"] = row.naloxone_doses
+        if row.kind == EventKind.NEEDLE_REPORT.value:
+            props["place_type"] = row.place_type
+        features.append(
+            {
+                "type": "Feature",
+                "id": row.id,
+                "geometry": {"type": "Polygon", "coordinates": [coords]},
+                "properties": props,
+            }
+        )
+    return features

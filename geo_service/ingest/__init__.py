@@ -1,0 +1,1 @@
+"""Reading what programs send: validation, the blur at ingest, batches, context layers."""

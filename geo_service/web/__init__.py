@@ -1,0 +1,1 @@
+"""The browser pages: sign-in, maps for peers, planners and managers."""
