@@ -166,7 +166,7 @@ def naive(n: int, browser: Any | None, directory: Path) -> None:
             for x, y in zip(lon, lat, strict=True):
                 folium.CircleMarker([y, x], radius=3).add_to(fmap)
         elif name.startswith("Marker"):
-            cluster = folium.plugins.MarkerCluster()
+            cluster = folium.plugins.MarkerCluster()  # type: ignore[no-untyped-call]
             cluster.default_js = [("markercluster", "/cluster/leaflet.markercluster.js")]
             cluster.default_css = [
                 ("mc", "/cluster/MarkerCluster.css"),
@@ -176,7 +176,9 @@ def naive(n: int, browser: Any | None, directory: Path) -> None:
                 folium.Marker([y, x]).add_to(cluster)
             cluster.add_to(fmap)
         else:
-            heat = folium.plugins.HeatMap(np.column_stack([lat, lon]).tolist())
+            heat = folium.plugins.HeatMap(  # type: ignore[no-untyped-call]
+                np.column_stack([lat, lon]).tolist()
+            )
             heat.default_js = [("leaflet-heat.js", "/folium/leaflet_heat.min.js")]
             heat.add_to(fmap)
         page = fmap.get_root().render().encode()

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -170,10 +173,11 @@ def test_clusters_do_not_depend_on_row_order(seed: int, shuffle: int) -> None:
     order = np.random.default_rng(shuffle).permutation(300)
     a = count_in_grid(ix, iy, np.ones(300), cell_m=125)
     b = count_in_grid(ix[order], iy[order], np.ones(300), cell_m=125)
-    for method in (
+    methods: list[Callable[[CellCounts], npt.NDArray[np.int64]]] = [
         lambda c: dbscan_labels(c, eps_m=180.0, min_events=6),
         lambda c: hdbscan_labels(c, min_cluster_size=12),
-    ):
+    ]
+    for method in methods:
         assert rank_labels(method(a), a.count).tolist() == rank_labels(method(b), b.count).tolist()
 
 

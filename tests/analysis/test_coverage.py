@@ -102,8 +102,8 @@ def grid(seed: int, size: int = 10, spacing: float = 100.0) -> WalkingNetwork:
     v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
     keep = rng.random(len(u)) > 0.25
     length = spacing * rng.uniform(1.0, 1.5, len(u))
-    return WalkingNetwork(gx.ravel() * spacing + 0.0, gy.ravel() * spacing + 0.0, u[keep], v[keep],
-                          length[keep])  # fmt: skip
+    x, y = (gx.ravel() * np.float64(spacing), gy.ravel() * np.float64(spacing))
+    return WalkingNetwork(x, y, u[keep], v[keep], length[keep])
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from sklearn.neighbors import KernelDensity
 
@@ -14,7 +15,10 @@ def test_density_equals_scikit_learn_kernel_density(boston: Snapped, bandwidth_m
     cells = boston.cells
     out_ix, out_iy, _ = full_rectangle(cells)
     ours = kernel_density(cells, out_ix, out_iy, bandwidth_m=bandwidth_m)
-    centres = lambda ix, iy: np.column_stack([ix, iy]) * 125.0 + 62.5  # noqa: E731
+
+    def centres(ix: npt.NDArray[np.int64], iy: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        return np.column_stack([ix, iy]).astype(np.float64) * 125.0 + 62.5
+
     model = KernelDensity(bandwidth=bandwidth_m, kernel="gaussian")
     model.fit(centres(cells.ix, cells.iy), sample_weight=cells.count)
     theirs = np.exp(model.score_samples(centres(out_ix, out_iy))) * cells.total * 1e6

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,9 +127,12 @@ def test_bad_thresholds_are_refused() -> None:
 
 def random_atoms(data: st.DataObject, months: int = 1) -> Atoms:
     n = data.draw(st.integers(0, 40))
-    draw = lambda lo, hi: np.array(  # noqa: E731
-        data.draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=np.int64
-    )
+
+    def draw(lo: int, hi: int) -> npt.NDArray[np.int64]:
+        return np.array(
+            data.draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=np.int64
+        )
+
     return Atoms.of(
         draw(0, 7), draw(0, 7), draw(1, months), draw(1, 4), draw(1, 6), needles=draw(0, 30)
     )

@@ -48,7 +48,7 @@ def test_the_known_best_route_is_found() -> None:
     assert plan.routes[0].stops == (1,)
     assert plan.value == 10.0
     assert plan.skipped == {0: LEFT_OUT, 2: LEFT_OUT}
-    assert plan.routes[0].arrival_min == (pytest.approx(1000 / 60),)
+    assert plan.routes[0].arrival_min == pytest.approx((1000 / 60,))
     # 40 min: A, B and C in a loop (2,210 s) fits, in either direction.
     loose = RouteSettings(budget_min=40, walking_kmh=ONE_M_PER_S, minutes_per_stop=0,
                           search_seconds=0.2)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pulp
@@ -66,7 +67,9 @@ def test_bad_questions_are_refused() -> None:
         maximal_covering(cover, np.ones(2), 1)
 
 
-def random_instance(seed: int, demand: int, candidates: int, radius: float = 250.0) -> tuple:
+def random_instance(
+    seed: int, demand: int, candidates: int, radius: float = 250.0
+) -> tuple[Any, ...]:
     rng = np.random.default_rng(seed)
     d = rng.uniform(0, 2000, (demand, 2))
     c = rng.uniform(0, 2000, (candidates, 2))
@@ -91,7 +94,7 @@ def test_the_objective_equals_spopts_mclp(seed: int, p: int) -> None:
     assert ours.covered >= covered_by(cover, weights, greedy_covering(cover, weights, p))
 
 
-def clustered_instance(seed: int, demand: int, candidates: int) -> tuple:
+def clustered_instance(seed: int, demand: int, candidates: int) -> tuple[Any, ...]:
     """Event counts piled around a few centres on a 100 m grid, as in a town."""
     rng = np.random.default_rng(seed)
     side = int(np.ceil(np.sqrt(demand)))

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.browser import test_maps_browser as maps_browser
 from tests.geo_service.test_maps import PAYLOADS  # the same hostile names at both levels
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Dialog
 
 # The demo server and Chromium of the map tests; this module gets its own server.
 server, browser, open_map = maps_browser.server, maps_browser.browser, maps_browser.open_map
@@ -135,7 +138,12 @@ def test_hostile_text_shows_literally_and_never_runs(
 
     page, outside, errors = open_map(browser, server, Role(role_name), path, (1280, 800))
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.wait_for_selector(".leaflet-pane path.leaflet-interactive")
     assert page.locator(".leaflet-map-pane").count() == 1
     assert page.locator(".map-legend").is_visible()

@@ -142,7 +142,7 @@ def test_gpx_by_format_and_by_accept_header(town: Any) -> None:
         ET.fromstring(response.text)  # well-formed XML
         doc = gpxpy.parse(response.text)
         assert len(doc.tracks) == 2
-        assert doc.waypoints and all(w.name.startswith("Team ") for w in doc.waypoints)
+        assert doc.waypoints and all((w.name or "").startswith("Team ") for w in doc.waypoints)
         assert all(len(t.segments[0].points) >= 2 for t in doc.tracks)
 
 
@@ -177,6 +177,7 @@ def test_a_log_with_a_bad_stop_stores_nothing(town: Any) -> None:
     assert [r["index"] for r in answer["rejected"]] == [1, 2]
     assert "not-a-stop" not in str(answer)
     assert store.count_rows(town["program_id"])["events"] == before
+    bad: dict[str, Any]
     for bad in (
         {"stops": []},
         {"stops": [{"stop": good, "needles": -1}]},

@@ -107,7 +107,9 @@ def test_demo_loads_a_synthetic_town_with_hot_spots(env: Path) -> None:
     counts = store.count_rows(program_id)
     assert counts["events"] > 5000 and counts["sites"] == 15 and counts["context"] == 13
     with store.engine.connect() as conn:
-        kinds = dict(conn.exec_driver_sql("SELECT kind, count(*) FROM events GROUP BY kind").all())
+        kinds: dict[str, int] = dict(
+            conn.exec_driver_sql("SELECT kind, count(*) FROM events GROUP BY kind").all()
+        )
         busiest = conn.exec_driver_sql(
             "SELECT sum(count) FROM events WHERE kind='needle_report' "
             "GROUP BY cell_ix, cell_iy ORDER BY 1 DESC LIMIT 1"

@@ -29,7 +29,7 @@ from tests.conftest import problem
 
 MARK = "zq-mark-7"  # stands for request input that must never come back
 MESSAGE = "a message we wrote"
-EXPECTED = {  # type: (status, code, whether its own message is shown)
+EXPECTED = {  # (status, code, whether its own message is shown)
     ClusterError: (400, "invalid_parameter", True),
     CoverageError: (400, "invalid_parameter", True),
     DensityError: (400, "invalid_parameter", True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -164,7 +165,7 @@ def test_filters_and_paging(client: TestClient, keys: Keys) -> None:
         keys["manager"],
     )
 
-    def ids(**params: object) -> int:
+    def ids(**params: Any) -> int:
         response = client.get("/v1/events", headers=keys["manager"], params=params)
         assert response.status_code == 200, response.text
         return int(response.json()["numberReturned"])

@@ -225,8 +225,8 @@ def test_a_slow_analysis_answers_503_then_its_kept_result(
         return slow(*args, **kwargs)
 
     monkeypatch.setattr(geo_service.services.hotspots, "analyse_cells", analyse_cells)
-    with TestClient(create_app(make_settings(tmp_path, analysis_seconds=0.2))) as client:
-        manager = bearer(create_key(client.app.state.store, program="t", role=Role.MANAGER)[1])
+    with TestClient(app := create_app(make_settings(tmp_path, analysis_seconds=0.2))) as client:
+        manager = bearer(create_key(app.state.store, program="t", role=Role.MANAGER)[1])
         assert post_events(client, collection(feature()), manager).status_code == 201
         started = time.monotonic()
         first = client.get("/v1/hotspots?kind=needle_report", headers=manager)
@@ -264,8 +264,8 @@ def test_static_files_never_use_up_the_address_bucket(tmp_path: Path) -> None:
 
 def test_a_valid_key_moves_to_its_own_bucket_and_back_when_revoked(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, rate_limit_per_key=100, rate_limit_per_address=3)
-    with TestClient(create_app(settings)) as client:
-        store = client.app.state.store
+    with TestClient(app := create_app(settings)) as client:
+        store = app.state.store
         key_id, key = create_key(store, program="t", role=Role.PEER)
         assert all(
             client.get("/v1/sites", headers=bearer(key)).status_code == 200 for _ in range(6)
@@ -292,8 +292,8 @@ def test_links_never_echo_the_host_header(client: TestClient, keys: Keys) -> Non
 
 def test_links_use_the_configured_public_url(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, public_url="https://maps.example.org/")
-    with TestClient(create_app(settings)) as client:
-        manager = bearer(create_key(client.app.state.store, program="t", role=Role.MANAGER)[1])
+    with TestClient(app := create_app(settings)) as client:
+        manager = bearer(create_key(app.state.store, program="t", role=Role.MANAGER)[1])
         post_events(client, collection(feature(), feature(count=2)), manager)
         page = client.get("/v1/events?limit=1", headers={**manager, "Host": "evil.example"})
         assert page.json()["links"][0]["href"].startswith("https://maps.example.org/v1/events?")

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -276,7 +276,7 @@ def test_database_error_logs_class_and_request_id_never_parameters(
         with store.engine.connect() as conn:
             conn.execute(sa.text("SELECT cell FROM no_such_table WHERE cell = :c"), {"c": SECRET})
 
-    store.key_by_hash = failing_lookup  # type: ignore[method-assign,assignment]
+    store.key_by_hash = failing_lookup  # type: ignore[method-assign]
     with caplog.at_level(logging.INFO):
         response = client.get("/v1/events", headers=bearer("gs_" + "x" * 40))
     assert response.status_code == 500
@@ -357,18 +357,18 @@ def test_migrate_brings_an_empty_database_to_head(bad_database: Any, tmp_path: P
     for _ in range(2):  # and again: nothing left to do is not an error
         result = runner.invoke(cli_app, ["migrate"])
         assert result.exit_code == 0, result.output
-        assert HEAD in result.stdout
+        assert HEAD is not None and HEAD in result.stdout
 
 
 def test_app_with_an_unwritable_database_fails_start_with_one_line(tmp_path: Path) -> None:
     app = create_app(Settings(database_url=_unwritable_sqlite(tmp_path)))
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     incoming = iter([{"type": "lifespan.startup"}])
 
     async def receive() -> dict[str, Any]:
         return next(incoming)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     import asyncio

@@ -229,7 +229,10 @@ def test_the_current_month_is_not_released(client: TestClient, town: Program) ->
 def test_a_steward_raises_thresholds_and_everyone_else_is_refused(
     app: FastAPI, client: TestClient, town: Program
 ) -> None:
-    put = lambda headers, body: client.put("/v1/program/publication", json=body, headers=headers)  # noqa: E731
+
+    def put(headers: dict[str, str], body: dict[str, Any]) -> Any:
+        return client.put("/v1/program/publication", json=body, headers=headers)
+
     assert put(town.peer, {"k_peer": 8}).status_code == 403
     assert put(town.planner, {"k_peer": 8}).status_code == 403
     assert put(town.manager, {"k_peer": 8}).status_code == 403

@@ -181,7 +181,7 @@ def test_a_manager_sees_after_hours_overdoses_are_the_big_gap(town: Any) -> None
 
     def share(hours: list[tuple[int, int]]) -> float:
         total = sum(events[d][h] for d, h in hours)
-        return sum(events[d][h] * (shares[d][h] or 0) for d, h in hours) / total
+        return float(sum(events[d][h] * (shares[d][h] or 0) for d, h in hours) / total)
 
     assert share(night) < share(day) / 3
     assert sum(events[d][h] for d, h in night) > sum(events[d][h] for d, h in day)
