@@ -9,7 +9,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from secrets import token_hex
@@ -268,7 +268,7 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def check_grid(self, record: dict[str, Any]) -> None:
+    def check_grid(self, record: Mapping[str, object]) -> None:
         """Write the grid parameters on first start; refuse to start if they changed."""
         wanted = json.dumps(record, sort_keys=True)
         with self.engine.begin() as conn:
