@@ -1,0 +1,169 @@
+"""What callers need from a database, one small protocol per aggregate; ``Store`` is all of them.
+
+Code that touches one aggregate can ask for its protocol alone, so a test double stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from geo_service.storage.records import (
+    AuditEntry,
+    AuditRow,
+    BatchRecord,
+    ContextFeature,
+    EventAtoms,
+    EventBuckets,
+    EventCells,
+    EventQuery,
+    EventRows,
+    KeyRecord,
+    MonthlyAggregate,
+    NetworkInfo,
+    NetworkRows,
+    ProgramPublication,
+    RetentionResult,
+    SiteRecord,
+    StoredEvent,
+    StoredRelease,
+    StoredSite,
+)
+
+
+class DatabaseStore(Protocol):
+    """The connection itself: which database, is it there, does its grid match."""
+
+    dialect: str
+
+    def close(self) -> None: ...
+    def ping(self) -> str: ...
+    def check_grid(self, record: Mapping[str, object]) -> None: ...
+
+
+class ProgramStore(Protocol):
+    """Programs, their publication choices and the data version that stales caches."""
+
+    def get_or_create_program(self, name: str) -> int: ...
+    def program_id(self, name: str) -> int | None: ...
+    def data_version(self, program_id: int) -> int: ...
+    def publication(self, program_id: int) -> ProgramPublication: ...
+    def set_publication(self, program_id: int, choice: ProgramPublication) -> None: ...
+    def count_rows(self, program_id: int) -> dict[str, int]: ...
+    def delete_program_data(self, program_id: int) -> None: ...
+
+
+class KeyStore(Protocol):
+    """API keys and the sign-in sessions made from them."""
+
+    def add_key(
+        self, program_id: int, role: str, key_hash: str, prefix: str, label: str | None
+    ) -> int: ...
+    def key_by_hash(self, key_hash: str) -> KeyRecord | None: ...
+    def add_session(self, token_hash: str, key_id: int, expires_at: int, now: int) -> None: ...
+    def key_by_session(self, token_hash: str, now: int) -> KeyRecord | None: ...
+    def end_session(self, token_hash: str) -> None: ...
+    def list_keys(self, program: str | None = None) -> list[KeyRecord]: ...
+    def revoke_key(self, key_id: int) -> bool: ...
+
+
+class BatchStore(Protocol):
+    """Idempotent batches: the secret their keys are digested with, and earlier answers."""
+
+    def server_secret(self) -> str: ...
+    def find_batch(
+        self, program_id: int, target: str, key_id: int | None, idempotency_key: str
+    ) -> BatchRecord | None: ...
+
+
+class EventStore(Protocol):
+    """Blurred events (late rows included), their sums, and retention into monthly aggregates."""
+
+    def store_events(self, batch: BatchRecord, rows: EventRows) -> None: ...
+    def store_event_stream(self, batch: BatchRecord, chunks: Iterable[EventRows]) -> None: ...
+    def query_events(
+        self, query: EventQuery, *, grid_origin: tuple[float, float]
+    ) -> list[StoredEvent]: ...
+    def all_events(self, program_id: int) -> list[StoredEvent]: ...
+    def event_cells(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventCells]: ...
+    def event_buckets(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventBuckets]: ...
+    def roll_up_before(self, cutoff: int, *, tz: str, chunk_rows: int = ...) -> RetentionResult: ...
+    def aggregates(self, program_id: int) -> list[MonthlyAggregate]: ...
+
+
+class ReleaseStore(Protocol):
+    """Frozen releases, and the per-report rows a new one is made from."""
+
+    def event_atoms(
+        self, program_id: int, kind: str, *, start: int | None, end: int | None
+    ) -> list[EventAtoms]: ...
+    def release(self, program_id: int, kind: str, period: str) -> StoredRelease | None: ...
+    def add_release(self, program_id: int, release: StoredRelease) -> bool: ...
+    def released_periods(self, program_id: int) -> set[tuple[str, str]]: ...
+
+
+class AuditStore(Protocol):
+    """The hash-chained audit log."""
+
+    def append_audit(self, entry: AuditEntry) -> AuditRow: ...
+    def audit_rows(
+        self, program_id: int | None = None, *, after_id: int = 0, limit: int | None = None
+    ) -> list[AuditRow]: ...
+    def audit_head(self) -> str: ...
+
+
+class SiteStore(Protocol):
+    """Service sites: public places with their services and opening hours."""
+
+    def store_sites(self, batch: BatchRecord, sites: list[SiteRecord]) -> None: ...
+    def list_sites(self, program_id: int) -> list[StoredSite]: ...
+
+
+class LayerStore(Protocol):
+    """Planning layers: candidate sites and exclusion zones."""
+
+    def store_context(
+        self,
+        program_id: int,
+        features: list[ContextFeature],
+        *,
+        batch: BatchRecord | None = None,
+        replace_layer: str | None = None,
+    ) -> None: ...
+    def list_context(self, program_id: int, layer: str) -> list[ContextFeature]: ...
+
+
+class NetworkStore(Protocol):
+    """A program's walking network (public OSM data)."""
+
+    def replace_network(
+        self,
+        program_id: int,
+        *,
+        source: str,
+        rows: NetworkRows,
+        area_share: float,
+        progress: Callable[[int], None] | None = None,
+    ) -> NetworkInfo: ...
+    def network_info(self, program_id: int) -> NetworkInfo | None: ...
+    def load_network(self, program_id: int) -> tuple[NetworkInfo, NetworkRows] | None: ...
+
+
+class Store(
+    DatabaseStore,
+    ProgramStore,
+    KeyStore,
+    BatchStore,
+    EventStore,
+    ReleaseStore,
+    AuditStore,
+    SiteStore,
+    LayerStore,
+    NetworkStore,
+    Protocol,
+):
+    """Everything the routes and CLI need from a database."""

@@ -1,0 +1,78 @@
+"""The SQLAlchemy store: SQLite by default (WAL), PostgreSQL/PostGIS for production.
+
+``SqlStore`` is assembled from one class per aggregate; all share ``SqlBase``'s engine and
+write path, so every write is one transaction that waits for SQLite's lock or says busy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from geo_service.storage.connection import DatabaseTimeouts, parse_database_url, start_up_errors
+from geo_service.storage.sql.audit import AuditSql
+from geo_service.storage.sql.batches import SECRET_META_KEY, BatchSql
+from geo_service.storage.sql.database import GRID_KEY, MIGRATIONS, DatabaseSql, alembic_config
+from geo_service.storage.sql.engine import (
+    SQLITE_BUSY_TIMEOUT_S,
+    WRITES,
+    SqlBase,
+    make_engine,
+)
+from geo_service.storage.sql.events import EventSql
+from geo_service.storage.sql.keys import KeySql
+from geo_service.storage.sql.layers import LayerSql
+from geo_service.storage.sql.networks import NetworkSql
+from geo_service.storage.sql.programs import ProgramSql
+from geo_service.storage.sql.releases import ReleaseSql
+from geo_service.storage.sql.retention import RETENTION_ATTEMPTS, RETENTION_CHUNK_ROWS, RetentionSql
+from geo_service.storage.sql.sites import SiteSql
+
+__all__ = [
+    "GRID_KEY",
+    "MIGRATIONS",
+    "RETENTION_ATTEMPTS",
+    "RETENTION_CHUNK_ROWS",
+    "SECRET_META_KEY",
+    "SQLITE_BUSY_TIMEOUT_S",
+    "WRITES",
+    "SqlBase",
+    "SqlStore",
+    "alembic_config",
+    "make_engine",
+    "open_store",
+]
+
+
+class SqlStore(
+    DatabaseSql,
+    ProgramSql,
+    KeySql,
+    BatchSql,
+    EventSql,
+    RetentionSql,
+    ReleaseSql,
+    AuditSql,
+    SiteSql,
+    LayerSql,
+    NetworkSql,
+):
+    """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
+
+
+def open_store(
+    database_url: str,
+    *,
+    grid_record: Mapping[str, object] | None = None,
+    timeouts: DatabaseTimeouts | None = None,
+) -> SqlStore:
+    """Connect, bring the schema to the newest migration and check the grid parameters."""
+    url = parse_database_url(database_url)
+    with start_up_errors(url):
+        store = SqlStore(make_engine(database_url, timeouts))
+    try:
+        with start_up_errors(url):
+            store.migrate(grid_record)
+    except Exception:
+        store.close()
+        raise
+    return store
