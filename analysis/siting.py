@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csc_matrix, csr_matrix, hstack, identity
+from scipy.sparse import coo_matrix, csc_matrix, csr_matrix, hstack, identity, issparse
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -295,11 +295,71 @@ def greedy_covering(cover: csr_matrix, weights: npt.ArrayLike, p: int) -> list[i
     return order
 
 
+def cover_matrix(costs: npt.ArrayLike | csr_matrix, limit: float) -> csr_matrix:
+    """Which candidate covers which demand point: ``costs`` (demand x candidates, as spopt's
+    ``from_cost_matrix`` takes them) at most ``limit``. A sparse ``costs`` lists only the
+    pairs within reach of something; absent pairs are out of reach, stored zeros are not."""
+    if not math.isfinite(limit) or limit < 0:
+        raise SitingError("the covering limit must be a finite distance, not negative")
+    if issparse(costs):
+        pairs = coo_matrix(costs)
+        keep = pairs.data <= limit
+        return csr_matrix(
+            (np.ones(int(keep.sum()), dtype=bool), (pairs.row[keep], pairs.col[keep])),
+            shape=pairs.shape,
+        )
+    dense = np.asarray(costs, dtype=np.float64)
+    if dense.ndim != 2:
+        raise SitingError("the cost matrix must have one row per demand point")
+    return csr_matrix(dense <= limit)  # NaN and inf compare False: never covered
+
+
+@dataclass(frozen=True)
+class Suitability:
+    scaled: FloatArray  # (candidates, criteria): each criterion over its largest value
+    contributions: FloatArray  # (candidates, criteria): scaled x weight / sum of weights
+    scores: FloatArray  # (candidates,)
+
+
+def suitability_scores(criteria: npt.ArrayLike, weights: npt.ArrayLike) -> Suitability:
+    """A transparent weighted score: each criterion (column of ``criteria``, candidates x
+    criteria, larger is better) divided by its largest value among the candidates (a
+    criterion that is 0 everywhere scales to 0), then weighted by ``weights`` over their sum."""
+    values = np.asarray(criteria, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if values.ndim != 2 or w.shape != (values.shape[1],):
+        raise SitingError("one weight per criterion (column) is needed")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise SitingError("weights must be finite, not negative, and not all 0")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise SitingError("criteria must be finite and not negative")
+    top = values.max(axis=0) if len(values) else np.zeros(values.shape[1])
+    scaled = np.divide(values, top, out=np.zeros_like(values), where=top > 0)
+    contributions = scaled * w / w.sum()
+    return Suitability(scaled, contributions, contributions.sum(axis=1))
+
+
+def nearest_within(metres: csr_matrix, cap: float) -> FloatArray:
+    """Per row of a sparse distance matrix (only pairs within ``cap`` stored), the shortest
+    stored distance, or ``cap`` where none is stored."""
+    metres = csr_matrix(metres)
+    out = np.full(metres.shape[0], float(cap))
+    for row in range(metres.shape[0]):
+        found = metres.data[metres.indptr[row] : metres.indptr[row + 1]]
+        if len(found):
+            out[row] = float(found.min())
+    return out
+
+
 __all__ = [
     "Siting",
     "SitingError",
+    "Suitability",
+    "cover_matrix",
     "covered_by",
     "fewest_covering",
     "greedy_covering",
     "maximal_covering",
+    "nearest_within",
+    "suitability_scores",
 ]
