@@ -172,29 +172,23 @@ def maximal_covering(
     link = hstack([-r_cover.astype(np.float64), identity(n, format="csr")], format="csr")
     pick_p = csr_matrix((np.ones(m), (np.zeros(m), np.arange(m))), shape=(1, m + n))
     objective = np.concatenate([np.zeros(m), -r_w])
-    relaxed = linprog(objective, A_ub=link, b_ub=np.zeros(n), A_eq=pick_p, b_eq=[p],
-                      bounds=(0.0, 1.0), method="highs-ipm")  # fmt: skip
+    relaxed = linprog(
+        objective,
+        A_ub=link,
+        b_ub=np.zeros(n),
+        A_eq=pick_p,
+        b_eq=[p],
+        bounds=(0.0, 1.0),
+        method="highs-ipm",
+    )
     bound = -float(relaxed.fun) if relaxed.status == 0 else math.inf
     if relaxed.status == 0:
         # Rounding the relaxation (its largest p sites) is often a better start.
         rounded = _swap_search(r_cover, r_w, list(np.argsort(-relaxed.x[:m])[:p]))
         if covered_by(r_cover, r_w, rounded) > covered:
             chosen, covered = rounded, covered_by(r_cover, r_w, rounded)
-    # Kicks: swap a few sites at random and search again, keeping the best (seeded, so the
-    # same question gets the same answer).
-    rng = np.random.default_rng(0)
     kick_until = began + KICK_SHARE * seconds
-    others = np.setdiff1d(np.arange(m), chosen)
-    stale = 0
-    while (bound - covered > gap * bound and time.perf_counter() < kick_until and len(others)
-           and stale < MAX_STALE_KICKS):  # fmt: skip
-        trial = list(chosen)
-        for pos in rng.choice(p, size=min(p, 3), replace=False).tolist():
-            trial[pos] = int(rng.choice(np.setdiff1d(np.arange(m), trial)))
-        trial = _swap_search(r_cover, r_w, trial)
-        stale += 1
-        if covered_by(r_cover, r_w, trial) > covered:
-            chosen, covered, stale = trial, covered_by(r_cover, r_w, trial), 0
+    chosen, covered = _kicks(r_cover, r_w, chosen, covered, (bound, gap), kick_until)
     left = seconds - (time.perf_counter() - began)
     if bound - covered > gap * bound and left > 0.05:
         result = milp(
@@ -211,15 +205,48 @@ def maximal_covering(
         if result.mip_dual_bound is not None and math.isfinite(result.mip_dual_bound):
             bound = min(bound, -float(result.mip_dual_bound))
     bound = max(bound, covered)
-    if bound - covered <= 1e-9 * max(1.0, bound):
-        status = "optimal"
-    elif bound - covered <= gap * bound:
-        status = "within gap"
-    else:
-        status = "time limit"
+    status = _status(bound, covered, gap)
     order, gains = _in_gain_order(cover, w, chosen)
-    return Siting(tuple(order), tuple(gains), covered_by(cover, w, order), bound, total, status,
-                  time.perf_counter() - began)  # fmt: skip
+    covered = covered_by(cover, w, order)
+    spent = time.perf_counter() - began
+    return Siting(tuple(order), tuple(gains), covered, bound, total, status, spent)
+
+
+def _kicks(
+    cover: csr_matrix,
+    weights: FloatArray,
+    chosen: list[int],
+    covered: float,
+    bound_gap: tuple[float, float],
+    until: float,
+) -> tuple[list[int], float]:
+    """Kicks: swap a few sites at random and search again, keeping the best, while the plan is
+    outside the gap (seeded, so the same question gets the same answer)."""
+    rng = np.random.default_rng(0)
+    m, p = cover.shape[1], len(chosen)
+    others = np.setdiff1d(np.arange(m), chosen)
+    bound, gap = bound_gap
+    stale = 0
+    while (
+        bound - covered > gap * bound
+        and time.perf_counter() < until
+        and len(others)
+        and stale < MAX_STALE_KICKS
+    ):
+        trial = list(chosen)
+        for pos in rng.choice(p, size=min(p, 3), replace=False).tolist():
+            trial[pos] = int(rng.choice(np.setdiff1d(np.arange(m), trial)))
+        trial = _swap_search(cover, weights, trial)
+        stale += 1
+        if covered_by(cover, weights, trial) > covered:
+            chosen, covered, stale = trial, covered_by(cover, weights, trial), 0
+    return chosen, covered
+
+
+def _status(bound: float, covered: float, gap: float) -> str:
+    if bound - covered <= 1e-9 * max(1.0, bound):
+        return "optimal"
+    return "within gap" if bound - covered <= gap * bound else "time limit"
 
 
 def _swap_search(cover: csr_matrix, weights: FloatArray, start: list[int]) -> list[int]:
@@ -273,8 +300,9 @@ def fewest_covering(
         return Siting((), (), 0.0, 0.0, total, "optimal", time.perf_counter() - began)
     n = reduced.cover.shape[0]
     objective = np.concatenate([np.ones(m), np.zeros(n)])
-    enough = LinearConstraint(csr_matrix(np.concatenate([np.zeros(m), reduced.weights])[None, :]),
-                              target - 1e-9, np.inf)  # fmt: skip
+    enough = LinearConstraint(
+        csr_matrix(np.concatenate([np.zeros(m), reduced.weights])[None, :]), target - 1e-9, np.inf
+    )
     x, dual, status = _solve(reduced, m, objective, enough, seconds, gap)
     if x is None:
         raise SitingError("the solver found no plan in the time given; allow more time")
@@ -283,8 +311,15 @@ def fewest_covering(
     # For this variant the bound is on the number of sites: at least ceil(dual) are needed.
     least = math.ceil(dual - 1e-6) if math.isfinite(dual) else len(chosen)
     status = "optimal" if least >= len(chosen) else status
-    return Siting(tuple(order), tuple(gains), covered_by(cover, w, chosen), float(least), total,
-                  status, time.perf_counter() - began)  # fmt: skip
+    return Siting(
+        tuple(order),
+        tuple(gains),
+        covered_by(cover, w, chosen),
+        float(least),
+        total,
+        status,
+        time.perf_counter() - began,
+    )
 
 
 def greedy_covering(cover: csr_matrix, weights: npt.ArrayLike, p: int) -> list[int]:

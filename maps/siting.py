@@ -50,8 +50,13 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
     zones = folium.FeatureGroup(name="Exclusion buffers")
-    buffer_style = {"color": EXCLUDED, "weight": 1.5, "fillColor": EXCLUDED, "fillOpacity": 0.2,
-                    "dashArray": "3 3"}  # fmt: skip
+    buffer_style = {
+        "color": EXCLUDED,
+        "weight": 1.5,
+        "fillColor": EXCLUDED,
+        "fillOpacity": 0.2,
+        "dashArray": "3 3",
+    }
     for z in page.exclusions:
         zone = outlined_shape(z["geometry"], buffer_style).add_to(zones)
         add_label(fmap, zone, tooltip=html.escape(z["name"]))

@@ -51,10 +51,18 @@ async def get_coverage(ctx: ContextDep, ask: Annotated[CoverageAsk, Query()]) ->
     gaps = [
         n for result in answer["results"] for n in feature_counts(result["uncovered"], "events")
     ]
-    parameters = {"service": ask.service, "minutes": thresholds, "kind": ask.kind,
-                  "period": ask.period}  # fmt: skip
+    parameters = {
+        "service": ask.service,
+        "minutes": thresholds,
+        "kind": ask.kind,
+        "period": ask.period,
+    }
     audit_small_cells(
-        ctx.store, ctx.settings, ctx.principal, route="/v1/coverage", counts=gaps,
+        ctx.store,
+        ctx.settings,
+        ctx.principal,
+        route="/v1/coverage",
+        counts=gaps,
         parameters=parameters,
-    )  # fmt: skip
+    )
     return Response(orjson.dumps(answer), media_type="application/json")

@@ -32,8 +32,14 @@ class Place:
         if f is None:
             name = f"grid cell at {self.lat:.4f}, {self.lon:.4f}"
             return {"id": None, "name": name, "lon": self.lon, "lat": self.lat}
-        return {"id": f.id, "name": f.name, "type": f.feature_type, "notes": f.notes,
-                "lon": f.lon, "lat": f.lat}  # fmt: skip
+        return {
+            "id": f.id,
+            "name": f.name,
+            "type": f.feature_type,
+            "notes": f.notes,
+            "lon": f.lon,
+            "lat": f.lat,
+        }
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,13 @@ def hour_shares(events: FloatArray, covered: FloatArray, k: int | None) -> list[
     return [share(float(c), float(e), k) for c, e in zip(covered, events, strict=True)]
 
 
+def combined_hours(parts: list[Coverage], k: int | None) -> WeekTable:
+    """Shares covered by hour of several kinds' coverage together."""
+    events = np.sum([p.by_hour()[0] for p in parts], axis=0)
+    covered = np.sum([p.by_hour()[1] for p in parts], axis=0)
+    return week_table(hour_shares(events, covered, k))
+
+
 @dataclass(frozen=True)
 class HourShares:
     share_open: WeekTable

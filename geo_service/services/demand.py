@@ -131,9 +131,14 @@ def demand_seen(
     if window.k is None or window.period is None:
         return read_demand(ctx, kind, window), None
     release = get_release(
-        ctx.store, ctx.deployment, ctx.settings, program_id=ctx.program_id, kind=kind,
-        period=window.period, now=window.now,
-    )  # fmt: skip
+        ctx.store,
+        ctx.deployment,
+        ctx.settings,
+        program_id=ctx.program_id,
+        kind=kind,
+        period=window.period,
+        now=window.now,
+    )
     return release_demand(release, ctx), release.base_cells()
 
 

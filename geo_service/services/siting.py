@@ -30,11 +30,10 @@ from geo_service.services.candidates import Candidates, Place, read_candidates
 from geo_service.services.coverage import (
     DAYS,
     WeekTable,
-    hour_shares,
+    combined_hours,
     hours_open,
     share,
     sites_offering,
-    week_table,
 )
 from geo_service.services.demand import DEMAND_KINDS, Demand, Window, demand_seen, resolve_window
 from geo_service.services.program import ProgramContext
@@ -104,15 +103,15 @@ class LockerPlan:
 
     def to_json(self) -> dict[str, Any]:
         q, cands = self.question, self.candidates
+        full = self.window.k is None
+        audience = "all events" if full else "shares of the released cells' events"
         base = {
             "service": q.service.value,
             "minutes": q.minutes,
             "window": self.window.label,
             "opening_hours": q.opening_hours,
             "kinds": [kd.value for kd in q.kinds],
-            "audience": "all events"
-            if self.window.k is None
-            else "shares of the released cells' events",
+            "audience": audience,
             "routing": self.routing.to_json(),
             "candidates": len(cands.x),
             "excluded": [e.to_json() for e in cands.left_out()],
@@ -249,17 +248,11 @@ def _choice(lockers: _Lockers, plan: Siting, k: int | None) -> LockerChoice:
         sites,
         share(before, total, k),
         share(sum(c.covered for c in after), total, k),
-        _combined_hours(lockers.before, k),
-        _combined_hours(after, k),
+        combined_hours(lockers.before, k),
+        combined_hours(after, k),
         plan,
         round(min(1.0, (before + plan.bound) / total), 3),
     )
-
-
-def _combined_hours(parts: list[Coverage], k: int | None) -> WeekTable:
-    events = np.sum([p.by_hour()[0] for p in parts], axis=0)
-    covered = np.sum([p.by_hour()[1] for p in parts], axis=0)
-    return week_table(hour_shares(events, covered, k))
 
 
 # -- consumption site ----------------------------------------------------------------------
@@ -314,8 +307,12 @@ class Ranking:
             }
             for c in site.criteria
         }
-        return {"rank": site.rank, **site.place.to_json(), "score": round(site.score, 3),
-                "criteria": criteria}  # fmt: skip
+        return {
+            "rank": site.rank,
+            **site.place.to_json(),
+            "score": round(site.score, 3),
+            "criteria": criteria,
+        }
 
     def to_json(self) -> dict[str, Any]:
         radius, cap = f"{SUITABILITY_RADIUS_M:g}", f"{SERVICE_GAP_CAP_M:g}"
@@ -356,10 +353,15 @@ def consumption_suitability(ctx: ProgramContext, question: RankingQuestion) -> R
     ranked = []
     for rank, j in enumerate(np.argsort(-scores.scores, kind="stable").tolist(), start=1):
         criteria = [
-            Criterion(c, float(values[j, n]), float(scores.scaled[j, n]), weights[c],
-                      float(scores.contributions[j, n]))
+            Criterion(
+                c,
+                float(values[j, n]),
+                float(scores.scaled[j, n]),
+                weights[c],
+                float(scores.contributions[j, n]),
+            )
             for n, c in enumerate(names)
-        ]  # fmt: skip
+        ]
         place = cands.places[eligible[j]]
         ranked.append(RankedSite(rank, place, float(scores.scores[j]), criteria))
     return Ranking(window, routing, cands, ranked)
