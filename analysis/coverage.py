@@ -22,14 +22,12 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from analysis.network import WalkingNetwork
+from analysis.network import DETOUR_FACTOR, WALKING_KMH, WalkingNetwork
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 HOURS_OF_WEEK = 7 * 24
-WALKING_KMH = 4.5
-DETOUR_FACTOR = 1.3
 MAX_SNAP_M = 300.0  # a point further than this from any walkable way is reached by nothing
 SOURCES_PER_PASS = 64  # Dijkstra rows held at once: bounds memory on a city network
 

@@ -19,6 +19,10 @@ from scipy.spatial import cKDTree
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+# Walking, for every analysis that turns minutes into metres or straight lines into walks.
+WALKING_KMH = 4.5
+DETOUR_FACTOR = 1.3  # typical ratio of street to straight-line distance in small towns
+
 
 class NetworkError(ValueError):
     """The network cannot be built or used as asked."""

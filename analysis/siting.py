@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csc_matrix, csr_matrix, hstack, identity
+from scipy.sparse import coo_matrix, csc_matrix, csr_matrix, hstack, identity, issparse
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -172,29 +172,23 @@ def maximal_covering(
     link = hstack([-r_cover.astype(np.float64), identity(n, format="csr")], format="csr")
     pick_p = csr_matrix((np.ones(m), (np.zeros(m), np.arange(m))), shape=(1, m + n))
     objective = np.concatenate([np.zeros(m), -r_w])
-    relaxed = linprog(objective, A_ub=link, b_ub=np.zeros(n), A_eq=pick_p, b_eq=[p],
-                      bounds=(0.0, 1.0), method="highs-ipm")  # fmt: skip
+    relaxed = linprog(
+        objective,
+        A_ub=link,
+        b_ub=np.zeros(n),
+        A_eq=pick_p,
+        b_eq=[p],
+        bounds=(0.0, 1.0),
+        method="highs-ipm",
+    )
     bound = -float(relaxed.fun) if relaxed.status == 0 else math.inf
     if relaxed.status == 0:
         # Rounding the relaxation (its largest p sites) is often a better start.
         rounded = _swap_search(r_cover, r_w, list(np.argsort(-relaxed.x[:m])[:p]))
         if covered_by(r_cover, r_w, rounded) > covered:
             chosen, covered = rounded, covered_by(r_cover, r_w, rounded)
-    # Kicks: swap a few sites at random and search again, keeping the best (seeded, so the
-    # same question gets the same answer).
-    rng = np.random.default_rng(0)
     kick_until = began + KICK_SHARE * seconds
-    others = np.setdiff1d(np.arange(m), chosen)
-    stale = 0
-    while (bound - covered > gap * bound and time.perf_counter() < kick_until and len(others)
-           and stale < MAX_STALE_KICKS):  # fmt: skip
-        trial = list(chosen)
-        for pos in rng.choice(p, size=min(p, 3), replace=False).tolist():
-            trial[pos] = int(rng.choice(np.setdiff1d(np.arange(m), trial)))
-        trial = _swap_search(r_cover, r_w, trial)
-        stale += 1
-        if covered_by(r_cover, r_w, trial) > covered:
-            chosen, covered, stale = trial, covered_by(r_cover, r_w, trial), 0
+    chosen, covered = _kicks(r_cover, r_w, chosen, covered, (bound, gap), kick_until)
     left = seconds - (time.perf_counter() - began)
     if bound - covered > gap * bound and left > 0.05:
         result = milp(
@@ -211,15 +205,48 @@ def maximal_covering(
         if result.mip_dual_bound is not None and math.isfinite(result.mip_dual_bound):
             bound = min(bound, -float(result.mip_dual_bound))
     bound = max(bound, covered)
-    if bound - covered <= 1e-9 * max(1.0, bound):
-        status = "optimal"
-    elif bound - covered <= gap * bound:
-        status = "within gap"
-    else:
-        status = "time limit"
+    status = _status(bound, covered, gap)
     order, gains = _in_gain_order(cover, w, chosen)
-    return Siting(tuple(order), tuple(gains), covered_by(cover, w, order), bound, total, status,
-                  time.perf_counter() - began)  # fmt: skip
+    covered = covered_by(cover, w, order)
+    spent = time.perf_counter() - began
+    return Siting(tuple(order), tuple(gains), covered, bound, total, status, spent)
+
+
+def _kicks(
+    cover: csr_matrix,
+    weights: FloatArray,
+    chosen: list[int],
+    covered: float,
+    bound_gap: tuple[float, float],
+    until: float,
+) -> tuple[list[int], float]:
+    """Kicks: swap a few sites at random and search again, keeping the best, while the plan is
+    outside the gap (seeded, so the same question gets the same answer)."""
+    rng = np.random.default_rng(0)
+    m, p = cover.shape[1], len(chosen)
+    others = np.setdiff1d(np.arange(m), chosen)
+    bound, gap = bound_gap
+    stale = 0
+    while (
+        bound - covered > gap * bound
+        and time.perf_counter() < until
+        and len(others)
+        and stale < MAX_STALE_KICKS
+    ):
+        trial = list(chosen)
+        for pos in rng.choice(p, size=min(p, 3), replace=False).tolist():
+            trial[pos] = int(rng.choice(np.setdiff1d(np.arange(m), trial)))
+        trial = _swap_search(cover, weights, trial)
+        stale += 1
+        if covered_by(cover, weights, trial) > covered:
+            chosen, covered, stale = trial, covered_by(cover, weights, trial), 0
+    return chosen, covered
+
+
+def _status(bound: float, covered: float, gap: float) -> str:
+    if bound - covered <= 1e-9 * max(1.0, bound):
+        return "optimal"
+    return "within gap" if bound - covered <= gap * bound else "time limit"
 
 
 def _swap_search(cover: csr_matrix, weights: FloatArray, start: list[int]) -> list[int]:
@@ -273,8 +300,9 @@ def fewest_covering(
         return Siting((), (), 0.0, 0.0, total, "optimal", time.perf_counter() - began)
     n = reduced.cover.shape[0]
     objective = np.concatenate([np.ones(m), np.zeros(n)])
-    enough = LinearConstraint(csr_matrix(np.concatenate([np.zeros(m), reduced.weights])[None, :]),
-                              target - 1e-9, np.inf)  # fmt: skip
+    enough = LinearConstraint(
+        csr_matrix(np.concatenate([np.zeros(m), reduced.weights])[None, :]), target - 1e-9, np.inf
+    )
     x, dual, status = _solve(reduced, m, objective, enough, seconds, gap)
     if x is None:
         raise SitingError("the solver found no plan in the time given; allow more time")
@@ -283,8 +311,15 @@ def fewest_covering(
     # For this variant the bound is on the number of sites: at least ceil(dual) are needed.
     least = math.ceil(dual - 1e-6) if math.isfinite(dual) else len(chosen)
     status = "optimal" if least >= len(chosen) else status
-    return Siting(tuple(order), tuple(gains), covered_by(cover, w, chosen), float(least), total,
-                  status, time.perf_counter() - began)  # fmt: skip
+    return Siting(
+        tuple(order),
+        tuple(gains),
+        covered_by(cover, w, chosen),
+        float(least),
+        total,
+        status,
+        time.perf_counter() - began,
+    )
 
 
 def greedy_covering(cover: csr_matrix, weights: npt.ArrayLike, p: int) -> list[int]:
@@ -295,11 +330,71 @@ def greedy_covering(cover: csr_matrix, weights: npt.ArrayLike, p: int) -> list[i
     return order
 
 
+def cover_matrix(costs: npt.ArrayLike | csr_matrix, limit: float) -> csr_matrix:
+    """Which candidate covers which demand point: ``costs`` (demand x candidates, as spopt's
+    ``from_cost_matrix`` takes them) at most ``limit``. A sparse ``costs`` lists only the
+    pairs within reach of something; absent pairs are out of reach, stored zeros are not."""
+    if not math.isfinite(limit) or limit < 0:
+        raise SitingError("the covering limit must be a finite distance, not negative")
+    if issparse(costs):
+        pairs = coo_matrix(costs)
+        keep = pairs.data <= limit
+        return csr_matrix(
+            (np.ones(int(keep.sum()), dtype=bool), (pairs.row[keep], pairs.col[keep])),
+            shape=pairs.shape,
+        )
+    dense = np.asarray(costs, dtype=np.float64)
+    if dense.ndim != 2:
+        raise SitingError("the cost matrix must have one row per demand point")
+    return csr_matrix(dense <= limit)  # NaN and inf compare False: never covered
+
+
+@dataclass(frozen=True)
+class Suitability:
+    scaled: FloatArray  # (candidates, criteria): each criterion over its largest value
+    contributions: FloatArray  # (candidates, criteria): scaled x weight / sum of weights
+    scores: FloatArray  # (candidates,)
+
+
+def suitability_scores(criteria: npt.ArrayLike, weights: npt.ArrayLike) -> Suitability:
+    """A transparent weighted score: each criterion (column of ``criteria``, candidates x
+    criteria, larger is better) divided by its largest value among the candidates (a
+    criterion that is 0 everywhere scales to 0), then weighted by ``weights`` over their sum."""
+    values = np.asarray(criteria, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if values.ndim != 2 or w.shape != (values.shape[1],):
+        raise SitingError("one weight per criterion (column) is needed")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise SitingError("weights must be finite, not negative, and not all 0")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise SitingError("criteria must be finite and not negative")
+    top = values.max(axis=0) if len(values) else np.zeros(values.shape[1])
+    scaled = np.divide(values, top, out=np.zeros_like(values), where=top > 0)
+    contributions = scaled * w / w.sum()
+    return Suitability(scaled, contributions, contributions.sum(axis=1))
+
+
+def nearest_within(metres: csr_matrix, cap: float) -> FloatArray:
+    """Per row of a sparse distance matrix (only pairs within ``cap`` stored), the shortest
+    stored distance, or ``cap`` where none is stored."""
+    metres = csr_matrix(metres)
+    out = np.full(metres.shape[0], float(cap))
+    for row in range(metres.shape[0]):
+        found = metres.data[metres.indptr[row] : metres.indptr[row + 1]]
+        if len(found):
+            out[row] = float(found.min())
+    return out
+
+
 __all__ = [
     "Siting",
     "SitingError",
+    "Suitability",
+    "cover_matrix",
     "covered_by",
     "fewest_covering",
     "greedy_covering",
     "maximal_covering",
+    "nearest_within",
+    "suitability_scores",
 ]

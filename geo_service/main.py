@@ -17,8 +17,10 @@ from geo_service.api import (
     events,
     health,
     hotspots,
+    layers,
     published,
     sites,
+    siting,
     steward,
 )
 from geo_service.api.docs import add_docs
@@ -118,7 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sites.router)
     app.include_router(hotspots.router)
     app.include_router(cleanup.router)
+    app.include_router(layers.router)
     app.include_router(coverage.router)
+    app.include_router(siting.router)
     app.include_router(audit.router)
     app.include_router(published.router)
     app.include_router(steward.router)

@@ -1,9 +1,6 @@
-"""The coverage-gap map and the siting map.
-
-Coverage: each site's walking catchment (only the sites open at the chosen hour, when one
-is chosen), the cells where events went uncovered, and an hour-of-week table of the share
-covered. Siting: candidates, the chosen lockers with their catchments, exclusion buffers, and
-the consumption-site ranking with each candidate's breakdown in its popup.
+"""The coverage-gap map: each site's walking catchment (only the sites open at the chosen
+hour, when one is chosen), the cells where events went uncovered, and an hour-of-week table
+of the share covered.
 
 Takes what the service has already cut to the viewer's role.
 """
@@ -32,8 +29,6 @@ from maps.base import (
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CATCHMENT = "#1b7837"  # ColorBrewer PRGn green: where a walk reaches a site
 GAP = ("#fee5d9", "#fcae91", "#fb6a4a", "#cb181d")  # Reds: more uncovered, darker
-EXCLUDED = "#762a83"  # PRGn purple: exclusion buffers
-CHOSEN = "#e66101"
 SHARE_STEPS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")  # RdYlGn, 5 classes
 
 
@@ -93,7 +88,7 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             "fillOpacity": 0.25 if open_ else 0.08,
             "dashArray": None if open_ else "4 4",
         }
-        shape = _shape(c["geometry"], look).add_to(reach)
+        shape = outlined_shape(c["geometry"], look).add_to(reach)
         add_label(fmap, shape, tooltip=html.escape(f"{c['name']}: {'open' if open_ else 'closed'}"))
         marker = folium.CircleMarker(
             [c["lat"], c["lon"]],
@@ -137,7 +132,7 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     return render(fmap)
 
 
-def _shape(geometry: dict[str, Any], style: dict[str, Any]) -> folium.GeoJson:
+def outlined_shape(geometry: dict[str, Any], style: dict[str, Any]) -> folium.GeoJson:
     """One outlined shape; its name is added as a label, never into the script."""
     return folium.GeoJson(
         {"type": "Feature", "geometry": geometry, "properties": {}},
@@ -148,136 +143,3 @@ def _shape(geometry: dict[str, Any], style: dict[str, Any]) -> folium.GeoJson:
 def _gap_value(feature: dict[str, Any]) -> float:
     p = feature["properties"]
     return float(p.get("uncovered_events", p.get("events", 0)) or 0)
-
-
-@dataclass(frozen=True)
-class SitingPage:
-    title: str
-    bounds: tuple[float, float, float, float]
-    area: dict[str, Any]
-    lockers: dict[str, Any]  # POST /v1/siting/lockers's answer
-    catchments: Sequence[dict[str, Any]]  # of the chosen sites: {"name", "geometry"}
-    exclusions: Sequence[dict[str, Any]]  # buffered zones: {"name", "geometry"}
-    ranking: dict[str, Any]  # GET /v1/siting/consumption-site's answer
-    header_html: str = ""
-
-
-def _breakdown(entry: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{html.escape(str(c['value']))}"
-        f"</td><td>{c['weight']:g}</td><td>{c['contribution']:.2f}</td></tr>"
-        for name, c in entry["criteria"].items()
-    )
-    return (
-        f"<b>{html.escape(entry['name'])}</b><br>Consumption-site score {entry['score']:.2f} "
-        f"(rank {entry['rank']})<table><tr><th>criterion</th><th>value</th><th>weight</th>"
-        f"<th>adds</th></tr>{rows}</table>"
-    )
-
-
-def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
-    fmap = base_map(page.bounds, tiles=tiles)
-    add_outline(fmap, page.area)
-    zones = folium.FeatureGroup(name="Exclusion buffers")
-    buffer_style = {"color": EXCLUDED, "weight": 1.5, "fillColor": EXCLUDED, "fillOpacity": 0.2,
-                    "dashArray": "3 3"}  # fmt: skip
-    for z in page.exclusions:
-        zone = _shape(z["geometry"], buffer_style).add_to(zones)
-        add_label(fmap, zone, tooltip=html.escape(z["name"]))
-    zones.add_to(fmap)
-    reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
-    walk_style = {"color": CHOSEN, "weight": 1.5, "fillColor": CHOSEN, "fillOpacity": 0.15}
-    for c in page.catchments:
-        walk = _shape(c["geometry"], walk_style).add_to(reach)
-        add_label(fmap, walk, tooltip=html.escape(c["name"]))
-    reach.add_to(fmap)
-    ranked = {r["name"]: r for r in page.ranking.get("ranking", [])}
-    chosen = {c["name"]: c for c in page.lockers.get("chosen", [])}
-    group = folium.FeatureGroup(name="Candidates")
-    for entry in [*page.ranking.get("ranking", []), *page.ranking.get("excluded", [])]:
-        name = entry["name"]
-        popup = (
-            _breakdown(ranked[name])
-            if name in ranked
-            else (f"<b>{html.escape(name)}</b><br>Excluded: {html.escape(entry['reason'])}")
-        )
-        if name in chosen:
-            popup += f"<br>Locker #{chosen[name]['rank']}: adds " + _adds(chosen[name]["adds"])
-            icon = folium.DivIcon(
-                html=f'<div class="stop-number" style="background:{CHOSEN}">'
-                f"{chosen[name]['rank']}</div>",
-                icon_size=(26, 26),
-                icon_anchor=(13, 13),
-            )
-            marker: folium.Marker | folium.CircleMarker = folium.Marker(
-                [entry["lat"], entry["lon"]], icon=icon
-            )
-        else:
-            marker = folium.CircleMarker(
-                [entry["lat"], entry["lon"]],
-                radius=7,
-                color=EXCLUDED if name not in ranked else "#333333",
-                weight=2,
-                fill=True,
-                fill_color="#ffffff",
-                fill_opacity=1.0,
-            )
-        marker.add_to(group)
-        tooltip = "" if name in chosen else html.escape(name)
-        add_label(fmap, marker, tooltip=tooltip, popup=popup)
-    group.add_to(fmap)
-    folium.LayerControl(collapsed=True).add_to(fmap)
-    lockers = page.lockers
-    before, after = lockers.get("coverage_before"), lockers.get("coverage_after")
-    items = [
-        (CHOSEN, f"Chosen locker sites ({len(chosen)}) and their {lockers['minutes']:g}-min walks"),
-        (EXCLUDED, "Exclusion buffers (no site inside)"),
-        ("#ffffff", "Other candidates: click for the consumption-site score"),
-    ]
-    note = (
-        f"Events covered by an open site: {_pct(before)} now, {_pct(after)} with these "
-        f"{lockers['opening_hours']} sites. " + (lockers.get("reason") or "")
-    )
-    fmap.add_child(Legend(page.title, items, note))
-    page_of(fmap).html.add_child(Element(ranking_panel(page.ranking)))
-    add_header(fmap, page.header_html)
-    return render(fmap)
-
-
-def ranking_panel(ranking: dict[str, Any]) -> str:
-    """The consumption-site ranking as a list beside the map: score and each criterion."""
-    rows = []
-    for entry in ranking.get("ranking", []):
-        parts = "; ".join(
-            f"{name.replace('_', ' ')} {c['value']}" + (" m" if name == "service_gap" else "")
-            for name, c in entry["criteria"].items()
-        )
-        rows.append(
-            f"<li><b>{html.escape(entry['name'])}</b>: score {entry['score']:.2f} "
-            f"<small>({html.escape(parts)})</small></li>"
-        )
-    left_out = "".join(
-        f"<li>{html.escape(e['name'])}: {html.escape(e['reason'])}</li>"
-        for e in ranking.get("excluded", [])
-    )
-    weights = ", ".join(
-        f"{name.replace('_', ' ')} {c['weight']:g}"
-        for name, c in (ranking.get("ranking") or [{"criteria": {}}])[0]["criteria"].items()
-    )
-    return (
-        '<div class="ranking side-panel"><h2>Consumption-site ranking</h2>'
-        f"<p>Weights: {html.escape(weights)}. Each criterion is divided by its largest value "
-        "among the candidates, then weighted.</p>"
-        f"<ol>{''.join(rows)}</ol>"
-        + (f"<h3>Left out (exclusion buffers)</h3><ul>{left_out}</ul>" if left_out else "")
-        + "</div>"
-    )
-
-
-def _pct(share: float | None) -> str:
-    return "not shown (too few events)" if share is None else f"{100 * share:.0f}%"
-
-
-def _adds(adds: dict[str, Any]) -> str:
-    share = adds.get("share_of_events")
-    return html.escape(adds.get("note", "")) if share is None else f"{100 * share:.1f}% of events"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import html
-import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,17 +15,18 @@ from geo_service.auth import Role
 from geo_service.context import DeploymentDep, HotspotCacheDep, NetworksDep, SettingsDep, StoreDep
 from geo_service.errors import Forbidden
 from geo_service.ingest.sites import Service
-from geo_service.services.coverage import (
+from geo_service.services.candidates import zone_shapes
+from geo_service.services.coverage import CoverageQuestion, coverage_report, hours_open
+from geo_service.services.demand import DEMAND_KINDS
+from geo_service.services.program import ProgramContext, Services
+from geo_service.services.siting import (
     DEFAULT_WEIGHTS,
-    DEMAND_KINDS,
-    LockerAsk,
-    catchment_shapes,
+    LockerQuestion,
+    RankingQuestion,
     consumption_suitability,
-    coverage_report,
-    hours_open,
     site_lockers,
-    zone_shapes,
 )
+from geo_service.services.walking import catchment_shapes
 from geo_service.settings import EventKind
 from geo_service.web.pages import (
     KIND_WORDS,
@@ -38,7 +38,8 @@ from geo_service.web.pages import (
     _serve_map,
     _tiles,
 )
-from maps.coverage import CoveragePage, SitingPage, coverage_map, hour_table, siting_map
+from maps.coverage import CoveragePage, coverage_map, hour_table
+from maps.siting import SitingPage, siting_map
 
 router = APIRouter(include_in_schema=False)
 MINUTES = ("5", "10", "15")
@@ -65,33 +66,13 @@ async def coverage_page(
         kind = EventKind.OVERDOSE
 
     def build() -> str:
-        report = coverage_report(
-            store,
-            deployment,
-            settings,
-            cache,
-            networks,
-            program_id=principal.program_id,
-            role=principal.role,
-            service=service,
-            minutes=[minutes],
-            kinds=[kind],
-            period_text=period,
-            top=300,
-            now=time.time(),
-        )
+        ctx = ProgramContext(Services(store, deployment, settings, cache, networks), principal)
+        question = CoverageQuestion(service, [minutes], [kind], period, 300)
+        report = coverage_report(ctx, question).to_json()
         (result,) = report["results"]
         sites = {s.id: s for s in store.list_sites(principal.program_id)}
         offering = [sites[s["id"]] for s in report["sites"]]
-        shapes = catchment_shapes(
-            store,
-            deployment,
-            networks,
-            principal.program_id,
-            [(s.lon, s.lat) for s in offering],
-            minutes,
-            kind,
-        )
+        shapes = catchment_shapes(ctx, [(s.lon, s.lat) for s in offering], minutes, kind)
         catchments = []
         for site, shape in zip(offering, shapes, strict=True):
             hours = hours_open(site.opening_hours)
@@ -173,40 +154,15 @@ async def siting_page(
     def build() -> str:
         if principal.role not in SITING_ROLES:
             raise Forbidden("siting is for planners and managers")
-        ask = LockerAsk(service, minutes, p, None, "24/7", list(DEMAND_KINDS), period, 5.0)
-        lockers = site_lockers(
-            store,
-            deployment,
-            settings,
-            cache,
-            networks,
-            program_id=principal.program_id,
-            role=principal.role,
-            ask=ask,
-            now=time.time(),
-        )
+        ctx = ProgramContext(Services(store, deployment, settings, cache, networks), principal)
+        ask = LockerQuestion(service, minutes, p, None, "24/7", list(DEMAND_KINDS), period, 5.0)
+        lockers = site_lockers(ctx, ask).to_json()
         ranking = consumption_suitability(
-            store,
-            deployment,
-            settings,
-            cache,
-            networks,
-            program_id=principal.program_id,
-            role=principal.role,
-            weights=dict(DEFAULT_WEIGHTS),
-            period_text=period,
-            now=time.time(),
-        )
+            ctx, RankingQuestion(dict(DEFAULT_WEIGHTS), period)
+        ).to_json()
         chosen = lockers.get("chosen", [])
-        shapes = catchment_shapes(
-            store,
-            deployment,
-            networks,
-            principal.program_id,
-            [(c["lon"], c["lat"]) for c in chosen],
-            minutes,
-            EventKind.NEEDLE_REPORT,
-        )
+        places = [(c["lon"], c["lat"]) for c in chosen]
+        shapes = catchment_shapes(ctx, places, minutes, EventKind.NEEDLE_REPORT)
         catchments: list[dict[str, Any]] = [
             {"name": f"Locker #{c['rank']}: {c['name']}", "geometry": s}
             for c, s in zip(chosen, shapes, strict=True)
@@ -227,7 +183,7 @@ async def siting_page(
             area=mapping(deployment.service_area),
             lockers=lockers,
             catchments=catchments,
-            exclusions=zone_shapes(store, deployment, principal.program_id),
+            exclusions=zone_shapes(ctx),
             ranking=ranking,
             header_html=_header(title, form, "", principal),
         )

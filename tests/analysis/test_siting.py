@@ -16,10 +16,13 @@ from spopt.locate import MCLP
 
 from analysis.siting import (
     SitingError,
+    cover_matrix,
     covered_by,
     fewest_covering,
     greedy_covering,
     maximal_covering,
+    nearest_within,
+    suitability_scores,
 )
 
 
@@ -139,3 +142,53 @@ def test_gains_add_up_and_the_bound_holds(seed: int, p: int) -> None:
     assert plan.gap <= 0.005 + 1e-9
     greedy = covered_by(cover, weights, greedy_covering(cover, weights, p))
     assert greedy <= plan.covered + 1e-9
+
+
+def test_cover_matrix_covers_costs_up_to_the_limit_dense_and_sparse() -> None:
+    # Two demand points, three candidates: spopt's cost matrix shape (clients x facilities).
+    costs = np.array([[0.0, 250.0, np.inf], [400.0, 300.0, np.nan]])
+    assert cover_matrix(costs, 300.0).toarray().tolist() == [
+        [True, True, False],
+        [False, True, False],
+    ]
+    # Sparse: only pairs within some reach are stored; a stored 0 (a site on the point) covers.
+    stored = csr_matrix(([0.0, 250.0, 300.0], ([0, 0, 1], [0, 1, 1])), shape=(2, 3))
+    assert stored.nnz == 3
+    assert cover_matrix(stored, 260.0).toarray().tolist() == [
+        [True, True, False],
+        [False, False, False],
+    ]
+    with pytest.raises(SitingError):
+        cover_matrix(costs, -1.0)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:spopt")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:pulp")
+def test_cover_matrix_is_what_spopt_builds_from_a_cost_matrix() -> None:
+    rng = np.random.default_rng(3)
+    costs = rng.uniform(0, 1000, size=(12, 5))
+    weights = rng.integers(1, 9, size=12)
+    ours = maximal_covering(cover_matrix(costs, 400.0), weights, 2)
+    theirs = MCLP.from_cost_matrix(costs, weights, service_radius=400.0, p_facilities=2)
+    theirs = theirs.solve(pulp.PULP_CBC_CMD(msg=False))
+    assert np.array_equal(cover_matrix(costs, 400.0).toarray(), theirs.aij.astype(bool))
+    assert ours.covered == pytest.approx(float(theirs.problem.objective.value()))
+
+
+def test_suitability_scores_scale_by_the_largest_then_weigh() -> None:
+    criteria = np.array([[4.0, 0.0, 500.0], [2.0, 0.0, 2000.0], [0.0, 0.0, 1000.0]])
+    got = suitability_scores(criteria, [0.5, 0.3, 0.2])
+    assert got.scaled.tolist() == [[1.0, 0.0, 0.25], [0.5, 0.0, 1.0], [0.0, 0.0, 0.5]]
+    assert got.contributions[1].tolist() == pytest.approx([0.25, 0.0, 0.2])
+    assert got.scores.tolist() == pytest.approx([0.55, 0.45, 0.1])
+    # Weights are relative: doubling them all changes nothing.
+    assert suitability_scores(criteria, [1.0, 0.6, 0.4]).scores == pytest.approx(got.scores)
+    assert suitability_scores(np.zeros((0, 3)), [1, 1, 1]).scores.shape == (0,)
+    for bad in ([0, 0, 0], [1, -1, 1], [1, np.nan, 1], [1, 1]):
+        with pytest.raises(SitingError):
+            suitability_scores(criteria, bad)
+
+
+def test_nearest_within_takes_the_shortest_stored_distance_or_the_cap() -> None:
+    metres = csr_matrix(([300.0, 0.0, 700.0], ([0, 1, 1], [1, 0, 1])), shape=(3, 2))
+    assert nearest_within(metres, 2000.0).tolist() == [300.0, 0.0, 2000.0]

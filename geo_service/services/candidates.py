@@ -1,0 +1,115 @@
+"""Candidate sites and exclusion zones, as siting chooses among them: loaded candidates of
+a type, or grid cells when none are loaded; never a place inside an exclusion zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from analysis.projection import to_lonlat, to_metres
+from geo_service.ingest.layers import exclusion_zones
+from geo_service.services.demand import Demand
+from geo_service.services.program import ProgramContext
+from geo_service.storage import ContextFeature
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Place:
+    """A candidate as the answer names it."""
+
+    lon: float
+    lat: float
+    feature: ContextFeature | None  # None: a grid cell (no candidates loaded)
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.feature
+        if f is None:
+            name = f"grid cell at {self.lat:.4f}, {self.lon:.4f}"
+            return {"id": None, "name": name, "lon": self.lon, "lat": self.lat}
+        return {
+            "id": f.id,
+            "name": f.name,
+            "type": f.feature_type,
+            "notes": f.notes,
+            "lon": f.lon,
+            "lat": f.lat,
+        }
+
+
+@dataclass(frozen=True)
+class Excluded:
+    place: Place
+    reason: str  # the exclusion zone it lies in
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.place.to_json(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Candidates:
+    places: list[Place]
+    x: FloatArray
+    y: FloatArray
+    excluded: dict[int, str]  # position -> the exclusion zone it lies in
+    from_grid: bool
+
+    @property
+    def eligible(self) -> list[int]:
+        return [i for i in range(len(self.x)) if i not in self.excluded]
+
+    def xy(self, positions: list[int]) -> tuple[FloatArray, FloatArray]:
+        return self.x[positions], self.y[positions]
+
+    def left_out(self) -> list[Excluded]:
+        return [Excluded(self.places[i], why) for i, why in sorted(self.excluded.items())]
+
+    @property
+    def source(self) -> str:
+        return "grid cells (no candidates loaded)" if self.from_grid else "loaded candidates"
+
+
+def read_candidates(ctx: ProgramContext, demand: list[Demand], use: str) -> Candidates:
+    """Loaded candidates of a type, or the demand cells' centres when none are loaded."""
+    deployment = ctx.deployment
+    loaded = [
+        f
+        for f in ctx.store.list_context(ctx.program_id, "candidate")
+        if f.feature_type in (use, "any")
+    ]
+    if loaded:
+        lons, lats = [f.lon for f in loaded], [f.lat for f in loaded]
+        x, y = (np.asarray(v, dtype=np.float64) for v in to_metres(lons, lats, crs=deployment.crs))
+    else:
+        xs = np.concatenate([d.x for d in demand]) if demand else np.zeros(0)
+        ys = np.concatenate([d.y for d in demand]) if demand else np.zeros(0)
+        xy = np.unique(np.round(np.column_stack([xs, ys]), 1), axis=0).astype(np.float64)
+        x, y = xy[:, 0], xy[:, 1]
+    lon, lat = to_lonlat(x, y, crs=deployment.crs)
+    places = [
+        Place(round(float(lon[i]), 6), round(float(lat[i]), 6), loaded[i] if loaded else None)
+        for i in range(len(x))
+    ]
+    excluded: dict[int, str] = {}
+    zones = exclusion_zones(ctx.store, deployment, ctx.program_id)
+    if zones:
+        points = shapely.points(x, y)
+        for feature, zone in zones:
+            for i in np.flatnonzero(shapely.intersects(zone, points)).tolist():
+                excluded.setdefault(i, f"within {feature.buffer_m:g} m of {feature.name}")
+    return Candidates(places, x, y, excluded, not loaded)
+
+
+def zone_shapes(ctx: ProgramContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"{f.name}: {f.buffer_m:g} m",
+            "geometry": ctx.deployment.to_geojson_geometry(zone),
+        }
+        for f, zone in exclusion_zones(ctx.store, ctx.deployment, ctx.program_id)
+    ]

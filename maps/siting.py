@@ -1,0 +1,159 @@
+"""The siting map: candidates, the chosen lockers with their catchments, exclusion buffers,
+and the consumption-site ranking with each candidate's breakdown in its popup.
+
+Takes what the service has already cut to the viewer's role.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import folium
+from branca.element import Element
+
+from maps.base import Legend, Tiles, add_header, add_label, add_outline, base_map, page_of, render
+from maps.coverage import outlined_shape
+
+EXCLUDED = "#762a83"  # PRGn purple: exclusion buffers
+CHOSEN = "#e66101"
+
+
+@dataclass(frozen=True)
+class SitingPage:
+    title: str
+    bounds: tuple[float, float, float, float]
+    area: dict[str, Any]
+    lockers: dict[str, Any]  # POST /v1/siting/lockers's answer
+    catchments: Sequence[dict[str, Any]]  # of the chosen sites: {"name", "geometry"}
+    exclusions: Sequence[dict[str, Any]]  # buffered zones: {"name", "geometry"}
+    ranking: dict[str, Any]  # GET /v1/siting/consumption-site's answer
+    header_html: str = ""
+
+
+def _breakdown(entry: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{html.escape(str(c['value']))}"
+        f"</td><td>{c['weight']:g}</td><td>{c['contribution']:.2f}</td></tr>"
+        for name, c in entry["criteria"].items()
+    )
+    return (
+        f"<b>{html.escape(entry['name'])}</b><br>Consumption-site score {entry['score']:.2f} "
+        f"(rank {entry['rank']})<table><tr><th>criterion</th><th>value</th><th>weight</th>"
+        f"<th>adds</th></tr>{rows}</table>"
+    )
+
+
+def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
+    fmap = base_map(page.bounds, tiles=tiles)
+    add_outline(fmap, page.area)
+    zones = folium.FeatureGroup(name="Exclusion buffers")
+    buffer_style = {
+        "color": EXCLUDED,
+        "weight": 1.5,
+        "fillColor": EXCLUDED,
+        "fillOpacity": 0.2,
+        "dashArray": "3 3",
+    }
+    for z in page.exclusions:
+        zone = outlined_shape(z["geometry"], buffer_style).add_to(zones)
+        add_label(fmap, zone, tooltip=html.escape(z["name"]))
+    zones.add_to(fmap)
+    reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
+    walk_style = {"color": CHOSEN, "weight": 1.5, "fillColor": CHOSEN, "fillOpacity": 0.15}
+    for c in page.catchments:
+        walk = outlined_shape(c["geometry"], walk_style).add_to(reach)
+        add_label(fmap, walk, tooltip=html.escape(c["name"]))
+    reach.add_to(fmap)
+    ranked = {r["name"]: r for r in page.ranking.get("ranking", [])}
+    chosen = {c["name"]: c for c in page.lockers.get("chosen", [])}
+    group = folium.FeatureGroup(name="Candidates")
+    for entry in [*page.ranking.get("ranking", []), *page.ranking.get("excluded", [])]:
+        name = entry["name"]
+        popup = (
+            _breakdown(ranked[name])
+            if name in ranked
+            else (f"<b>{html.escape(name)}</b><br>Excluded: {html.escape(entry['reason'])}")
+        )
+        if name in chosen:
+            popup += f"<br>Locker #{chosen[name]['rank']}: adds " + _adds(chosen[name]["adds"])
+            icon = folium.DivIcon(
+                html=f'<div class="stop-number" style="background:{CHOSEN}">'
+                f"{chosen[name]['rank']}</div>",
+                icon_size=(26, 26),
+                icon_anchor=(13, 13),
+            )
+            marker: folium.Marker | folium.CircleMarker = folium.Marker(
+                [entry["lat"], entry["lon"]], icon=icon
+            )
+        else:
+            marker = folium.CircleMarker(
+                [entry["lat"], entry["lon"]],
+                radius=7,
+                color=EXCLUDED if name not in ranked else "#333333",
+                weight=2,
+                fill=True,
+                fill_color="#ffffff",
+                fill_opacity=1.0,
+            )
+        marker.add_to(group)
+        tooltip = "" if name in chosen else html.escape(name)
+        add_label(fmap, marker, tooltip=tooltip, popup=popup)
+    group.add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    lockers = page.lockers
+    before, after = lockers.get("coverage_before"), lockers.get("coverage_after")
+    items = [
+        (CHOSEN, f"Chosen locker sites ({len(chosen)}) and their {lockers['minutes']:g}-min walks"),
+        (EXCLUDED, "Exclusion buffers (no site inside)"),
+        ("#ffffff", "Other candidates: click for the consumption-site score"),
+    ]
+    note = (
+        f"Events covered by an open site: {_pct(before)} now, {_pct(after)} with these "
+        f"{lockers['opening_hours']} sites. " + (lockers.get("reason") or "")
+    )
+    fmap.add_child(Legend(page.title, items, note))
+    page_of(fmap).html.add_child(Element(ranking_panel(page.ranking)))
+    add_header(fmap, page.header_html)
+    return render(fmap)
+
+
+def ranking_panel(ranking: dict[str, Any]) -> str:
+    """The consumption-site ranking as a list beside the map: score and each criterion."""
+    rows = []
+    for entry in ranking.get("ranking", []):
+        parts = "; ".join(
+            f"{name.replace('_', ' ')} {c['value']}" + (" m" if name == "service_gap" else "")
+            for name, c in entry["criteria"].items()
+        )
+        rows.append(
+            f"<li><b>{html.escape(entry['name'])}</b>: score {entry['score']:.2f} "
+            f"<small>({html.escape(parts)})</small></li>"
+        )
+    left_out = "".join(
+        f"<li>{html.escape(e['name'])}: {html.escape(e['reason'])}</li>"
+        for e in ranking.get("excluded", [])
+    )
+    weights = ", ".join(
+        f"{name.replace('_', ' ')} {c['weight']:g}"
+        for name, c in (ranking.get("ranking") or [{"criteria": {}}])[0]["criteria"].items()
+    )
+    return (
+        '<div class="ranking side-panel"><h2>Consumption-site ranking</h2>'
+        f"<p>Weights: {html.escape(weights)}. Each criterion is divided by its largest value "
+        "among the candidates, then weighted.</p>"
+        f"<ol>{''.join(rows)}</ol>"
+        + (f"<h3>Left out (exclusion buffers)</h3><ul>{left_out}</ul>" if left_out else "")
+        + "</div>"
+    )
+
+
+def _pct(share: float | None) -> str:
+    return "not shown (too few events)" if share is None else f"{100 * share:.0f}%"
+
+
+def _adds(adds: dict[str, Any]) -> str:
+    share = adds.get("share_of_events")
+    return html.escape(adds.get("note", "")) if share is None else f"{100 * share:.1f}% of events"
