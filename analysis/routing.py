@@ -499,7 +499,21 @@ def exact_best_value(walks: Walks, values: npt.ArrayLike, settings: RouteSetting
     if n > EXACT_LIMIT:
         raise RoutingError(f"the exact search takes at most {EXACT_LIMIT} stops")
     t = settings.seconds(walks.metres).astype(np.float64)
-    stop, budget = float(settings.stop_s), float(settings.budget_s)
+    finish = _least_finish(t, n, float(settings.stop_s), float(settings.budget_s))
+    full = 1 << n
+    feasible = finish <= float(settings.budget_s)
+    value = np.zeros(full)
+    for j in range(n):
+        value[(np.arange(full) & (1 << j)) > 0] += vals[j]
+    best = np.where(feasible, value, -np.inf)
+    return float(max(_shared_by_teams(best, value, feasible, settings.teams).max(), 0.0))
+
+
+def _least_finish(
+    t: npt.NDArray[np.float64], n: int, stop: float, budget: float
+) -> npt.NDArray[np.float64]:
+    """For every subset of stops (a bit mask), the least time one team needs to serve them
+    all, start to end; inf where the budget cannot be kept."""
     between = t[2:, 2:]
     full = 1 << n
     # arrive[S, j]: least time to have served every stop in S, finishing at j.
@@ -516,18 +530,23 @@ def exact_best_value(walks: Walks, values: npt.ArrayLike, settings: RouteSetting
             nxt = mask | (1 << k)
             if reach[k] < arrive[nxt, k]:
                 arrive[nxt, k] = reach[k]
-    finish = (arrive + t[2:, END][None, :]).min(axis=1)
+    finish: npt.NDArray[np.float64] = (arrive + t[2:, END][None, :]).min(axis=1)
     finish[0] = t[START, END]
-    feasible = finish <= budget
-    value = np.zeros(full)
-    for j in range(n):
-        value[(np.arange(full) & (1 << j)) > 0] += vals[j]
-    best = np.where(feasible, value, -np.inf)
+    return finish
+
+
+def _shared_by_teams(
+    best: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    feasible: npt.NDArray[np.bool_],
+    teams: int,
+) -> npt.NDArray[np.float64]:
+    """The best value per subset of stops when ``teams`` teams share it."""
     one_team = best.copy()
-    for _ in range(settings.teams - 1):
+    for _ in range(teams - 1):
         # Exactly the stops in ``mask``, shared by one more team (``sub``) and the others.
         more = one_team.copy()
-        for mask in range(full):
+        for mask in range(len(best)):
             sub = mask
             while sub:
                 if feasible[sub]:
@@ -536,7 +555,7 @@ def exact_best_value(walks: Walks, values: npt.ArrayLike, settings: RouteSetting
                         more[mask] = candidate
                 sub = (sub - 1) & mask
         one_team = more
-    return float(max(one_team.max(), 0.0))
+    return one_team
 
 
 def greedy_plan(walks: Walks, values: npt.ArrayLike, settings: RouteSettings) -> Plan:

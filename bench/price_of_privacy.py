@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from analysis.publication import coarsen, release_month, release_quarter  # noqa: E402
 from geo_service.deployment import Deployment  # noqa: E402
 from geo_service.periods import Bucket, parse_period, quarter_of_month  # noqa: E402
-from geo_service.services.releases import PUBLIC_LEVELS, _read_reports, _top_level  # noqa: E402
+from geo_service.services.releases.making import _read_reports, _top_level  # noqa: E402
+from geo_service.services.releases.model import PUBLIC_LEVELS  # noqa: E402
 from geo_service.settings import EventKind, Settings  # noqa: E402
 from geo_service.storage.sql import open_store  # noqa: E402
 

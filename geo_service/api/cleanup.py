@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -13,16 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from geo_service.auth import SUBMITTABLE_KINDS
-from geo_service.context import (
-    DeploymentDep,
-    HotspotCacheDep,
-    NetworksDep,
-    PrincipalDep,
-    SettingsDep,
-    StoreDep,
-)
+from geo_service.context import ContextDep
 from geo_service.errors import Forbidden, InvalidParameter
+from geo_service.geojson import GEOJSON
 from geo_service.ingest.batches import BatchResult, check_idempotency_key
+from geo_service.params import Ask
 from geo_service.services.cleanup import (
     CleanupQuery,
     log_cleanup,
@@ -33,7 +27,6 @@ from geo_service.services.cleanup import (
 from geo_service.settings import EventKind
 
 router = APIRouter(prefix="/v1", tags=["clean-up routes"])
-GEOJSON = "application/geo+json"
 GPX = "application/gpx+xml"
 MAX_NEEDLES = 10_000
 MAX_LOGGED_STOPS = 500
@@ -67,6 +60,10 @@ class CleanupRequest(BaseModel):
     search_seconds: float = Field(default=1.0, ge=0.05, le=10, allow_inf_nan=False)
 
 
+class RouteFormat(Ask):
+    format: Literal["geojson", "gpx"] | None = None
+
+
 def _wants_gpx(request: Request, format: str | None) -> bool:
     if format is not None:
         return format == "gpx"
@@ -82,13 +79,8 @@ def _wants_gpx(request: Request, format: str | None) -> bool:
 async def post_cleanup_route(
     request: Request,
     body: CleanupRequest,
-    principal: PrincipalDep,
-    store: StoreDep,
-    deployment: DeploymentDep,
-    settings: SettingsDep,
-    cache: HotspotCacheDep,
-    networks: NetworksDep,
-    format: Annotated[Literal["geojson", "gpx"] | None, Query()] = None,
+    ctx: ContextDep,
+    ask: Annotated[RouteFormat, Query()],
 ) -> Response:
     """Chooses and orders stops among needle-report cells so the needles expected to be
     collected are highest, for each team, within the budget (OR-Tools routing).
@@ -113,12 +105,10 @@ async def post_cleanup_route(
     )
 
     def work() -> tuple[bytes, str]:
-        route = plan_cleanup(store, deployment, settings, cache, networks,
-                             program_id=principal.program_id, role=principal.role,
-                             query=query, now=time.time())  # fmt: skip
-        if _wants_gpx(request, format):
-            return route_gpx(route, deployment).encode(), GPX
-        return orjson.dumps(route_geojson(route, deployment, principal.role)), GEOJSON
+        route = plan_cleanup(ctx, query)
+        if _wants_gpx(request, ask.format):
+            return route_gpx(route, ctx.deployment).encode(), GPX
+        return orjson.dumps(route_geojson(route, ctx.deployment, ctx.role)), GEOJSON
 
     content, media_type = await run_in_threadpool(work)
     headers = {"Cache-Control": "no-store"}
@@ -149,15 +139,13 @@ class CleanupLog(BaseModel):
 )
 async def post_cleanups(
     body: CleanupLog,
-    principal: PrincipalDep,
-    store: StoreDep,
-    deployment: DeploymentDep,
+    ctx: ContextDep,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Stored as ``cleanup`` events on the stops' grid cells (nothing finer), so the next plan
     counts the days since each was cleaned. A stop visited with nothing found is logged with
     0 needles: that resets its clock too."""
-    if EventKind.CLEANUP.value not in SUBMITTABLE_KINDS[principal.role]:
+    if EventKind.CLEANUP.value not in SUBMITTABLE_KINDS[ctx.role]:
         raise Forbidden("this key's role may not log clean-ups")
     key = check_idempotency_key(idempotency_key)
     now = dt.datetime.now(dt.UTC)
@@ -169,7 +157,7 @@ async def post_cleanups(
     stops = [(s.stop, s.needles) for s in body.stops]
 
     def work() -> tuple[dict[str, Any], bool]:
-        return log_cleanup(store, deployment, principal, stops, finished, idempotency_key=key)
+        return log_cleanup(ctx, stops, finished, idempotency_key=key)
 
     answer, replayed = await run_in_threadpool(work)
     headers = {"Idempotent-Replayed": "true"} if replayed else None

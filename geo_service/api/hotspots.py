@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import math
-import time
-from typing import Annotated
+from typing import Annotated, Self
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from pydantic import Field, model_validator
 from starlette.responses import Response
 
 from analysis.grid import GridError
-from geo_service.auth import Role
-from geo_service.context import DeploymentDep, HotspotCacheDep, PrincipalDep, SettingsDep, StoreDep
-from geo_service.deployment import Deployment
+from geo_service.context import ContextDep
 from geo_service.errors import InvalidParameter, problem_response
 from geo_service.geojson import GEOJSON
-from geo_service.periods import parse_datetime, parse_period
+from geo_service.params import Ask
+from geo_service.periods import Period, parse_datetime, parse_period
 from geo_service.services.deadline import AnalysisOverdue, timed_answer
-from geo_service.services.hotspots import FULL_VIEW, HotspotQuery, Method
+from geo_service.services.hotspots import HotspotQuery, Method
+from geo_service.services.program import ProgramContext
 from geo_service.services.releases import check_period
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
@@ -43,19 +43,17 @@ def overdue_response(exc: AnalysisOverdue) -> Response:
     return response
 
 
-def check_costs(
-    role: Role, deployment: Deployment, *, distance_m: float | None, permutations: int
-) -> None:
+def check_costs(ctx: ProgramContext, ask: HotspotParams) -> None:
     """Bound what one request below manager level may make the server compute."""
-    if role in FULL_VIEW:
+    if ctx.full_view:
         return
-    if permutations > MAX_PERMUTATIONS_BELOW_MANAGER:
+    if ask.permutations > MAX_PERMUTATIONS_BELOW_MANAGER:
         raise InvalidParameter(
             f"peers and planners may ask for at most {MAX_PERMUTATIONS_BELOW_MANAGER} permutations"
         )
-    xmin, _, xmax, _ = deployment.service_area_m.bounds
+    xmin, _, xmax, _ = ctx.deployment.service_area_m.bounds
     widest = math.floor((xmax - xmin) * MAX_BAND_SHARE_OF_WIDTH)
-    if distance_m is not None and distance_m > widest:
+    if ask.distance_m is not None and ask.distance_m > widest:
         raise InvalidParameter(
             f"distance_m may be at most {widest} m here, a quarter of the service area's width"
         )
@@ -72,85 +70,58 @@ def check_options(given: set[str], method: Method) -> None:
             )
 
 
-@router.get(
-    "/hotspots",
-    summary="Hot spots, clusters or a heat surface of one kind of event",
-    responses={200: {"content": {GEOJSON: {}}}},
-)
-def get_hotspots(
-    request: Request,
-    principal: PrincipalDep,
-    store: StoreDep,
-    deployment: DeploymentDep,
-    settings: SettingsDep,
-    cache: HotspotCacheDep,
-    kind: EventKind,
-    method: Method = Method.GI_STAR,
-    datetime: Annotated[
-        str | None,
-        Query(description="managers, stewards: RFC 3339 instant or interval a/b, '..' open"),
-    ] = None,
-    period: Annotated[
-        str | None,
-        Query(
-            description="a finished month (2025-05) or quarter (2025-Q2); required for "
-            "peers and planners"
-        ),
-    ] = None,
-    cell_m: Annotated[
-        int | None,
-        Query(ge=1, description="cell size: the kind's stored size × 2^k (default: stored size)"),
-    ] = None,
-    distance_m: Annotated[
-        float | None,
-        Query(gt=0, le=50_000, description="gi_star: distance band (default: from the data)"),
-    ] = None,
-    permutations: Annotated[
-        int, Query(ge=0, le=9999, description="gi_star: 0 for analytic p-values, e.g. 999")
-    ] = 0,
-    seed: Annotated[int, Query(ge=0, le=2**32 - 1, description="gi_star: permutation seed")] = 0,
-    fdr: Annotated[bool, Query(description="gi_star: Benjamini–Hochberg correction")] = True,
-    eps_m: Annotated[
-        float | None, Query(gt=0, le=50_000, description="dbscan: radius (default 2 cells)")
-    ] = None,
-    min_events: Annotated[
-        int | None, Query(ge=1, le=10**9, description="dbscan: events for a core (default 10)")
-    ] = None,
-    min_cluster_size: Annotated[
-        int | None, Query(ge=2, le=10**9, description="hdbscan: events (default 15)")
-    ] = None,
-    min_samples: Annotated[
-        int | None, Query(ge=1, le=10**9, description="hdbscan: events (default: size)")
-    ] = None,
-    bandwidth_m: Annotated[
-        float | None,
-        Query(gt=0, le=50_000, description="density: kernel sd (default 2 cells)"),
-    ] = None,
-) -> Response:
-    """Managers and stewards: computed on all of the program's events of ``kind`` in the
-    window, every cell with its statistics.
+class HotspotParams(Ask):
+    """The options of one hot-spot request; each method's own options are refused with
+    another method (``METHOD_OPTIONS``)."""
 
-    Peers and planners ask for a published month or quarter, and every method runs on its
-    frozen release alone (its stored-size cells at their released counts): defaults chosen
-    from the data are chosen from the release, and hidden reports leave no mark.
-    """
-    check_options(set(request.query_params.keys()), method)
-    check_costs(principal.role, deployment, distance_m=distance_m, permutations=permutations)
-    full_view = principal.role in FULL_VIEW
-    if datetime is not None and period is not None:
-        raise InvalidParameter("give either datetime or period, not both")
-    if not full_view:
-        if period is None or datetime is not None:
-            raise InvalidParameter(
-                "peers and planners see finished months or quarters: ask with period=2025-05 "
-                "or period=2025-Q2 instead of datetime"
-            )
-        if cell_m is not None:
-            raise InvalidParameter(
-                "peers and planners see the released cells; cell_m is for managers"
-            )
+    kind: EventKind
+    method: Method = Method.GI_STAR
+    datetime: str | None = Field(
+        None, description="managers, stewards: RFC 3339 instant or interval a/b, '..' open"
+    )
+    period: str | None = Field(
+        None,
+        description="a finished month (2025-05) or quarter (2025-Q2); required for "
+        "peers and planners",
+    )
+    cell_m: int | None = Field(
+        None, ge=1, description="cell size: the kind's stored size × 2^k (default: stored size)"
+    )
+    distance_m: float | None = Field(
+        None, gt=0, le=50_000, description="gi_star: distance band (default: from the data)"
+    )
+    permutations: int = Field(
+        0, ge=0, le=9999, description="gi_star: 0 for analytic p-values, e.g. 999"
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="gi_star: permutation seed")
+    fdr: bool = Field(True, description="gi_star: Benjamini–Hochberg correction")
+    eps_m: float | None = Field(
+        None, gt=0, le=50_000, description="dbscan: radius (default 2 cells)"
+    )
+    min_events: int | None = Field(
+        None, ge=1, le=10**9, description="dbscan: events for a core (default 10)"
+    )
+    min_cluster_size: int | None = Field(
+        None, ge=2, le=10**9, description="hdbscan: events (default 15)"
+    )
+    min_samples: int | None = Field(
+        None, ge=1, le=10**9, description="hdbscan: events (default: size)"
+    )
+    bandwidth_m: float | None = Field(
+        None, gt=0, le=50_000, description="density: kernel sd (default 2 cells)"
+    )
+
+    @model_validator(mode="after")
+    def _options_of_the_method(self) -> Self:
+        # InvalidParameter is not a ValueError: pydantic lets it through, answered as 400.
+        check_options(set(self.model_fields_set), self.method)
+        return self
+
+
+def _cell_size(ctx: ProgramContext, ask: HotspotParams) -> int:
+    deployment, kind = ctx.deployment, ask.kind
     stored_m = deployment.cell_m(kind)
-    size = stored_m if cell_m is None else cell_m
+    size = stored_m if ask.cell_m is None else ask.cell_m
     try:
         deployment.grid.check_cell_size(size)
     except GridError:
@@ -162,49 +133,69 @@ def get_hotspots(
         raise InvalidParameter(
             f"cell_m must be at least {stored_m} m, the size {kind.value} events are stored at"
         )
-    chosen_period = None
+    return size
+
+
+def hotspot_query(ctx: ProgramContext, ask: HotspotParams) -> tuple[HotspotQuery, Period | None]:
+    """The analysis a caller may ask for, and the published period it reads (if any)."""
+    check_costs(ctx, ask)
+    if ask.datetime is not None and ask.period is not None:
+        raise InvalidParameter("give either datetime or period, not both")
+    if not ctx.full_view:
+        if ask.period is None or ask.datetime is not None:
+            raise InvalidParameter(
+                "peers and planners see finished months or quarters: ask with period=2025-05 "
+                "or period=2025-Q2 instead of datetime"
+            )
+        if ask.cell_m is not None:
+            raise InvalidParameter(
+                "peers and planners see the released cells; cell_m is for managers"
+            )
+    size = _cell_size(ctx, ask)
+    period = None
     start: int | None
     end: int | None
-    if period is not None:
-        chosen_period = parse_period(period, deployment)
-        check_period(
-            chosen_period, store.publication(principal.program_id), now=time.time(),
-            full_view=full_view,
-        )  # fmt: skip
-        start, end = chosen_period.start, chosen_period.end
+    if ask.period is not None:
+        period = parse_period(ask.period, ctx.deployment)
+        choice = ctx.store.publication(ctx.program_id)
+        check_period(period, choice, now=ctx.now, full_view=ctx.full_view)
+        start, end = period.start, period.end
     else:
-        start, end = parse_datetime(datetime) if datetime else (None, None)
-    query = HotspotQuery(
-        kind=kind,
-        method=method,
-        cell_m=size,
-        start=start,
-        end=end,
-        distance_m=distance_m,
-        permutations=permutations,
-        seed=seed,
-        fdr=fdr,
-        eps_m=eps_m,
-        min_events=min_events,
-        min_cluster_size=min_cluster_size,
-        min_samples=min_samples,
-        bandwidth_m=bandwidth_m,
-    )
+        start, end = parse_datetime(ask.datetime) if ask.datetime else (None, None)
+    options = ask.model_dump(exclude={"kind", "method", "datetime", "period", "cell_m"})
+    query = HotspotQuery(ask.kind, ask.method, size, start, end, **options)
+    return query, period
+
+
+@router.get(
+    "/hotspots",
+    summary="Hot spots, clusters or a heat surface of one kind of event",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
+def get_hotspots(
+    request: Request, ctx: ContextDep, ask: Annotated[HotspotParams, Query()]
+) -> Response:
+    """Managers and stewards: computed on all of the program's events of ``kind`` in the
+    window, every cell with its statistics.
+
+    Peers and planners ask for a published month or quarter, and every method runs on its
+    frozen release alone (its stored-size cells at their released counts): defaults chosen
+    from the data are chosen from the release, and hidden reports leave no mark.
+    """
+    query, period = hotspot_query(ctx, ask)
     try:
-        body, cached = timed_answer(
-            cache, store, deployment, settings, principal, query, chosen_period
-        )
+        body, cached = timed_answer(ctx, query, period)
     except AnalysisOverdue as exc:
         return overdue_response(exc)
-    if full_view:
+    if ctx.full_view:
         audit_small_cells(
-            store,
-            settings,
-            principal,
+            ctx.store,
+            ctx.settings,
+            ctx.principal,
             route="/v1/hotspots",
             counts=feature_counts(orjson.loads(body)),
             parameters=request.query_params,
         )
     # Only managers learn whether an answer was cached: for a peer it would tell when data land.
-    headers = {"X-Analysis-Cache": "hit" if cached else "miss"} if full_view else None
+    headers = {"X-Analysis-Cache": "hit" if cached else "miss"} if ctx.full_view else None
     return Response(body, media_type=GEOJSON, headers=headers)

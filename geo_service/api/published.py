@@ -7,16 +7,17 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from geo_service.auth import AUDIT_READERS, EVENT_READERS
-from geo_service.context import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
-from geo_service.deployment import Deployment
+from geo_service.auth import Action
+from geo_service.context import ContextDep, ServicesDep, allowed
 from geo_service.errors import Forbidden, NotFound
 from geo_service.geojson import GEOJSON
+from geo_service.params import Ask
 from geo_service.periods import Bucket, parse_period
+from geo_service.services.program import ProgramContext, Services
 from geo_service.services.publication import (
     AUDIENCE_OF_ROLE,
     Audience,
@@ -24,31 +25,54 @@ from geo_service.services.publication import (
     describe,
 )
 from geo_service.services.releases import get_release, release_features
-from geo_service.settings import EventKind, Settings
-from geo_service.storage import ProgramPublication, Store
+from geo_service.settings import EventKind
+from geo_service.storage import ProgramPublication
 
 router = APIRouter(prefix="/v1", tags=["publication"])
+PublicationReader = Annotated[ProgramContext, Depends(allowed(Action.READ_PUBLICATION))]
+PublicationChanger = Annotated[ProgramContext, Depends(allowed(Action.CHANGE_PUBLICATION))]
+PERIOD = "a finished month (2025-05) or quarter (2025-Q2)"
+
+
+class PublishedAsk(Ask):
+    kind: EventKind
+    period: str = Field(description=PERIOD)
+    audience: Audience | None = Field(
+        None, description="managers and stewards: preview what an audience sees (default peer)"
+    )
+
+
+class PublicAsk(Ask):
+    program: str = Field(max_length=64)
+    kind: EventKind
+    period: str = Field(description=PERIOD)
 
 
 def published_body(
-    store: Store,
-    deployment: Deployment,
-    settings: Settings,
-    *,
+    services: Services,
     program_id: int,
-    kind: EventKind,
-    period_text: str,
+    ask: PublishedAsk | PublicAsk,
     audience: Audience,
-    full_view: bool,
+    *,
+    now: float,
+    full_view: bool = False,
 ) -> bytes:
-    period = parse_period(period_text, deployment)
+    """An audience's release as GeoJSON."""
+    deployment = services.deployment
+    period = parse_period(ask.period, deployment)
     release = get_release(
-        store, deployment, settings, program_id=program_id, kind=kind, period=period,
-        now=time.time(), audience=audience,
-    )  # fmt: skip
+        services.store,
+        deployment,
+        services.settings,
+        program_id=program_id,
+        kind=ask.kind,
+        period=period,
+        now=now,
+        audience=audience,
+    )
     features = release_features(release, deployment)
     summary: dict[str, Any] = {
-        "kind": kind.value,
+        "kind": ask.kind.value,
         "period": period.label,
         "audience": audience.value,
         "k": release.k,
@@ -66,42 +90,28 @@ def published_body(
     return orjson.dumps({"type": "FeatureCollection", "features": features, "summary": summary})
 
 
+def published_for(ctx: ProgramContext, ask: PublishedAsk) -> bytes:
+    """Peers and planners get their own audience's layer; managers and stewards any."""
+    if ctx.role in AUDIENCE_OF_ROLE:
+        if ask.audience not in (None, AUDIENCE_OF_ROLE[ctx.role]):
+            raise Forbidden("peers and planners see their own audience's layer only")
+        chosen = AUDIENCE_OF_ROLE[ctx.role]
+    else:
+        chosen = ask.audience or Audience.PEER
+    return published_body(
+        ctx.services, ctx.program_id, ask, chosen, now=ctx.now, full_view=ctx.full_view
+    )
+
+
 @router.get(
     "/published",
     summary="The released cells of one kind for a finished month or quarter",
     responses={200: {"content": {GEOJSON: {}}}},
 )
-def get_published(
-    principal: PrincipalDep,
-    store: StoreDep,
-    deployment: DeploymentDep,
-    settings: SettingsDep,
-    kind: EventKind,
-    period: Annotated[str, Query(description="a finished month (2025-05) or quarter (2025-Q2)")],
-    audience: Annotated[
-        Audience | None,
-        Query(description="managers and stewards: preview what an audience sees (default peer)"),
-    ] = None,
-) -> Response:
+def get_published(ctx: ContextDep, ask: Annotated[PublishedAsk, Query()]) -> Response:
     """What peers (or planners, or the public) are shown. Peers and planners always get their
     own audience's layer; managers and stewards may preview any."""
-    if principal.role in AUDIENCE_OF_ROLE:
-        if audience not in (None, AUDIENCE_OF_ROLE[principal.role]):
-            raise Forbidden("peers and planners see their own audience's layer only")
-        chosen = AUDIENCE_OF_ROLE[principal.role]
-    else:
-        chosen = audience or Audience.PEER
-    body = published_body(
-        store,
-        deployment,
-        settings,
-        program_id=principal.program_id,
-        kind=kind,
-        period_text=period,
-        audience=chosen,
-        full_view=principal.role in EVENT_READERS,
-    )
-    return Response(body, media_type=GEOJSON)
+    return Response(published_for(ctx, ask), media_type=GEOJSON)
 
 
 @router.get(
@@ -109,28 +119,13 @@ def get_published(
     summary="The public layer of a program that publishes one (no key)",
     responses={200: {"content": {GEOJSON: {}}}},
 )
-def get_public(
-    store: StoreDep,
-    deployment: DeploymentDep,
-    settings: SettingsDep,
-    program: Annotated[str, Query(max_length=64)],
-    kind: EventKind,
-    period: Annotated[str, Query()],
-) -> Response:
-    program_id = store.program_id(program)
+def get_public(services: ServicesDep, ask: Annotated[PublicAsk, Query()]) -> Response:
+    store = services.store
+    program_id = store.program_id(ask.program)
     # A program that does not publish looks exactly like one that does not exist.
     if program_id is None or not store.publication(program_id).public_enabled:
         raise NotFound("no public layer is published under that name")
-    body = published_body(
-        store,
-        deployment,
-        settings,
-        program_id=program_id,
-        kind=kind,
-        period_text=period,
-        audience=Audience.PUBLIC,
-        full_view=False,
-    )
+    body = published_body(services, program_id, ask, Audience.PUBLIC, now=time.time())
     return Response(body, media_type=GEOJSON)
 
 
@@ -151,19 +146,16 @@ class PublicationChoice(BaseModel):
 
 
 @router.get("/program/publication", summary="This program's publication settings")
-def get_publication(principal: PrincipalDep, store: StoreDep, settings: SettingsDep) -> Any:
-    principal.require(EVENT_READERS, "reading publication settings")
-    return describe(settings, store.publication(principal.program_id))
+def get_publication(ctx: PublicationReader) -> Any:
+    return describe(ctx.settings, ctx.store.publication(ctx.program_id))
 
 
 @router.put("/program/publication", summary="Raise thresholds, change the bucket (stewards)")
-def put_publication(
-    choice: PublicationChoice, principal: PrincipalDep, store: StoreDep, settings: SettingsDep
-) -> Any:
-    principal.require(AUDIT_READERS, "changing publication settings")
+def put_publication(choice: PublicationChoice, ctx: PublicationChanger) -> Any:
+    principal = ctx.principal
     return change_publication(
-        store,
-        settings,
+        ctx.store,
+        ctx.settings,
         program_id=principal.program_id,
         chosen=ProgramPublication(
             k_peer=choice.k_peer,

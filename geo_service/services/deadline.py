@@ -9,13 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from geo_service.auth import Principal
-from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError
 from geo_service.periods import Period
-from geo_service.services.hotspots import HotspotCache, HotspotQuery
-from geo_service.settings import Settings
-from geo_service.storage import Store
+from geo_service.services.hotspots import HotspotQuery
+from geo_service.services.program import ProgramContext
 
 # Analyses run here, at most one per core: a flood of slow requests queues instead of
 # taking every CPU, and each request stops waiting at its deadline.
@@ -45,24 +42,8 @@ def answer_within(seconds: float, compute: Callable[[], T]) -> T:
 
 
 def timed_answer(
-    cache: HotspotCache,
-    store: Store,
-    deployment: Deployment,
-    settings: Settings,
-    principal: Principal,
-    query: HotspotQuery,
-    period: Period | None,
+    ctx: ProgramContext, query: HotspotQuery, period: Period | None
 ) -> tuple[bytes, bool]:
     """The role's published body for ``query`` within the analysis deadline."""
-    return answer_within(
-        settings.analysis_seconds,
-        lambda: cache.answer(
-            store,
-            deployment,
-            program_id=principal.program_id,
-            query=query,
-            role=principal.role,
-            settings=settings,
-            period=period,
-        ),
-    )
+    cache = ctx.services.hotspots
+    return answer_within(ctx.settings.analysis_seconds, lambda: cache.answer(ctx, query, period))

@@ -11,12 +11,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from geo_service.audit import record
-from geo_service.auth import Principal, Role
+from geo_service.auth import FULL_VIEW, Principal
 from geo_service.services.publication import Audience, threshold
 from geo_service.settings import Settings
 from geo_service.storage import Store
-
-FULL_VIEW_ROLES = frozenset({Role.MANAGER, Role.STEWARD})
 
 
 def audit_small_cells(
@@ -33,7 +31,7 @@ def audit_small_cells(
     ``parameters`` are the request's options (names and plain values: never a coordinate or a
     box); the row holds them with the number of cells shown and how many were below k.
     """
-    if principal.role not in FULL_VIEW_ROLES:
+    if principal.role not in FULL_VIEW:
         return
     k = threshold(settings, store.publication(principal.program_id), Audience.PEER)
     shown = [float(n) for n in counts if n is not None]

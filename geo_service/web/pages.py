@@ -65,7 +65,8 @@ from geo_service.services.cleanup import (
     route_gpx,
 )
 from geo_service.services.deadline import timed_answer
-from geo_service.services.hotspots import FULL_VIEW, HotspotCache, HotspotQuery, Method, load_cells
+from geo_service.services.hotspots import HotspotCache, HotspotQuery, Method, load_cells
+from geo_service.services.program import ProgramContext, Services
 from geo_service.services.publication import AUDIENCE_OF_ROLE
 from geo_service.services.releases import (
     DEFAULT_GRACE_DAYS,
@@ -330,24 +331,18 @@ def _sites(store: Store, program_id: int, deployment: Deployment) -> list[dict[s
 
 
 def _answer(
-    cache: HotspotCache,
-    store: Store,
-    deployment: Deployment,
-    settings: Settings,
-    principal: Principal,
-    kind: EventKind,
-    method: Method,
-    period_text: str,
+    ctx: ProgramContext, kind: EventKind, method: Method, period_text: str
 ) -> dict[str, Any]:
+    deployment = ctx.deployment
     period = parse_period(period_text, deployment)
     check_period(
-        period, store.publication(principal.program_id), now=time.time(),
-        full_view=principal.role in FULL_VIEW,
+        period, ctx.store.publication(ctx.program_id), now=time.time(),
+        full_view=ctx.full_view,
     )  # fmt: skip
     query = HotspotQuery(
         kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
     )
-    body, _ = timed_answer(cache, store, deployment, settings, principal, query, period)
+    body, _ = timed_answer(ctx, query, period)
     answer: dict[str, Any] = orjson.loads(body)
     return answer
 
@@ -437,7 +432,7 @@ async def hotspots_page(
         cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
-        args = (cache, store, deployment, settings, principal, kind)
+        args = (ProgramContext(request.app.state.services, principal), kind)
         cells = _answer(*args, Method.GI_STAR, chosen)
         clusters = _answer(*args, Method.DBSCAN, chosen)
         heat = _answer(*args, Method.DENSITY, chosen)
@@ -507,7 +502,8 @@ def hotspots_download(
         grace_days=grace_days(store.publication(principal.program_id)),
         tz=deployment.tz,
     )
-    answer = _answer(cache, store, deployment, settings, principal, kind, Method.GI_STAR, chosen)
+    ctx = ProgramContext(request.app.state.services, principal)
+    answer = _answer(ctx, kind, Method.GI_STAR, chosen)
     audit_small_cells(
         store,
         settings,
@@ -665,9 +661,8 @@ def _plan(
         raise InvalidParameter("this program has no service sites to start from; add one first")
     query = CleanupQuery(budget_min=ask.budget, teams=ask.teams, start_site=chosen,
                          period=ask.period)  # fmt: skip
-    return plan_cleanup(store, deployment, settings, cache, networks,
-                        program_id=principal.program_id, role=principal.role, query=query,
-                        now=time.time())  # fmt: skip
+    ctx = ProgramContext(Services(store, deployment, settings, cache, networks), principal)
+    return plan_cleanup(ctx, query)
 
 
 @router.get("/maps/cleanup")
@@ -805,7 +800,8 @@ async def cleanup_log_form(
         return RedirectResponse(f"/maps/cleanup?{back}", status_code=303)
     now = dt.datetime.now(dt.UTC)
     try:
-        await run_in_threadpool(log_cleanup, store, deployment, principal, stops, now)
+        ctx = ProgramContext(request.app.state.services, principal)
+        await run_in_threadpool(log_cleanup, ctx, stops, now)
     except ServiceError as exc:
         return _page(
             f"<h1>Nothing was logged</h1><p>{html.escape(exc.detail)}</p>",

@@ -216,15 +216,15 @@ def test_a_band_within_the_limit_is_still_served(client: TestClient, keys: Keys)
 def test_a_slow_analysis_answers_503_then_its_kept_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import geo_service.services.hotspots
+    from geo_service.services.hotspots import compute
 
-    slow = geo_service.services.hotspots.analyse_cells
+    slow = compute.analyse_cells
 
     def analyse_cells(*args: Any, **kwargs: Any) -> Any:
         time.sleep(1.0)
         return slow(*args, **kwargs)
 
-    monkeypatch.setattr(geo_service.services.hotspots, "analyse_cells", analyse_cells)
+    monkeypatch.setattr("geo_service.services.hotspots.cache.analyse_cells", analyse_cells)
     with TestClient(app := create_app(make_settings(tmp_path, analysis_seconds=0.2))) as client:
         manager = bearer(create_key(app.state.store, program="t", role=Role.MANAGER)[1])
         assert post_events(client, collection(feature()), manager).status_code == 201

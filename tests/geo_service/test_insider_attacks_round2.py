@@ -135,7 +135,7 @@ def test_locker_hours_do_not_reveal_when_one_person_reported(
     on a Tuesday at 03:00 (a count of 1 in a place and hour: one person's report). Two towns
     that differ only in the victim's hour must get the same answers.
 
-    Fixed in ``releases._hour_profile``: an hour-of-week slot is shown only where the cell
+    Fixed in ``releases.making._hour_profile``: an hour-of-week slot is shown only where the cell
     rule holds for it; the rest are pooled (under the same rule) and spread over the week."""
     tuesday = one_square_town(app, "tue", "2025-05-13T03:00:00-05:00")
     friday = one_square_town(app, "fri", "2025-05-16T20:00:00-05:00")

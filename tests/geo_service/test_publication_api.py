@@ -169,7 +169,7 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
         other.post(client, may + (june if reporter < 2 else []), reporter)
     published(client, other.peer, kind=kind.value, period="2025-05")
     from analysis import publication as core
-    from geo_service.services import releases
+    from geo_service.services.releases import making
 
     def plain_quarter(deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
         family = [
@@ -181,7 +181,7 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
         plain = core.release(atoms, k=rule.k, top_level=0).features
         return plain, [*family, plain]
 
-    monkeypatch.setattr(releases, "_quarter", plain_quarter)
+    monkeypatch.setattr(making, "_quarter", plain_quarter)
     response = client.get(
         "/v1/published", params={"kind": kind.value, "period": "2025-Q2"}, headers=other.peer
     )

@@ -69,6 +69,17 @@ def test_deleting_needs_the_programs_name_and_leaves_keys_and_audit(
     assert client.get("/v1/sites", headers=keys["peer"]).status_code == 200  # keys still work
 
 
+def test_a_role_that_may_not_export_or_delete_is_refused_before_its_options_are_read(
+    client: TestClient, keys: Keys
+) -> None:
+    # The role gate runs first: a bad or missing option does not tell a manager anything.
+    delete = client.delete("/v1/program/data", headers=keys["manager"])
+    assert problem(delete, 403)["detail"].startswith("deleting the program's data needs one of")
+    export = client.get("/v1/export?format=pdf", headers=keys["manager"])
+    assert problem(export, 403)["detail"].startswith("exporting the program's data needs one of")
+    problem(client.delete("/v1/program/data", headers=keys["steward"]), 422)
+
+
 def test_retention_folds_old_events_into_monthly_aggregates(
     app: FastAPI, client: TestClient, keys: Keys, store: SqlStore
 ) -> None:

@@ -1,0 +1,185 @@
+"""A planned clean-up walk as GeoJSON (stops, paths, summary) or GPX for phone map apps."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import gpxpy
+import gpxpy.gpx
+import numpy as np
+
+from analysis.projection import to_lonlat
+from analysis.routing import DETOUR_FACTOR
+from geo_service.auth import FULL_VIEW, Role
+from geo_service.deployment import Deployment
+from geo_service.services.cleanup.plan import PlannedRoute
+
+
+def routing_note(route: PlannedRoute) -> dict[str, Any]:
+    if route.network is None:
+        return {
+            "mode": "straight line",
+            "detour_factor": DETOUR_FACTOR,
+            "note": (
+                f"no walking network is loaded: distances are straight lines × {DETOUR_FACTOR} "
+                "and paths are drawn straight. Load one with "
+                "'geo-service network import FILE.osm.pbf'"
+            ),
+        }
+    n = route.network
+    return {
+        "mode": "walking network",
+        "note": f"walking paths from {n.source} (imported {n.imported_on})",
+        "network": {
+            "source": n.source,
+            "imported_on": n.imported_on,
+            "nodes": n.nodes,
+            "edges": n.edges,
+            "length_km": n.length_km,
+        },
+    }
+
+
+def _lonlat_line(deployment: Deployment, line: list[tuple[float, float]]) -> list[list[float]]:
+    xy = np.array(line, dtype=np.float64)
+    lon, lat = to_lonlat(xy[:, 0], xy[:, 1], crs=deployment.crs)
+    coords: list[list[float]] = np.round(np.column_stack([lon, lat]), 6).tolist()
+    # Consecutive repeats (a stop on its own node) add nothing to a drawn line.
+    return [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
+
+
+def team_paths(route: PlannedRoute, deployment: Deployment) -> list[list[list[float]]]:
+    paths = []
+    for team in route.plan.routes:
+        points = [0, *(s + 2 for s in team.stops), 1]
+        line: list[tuple[float, float]] = []
+        for a, b in itertools.pairwise(points):
+            leg = route.walks.line(a, b)
+            line.extend(leg if not line else leg[1:])
+        paths.append(_lonlat_line(deployment, line or [(route.start.x, route.start.y)]))
+    return paths
+
+
+def route_geojson(route: PlannedRoute, deployment: Deployment, role: Role) -> dict[str, Any]:
+    plan, stops = route.plan, route.candidates
+    features: list[dict[str, Any]] = []
+    for label, place in (("start", route.start), ("end", route.end)):
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": deployment.to_lonlat_point(place.x, place.y),
+                },
+                "properties": {"kind": label, "name": place.label},
+            }
+        )
+    for team_no, (team, path) in enumerate(
+        zip(plan.routes, team_paths(route, deployment), strict=True), start=1
+    ):
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": path if len(path) > 1 else path * 2,
+                },
+                "properties": {
+                    "kind": "path",
+                    "team": team_no,
+                    "distance_m": round(team.distance_m),
+                    "duration_min": round(team.duration_min, 1),
+                    "stops": len(team.stops),
+                },
+            }
+        )
+        for order, (s, arrival) in enumerate(zip(team.stops, team.arrival_min, strict=True), 1):
+            c = stops[s]
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": c.id,
+                    "geometry": {
+                        "type": "Point",
+                        "coordinates": deployment.to_lonlat_point(c.x, c.y),
+                    },
+                    "properties": {
+                        "kind": "stop",
+                        "team": team_no,
+                        "order": order,
+                        "stop": c.id,
+                        "cell_m": c.cell_m,
+                        "arrival_minute": round(arrival, 1),
+                        "expected_needles": round(c.expected, 1),
+                        "needles_reported": c.reported,
+                        "days_since_cleaned": None
+                        if c.days_since_cleaned is None
+                        else round(c.days_since_cleaned),
+                        "value": round(c.value, 2),
+                        "reason": c.reason(route.window),
+                    },
+                }
+            )
+    warnings: list[str] = []
+    summary: dict[str, Any] = {
+        "budget_min": route.settings.budget_min,
+        "teams": route.settings.teams,
+        "walking_kmh": route.settings.walking_kmh,
+        "minutes_per_stop": route.settings.minutes_per_stop,
+        "window": route.window,
+        "audience": "all cells" if role in FULL_VIEW else "released cells only",
+        "routing": routing_note(route),
+        "distance_m": round(sum(t.distance_m for t in plan.routes)),
+        "duration_min": round(max((t.duration_min for t in plan.routes), default=0.0), 1),
+        "budget_used": round(
+            max((t.duration_min for t in plan.routes), default=0.0) / route.settings.budget_min, 3
+        ),
+        "candidates": len(stops),
+        "stops_visited": len(plan.visited),
+        "stops_skipped": len(plan.skipped),
+        "expected_needles": round(sum(stops[s].expected for s in plan.visited), 1),
+        "skipped": [{"stop": stops[s].id, "reason": why} for s, why in plan.skipped.items()],
+        "solver": plan.solver,
+        "solve_seconds": round(plan.solve_seconds, 3),
+        "warnings": warnings,
+    }
+    if route.network is None:
+        warnings.append(routing_note(route)["note"])
+    if not stops:
+        warnings.append(
+            f"no needle-report cells to visit in {route.window}"
+            + ("" if role in FULL_VIEW else " pass the publication threshold; try a quarter")
+        )
+    return {"type": "FeatureCollection", "features": features, "summary": summary}
+
+
+def route_gpx(route: PlannedRoute, deployment: Deployment) -> str:
+    """Waypoints for the stops and one track per team, for phone map apps (GPX 1.1)."""
+    doc = gpxpy.gpx.GPX()
+    doc.creator = "geo-service clean-up planner"
+    stops = route.candidates
+    for team_no, (team, path) in enumerate(
+        zip(route.plan.routes, team_paths(route, deployment), strict=True), start=1
+    ):
+        for order, (s, arrival) in enumerate(zip(team.stops, team.arrival_min, strict=True), 1):
+            c = stops[s]
+            lon, lat = deployment.to_lonlat_point(c.x, c.y)
+            doc.waypoints.append(
+                gpxpy.gpx.GPXWaypoint(
+                    latitude=lat,
+                    longitude=lon,
+                    name=f"Team {team_no} stop {order}",
+                    description=f"arrive about minute {arrival:.0f}; about "
+                    f"{c.expected:.0f} needles expected. {c.reason(route.window)}",
+                )
+            )
+        track = gpxpy.gpx.GPXTrack(name=f"Team {team_no}")
+        segment = gpxpy.gpx.GPXTrackSegment()
+        segment.points.extend(
+            gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon) for lon, lat in path
+        )
+        track.segments.append(segment)
+        doc.tracks.append(track)
+    xml: str = doc.to_xml(version="1.1")
+    return xml

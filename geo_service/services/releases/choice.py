@@ -1,0 +1,143 @@
+"""Which release a request reads: the rule, whether its period is published yet, and the
+stored release (made once, for good, at the first request that may see it)."""
+
+from __future__ import annotations
+
+import orjson
+
+from geo_service.audit import record
+from geo_service.deployment import Deployment
+from geo_service.errors import InvalidParameter
+from geo_service.periods import Bucket, Period, is_published, month_label, parse_period
+from geo_service.services.publication import Audience, threshold
+from geo_service.services.releases.making import make_release
+from geo_service.services.releases.model import (
+    DEFAULT_DROP_TOP_KEYS,
+    DEFAULT_GRACE_DAYS,
+    MIN_GRACE_DAYS,
+    Release,
+    ReleasedCell,
+    ReleaseRule,
+)
+from geo_service.settings import EventKind, Settings
+from geo_service.storage import ProgramPublication, Store, StoredRelease
+
+
+def release_rule(settings: Settings, choice: ProgramPublication, cell_m: int) -> ReleaseRule:
+    """One rule for peers and planners: the larger of their thresholds."""
+    k = max(
+        threshold(settings, choice, Audience.PEER), threshold(settings, choice, Audience.PLANNER)
+    )
+    return ReleaseRule(
+        k=k,
+        drop_top_keys=choice.drop_top_keys or DEFAULT_DROP_TOP_KEYS,
+        grace_days=max(MIN_GRACE_DAYS, choice.grace_days or DEFAULT_GRACE_DAYS),
+        cell_m=cell_m,
+    )
+
+
+def grace_days(choice: ProgramPublication) -> int:
+    return max(MIN_GRACE_DAYS, choice.grace_days or DEFAULT_GRACE_DAYS)
+
+
+def check_period(
+    period: Period, choice: ProgramPublication, *, now: float, full_view: bool = False
+) -> None:
+    """Refuse a period that is not published: unfinished, in its grace window, or a month of a
+    program that publishes by quarter. Managers (``full_view``) may read any finished one."""
+    if full_view:
+        if period.end > now:
+            raise InvalidParameter("that period has not finished yet")
+        return
+    days = grace_days(choice)
+    if not is_published(period, now=now, grace_days=days):
+        raise InvalidParameter(
+            f"that period is not published yet: months and quarters are published {days} "
+            "days after they end, so that late reports can still arrive"
+        )
+    if choice.bucket == Bucket.QUARTER and period.bucket == Bucket.MONTH:
+        raise InvalidParameter(
+            "this program publishes by quarter; ask for a quarter such as 2025-Q2"
+        )
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def get_release(
+    store: Store,
+    deployment: Deployment,
+    settings: Settings,
+    *,
+    program_id: int,
+    kind: EventKind,
+    period: Period,
+    now: float,
+    audience: Audience = Audience.PEER,
+) -> Release:
+    """The period's release for an audience, made (once, for good) if it does not exist."""
+    choice = store.publication(program_id)
+    check_period(period, choice, now=now)
+    made = _stored_or_made(store, deployment, settings, program_id, kind, period, choice)
+    if audience is Audience.PUBLIC:
+        return made.coarsened(k=max(made.k, threshold(settings, choice, Audience.PUBLIC)))
+    return made
+
+
+def _stored_or_made(
+    store: Store,
+    deployment: Deployment,
+    settings: Settings,
+    program_id: int,
+    kind: EventKind,
+    period: Period,
+    choice: ProgramPublication,
+) -> Release:
+    stored = store.release(program_id, kind.value, period.label)
+    if stored is not None:
+        return _parse(stored, kind, period)
+    rule = release_rule(settings, choice, deployment.cell_m(kind))
+    months: list[Release] = []
+    if period.bucket == Bucket.QUARTER:
+        # A quarter builds on its months' frozen cells: make them first.
+        months = [
+            _stored_or_made(
+                store, deployment, settings, program_id, kind, _month(m, deployment), choice
+            )
+            for m in period.months
+        ]
+    candidate = make_release(store, deployment, program_id, kind, period, rule, months)
+    if store.add_release(program_id, candidate):
+        record(
+            store,
+            "release.made",
+            actor="service",
+            program_id=program_id,
+            kind=kind.value,
+            period=period.label,
+            cells=len(orjson.loads(candidate.body)["cells"]),
+        )
+    stored = store.release(program_id, kind.value, period.label)
+    assert stored is not None
+    return _parse(stored, kind, period)
+
+
+def _month(month: int, deployment: Deployment) -> Period:
+    return parse_period(month_label(month), deployment)
+
+
+def _parse(stored: StoredRelease, kind: EventKind, period: Period) -> Release:
+    rule = ReleaseRule(**orjson.loads(stored.rule))
+    body = orjson.loads(stored.body)
+    return Release(
+        kind=kind,
+        period=period,
+        rule=rule,
+        made_on=stored.made_on,
+        content_hash=stored.content_hash,
+        features=tuple(ReleasedCell(*cell) for cell in body["cells"]),
+        by_hour=tuple(body["by_hour"]),
+        hidden=body["hidden"],
+        events=body["events"],
+        read_to=body.get("read_to"),
+    )

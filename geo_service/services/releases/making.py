@@ -1,0 +1,262 @@
+"""Making a release: read the period's reports, apply the rule, and run the differencing
+check over it and every release that shares reports with it (the quarter and its months, and
+the public coarsening of each). A release the check finds solvable is withheld."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pandas as pd
+
+from analysis.coverage import HOURS_OF_WEEK, spread_over_week
+from analysis.publication import (
+    Atoms,
+    Feature,
+    coarsen,
+    find_differencing_leak,
+    group_rows,
+    release,
+    release_month,
+    remove_top_keys,
+)
+from geo_service.audit import record
+from geo_service.deployment import Deployment
+from geo_service.errors import ServiceError
+from geo_service.periods import Bucket, Period
+from geo_service.services.releases.model import PUBLIC_LEVELS, Release, ReleaseRule
+from geo_service.settings import EventKind
+from geo_service.storage import Store, StoredRelease
+
+
+class ReleaseWithheld(ServiceError):
+    status = 503
+    code = "release_withheld"
+    title = "Release withheld"
+
+
+@dataclass(frozen=True)
+class _Reports:
+    """A period's reports (one row each) and the atoms they group into."""
+
+    atoms: Atoms
+    atom_of_row: npt.NDArray[np.int64]
+    hour_of_week: npt.NDArray[np.int64]
+    bucket_hours: npt.NDArray[np.int64]
+    read_to: int = 0  # the largest event row id read
+
+
+def _read_reports(
+    store: Store,
+    deployment: Deployment,
+    program_id: int,
+    kind: EventKind,
+    period: Period,
+    read_to: dict[int, int] | None = None,
+) -> _Reports:
+    """The period's reports; ``read_to`` (month index -> row id) leaves out a month's rows
+    stored after that month's release read its reports (a batch that raced the release)."""
+    base_m = deployment.cell_m(kind)
+    parts = store.event_atoms(program_id, kind.value, start=period.start, end=period.end)
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("ix", "iy", "start", "key", "n", "hours", "id")
+    }
+    for part in parts:  # one stored size per kind, but roll up anything finer to be safe
+        levels = deployment.grid.levels_between(part.cell_m, base_m)
+        columns["ix"].append(np.floor_divide(part.ix, 1 << levels))
+        columns["iy"].append(np.floor_divide(part.iy, 1 << levels))
+        columns["start"].append(part.bucket_start)
+        columns["key"].append(part.reporter)
+        columns["n"].append(part.count)
+        columns["hours"].append(part.bucket_hours)
+        columns["id"].append(part.row_id)
+    empty = np.zeros(0, dtype=np.int64)
+    ix, iy, start, key, needles, hours, row_id = (
+        np.concatenate(columns[c]) if columns[c] else empty
+        for c in ("ix", "iy", "start", "key", "n", "hours", "id")
+    )
+    newest = int(row_id.max()) if len(row_id) else 0
+    local = pd.to_datetime(start, unit="s", utc=True).tz_convert(deployment.tz)
+    month = np.asarray(local.year * 12 + local.month - 1, dtype=np.int64)
+    hour_of_week = np.asarray(local.day_of_week * 24 + local.hour, dtype=np.int64)
+    if read_to:
+        keep = np.ones(len(ix), dtype=bool)
+        for index, last in read_to.items():
+            keep &= ~((month == index) & (row_id > last))
+        ix, iy, start, key, needles, hours = (a[keep] for a in (ix, iy, start, key, needles, hours))
+        month, hour_of_week = month[keep], hour_of_week[keep]
+    if len(ix) == 0:
+        return _Reports(Atoms.of([], [], [], [], []), empty, empty, empty, newest)
+    first, atom_of_row = group_rows(ix, iy, month, key)
+    reports = np.bincount(atom_of_row).astype(np.int64)
+    needle_sum = np.bincount(atom_of_row, weights=needles).astype(np.int64)
+    atoms = Atoms.of(ix[first], iy[first], month[first], key[first], reports, needle_sum)
+    return _Reports(atoms, atom_of_row, hour_of_week, hours, newest)
+
+
+def make_release(
+    store: Store,
+    deployment: Deployment,
+    program_id: int,
+    kind: EventKind,
+    period: Period,
+    rule: ReleaseRule,
+    months: list[Release],
+) -> StoredRelease:
+    # A quarter reads a month's rows only as far as that month's release did: rows stored
+    # after it (a batch racing the release, so never marked late) enter no release.
+    read_to = {
+        index: month.read_to
+        for index, month in zip(period.months, months, strict=False)
+        if month.read_to is not None
+    }
+    reports = _read_reports(store, deployment, program_id, kind, period, read_to)
+    atoms = reports.atoms
+    if period.bucket == Bucket.MONTH:
+        features = release_month(
+            atoms, period.months[0], k=rule.k, drop_top_keys=rule.drop_top_keys
+        ).features
+        family = [features]
+    else:
+        features, family = _quarter(deployment, atoms, period, rule, months)
+    public_k = max(rule.k, 1)
+    published = [f.member_set for layer in family for f in layer]
+    published += [
+        f.member_set for layer in family for f in coarsen(layer, levels=PUBLIC_LEVELS, k=public_k)
+    ]
+    leak = find_differencing_leak(published, atoms.count, k=rule.k) if published else None
+    if leak is not None:
+        record(
+            store,
+            "release.withheld",
+            actor="service",
+            program_id=program_id,
+            kind=kind.value,
+            period=period.label,
+        )
+        raise ReleaseWithheld(
+            "this period's release failed the differencing check and is withheld; the "
+            "program's steward has been told through the audit trail"
+        )
+    body = _body(reports, features, rule)
+    rule_text = orjson.dumps(vars(rule), option=orjson.OPT_SORT_KEYS).decode()
+    digest = hashlib.sha256((rule_text + "\n" + body).encode()).hexdigest()
+    return StoredRelease(
+        kind=kind.value,
+        period=period.label,
+        made_on=dt.datetime.now(dt.UTC).date().isoformat(),
+        rule=rule_text,
+        body=body,
+        content_hash=digest,
+    )
+
+
+def _quarter(
+    deployment: Deployment, atoms: Atoms, period: Period, rule: ReleaseRule, months: list[Release]
+) -> tuple[list[Feature], list[list[Feature]]]:
+    """The quarter: its months' frozen cells, plus a release of every report no month showed."""
+    month_features: list[Feature] = []
+    family: list[list[Feature]] = []
+    shown = np.zeros(len(atoms), dtype=bool)
+    for index, month in zip(period.months, months, strict=True):
+        in_month = atoms.period == index
+        layer = []
+        for cell in month.features:
+            members = np.flatnonzero(in_month & (atoms.ix == cell.ix) & (atoms.iy == cell.iy))
+            shown[members] = True
+            layer.append(Feature(0, cell.ix, cell.iy, cell.count, 2, members, cell.needles))
+        month_features += layer
+        family.append(layer)
+    top = _top_level(deployment, rule.cell_m)
+    residual = release(
+        atoms, k=rule.k, drop_top_keys=rule.drop_top_keys, top_level=top,
+        among=np.flatnonzero(~shown),
+    ).features  # fmt: skip
+    merged: dict[tuple[int, int, int], list[Feature]] = {}
+    for f in [*month_features, *residual]:
+        merged.setdefault((f.level, f.ix, f.iy), []).append(f)
+    quarter = [
+        Feature(
+            level, ix, iy, sum(p.count for p in parts), 2,
+            np.concatenate([p.members for p in parts]),
+            None if any(p.needles is None for p in parts) else sum(p.needles or 0 for p in parts),
+        )
+        for (level, ix, iy), parts in sorted(merged.items())
+    ]  # fmt: skip
+    family.append(quarter)
+    return quarter, family
+
+
+def _top_level(deployment: Deployment, cell_m: int) -> int:
+    # Up to the level where one cell spans the whole service area.
+    xmin, ymin, xmax, ymax = deployment.service_area_m.bounds
+    span = max(xmax - xmin, ymax - ymin)
+    return max(0, math.ceil(math.log2(max(span / cell_m, 1.0)))) + 1
+
+
+def _body(reports: _Reports, features: list[Feature], rule: ReleaseRule) -> str:
+    atoms = reports.atoms
+    in_release = np.zeros(len(atoms), dtype=bool)
+    for f in features:
+        in_release[f.members] = True
+    hidden_atoms = np.flatnonzero(~in_release & (atoms.count > 0))
+    hidden: int | None = None
+    if len(hidden_atoms):
+        zero = np.zeros(len(hidden_atoms), dtype=np.int64)
+        total, kept, _ = remove_top_keys(
+            zero, atoms.reporter[hidden_atoms], atoms.count[hidden_atoms], 1, rule.drop_top_keys
+        )
+        hidden = int(total[0]) if kept[0] >= rule.k else None
+    rows = np.flatnonzero(in_release[reports.atom_of_row]) if len(atoms) else np.zeros(0, np.int64)
+    by_hour = _hour_profile(reports, rows, rule)
+    body = {
+        "cells": [[f.level, f.ix, f.iy, f.count, f.needles] for f in features],
+        "by_hour": [round(float(v), 6) for v in by_hour],
+        "hidden": hidden,
+        "events": int(atoms.count.sum()),
+        "read_to": reports.read_to,
+    }
+    return orjson.dumps(body).decode()
+
+
+def _hour_profile(reports: _Reports, rows: npt.NDArray[np.int64], rule: ReleaseRule) -> Any:
+    """Released reports by hour of the week, under the cell rule: an hour-of-week slot is
+    shown on its own only when ``k`` of its reports remain without its largest reporting
+    key(s); the others are pooled and spread evenly over the week, the pool growing by the
+    smallest shown slots until it passes too. Siting and coverage weigh hours by this profile
+    and show gains to three decimals, so a slot's own count must never be a hidden one (in a
+    release of one square, the slots are that square's hours)."""
+    if len(rows) == 0:
+        return np.zeros(HOURS_OF_WEEK)
+    slot = reports.hour_of_week[rows]
+    reporter = reports.atoms.reporter[reports.atom_of_row[rows]]
+    ones = np.ones(len(rows), dtype=np.int64)
+    totals, kept, _ = remove_top_keys(slot, reporter, ones, HOURS_OF_WEEK, rule.drop_top_keys)
+    shown = (kept >= rule.k) & (totals > 0)
+
+    def pool_passes() -> bool:
+        pick = ~shown[slot]
+        if not pick.any():
+            return True
+        zero = np.zeros(int(pick.sum()), dtype=np.int64)
+        _, left, _ = remove_top_keys(zero, reporter[pick], ones[pick], 1, rule.drop_top_keys)
+        return bool(left[0] >= rule.k)
+
+    while not pool_passes() and shown.any():
+        smallest = np.flatnonzero(shown)[np.argmin(totals[shown])]
+        shown[smallest] = False
+    own = shown[slot]
+    profile = spread_over_week(
+        np.zeros(int(own.sum()), dtype=np.int64),
+        slot[own],
+        reports.bucket_hours[rows][own],
+        np.ones(int(own.sum()), dtype=np.float64),
+        1,
+    )[0]
+    return profile + float((~own).sum()) / HOURS_OF_WEEK
