@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from geo_service import __version__
+from geo_service import __version__, web
 from geo_service.api import (
     audit,
     cleanup,
@@ -39,7 +39,6 @@ from geo_service.services.network import NetworkCache
 from geo_service.services.program import Services
 from geo_service.settings import Settings, get_settings
 from geo_service.storage.sql import open_store
-from geo_service.web import pages, planning
 
 DESCRIPTION = """
 Privacy-first hot-spot service for peer-led harm-reduction programs.
@@ -91,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
     app.state.networks = NetworkCache()
     register_error_handlers(app)
-    app.add_exception_handler(pages.SignInNeeded, pages.send_to_sign_in)
+    app.add_exception_handler(web.SignInNeeded, web.send_to_sign_in)
     # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(
@@ -126,8 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(published.router)
     app.include_router(steward.router)
-    app.include_router(pages.router)
-    app.include_router(planning.router)
+    app.include_router(web.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     # uvicorn's access log (on when uvicorn is run by hand) prints query strings and
     # addresses; RequestLogMiddleware logs method, path and status instead.

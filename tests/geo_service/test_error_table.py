@@ -24,7 +24,7 @@ from analysis.routing import RoutingError
 from analysis.siting import SitingError
 from geo_service.errors import analysis_problems, register_error_handlers
 from geo_service.settings import Settings
-from geo_service.web.pages import _serve_map
+from geo_service.web.pages import serve_map
 from tests.conftest import problem
 
 MARK = "zq-mark-7"  # stands for request input that must never come back
@@ -56,7 +56,7 @@ def raising_app(error: Exception) -> TestClient:
         def build() -> str:
             raise error
 
-        return await _serve_map(build, Settings(), "")
+        return await serve_map(build, Settings(), "")
 
     return TestClient(app, raise_server_exceptions=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import json
 import logging
@@ -20,7 +21,7 @@ from analysis.projection import to_metres
 from geo_service.auth import Role, create_key
 from geo_service.main import create_app
 from geo_service.services.hotspots import HotspotCache
-from geo_service.web.pages import _safe_next
+from geo_service.web.session import safe_next
 from maps.base import (
     INLINE_SCRIPT,
     OFF_HOST,
@@ -146,7 +147,7 @@ def test_sessions_expire_and_end_with_a_revoked_key(town: Any) -> None:
     ],
 )
 def test_sign_in_only_returns_to_pages_of_this_service(target: str | None, expected: str) -> None:
-    assert _safe_next(target) == expected
+    assert safe_next(target) == expected
 
 
 # -- self-hosted, CSP ----------------------------------------------------------------------
@@ -383,7 +384,9 @@ def rename_all_user_text(app: FastAPI, text: str) -> None:
             )
         conn.execute(sa.text("UPDATE context_features SET name = :name || ' ' || id"),
                      {"name": text})  # fmt: skip
-    app.state.hotspot_cache = HotspotCache(100)  # cached pages were built with the old names
+    # Cached pages were built with the old names.
+    app.state.hotspot_cache = HotspotCache(100)
+    app.state.services = dataclasses.replace(app.state.services, hotspots=app.state.hotspot_cache)
 
 
 def test_user_text_never_changes_a_page_script_or_its_policy(demo: Any) -> None:

@@ -1,0 +1,172 @@
+"""The hot-spot map (``/maps/hotspots``) and its downloads (``.geojson``, ``.csv``): the same
+answers as ``/v1/hotspots``, for the viewer's role."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import orjson
+from fastapi import APIRouter, Query
+from shapely.geometry import mapping
+from starlette.responses import Response
+
+from geo_service.errors import InvalidParameter
+from geo_service.periods import Bucket, latest_published, parse_period, recent_quarters
+from geo_service.services.deadline import timed_answer
+from geo_service.services.hotspots import HotspotQuery, Method
+from geo_service.services.program import ProgramContext
+from geo_service.services.publication import AUDIENCE_OF_ROLE
+from geo_service.services.releases import DEFAULT_GRACE_DAYS, check_period, grace_days, release_rule
+from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
+from geo_service.settings import EventKind
+from geo_service.web.pages import (
+    KIND_WORDS,
+    HeaderForm,
+    Link,
+    bounds,
+    header,
+    select,
+    serve_map,
+    sites_for_map,
+    tiles,
+)
+from geo_service.web.session import FormTokenDep, ViewerContext
+from maps.base import compact
+from maps.hotspots import HotspotPage, hotspot_map
+
+router = APIRouter(include_in_schema=False)
+PeriodText = Annotated[str | None, Query(max_length=10)]
+
+
+def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
+    """The asked period, else the latest quarter published for this program."""
+    return period or latest_published(
+        Bucket.QUARTER,
+        now=ctx.now,
+        grace_days=grace_days(ctx.store.publication(ctx.program_id)),
+        tz=ctx.deployment.tz,
+    )
+
+
+def _answer(
+    ctx: ProgramContext, kind: EventKind, method: Method, period_text: str
+) -> dict[str, Any]:
+    """What ``/v1/hotspots`` answers this viewer, as a parsed FeatureCollection."""
+    store, deployment = ctx.store, ctx.deployment
+    period = parse_period(period_text, deployment)
+    publication = store.publication(ctx.program_id)
+    check_period(period, publication, now=ctx.now, full_view=ctx.full_view)
+    query = HotspotQuery(
+        kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
+    )
+    body, _ = timed_answer(ctx, query, period)
+    answer: dict[str, Any] = orjson.loads(body)
+    return answer
+
+
+def _note(ctx: ProgramContext, peers_view: bool) -> str:
+    head = "Squares show where reports were made (to about a block). "
+    if not peers_view:
+        return head + "You see every square (manager view)."
+    rule = release_rule(ctx.settings, ctx.store.publication(ctx.program_id), 0)
+    return head + (
+        f"A square is shown only when it has at least {rule.k} reports besides those of "
+        "the person who reported most there; quieter places look empty."
+    )
+
+
+def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotPage:
+    cells = _answer(ctx, kind, Method.GI_STAR, chosen)
+    clusters = _answer(ctx, kind, Method.DBSCAN, chosen)
+    heat = _answer(ctx, kind, Method.DENSITY, chosen)
+    title = f"Hot spots of {KIND_WORDS[kind]}, {chosen}"
+    quarters = recent_quarters(now=ctx.now, grace_days=DEFAULT_GRACE_DAYS, tz=ctx.deployment.tz)
+    form = HeaderForm(
+        "/maps/hotspots",
+        [select("period", quarters, chosen, "Period")],
+        hidden=[("kind", kind.value)],
+    )
+    query = f"kind={kind.value}&period={quote(chosen)}"
+    links = [
+        Link(f"/maps/hotspots.geojson?{query}", "GeoJSON", download=True),
+        Link(f"/maps/hotspots.csv?{query}", "CSV", download=True),
+    ]
+    strong_heat = [f for f in heat["features"] if f["properties"]["level"] >= 2]
+    return HotspotPage(
+        title=title,
+        bounds=bounds(ctx.deployment),
+        area=mapping(ctx.deployment.service_area),
+        cells=compact(cells, keep=("count", "gi_class", "confidence", "cell_m")),
+        clusters=compact(clusters, keep=("rank", "count")),
+        heat=compact({"features": strong_heat}, keep=("level",)),
+        sites=sites_for_map(ctx),
+        header_html=header(title, form, links, ctx.role),
+        note=_note(ctx, AUDIENCE_OF_ROLE.get(ctx.role) is not None),
+    )
+
+
+@router.get("/maps/hotspots")
+async def hotspots_page(
+    ctx: ViewerContext,
+    token: FormTokenDep,
+    kind: EventKind = EventKind.NEEDLE_REPORT,
+    period: PeriodText = None,
+) -> Response:
+    chosen = _chosen_period(ctx, period)
+    audience = AUDIENCE_OF_ROLE.get(ctx.role)
+    cache = ctx.services.hotspots
+    store = ctx.store
+    version = store.data_version(ctx.program_id)
+    page_key = ("map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value)
+
+    def build() -> str:
+        # Peers' pages are built from frozen releases (their parts are cached by release);
+        # a page cache keyed on the data version would time when data arrive.
+        cached = cache.cached_body(page_key) if audience is None else None
+        if cached is not None:
+            return cached.decode()
+        rendered = hotspot_map(_hotspot_page(ctx, kind, chosen), tiles=tiles(ctx.settings))
+        if audience is None:
+            cache.keep_body(page_key, rendered.encode())
+        return rendered
+
+    return await serve_map(build, ctx.settings, token)
+
+
+def _csv(answer: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    fields = sorted({k for f in answer["features"] for k in f["properties"]})
+    writer.writerow(["cell", *fields])
+    for f in answer["features"]:
+        writer.writerow([f["id"], *(f["properties"].get(k, "") for k in fields)])
+    return out.getvalue()
+
+
+@router.get("/maps/hotspots.{fmt}")
+def hotspots_download(
+    fmt: str,
+    ctx: ViewerContext,
+    kind: EventKind = EventKind.NEEDLE_REPORT,
+    period: PeriodText = None,
+) -> Response:
+    if fmt not in ("geojson", "csv"):
+        raise InvalidParameter("downloads are .geojson or .csv")
+    chosen = _chosen_period(ctx, period)
+    answer = _answer(ctx, kind, Method.GI_STAR, chosen)
+    audit_small_cells(
+        ctx.store,
+        ctx.settings,
+        ctx.principal,
+        route="/maps/hotspots." + fmt,
+        counts=feature_counts(answer),
+        parameters={"kind": kind, "period": chosen},
+    )
+    name = f"hotspots-{kind.value}-{chosen}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "geojson":
+        return Response(orjson.dumps(answer), media_type="application/geo+json", headers=headers)
+    return Response(_csv(answer), media_type="text/csv", headers=headers)

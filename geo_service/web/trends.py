@@ -1,0 +1,125 @@
+"""The trends map (``/maps/trends``): a year's finished months, one layer each, behind a
+slider. Managers and stewards see every cell of a month; peers and planners see its release."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from shapely.geometry import mapping
+from starlette.responses import Response
+
+from geo_service.errors import InvalidParameter
+from geo_service.periods import Period, is_published, parse_period
+from geo_service.services.hotspots import HotspotQuery, Method, load_cells
+from geo_service.services.program import ProgramContext
+from geo_service.services.publication import AUDIENCE_OF_ROLE
+from geo_service.services.releases import get_release, grace_days, release_features
+from geo_service.settings import EventKind
+from geo_service.web.pages import (
+    KIND_WORDS,
+    HeaderForm,
+    bounds,
+    header,
+    select,
+    serve_map,
+    sites_for_map,
+    tiles,
+)
+from geo_service.web.session import FormTokenDep, ViewerContext
+from maps.trends import TrendPage, trend_map
+
+router = APIRouter(include_in_schema=False)
+Month = tuple[str, dict[str, Any]]
+
+
+def _every_cell(ctx: ProgramContext, kind: EventKind, period: Period) -> list[dict[str, Any]]:
+    """Managers and stewards: every cell of the month, with its count."""
+    deployment = ctx.deployment
+    query = HotspotQuery(
+        kind=kind,
+        method=Method.GI_STAR,
+        cell_m=deployment.cell_m(kind),
+        start=period.start,
+        end=period.end,
+    )
+    cells = load_cells(ctx.store, deployment, ctx.program_id, query)
+    rings = deployment.cell_rings(cells.ix, cells.iy, cells.cell_m)
+    return [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"count": int(n)},
+        }
+        for ring, n in zip(rings, cells.count, strict=True)
+    ]
+
+
+def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> list[dict[str, Any]]:
+    """Peers and planners: the month's frozen release."""
+    release = get_release(
+        ctx.store,
+        ctx.deployment,
+        ctx.settings,
+        program_id=ctx.program_id,
+        kind=kind,
+        period=period,
+        now=ctx.now,
+    )
+    return release_features(release, ctx.deployment)
+
+
+def _months(ctx: ProgramContext, kind: EventKind, year: int) -> list[Month]:
+    """The year's months that are published for this viewer, in order."""
+    choice = ctx.store.publication(ctx.program_id)
+    full_view = AUDIENCE_OF_ROLE.get(ctx.role) is None
+    wait_days = 0 if full_view else grace_days(choice)
+    months: list[Month] = []
+    for month in range(1, 13):
+        label = f"{year}-{month:02d}"
+        period = parse_period(label, ctx.deployment)
+        if not is_published(period, now=ctx.now, grace_days=wait_days):
+            break
+        if not full_view and choice.bucket == "quarter":
+            raise InvalidParameter("this program publishes by quarter, not by month")
+        cells = _every_cell if full_view else _released_cells
+        features = cells(ctx, kind, period)
+        months.append((label, {"type": "FeatureCollection", "features": features}))
+    if not months:
+        raise InvalidParameter("no month of that year has finished yet")
+    return months
+
+
+@router.get("/maps/trends")
+async def trends_page(
+    ctx: ViewerContext,
+    token: FormTokenDep,
+    kind: EventKind = EventKind.NEEDLE_REPORT,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> Response:
+    now = dt.datetime.fromtimestamp(ctx.now, ctx.deployment.tz)
+    chosen = year or (now.year if now.month > 1 else now.year - 1)
+
+    def build() -> str:
+        full_view = AUDIENCE_OF_ROLE.get(ctx.role) is None
+        title = f"{KIND_WORDS[kind].capitalize()} month by month, {chosen}"
+        years = [str(y) for y in range(now.year, now.year - 5, -1)]
+        form = HeaderForm(
+            "/maps/trends",
+            [select("year", years, str(chosen), "Year")],
+            hidden=[("kind", kind.value)],
+        )
+        page = TrendPage(
+            title=title,
+            bounds=bounds(ctx.deployment),
+            area=mapping(ctx.deployment.service_area),
+            months=_months(ctx, kind, chosen),
+            sites=sites_for_map(ctx),
+            header_html=header(title, form, [], ctx.role),
+            note="Move the slider, or pick a month in the layer list. "
+            + ("Manager view: every square." if full_view else "Quiet squares look empty."),
+        )
+        return trend_map(page, tiles=tiles(ctx.settings))
+
+    return await serve_map(build, ctx.settings, token)
