@@ -3,7 +3,6 @@ and siting (``/v1/siting/lockers``, ``/v1/siting/consumption-site``)."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Annotated, Any, Literal
 
@@ -23,9 +22,9 @@ from geo_service.context import (
     StoreDep,
 )
 from geo_service.errors import InvalidParameter
-from geo_service.http import decode_text, parse_json, read_payload
-from geo_service.ingest.batches import BatchResult, check_idempotency_key, run_batch
-from geo_service.ingest.layers import context_feature, context_from_csv, context_from_geojson
+from geo_service.http import read_payload
+from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
+from geo_service.ingest.layers import context_feature
 from geo_service.ingest.sites import Service, check_opening_hours
 from geo_service.services.coverage import (
     DEFAULT_WEIGHTS,
@@ -35,20 +34,14 @@ from geo_service.services.coverage import (
     coverage_report,
     site_lockers,
 )
+from geo_service.services.imports import Layer, body_upload, import_layer
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
-from geo_service.storage import ContextFeature
 
 router = APIRouter(prefix="/v1", tags=["coverage and siting"])
 CONTEXT_WRITERS = frozenset({Role.PLANNER, Role.MANAGER, Role.STEWARD})
 PLANNERS = frozenset({Role.PLANNER, Role.MANAGER, Role.STEWARD})
-LAYERS = {"candidates": "candidate", "exclusions": "exclusion"}
-
-
-def _fingerprint(records: list[ContextFeature], rejected: list[Any], replace: bool) -> str:
-    return hashlib.sha256(
-        repr((records, [(r.index, r.code) for r in rejected], replace)).encode()
-    ).hexdigest()
+LAYERS: dict[str, Layer] = {"candidates": "candidate", "exclusions": "exclusion"}
 
 
 async def _post_layer(
@@ -68,31 +61,10 @@ async def _post_layer(
     kind, body = await read_payload(request)
 
     def work() -> tuple[dict[str, Any], bool]:
-        if kind == "json":
-            records, rejected = context_from_geojson(
-                parse_json(body), layer, deployment, max_rows=settings.max_batch_rows
-            )
-        else:
-            records, rejected = context_from_csv(
-                decode_text(body), layer, deployment, max_rows=settings.max_batch_rows
-            )
-        return run_batch(
-            store,
-            program_id=principal.program_id,
-            key_id=principal.key_id,
-            target=name,
-            idempotency_key=key,
-            fingerprint=_fingerprint(records, rejected, replace),
-            accepted=len(records),
-            rejected=rejected,
-            all_or_nothing=all_or_nothing or replace,
-            write=lambda record: store.store_context(
-                principal.program_id,
-                records,
-                batch=record,
-                replace_layer=layer if replace else None,
-            ),
-        )
+        upload = body_upload(kind, body, settings.max_batch_rows)
+        sender = Sender(principal.program_id, principal.key_id, key, all_or_nothing)
+        done = import_layer(store, deployment, sender, upload, layer, replace_layer=replace)
+        return done.answer, done.replayed
 
     answer, replayed = await run_in_threadpool(work)
     headers = {"Idempotent-Replayed": "true"} if replayed else None

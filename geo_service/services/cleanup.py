@@ -37,7 +37,7 @@ from analysis.routing import (
 from geo_service.auth import EVENT_READERS, Principal, Role
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, NotFound, Unprocessable
-from geo_service.ingest.batches import run_batch
+from geo_service.ingest.batches import Checked, Sender, run_batch
 from geo_service.ingest.layers import exclusion_zones
 from geo_service.ingest.privacy import coarsen_times
 from geo_service.periods import Period, latest_published, parse_period
@@ -575,16 +575,9 @@ def log_cleanup(
     ).hexdigest()
     return run_batch(
         store,
-        program_id=principal.program_id,
-        key_id=principal.key_id,
-        target="cleanups",
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        accepted=n,
-        rejected=[],
-        all_or_nothing=True,
-        write=lambda record: store.store_events(record, rows),
-        held_back=held_back,
+        Sender(principal.program_id, principal.key_id, idempotency_key, all_or_nothing=True),
+        Checked("cleanups", fingerprint, n, held_back=held_back),
+        lambda record: store.store_events(record, rows),
     )
 
 
