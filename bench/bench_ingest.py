@@ -154,7 +154,7 @@ def bench_cli(n: int, directory: Path) -> None:
     cli = Path(sys.executable).parent / "geo-service"
     started = time.perf_counter()
     result = subprocess.run(
-        [str(cli), "ingest", str(path), "--program", "bench"],
+        [str(cli), "ingest", "events", str(path), "--program", "bench"],
         env=env,
         capture_output=True,
         text=True,
@@ -165,7 +165,7 @@ def bench_cli(n: int, directory: Path) -> None:
     assert result.returncode == 0, result.stderr[-500:]
     floor = floor_seconds(n, directory)
     print(
-        f"CLI  geo-service ingest, {n:,} CSV rows ({path.stat().st_size / 1e6:.0f} MB): "
+        f"CLI  geo-service ingest events, {n:,} CSV rows ({path.stat().st_size / 1e6:.0f} MB): "
         f"{elapsed:.1f} s (target < 20 s), {n / elapsed:,.0f} rows/s, peak memory "
         f"{peak_mib:,.0f} MiB (target < 1024)"
     )

@@ -18,9 +18,9 @@ import pandas as pd
 from analysis.network import WalkingNetwork
 from analysis.projection import to_lonlat, to_metres
 from geo_service.deployment import Deployment
-from geo_service.ingest.events import RawEvents, ValidatedBatch, validate_events
+from geo_service.ingest.event_input import RawEvents
+from geo_service.ingest.events import ValidatedBatch, validate_events
 from geo_service.storage import (
-    BatchRecord,
     ContextFeature,
     NetworkInfo,
     NetworkRows,
@@ -322,41 +322,18 @@ def load_demo(
     the same batches as real data; ``step`` is called after each of the five parts."""
     # Imported here: the network module loads OR-Tools, and tests and benchmarks import the
     # generators above without it.
-    from geo_service.ingest.batches import run_batch
+    from geo_service.ingest.batches import Checked, Sender, run_batch
     from geo_service.services.network import area_share
 
+    sender = Sender(program_id)
     batch = demo_events(deployment, end=pd.Timestamp.now(tz="UTC").floor("h"))
     step()
-
-    def write(record: BatchRecord) -> None:
-        store.store_events(record, batch.rows)
-
-    run_batch(
-        store,
-        program_id=program_id,
-        key_id=None,
-        target="events",
-        idempotency_key=None,
-        fingerprint=batch.fingerprint(),
-        accepted=batch.accepted,
-        rejected=batch.rejected,
-        all_or_nothing=False,
-        write=write,
-    )
+    events = Checked("events", batch.fingerprint(), batch.accepted, batch.rejected)
+    run_batch(store, sender, events, lambda record: store.store_events(record, batch.rows))
     step()
     sites = demo_sites()
-    run_batch(
-        store,
-        program_id=program_id,
-        key_id=None,
-        target="sites",
-        idempotency_key=None,
-        fingerprint=uuid.uuid4().hex,
-        accepted=len(sites),
-        rejected=[],
-        all_or_nothing=False,
-        write=lambda record: store.store_sites(record, sites),
-    )
+    checked = Checked("sites", uuid.uuid4().hex, len(sites))
+    run_batch(store, sender, checked, lambda record: store.store_sites(record, sites))
     step()
     context = demo_context()
     store.store_context(program_id, context)

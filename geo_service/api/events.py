@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import Field
 from starlette.responses import Response
 
 from analysis.projection import to_metres
 from geo_service.audit import record
-from geo_service.auth import EVENT_READERS, EVENT_WRITERS, SUBMITTABLE_KINDS
-from geo_service.context import DeploymentDep, PrincipalDep, SettingsDep, StoreDep
+from geo_service.context import ManagerContext, SubmitterContext
 from geo_service.errors import InvalidParameter
 from geo_service.geojson import GEOJSON, events_to_features
-from geo_service.http import decode_text, parse_json, read_payload
-from geo_service.ingest.batches import BatchResult, check_idempotency_key, run_batch
-from geo_service.ingest.events import events_from_csv, events_from_geojson, validate_events
+from geo_service.http import read_payload
+from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
 from geo_service.models import EVENTS_REQUEST_BODY
+from geo_service.params import Ask
 from geo_service.periods import parse_datetime
-from geo_service.services.releases import grace_days, hold_back_late
+from geo_service.services.imports import Imported, body_upload, import_events, key_rules
 from geo_service.settings import EventKind
 from geo_service.storage import EventQuery
 
@@ -39,10 +39,7 @@ router = APIRouter(prefix="/v1", tags=["events"])
 )
 async def post_events(
     request: Request,
-    principal: PrincipalDep,
-    store: StoreDep,
-    deployment: DeploymentDep,
-    settings: SettingsDep,
+    ctx: SubmitterContext,
     all_or_nothing: Annotated[
         bool, Query(description="store nothing if any row is rejected")
     ] = False,
@@ -54,39 +51,19 @@ async def post_events(
     stored together in one transaction. A retried request with the same ``Idempotency-Key``
     stores nothing and returns the first answer.
     """
-    principal.require(EVENT_WRITERS, "submitting events")
     key = check_idempotency_key(idempotency_key)
-    kind, body = await read_payload(request)
+    sender = Sender(ctx.program_id, ctx.principal.key_id, key, all_or_nothing)
+    media, body = await read_payload(request)
 
-    def work() -> tuple[dict[str, Any], bool]:
-        if kind == "json":
-            raw = events_from_geojson(parse_json(body), max_rows=settings.max_batch_rows)
-        else:
-            raw = events_from_csv(decode_text(body), max_rows=settings.max_batch_rows)
-        choice = store.publication(principal.program_id)
-        batch = validate_events(
-            raw, deployment, allowed_kinds=SUBMITTABLE_KINDS[principal.role],
-            history_days=None if principal.role in EVENT_READERS else grace_days(choice),
-        )  # fmt: skip
-        batch, held_back = hold_back_late(store, deployment, principal.program_id, batch)
-        return run_batch(
-            store,
-            program_id=principal.program_id,
-            key_id=principal.key_id,
-            target="events",
-            idempotency_key=key,
-            fingerprint=batch.fingerprint(),
-            accepted=batch.accepted,
-            rejected=batch.rejected,
-            all_or_nothing=all_or_nothing,
-            write=lambda record: store.store_events(record, batch.rows),
-            held_back=held_back,
-        )
+    def work() -> Imported:
+        upload = body_upload(media, body, ctx.settings.max_batch_rows)
+        rules = key_rules(ctx.store, ctx.principal)
+        return import_events(ctx.store, ctx.deployment, sender, upload, rules)
 
-    answer, replayed = await run_in_threadpool(work)
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    done = await run_in_threadpool(work)
+    headers = {"Idempotent-Replayed": "true"} if done.replayed else None
     return Response(
-        orjson.dumps(answer), status_code=201, media_type="application/json", headers=headers
+        orjson.dumps(done.answer), status_code=201, media_type="application/json", headers=headers
     )
 
 
@@ -125,43 +102,39 @@ def envelope_m(
     return float(x.min()), float(y.min()), float(x.max()), float(y.max())
 
 
+class EventsAsk(Ask):
+    kind: list[EventKind] | None = None
+    bbox: str | None = Field(None, description="west,south,east,north in degrees")
+    datetime: str | None = Field(None, description="RFC 3339 instant or interval a/b, '..' open")
+    limit: int = Field(1000, ge=1)
+    after: int = Field(0, ge=0, le=2**63 - 1, description="the last id of the previous page")
+
+
 @router.get(
     "/events",
     summary="Stored events as grid-cell polygons (managers and stewards)",
     responses={200: {"content": {GEOJSON: {}}}},
 )
 def get_events(
-    request: Request,
-    principal: PrincipalDep,
-    store: StoreDep,
-    deployment: DeploymentDep,
-    settings: SettingsDep,
-    kind: Annotated[list[EventKind] | None, Query()] = None,
-    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees")] = None,
-    datetime: Annotated[
-        str | None, Query(description="RFC 3339 instant or interval a/b, '..' open")
-    ] = None,
-    limit: Annotated[int, Query(ge=1)] = 1000,
-    after: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="the last id of the previous page")
-    ] = 0,
+    request: Request, ctx: ManagerContext, ask: Annotated[EventsAsk, Query()]
 ) -> Response:
-    principal.require(EVENT_READERS, "reading events")
-    if limit > settings.page_size_max:
+    store, deployment, settings, principal = ctx.store, ctx.deployment, ctx.settings, ctx.principal
+    if ask.limit > settings.page_size_max:
         raise InvalidParameter(f"limit may be at most {settings.page_size_max}")
-    start, end = parse_datetime(datetime) if datetime else (None, None)
+    start, end = parse_datetime(ask.datetime) if ask.datetime else (None, None)
     query = EventQuery(
         program_id=principal.program_id,
-        kinds=tuple(k.value for k in kind or ()),
+        kinds=tuple(k.value for k in ask.kind or ()),
         start=start,
         end=end,
-        envelope_m=envelope_m(parse_bbox(bbox), deployment.crs) if bbox else None,
-        after_id=after,
-        limit=limit,
+        envelope_m=envelope_m(parse_bbox(ask.bbox), deployment.crs) if ask.bbox else None,
+        after_id=ask.after,
+        limit=ask.limit,
     )
     rows = store.query_events(
         query, grid_origin=(deployment.grid.origin_x_m, deployment.grid.origin_y_m)
     )
+    filters = (("bbox", ask.bbox), ("datetime", ask.datetime))
     record(
         store,
         "events.read",
@@ -170,10 +143,10 @@ def get_events(
         key_id=principal.key_id,
         rows=len(rows),
         kinds=sorted(query.kinds),
-        filters=sorted(name for name, used in (("bbox", bbox), ("datetime", datetime)) if used),
+        filters=sorted(name for name, used in filters if used),
     )
     links = []
-    if len(rows) == limit:
+    if len(rows) == ask.limit:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
         params.append(("after", str(rows[-1].id)))
         links.append(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -14,14 +13,14 @@ from starlette.responses import Response
 
 from geo_service.auth import Action
 from geo_service.context import allowed
-from geo_service.http import decode_text, parse_json, read_payload
-from geo_service.ingest.batches import BatchResult, check_idempotency_key, run_batch
-from geo_service.ingest.layers import context_feature, context_from_csv, context_from_geojson
+from geo_service.http import read_payload
+from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
+from geo_service.ingest.layers import context_feature
+from geo_service.services.imports import Layer, body_upload, import_layer
 from geo_service.services.program import ProgramContext
-from geo_service.storage import ContextFeature
 
 router = APIRouter(prefix="/v1", tags=["coverage and siting"])
-LAYERS = {"candidates": "candidate", "exclusions": "exclusion"}
+LAYERS: dict[str, Layer] = {"candidates": "candidate", "exclusions": "exclusion"}
 LayerWriter = Annotated[ProgramContext, Depends(allowed(Action.ADD_LAYERS))]
 LayerReader = Annotated[ProgramContext, Depends(allowed(Action.READ_LAYERS))]
 
@@ -30,12 +29,6 @@ LayerReader = Annotated[ProgramContext, Depends(allowed(Action.READ_LAYERS))]
 class LayerUpload:
     all_or_nothing: bool
     replace: bool  # swap the whole layer in one transaction (then any bad row refuses all)
-
-
-def _fingerprint(records: list[ContextFeature], rejected: list[Any], replace: bool) -> str:
-    return hashlib.sha256(
-        repr((records, [(r.index, r.code) for r in rejected], replace)).encode()
-    ).hexdigest()
 
 
 async def _post_layer(
@@ -47,31 +40,10 @@ async def _post_layer(
     store, deployment, max_rows = ctx.store, ctx.deployment, ctx.settings.max_batch_rows
 
     def work() -> tuple[dict[str, Any], bool]:
-        if kind == "json":
-            records, rejected = context_from_geojson(
-                parse_json(body), layer, deployment, max_rows=max_rows
-            )
-        else:
-            records, rejected = context_from_csv(
-                decode_text(body), layer, deployment, max_rows=max_rows
-            )
-        return run_batch(
-            store,
-            program_id=ctx.program_id,
-            key_id=ctx.principal.key_id,
-            target=name,
-            idempotency_key=key,
-            fingerprint=_fingerprint(records, rejected, ask.replace),
-            accepted=len(records),
-            rejected=rejected,
-            all_or_nothing=ask.all_or_nothing or ask.replace,
-            write=lambda record: store.store_context(
-                ctx.program_id,
-                records,
-                batch=record,
-                replace_layer=layer if ask.replace else None,
-            ),
-        )
+        upload = body_upload(kind, body, max_rows)
+        sender = Sender(ctx.program_id, ctx.principal.key_id, key, ask.all_or_nothing)
+        done = import_layer(store, deployment, sender, upload, layer, replace_layer=ask.replace)
+        return done.answer, done.replayed
 
     answer, replayed = await run_in_threadpool(work)
     headers = {"Idempotent-Replayed": "true"} if replayed else None

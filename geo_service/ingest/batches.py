@@ -8,12 +8,13 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from geo_service.errors import Conflict, InvalidParameter, Unprocessable
-from geo_service.ingest.events import Rejection
+from geo_service.ingest.tabular import Rejection
 from geo_service.storage import BatchRecord, Store
 
 logger = logging.getLogger("geo_service.ingest.events")
@@ -61,37 +62,50 @@ def idempotency_digest(secret: str, *, key_id: int | None, target: str, value: s
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Who sends a batch, and on what terms."""
+
+    program_id: int
+    key_id: int | None = None  # None: the command line or the demo
+    idempotency_key: str | None = None  # checked with check_idempotency_key
+    all_or_nothing: bool = False
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A batch whose rows were checked: where it goes, what passed and what was refused."""
+
+    target: str
+    fingerprint: str  # identifies a retry of the same batch; never the input itself
+    accepted: int
+    rejected: list[Rejection] = field(default_factory=list)
+    # Stored, but their period was already published: managers see them, no release will.
+    held_back: list[dict[str, Any]] = field(default_factory=list)
+
+
 def run_batch(
-    store: Store,
-    *,
-    program_id: int,
-    key_id: int | None,
-    target: str,
-    idempotency_key: str | None,
-    fingerprint: str,
-    accepted: int,
-    rejected: list[Rejection],
-    all_or_nothing: bool,
-    write: Callable[[BatchRecord], None],
-    held_back: list[dict[str, Any]] | None = None,
+    store: Store, sender: Sender, checked: Checked, write: Callable[[BatchRecord], None]
 ) -> tuple[dict[str, Any], bool]:
     """Store a validated batch once. Returns ``(answer, replayed)``; raises if nothing fits."""
     digest = None
-    if idempotency_key is not None:
+    program_id, key_id, target = sender.program_id, sender.key_id, checked.target
+    if sender.idempotency_key is not None:
         digest = idempotency_digest(
-            store.server_secret(), key_id=key_id, target=target, value=idempotency_key
+            store.server_secret(), key_id=key_id, target=target, value=sender.idempotency_key
         )
         earlier = store.find_batch(program_id, target, key_id, digest)
         if earlier is not None:
-            if earlier.fingerprint != fingerprint:
+            if earlier.fingerprint != checked.fingerprint:
                 raise Conflict(
                     "this Idempotency-Key was already used for a different batch; use a new "
                     "key for new data",
                     code="idempotency_key_reused",
                 )
             return earlier.response, True
+    accepted, rejected = checked.accepted, checked.rejected
     rejected_dicts = [r.as_dict() for r in rejected]
-    if accepted == 0 or (all_or_nothing and rejected):
+    if accepted == 0 or (sender.all_or_nothing and rejected):
         nothing = (
             "no row could be accepted"
             if accepted == 0
@@ -104,8 +118,8 @@ def run_batch(
         )
     batch_id = uuid.uuid4().hex
     answer = {"batch_id": batch_id, "accepted": accepted, "rejected": rejected_dicts}
-    if held_back:
-        answer["held_back"] = held_back
+    if checked.held_back:
+        answer["held_back"] = checked.held_back
     write(
         BatchRecord(
             batch_id=batch_id,
@@ -113,7 +127,7 @@ def run_batch(
             key_id=key_id,
             target=target,
             idempotency_key=digest,
-            fingerprint=fingerprint,
+            fingerprint=checked.fingerprint,
             received_on=dt.datetime.now(dt.UTC).date().isoformat(),
             response=answer,
         )

@@ -19,9 +19,16 @@ from shapely.geometry import shape
 
 from analysis.projection import to_metres
 from geo_service.deployment import Deployment
-from geo_service.errors import PayloadTooLarge, Unprocessable
-from geo_service.ingest.events import FEATURE_MEMBERS, Rejection, is_formula, read_csv_rows
 from geo_service.ingest.sites import check_point
+from geo_service.ingest.tabular import (
+    FEATURE_MEMBERS,
+    Rejection,
+    RowErrors,
+    Upload,
+    csv_chunks,
+    feature_list,
+    is_formula,
+)
 from geo_service.storage import ContextFeature, Store
 
 DEFAULT_BUFFER_M = 200.0  # Ontario's rule for consumption sites near schools and daycares
@@ -75,7 +82,10 @@ class CandidateProperties(BaseModel):
     host_consent: Feasible = Feasible.UNKNOWN
     notes: str | None = Field(default=None, max_length=300)
 
-    _text = field_validator("name", "notes")(classmethod(lambda cls, v: _plain_text(v)))
+    @field_validator("name", "notes")
+    @classmethod
+    def _no_formula(cls, value: str | None) -> str | None:
+        return _plain_text(value)
 
     def record(self, lon: float, lat: float) -> ContextFeature:
         feasibility = (
@@ -92,7 +102,10 @@ class ExclusionProperties(BaseModel):
     exclusion_type: ExclusionType
     buffer_m: float = Field(default=DEFAULT_BUFFER_M, ge=0, le=MAX_BUFFER_M, allow_inf_nan=False)
 
-    _text = field_validator("name")(classmethod(lambda cls, v: _plain_text(v)))
+    @field_validator("name")
+    @classmethod
+    def _no_formula(cls, value: str) -> str | None:
+        return _plain_text(value)
 
 
 def _problem(exc: ValidationError, fields: str) -> tuple[str, str]:
@@ -186,26 +199,14 @@ def _exclusion(
     )
 
 
-def _features(doc: Any, max_rows: int) -> list[Any]:
-    if (
-        not isinstance(doc, dict)
-        or doc.get("type") != "FeatureCollection"
-        or not isinstance(doc.get("features"), list)
-    ):
-        raise Unprocessable(
-            "the body must be a GeoJSON FeatureCollection", code="not_a_feature_collection"
-        )
-    if len(doc["features"]) > max_rows:
-        raise PayloadTooLarge(f"a batch may hold at most {max_rows} features")
-    return list(doc["features"])
-
-
 def context_from_geojson(
     doc: Any, layer: str, deployment: Deployment, *, max_rows: int
 ) -> tuple[list[ContextFeature], list[Rejection]]:
     accepted: list[ContextFeature] = []
     rejected: list[Rejection] = []
-    for i, feature in enumerate(_features(doc, max_rows)):
+    for i, feature in enumerate(
+        feature_list(doc, max_rows, "the body must be a GeoJSON FeatureCollection")
+    ):
         geometry = feature.get("geometry") if type(feature) is dict else None
         if (
             type(feature) is not dict
@@ -241,17 +242,36 @@ def context_from_geojson(
     return accepted, rejected
 
 
-def context_from_csv(
-    text: str, layer: str, deployment: Deployment, *, max_rows: int
+def read_layer(
+    upload: Upload, layer: str, deployment: Deployment
 ) -> tuple[list[ContextFeature], list[Rejection]]:
-    """Candidates or point exclusions from CSV (polygons come as GeoJSON)."""
+    """Candidates or exclusions from GeoJSON, or from CSV (point exclusions only: polygons
+    come as GeoJSON)."""
+    if upload.media == "geojson":
+        return context_from_geojson(upload.document, layer, deployment, max_rows=upload.row_limit)
     allowed = CANDIDATE_CSV_COLUMNS if layer == "candidate" else EXCLUSION_CSV_COLUMNS
     required = ("name", "latitude", "longitude") + (
         () if layer == "candidate" else ("exclusion_type",)
     )
-    columns, errors, lines = read_csv_rows(
-        text, allowed=allowed, required=required, max_rows=max_rows
-    )
+    accepted: list[ContextFeature] = []
+    rejected: list[Rejection] = []
+    for chunk in csv_chunks(upload, allowed=allowed, required=required):
+        got, bad = _context_from_columns(
+            chunk.columns, chunk.errors, chunk.lines, layer, deployment
+        )
+        accepted += got
+        rejected += [Rejection(r.index + chunk.first_index, r.code, r.detail) for r in bad]
+    return accepted, rejected
+
+
+def _context_from_columns(
+    columns: dict[str, list[str]],
+    errors: RowErrors,
+    lines: list[int],
+    layer: str,
+    deployment: Deployment,
+) -> tuple[list[ContextFeature], list[Rejection]]:
+    allowed = CANDIDATE_CSV_COLUMNS if layer == "candidate" else EXCLUSION_CSV_COLUMNS
     accepted: list[ContextFeature] = []
     rejected: list[Rejection] = []
     for i, line in enumerate(lines):

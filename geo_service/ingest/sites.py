@@ -10,8 +10,15 @@ import opening_hours
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geo_service.deployment import Deployment
-from geo_service.errors import PayloadTooLarge, Unprocessable
-from geo_service.ingest.events import FEATURE_MEMBERS, Rejection, is_formula, read_csv_rows
+from geo_service.ingest.tabular import (
+    FEATURE_MEMBERS,
+    Rejection,
+    RowErrors,
+    Upload,
+    csv_chunks,
+    feature_list,
+    is_formula,
+)
 from geo_service.storage import SiteRecord
 
 SITE_CSV_COLUMNS = (
@@ -141,18 +148,9 @@ def _validate_site(
 def sites_from_geojson(
     doc: Any, deployment: Deployment, *, max_rows: int
 ) -> tuple[list[SiteRecord], list[Rejection]]:
-    if (
-        not isinstance(doc, dict)
-        or doc.get("type") != "FeatureCollection"
-        or not isinstance(doc.get("features"), list)
-    ):
-        raise Unprocessable(
-            "the body must be a GeoJSON FeatureCollection of Point features",
-            code="not_a_feature_collection",
-        )
-    features = doc["features"]
-    if len(features) > max_rows:
-        raise PayloadTooLarge(f"a batch may hold at most {max_rows} features")
+    features = feature_list(
+        doc, max_rows, "the body must be a GeoJSON FeatureCollection of Point features"
+    )
     accepted: list[SiteRecord] = []
     rejected: list[Rejection] = []
     for i, feature in enumerate(features):
@@ -187,19 +185,22 @@ def sites_from_geojson(
     return accepted, rejected
 
 
-def sites_from_csv(
-    text: str, deployment: Deployment, *, max_rows: int
-) -> tuple[list[SiteRecord], list[Rejection]]:
-    """Read sites from CSV; ``services`` is a list separated by ';' or spaces."""
-    columns, errors, lines = read_csv_rows(
-        text, allowed=SITE_CSV_COLUMNS, required=SITE_CSV_REQUIRED, max_rows=max_rows
-    )
-    return sites_from_columns(columns, errors, lines, deployment)
+def read_sites(upload: Upload, deployment: Deployment) -> tuple[list[SiteRecord], list[Rejection]]:
+    """Sites from GeoJSON or CSV; in CSV, ``services`` is a list separated by ';' or spaces."""
+    if upload.media == "geojson":
+        return sites_from_geojson(upload.document, deployment, max_rows=upload.row_limit)
+    accepted: list[SiteRecord] = []
+    rejected: list[Rejection] = []
+    for chunk in csv_chunks(upload, allowed=SITE_CSV_COLUMNS, required=SITE_CSV_REQUIRED):
+        got, bad = sites_from_columns(chunk.columns, chunk.errors, chunk.lines, deployment)
+        accepted += got
+        rejected += [Rejection(r.index + chunk.first_index, r.code, r.detail) for r in bad]
+    return accepted, rejected
 
 
 def sites_from_columns(
     columns: dict[str, list[str]],
-    errors: dict[int, tuple[str, str]],
+    errors: RowErrors,
     lines: list[int],
     deployment: Deployment,
 ) -> tuple[list[SiteRecord], list[Rejection]]:

@@ -257,7 +257,7 @@ def test_a_cli_import_killed_mid_batch_leaves_nothing_and_a_rerun_stores_it_once
     big = events_csv(tmp_path / "big.csv", 20_000)
     marker = tmp_path / "inside"
     env = {"GEO_SERVICE_DATABASE_URL": database_url}
-    argv = ["ingest", str(big), "--program", "town"]
+    argv = ["ingest", "events", str(big), "--program", "town"]
     child = start_child("_child_cli_ingest", str(marker), "120", *argv, env=env)
     wait_for(marker, child)
     kill(child)

@@ -63,11 +63,12 @@ def test_ingest_real_boston_needle_pickups(env: Path, monkeypatch: pytest.Monkey
         app,
         [
             "ingest",
+            "events",
             str(SHARED_DATA / "boston_needle_pickups_2015.csv"),
             "--program",
             "boston",
-            "--kind",
-            "needle_report",
+            "--set",
+            "kind=needle_report",
             "--column",
             "observed_at=opened",
             "--ignore",
@@ -93,7 +94,7 @@ def test_ingest_real_boston_needle_pickups(env: Path, monkeypatch: pytest.Monkey
 def test_ingest_refuses_a_file_with_nothing_valid(env: Path) -> None:
     bad = env / "bad.csv"
     bad.write_text("kind,observed_at,latitude,longitude\noverdose,yesterday,54.77,-101.88\n")
-    result = runner.invoke(app, ["ingest", str(bad)])
+    result = runner.invoke(app, ["ingest", "events", str(bad)])
     assert result.exit_code == 2
     assert "Nothing was stored" in result.output and "invalid_timestamp" in result.output
 
@@ -140,8 +141,8 @@ def test_ingest_sites_from_the_real_philadelphia_file(
         app,
         [
             "ingest",
+            "sites",
             str(SHARED_DATA / "philadelphia_syringe_exchange_sites.csv"),
-            "--sites",
             "--program",
             "phl",
             "--column",
@@ -172,7 +173,7 @@ def test_ingest_candidates_and_exclusions_like_the_api(env: Path) -> None:
         f"Far away,locker,yes,no,unknown,,45.0,{lon}\n"
         f"Library,vending_machine,yes,yes,yes,staff agree,{lat + 0.001},{lon}\n"
     )
-    result = runner.invoke(app, ["ingest", str(table), "--program", "town", "--candidates"])
+    result = runner.invoke(app, ["ingest", "candidates", str(table), "--program", "town"])
     assert result.exit_code == 0, result.output
     assert "Stored 2 candidates" in result.stdout
     assert "45.0" not in result.output  # the refused row is named, never echoed
@@ -185,7 +186,7 @@ def test_ingest_candidates_and_exclusions_like_the_api(env: Path) -> None:
     )
     for _ in range(2):  # replacing twice leaves one layer, not two
         result = runner.invoke(
-            app, ["ingest", str(zones), "--program", "town", "--exclusions", "--replace"]
+            app, ["ingest", "exclusions", str(zones), "--program", "town", "--replace"]
         )
         assert result.exit_code == 0, result.output
     store = _store()
@@ -195,16 +196,17 @@ def test_ingest_candidates_and_exclusions_like_the_api(env: Path) -> None:
     [zone] = store.list_context(program_id, "exclusion")
     assert zone.name == "School yard" and zone.buffer_m == 200.0 and zone.geometry
     store.close()
-    both = runner.invoke(app, ["ingest", str(zones), "--candidates", "--exclusions"])
-    assert both.exit_code == 2 and "choose one" in both.output
-    mapped = runner.invoke(app, ["ingest", str(table), "--candidates", "--set", "power=yes"])
+    # Column mapping is for events and sites; a layer takes the schema's own columns.
+    timed = runner.invoke(app, ["ingest", "exclusions", str(zones), "--time-format", "%Y"])
+    assert timed.exit_code == 2 and "No such option" in timed.output
+    mapped = runner.invoke(app, ["ingest", "candidates", str(table), "--set", "power=yes"])
     assert mapped.exit_code == 2
 
 
 def test_every_command_closes_the_store_also_when_it_refuses(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import geo_service.cli as cli
+    import geo_service.cli.common as cli
 
     opened: list[SqlStore] = []
     closed: list[SqlStore] = []
@@ -223,7 +225,7 @@ def test_every_command_closes_the_store_also_when_it_refuses(
     table.write_text("kind,observed_at,latitude,longitude\n")
     refused = [
         (["network", "import", str(env / "streets.osm.pbf"), "--program", "nobody"], "nobody"),
-        (["ingest", str(table), "--column", "no-equals-sign"], "FIELD=VALUE"),
+        (["ingest", "events", str(table), "--column", "no-equals-sign"], "FIELD=VALUE"),
         (["keys", "revoke", "999"], "no active key"),
         (["keys", "create", "--role", "peer", "--program", "Bad Name!"], ""),
         (["audit", "list", "--program", "nobody"], "no program named nobody"),

@@ -199,7 +199,8 @@ def test_a_batch_racing_its_months_release_enters_no_release(
 
     import pandas as pd
 
-    from geo_service.ingest.events import events_from_geojson, validate_events
+    from geo_service.ingest.event_input import events_from_geojson
+    from geo_service.ingest.events import validate_events
     from geo_service.periods import parse_period
     from geo_service.services.releases import get_release, hold_back_late
     from geo_service.settings import EventKind

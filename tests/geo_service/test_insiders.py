@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from geo_service.auth import Role, create_key
-from geo_service.ingest.events import events_from_geojson, validate_events
+from geo_service.ingest.event_input import events_from_geojson
+from geo_service.ingest.events import validate_events
 from geo_service.storage import BatchRecord
 from geo_service.storage.sql import SqlStore
 from tests.conftest import bearer, collection, feature

@@ -16,7 +16,7 @@ import shapely
 from analysis.grid import cell_centres
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
-from geo_service.ingest.batches import run_batch
+from geo_service.ingest.batches import Checked, Sender, run_batch
 from geo_service.ingest.privacy import coarsen_times
 from geo_service.services.releases import grace_days, late_rows
 from geo_service.settings import EventKind
@@ -146,16 +146,9 @@ def log_cleanup(
     ).hexdigest()
     return run_batch(
         store,
-        program_id=principal.program_id,
-        key_id=principal.key_id,
-        target="cleanups",
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        accepted=n,
-        rejected=[],
-        all_or_nothing=True,
-        write=lambda record: store.store_events(record, rows),
-        held_back=held_back,
+        Sender(principal.program_id, principal.key_id, idempotency_key, all_or_nothing=True),
+        Checked("cleanups", fingerprint, n, held_back=held_back),
+        lambda record: store.store_events(record, rows),
     )
 
 

@@ -1,0 +1,32 @@
+"""The ``geo-service`` command: demo, serve, ingest, keys, audit, program and network.
+
+Each group lives in its own module; this one assembles them into ``app``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from geo_service.cli import ingest, keys, program, server
+
+app = typer.Typer(
+    help="Privacy-first hot-spot service for harm-reduction programs.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Rich tracebacks print local variables, which can hold raw coordinates.
+    pretty_exceptions_enable=False,
+)
+app.command()(server.demo)
+app.command()(server.migrate)
+app.command()(server.serve)
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(keys.audit_app, name="audit")
+app.add_typer(program.program_app, name="program")
+app.add_typer(server.network_app, name="network")
+app.command()(server.assets)
+app.command()(program.retention)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,160 @@
+"""One import path for files and request bodies: the API's POST routes and the command
+line's ``ingest`` read, check, blur and store rows through these functions, so a file is
+judged exactly like a request.
+
+It lives among the services, not in ingest, because storing events asks which periods are
+already released (rows that fall in one are held back from every release).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from geo_service.auth import FULL_VIEW, SUBMITTABLE_KINDS, Principal
+from geo_service.deployment import Deployment
+from geo_service.http import decode_text, parse_json
+from geo_service.ingest.batches import Checked, Sender, run_batch
+from geo_service.ingest.event_input import read_events
+from geo_service.ingest.events import KINDS, ValidatedBatch, validate_events
+from geo_service.ingest.layers import read_layer
+from geo_service.ingest.sites import read_sites
+from geo_service.ingest.tabular import Rejection, Upload
+from geo_service.services.releases import grace_days, hold_back_late
+from geo_service.storage import BatchRecord, EventRows, Store
+
+Layer = Literal["candidate", "exclusion"]
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """What a sender may submit: which kinds, and how many days back (None: as far as the
+    retention period)."""
+
+    allowed_kinds: frozenset[str] = KINDS
+    history_days: float | None = None
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A stored or replayed batch. ``answer`` is the JSON kept for a replay."""
+
+    answer: dict[str, Any]
+    replayed: bool
+
+    @property
+    def batch_id(self) -> str:
+        return str(self.answer["batch_id"])
+
+    @property
+    def accepted(self) -> int:
+        return int(self.answer["accepted"])
+
+    @property
+    def rejected(self) -> list[dict[str, Any]]:
+        return list(self.answer["rejected"])
+
+    @property
+    def held_back(self) -> list[dict[str, Any]]:
+        return list(self.answer.get("held_back", []))
+
+
+def body_upload(media: str, body: bytes, max_rows: int) -> Upload:
+    """A request body (``media`` 'json' or 'csv', from read_payload) of at most ``max_rows``."""
+    if media == "json":
+        return Upload("geojson", document=parse_json(body), max_rows=max_rows)
+    text = decode_text(body).lstrip("\ufeff")
+    return Upload("csv", lines=io.StringIO(text, newline=""), max_rows=max_rows)
+
+
+def key_rules(store: Store, principal: Principal) -> EventRules:
+    """A key's limits: its role's kinds, and for peers and planners the program's grace
+    window, so no one backdates a report into a published period."""
+    if principal.role in FULL_VIEW:
+        return EventRules(SUBMITTABLE_KINDS[principal.role])
+    days = grace_days(store.publication(principal.program_id))
+    return EventRules(SUBMITTABLE_KINDS[principal.role], days)
+
+
+def import_events(
+    store: Store,
+    deployment: Deployment,
+    sender: Sender,
+    upload: Upload,
+    rules: EventRules | None = None,
+) -> Imported:
+    """Validate and blur every row, hold back those in released periods, store the rest as
+    one batch. A file is read and checked a chunk at a time; all of it commits together."""
+    rules = rules or EventRules()
+    chunks: list[EventRows] = []
+    batches: list[ValidatedBatch] = []
+    rejected: list[Rejection] = []
+    held_back: list[dict[str, Any]] = []
+    for first, raw in read_events(upload, deployment):
+        batch = validate_events(
+            raw, deployment, allowed_kinds=rules.allowed_kinds, history_days=rules.history_days
+        )
+        batch, held = hold_back_late(store, deployment, sender.program_id, batch)
+        batches.append(batch)
+        chunks.append(batch.rows)
+        rejected += [Rejection(r.index + first, r.code, r.detail) for r in batch.rejected]
+        held_back += [{**note, "index": note["index"] + first} for note in held]
+    checked = Checked(
+        "events", _events_fingerprint(batches), sum(len(c) for c in chunks), rejected, held_back
+    )
+    answer, replayed = run_batch(
+        store, sender, checked, lambda record: store.store_event_stream(record, chunks)
+    )
+    return Imported(answer, replayed)
+
+
+def _events_fingerprint(batches: list[ValidatedBatch]) -> str:
+    if len(batches) == 1:
+        return batches[0].fingerprint()
+    return _digest([b.fingerprint() for b in batches])
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
+def import_sites(store: Store, deployment: Deployment, sender: Sender, upload: Upload) -> Imported:
+    """Check service sites (public places, kept exact) and store them as one batch."""
+    records, rejected = read_sites(upload, deployment)
+    fingerprint = _digest((records, [(r.index, r.code) for r in rejected]))
+    checked = Checked("sites", fingerprint, len(records), rejected)
+    answer, replayed = run_batch(
+        store, sender, checked, lambda record: store.store_sites(record, records)
+    )
+    return Imported(answer, replayed)
+
+
+def import_layer(
+    store: Store,
+    deployment: Deployment,
+    sender: Sender,
+    upload: Upload,
+    layer: Layer,
+    *,
+    replace_layer: bool = False,
+) -> Imported:
+    """Check candidate sites or exclusions and store them as one batch; ``replace_layer``
+    swaps the whole layer, so then any bad row refuses the batch."""
+    records, rejected = read_layer(upload, layer, deployment)
+    fingerprint = _digest((records, [(r.index, r.code) for r in rejected], replace_layer))
+    checked = Checked(f"{layer}s", fingerprint, len(records), rejected)
+    if replace_layer:
+        sender = replace(sender, all_or_nothing=True)
+
+    def write(record: BatchRecord) -> None:
+        store.store_context(
+            sender.program_id,
+            records,
+            batch=record,
+            replace_layer=layer if replace_layer else None,
+        )
+
+    answer, replayed = run_batch(store, sender, checked, write)
+    return Imported(answer, replayed)
