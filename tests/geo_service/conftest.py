@@ -34,6 +34,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def store(app: FastAPI, client: TestClient) -> SqlStore:
+    _ = client  # requested for its effect: the app's lifespan is running
     store: SqlStore = app.state.store
     return store
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,7 +136,8 @@ def test_concurrent_writers_keep_one_chain(store: SqlStore) -> None:
     assert hashes[0] == GENESIS and len(set(hashes)) == len(hashes)  # no fork
 
 
-def test_cli_verify_says_intact_or_names_the_broken_row(env: Path) -> None:  # noqa: F811
+@pytest.mark.usefixtures("env")
+def test_cli_verify_says_intact_or_names_the_broken_row() -> None:
     runner = CliRunner()
     runner.invoke(cli, ["keys", "create", "--role", "peer", "--program", "north"])
     runner.invoke(cli, ["keys", "create", "--role", "steward", "--program", "north"])

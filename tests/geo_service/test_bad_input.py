@@ -233,7 +233,7 @@ def test_bad_requests(client: TestClient, keys: Keys, stored: Any, case: str) ->
     assert stored() == before
 
 
-def test_bodies_over_the_limit_get_413(tmp_path: Any, keys: Keys) -> None:
+def test_bodies_over_the_limit_get_413(tmp_path: Any) -> None:
     from geo_service.auth import Role, create_key
     from geo_service.main import create_app
 

@@ -36,7 +36,8 @@ def _store() -> SqlStore:
     return open_store(settings.database_url, grid_record=Deployment(settings).grid_record())
 
 
-def test_keys_create_list_revoke(env: Path) -> None:
+@pytest.mark.usefixtures("env")
+def test_keys_create_list_revoke() -> None:
     created = runner.invoke(app, ["keys", "create", "--role", "peer", "--program", "north-end"])
     assert created.exit_code == 0, created.output
     key = created.stdout.strip().splitlines()[0]
@@ -99,7 +100,8 @@ def test_ingest_refuses_a_file_with_nothing_valid(env: Path) -> None:
     assert "Nothing was stored" in result.output and "invalid_timestamp" in result.output
 
 
-def test_demo_loads_a_synthetic_town_with_hot_spots(env: Path) -> None:
+@pytest.mark.usefixtures("env")
+def test_demo_loads_a_synthetic_town_with_hot_spots() -> None:
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     assert result.stdout.count("gs_") == 4
@@ -132,9 +134,8 @@ def test_demo_loads_a_synthetic_town_with_hot_spots(env: Path) -> None:
     store.close()
 
 
-def test_ingest_sites_from_the_real_philadelphia_file(
-    env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("env")
+def test_ingest_sites_from_the_real_philadelphia_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEO_SERVICE_SERVICE_AREA_BBOX", "-75.30,39.86,-74.95,40.14")
     get_settings.cache_clear()
     result = runner.invoke(

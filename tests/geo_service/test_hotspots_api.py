@@ -97,9 +97,8 @@ def test_grid_counts_sum_to_the_events_at_every_cell_size(
     assert len(ring) == 5 and ring[0] == ring[-1]
 
 
-def test_permutation_inference_is_seeded_and_reported(
-    client: TestClient, keys: Keys, town: int
-) -> None:
+@pytest.mark.usefixtures("town")
+def test_permutation_inference_is_seeded_and_reported(client: TestClient, keys: Keys) -> None:
     a = hotspots(client, keys["manager"], permutations=199, seed=4)
     b = hotspots(client, keys["manager"], permutations=199, seed=4)
     assert a == b
@@ -129,7 +128,8 @@ def test_clusters_are_polygons_ranked_by_events(client: TestClient, keys: Keys, 
         assert top["share"] == pytest.approx(top["count"] / town, abs=1e-4)
 
 
-def test_density_peaks_at_the_hot_spot(client: TestClient, keys: Keys, town: int) -> None:
+@pytest.mark.usefixtures("town")
+def test_density_peaks_at_the_hot_spot(client: TestClient, keys: Keys) -> None:
     body = hotspots(client, keys["manager"], method="density", bandwidth_m=200)
     peak = max(body["features"], key=lambda f: f["properties"]["density"])
     assert peak["properties"]["level"] == 10
@@ -141,10 +141,11 @@ def test_density_peaks_at_the_hot_spot(client: TestClient, keys: Keys, town: int
 # -- what peers and planners see -----------------------------------------------------------
 
 
+@pytest.mark.usefixtures("town")
 @pytest.mark.parametrize("role", ["peer", "planner"])
 @pytest.mark.parametrize("method", ["gi_star", "dbscan", "hdbscan", "density"])
 def test_peers_and_planners_get_only_the_released_cells(
-    client: TestClient, keys: Keys, town: int, role: str, method: str
+    client: TestClient, keys: Keys, role: str, method: str
 ) -> None:
     full = hotspots(client, keys["manager"], method="gi_star")
     counts = {f["id"]: f["properties"]["count"] for f in full["features"]}
@@ -181,6 +182,7 @@ def test_peers_and_planners_get_only_the_released_cells(
     assert str(K) in body["summary"]["audience"]
 
 
+@pytest.mark.usefixtures("town")
 @pytest.mark.parametrize(
     ("query", "needle"),
     [
@@ -191,7 +193,7 @@ def test_peers_and_planners_get_only_the_released_cells(
     ],
 )
 def test_peers_must_ask_for_a_finished_period_of_released_cells(
-    client: TestClient, keys: Keys, town: int, query: str, needle: str
+    client: TestClient, keys: Keys, query: str, needle: str
 ) -> None:
     response = client.get(f"/v1/hotspots?kind=needle_report{query}", headers=keys["peer"])
     assert needle in problem(response, 400)["detail"]
@@ -227,8 +229,9 @@ def test_the_threshold_cannot_be_set_below_five(tmp_path: Any) -> None:
 # -- caching -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("town")
 def test_managers_answers_are_cached_until_new_events_arrive(
-    client: TestClient, keys: Keys, town: int
+    client: TestClient, keys: Keys
 ) -> None:
     url = "/v1/hotspots?kind=needle_report"
     first = client.get(url, headers=keys["manager"])
@@ -245,8 +248,9 @@ def test_managers_answers_are_cached_until_new_events_arrive(
     )
 
 
+@pytest.mark.usefixtures("town")
 def test_a_peers_answer_is_frozen_and_tells_nothing_of_arrivals(
-    client: TestClient, keys: Keys, town: int
+    client: TestClient, keys: Keys
 ) -> None:
     url = f"/v1/hotspots?kind=needle_report&period={QUARTER}"
     first = client.get(url, headers=keys["peer"])
@@ -257,7 +261,8 @@ def test_a_peers_answer_is_frozen_and_tells_nothing_of_arrivals(
     assert after.content == first.content
 
 
-def test_programs_do_not_see_each_other(client: TestClient, keys: Keys, town: int) -> None:
+@pytest.mark.usefixtures("town")
+def test_programs_do_not_see_each_other(client: TestClient, keys: Keys) -> None:
     body = hotspots(client, keys["other_manager"])
     assert body["features"] == []
     assert body["summary"]["counts"]["events"] == 0
@@ -279,15 +284,15 @@ def test_results_do_not_depend_on_the_order_events_arrived(client: TestClient, k
 # -- windows and warnings ------------------------------------------------------------------
 
 
-def test_a_window_with_no_data_is_empty_with_a_warning(
-    client: TestClient, keys: Keys, town: int
-) -> None:
+@pytest.mark.usefixtures("town")
+def test_a_window_with_no_data_is_empty_with_a_warning(client: TestClient, keys: Keys) -> None:
     body = hotspots(client, keys["manager"], datetime="2020-01-01T00:00:00Z/2020-02-01T00:00:00Z")
     assert body["features"] == []
     assert body["summary"]["warnings"]
 
 
-def test_the_window_selects_events(client: TestClient, keys: Keys, town: int) -> None:
+@pytest.mark.usefixtures("town")
+def test_the_window_selects_events(client: TestClient, keys: Keys) -> None:
     body = hotspots(client, keys["manager"], datetime="2025-06-01T00:00:00Z/..")
     assert body["summary"]["counts"]["events"] == 33  # the scattered singles and the 3
     assert body["summary"]["datetime"] == ["2025-06-01T00:00:00Z", None]
@@ -302,6 +307,7 @@ def test_few_cells_with_data_are_warned_about(client: TestClient, keys: Keys) ->
 # -- bad parameters ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("town")
 @pytest.mark.parametrize(
     ("query", "status", "needle"),
     [
@@ -322,7 +328,7 @@ def test_few_cells_with_data_are_warned_about(client: TestClient, keys: Keys) ->
     ],
 )
 def test_bad_parameters_get_a_clear_error_that_does_not_echo_them(
-    client: TestClient, keys: Keys, town: int, query: str, status: int, needle: str
+    client: TestClient, keys: Keys, query: str, status: int, needle: str
 ) -> None:
     response = client.get(f"/v1/hotspots?{query}", headers=keys["manager"])
     body = problem(response, status)

@@ -39,7 +39,7 @@ def test_a_file_in_chunks_gets_the_answer_of_one_body(
     observed = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=40)).floor("s")
     month = observed.tz_convert(app.state.deployment.tz).strftime("%Y-%m")
     released = {("needle_report", month), ("cleanup", month)}
-    monkeypatch.setattr(store, "released_periods", lambda program_id: released)
+    monkeypatch.setattr(store, "released_periods", lambda _program_id: released)
     text = _csv(observed.isoformat())
 
     whole = _import(app, store, "whole", body_upload("csv", text.encode(), max_rows=100))

@@ -79,6 +79,7 @@ def cell_at(body: Any, point: tuple[float, float]) -> list[Any]:
 
 @pytest.fixture
 def people(app: FastAPI, client: TestClient) -> dict[str, dict[str, str]]:
+    _ = client  # requested for its effect: the app's lifespan is running
     store = app.state.store
     return {
         "victim": bearer(create_key(store, program="town", role=Role.PEER)[1]),
@@ -317,7 +318,7 @@ def test_peer_answers_never_read_the_event_store_once_released(
     assert all(r.status_code == 200 for r in first), [r.text for r in first]
     store = app.state.store
 
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
+    def forbidden(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("a peer's or planner's answer read the event store")
 
     for name in ("event_atoms", "event_cells", "event_buckets", "query_events", "all_events"):

@@ -201,7 +201,7 @@ def assert_unavailable(response: Any) -> None:
 
 @pytest.mark.postgres
 @needs_postgres
-def test_postgres_partition_answers_503_quickly_and_recovers(tmp_path: Path) -> None:
+def test_postgres_partition_answers_503_quickly_and_recovers() -> None:
     assert SERVER is not None
     upstream = sa.engine.make_url(SERVER)
     proxy = CuttableProxy((upstream.host or "127.0.0.1", upstream.port or 5432))
@@ -272,7 +272,7 @@ def test_database_error_logs_class_and_request_id_never_parameters(
 ) -> None:
     store: SqlStore = app.state.store
 
-    def failing_lookup(key_hash: str) -> None:
+    def failing_lookup(_key_hash: str) -> None:
         with store.engine.connect() as conn:
             conn.execute(sa.text("SELECT cell FROM no_such_table WHERE cell = :c"), {"c": SECRET})
 
@@ -316,7 +316,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def bad_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+def bad_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+
     def use(url: str) -> None:
         monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", url)
         get_settings.cache_clear()

@@ -171,7 +171,7 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
     from analysis import publication as core
     from geo_service.services.releases import making
 
-    def plain_quarter(deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
+    def plain_quarter(_deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
         family = [
             [core.Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
                 (atoms.period == m) & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
