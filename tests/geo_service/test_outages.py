@@ -276,7 +276,7 @@ def test_database_error_logs_class_and_request_id_never_parameters(
         with store.engine.connect() as conn:
             conn.execute(sa.text("SELECT cell FROM no_such_table WHERE cell = :c"), {"c": SECRET})
 
-    store.key_by_hash = failing_lookup  # type: ignore[method-assign]
+    store.key_by_hash = failing_lookup  # type: ignore[method-assign,assignment]
     with caplog.at_level(logging.INFO):
         response = client.get("/v1/events", headers=bearer("gs_" + "x" * 40))
     assert response.status_code == 500
