@@ -63,8 +63,8 @@ def raising_app(error: Exception) -> TestClient:
 
 def test_every_analysis_error_type_is_in_the_table() -> None:
     found = set()
-    for info in pkgutil.iter_modules(analysis.__path__):
-        module = importlib.import_module(f"analysis.{info.name}")
+    for info in pkgutil.walk_packages(analysis.__path__, prefix="analysis."):
+        module = importlib.import_module(info.name)
         found |= {
             obj
             for _, obj in inspect.getmembers(module, inspect.isclass)
