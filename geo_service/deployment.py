@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,6 +18,9 @@ from analysis.grid import Grid, IntArray, cell_bounds, snap_to_cells
 from analysis.projection import check_projected_crs, to_lonlat, to_metres, utm_crs_for
 from geo_service.errors import ConfigurationError
 from geo_service.settings import EventKind, Settings
+
+if TYPE_CHECKING:
+    from geo_service.geojson import Geometry
 
 
 def _load_area_file(settings: Settings) -> BaseGeometry:
@@ -125,7 +128,9 @@ class Deployment:
         xmin, ymin, xmax, ymax = self.service_area_m.bounds
         return float(min(xmax - xmin, ymax - ymin))
 
-    def cell_rings(self, ix: IntArray, iy: IntArray, cell_m: npt.ArrayLike) -> list[Any]:
+    def cell_rings(
+        self, ix: IntArray, iy: IntArray, cell_m: npt.ArrayLike
+    ) -> list[list[list[float]]]:
         """Each cell as a closed GeoJSON ring in WGS 84 (6 decimals ≈ 0.1 m)."""
         if len(ix) == 0:
             return []
@@ -135,10 +140,12 @@ class Deployment:
         xs = np.stack([xmin, xmin + size, xmin + size, xmin, xmin], axis=1)
         ys = np.stack([ymin, ymin, ymin + size, ymin + size, ymin], axis=1)
         lon, lat = to_lonlat(xs.ravel(), ys.ravel(), crs=self.crs)
-        rings: list[Any] = np.round(np.stack([lon, lat], axis=1), 6).reshape(len(ix), 5, 2).tolist()
+        rings: list[list[list[float]]] = (
+            np.round(np.stack([lon, lat], axis=1), 6).reshape(len(ix), 5, 2).tolist()
+        )
         return rings
 
-    def to_geojson_geometry(self, geometry_m: BaseGeometry) -> dict[str, Any]:
+    def to_geojson_geometry(self, geometry_m: BaseGeometry) -> Geometry:
         """A projected shapely geometry as a GeoJSON geometry in WGS 84."""
 
         def unproject(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -146,7 +153,7 @@ class Deployment:
             rounded: npt.NDArray[np.float64] = np.column_stack([lon, lat]).round(6)
             return rounded
 
-        mapped: dict[str, Any] = mapping(shapely.transform(geometry_m, unproject))
+        mapped: Geometry = mapping(shapely.transform(geometry_m, unproject))
         return mapped
 
     def to_lonlat_point(self, x_m: float, y_m: float) -> list[float]:

@@ -1,8 +1,10 @@
-"""GeoJSON presentation of stored rows: each event as its grid cell polygon, times in UTC."""
+"""GeoJSON as answers carry it (RFC 7946 types), and stored rows presented as GeoJSON: each
+event as its grid cell polygon, times in UTC."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Literal, NotRequired, TypedDict
 
 import numpy as np
 
@@ -12,6 +14,34 @@ from geo_service.storage import StoredEvent
 
 GEOJSON = "application/geo+json"
 
+Position = Sequence[float]  # lon, lat (WGS 84)
+
+
+class Geometry(TypedDict):
+    """A geometry object. Its coordinates nest by type (a Point's position, a Polygon's
+    rings...); the service builds them and serialises them, and never reads them back."""
+
+    type: str
+    coordinates: Sequence[object]
+
+
+class Feature(TypedDict):
+    type: Literal["Feature"]
+    id: NotRequired[str | int]
+    geometry: Geometry
+    properties: dict[str, object]
+
+
+class FeatureCollection(TypedDict):
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+    summary: NotRequired[dict[str, object]]  # what the answer is and how it was made
+
+
+def polygon(ring: Sequence[Position]) -> Geometry:
+    """One grid cell (or any single-ring polygon) as a geometry."""
+    return {"type": "Polygon", "coordinates": [ring]}
+
 
 def utc_text(epoch_s: int) -> str:
     """RFC 3339 in UTC for any stored instant; numpy's calendar has no year 1-9999 limit, so
@@ -19,7 +49,7 @@ def utc_text(epoch_s: int) -> str:
     return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
 
 
-def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[dict[str, Any]]:
+def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[Feature]:
     """Each event as its grid cell polygon (WGS 84, 6 decimals ≈ 0.1 m)."""
     if not rows:
         return []
@@ -28,9 +58,9 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
         np.array([r.cell_iy for r in rows], dtype=np.int64),
         np.array([r.cell_m for r in rows], dtype=np.float64),
     )
-    features = []
+    features: list[Feature] = []
     for row, coords in zip(rows, ring, strict=True):
-        props: dict[str, Any] = {
+        props: dict[str, object] = {
             "kind": row.kind,
             "cell": f"{row.cell_m}:{row.cell_ix}:{row.cell_iy}",
             "cell_m": row.cell_m,
@@ -49,7 +79,7 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
             {
                 "type": "Feature",
                 "id": row.id,
-                "geometry": {"type": "Polygon", "coordinates": [coords]},
+                "geometry": polygon(coords),
                 "properties": props,
             }
         )

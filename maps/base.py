@@ -24,6 +24,8 @@ import folium
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
+from maps.records import Geometry, Site
+
 ASSET_JS = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
 ASSET_CSS = [
     ("leaflet_css", "/static/vendor/leaflet/leaflet.css"),
@@ -50,35 +52,6 @@ class Tiles:
 
     url: str | None
     attribution: str = ""
-
-
-def compact(
-    collection: dict[str, Any], *, keep: Sequence[str], decimals: int = 5
-) -> dict[str, Any]:
-    """A FeatureCollection with only the properties a layer draws or labels, and coordinates
-    rounded to about a metre (finer than the grid needs, and each digit is page weight)."""
-
-    def rounded(value: Any) -> Any:
-        if isinstance(value, float):
-            return round(value, decimals)
-        if isinstance(value, list):
-            return [rounded(v) for v in value]
-        return value
-
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": f["geometry"]["type"],
-                    "coordinates": rounded(f["geometry"]["coordinates"]),
-                },
-                "properties": {k: f["properties"][k] for k in keep if k in f["properties"]},
-            }
-            for f in collection["features"]
-        ],
-    }
 
 
 def json_for_html(value: Any) -> str:
@@ -144,7 +117,7 @@ def base_map(bounds: Sequence[float], *, tiles: Tiles) -> folium.Map:
     return fmap
 
 
-def add_outline(fmap: folium.Map, area: dict[str, Any]) -> None:
+def add_outline(fmap: folium.Map, area: Geometry) -> None:
     folium.GeoJson(
         area,
         name="Service area",
@@ -153,14 +126,14 @@ def add_outline(fmap: folium.Map, area: dict[str, Any]) -> None:
     ).add_to(fmap)
 
 
-def add_sites(fmap: folium.Map, sites: Sequence[dict[str, Any]], *, show: bool = True) -> None:
+def add_sites(fmap: folium.Map, sites: Sequence[Site], *, show: bool = True) -> None:
     """Service sites as labelled circles: name, services, and today's opening hours."""
     group = folium.FeatureGroup(name="Service sites", show=show)
     for site in sites:
-        lon, lat = site["lon"], site["lat"]
+        lon, lat = site.lon, site.lat
         label = (
-            f"<b>{html.escape(site['name'])}</b><br>{html.escape(', '.join(site['services']))}"
-            f"<br>Today: {html.escape(site.get('today') or 'hours not given')}"
+            f"<b>{html.escape(site.name)}</b><br>{html.escape(', '.join(site.services))}"
+            f"<br>Today: {html.escape(site.today or 'hours not given')}"
         )
         marker = folium.CircleMarker(
             location=[round(lat, 6), round(lon, 6)],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import folium
 from branca.element import Element
@@ -22,6 +21,7 @@ from maps.base import (
     page_of,
     render,
 )
+from maps.records import Geometry, Route, RouteStop, Site
 
 # Okabe-Ito colours: told apart with every common colour-vision deficiency.
 TEAM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -31,9 +31,9 @@ TEAM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"
 class CleanupPage:
     title: str
     bounds: tuple[float, float, float, float]
-    area: dict[str, Any]
-    route: dict[str, Any]  # the FeatureCollection of /v1/routes/cleanup
-    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+    area: Geometry
+    route: Route
+    sites: Sequence[Site] = field(default_factory=list)
     header_html: str = ""
     log_form_action: str = ""  # where the "log this clean-up" form posts; "" hides it
     hidden_fields: Sequence[tuple[str, str]] = ()
@@ -43,20 +43,13 @@ def team_colour(team: int) -> str:
     return TEAM_COLOURS[(team - 1) % len(TEAM_COLOURS)]
 
 
-def _stops(route: dict[str, Any]) -> list[dict[str, Any]]:
-    return [f for f in route["features"] if f["properties"]["kind"] == "stop"]
-
-
 def route_bounds(page: CleanupPage) -> tuple[float, float, float, float]:
     """The walk's extent with a margin, so the crew sees its streets, not the whole town."""
+    route = page.route
     coords = [
-        c
-        for f in page.route["features"]
-        for c in (
-            f["geometry"]["coordinates"]
-            if f["geometry"]["type"] == "LineString"
-            else [f["geometry"]["coordinates"]]
-        )
+        *((e.lon, e.lat) for e in route.ends),
+        *(c for p in route.paths for c in _drawn(p.line)),
+        *((s.lon, s.lat) for s in route.stops),
     ]
     if not coords:
         return page.bounds
@@ -66,71 +59,67 @@ def route_bounds(page: CleanupPage) -> tuple[float, float, float, float]:
     return (min(lons) - pad_lon, min(lats) - pad_lat, max(lons) + pad_lon, max(lats) + pad_lat)
 
 
+def _drawn(line: Sequence[Sequence[float]]) -> Sequence[Sequence[float]]:
+    """A path as drawn: a one-point walk is a line from there to there."""
+    return line if len(line) > 1 else [*line, *line]
+
+
+def _stop_tooltip(s: RouteStop) -> str:
+    return html.escape(
+        f"Team {s.team}, stop {s.order}: minute {s.arrival_minute:.0f}, "
+        f"about {s.expected_needles:.0f} needles. {s.reason}"
+    )
+
+
 def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
     fmap = base_map(route_bounds(page), tiles=tiles)
     add_outline(fmap, page.area)
-    summary = page.route["summary"]
-    for f in page.route["features"]:
-        p = f["properties"]
-        if p["kind"] != "path":
-            continue
-        coords = [[lat, lon] for lon, lat in f["geometry"]["coordinates"]]
+    route = page.route
+    for p in route.paths:
+        coords = [[lat, lon] for lon, lat in _drawn(p.line)]
         path = folium.PolyLine(  # type: ignore[no-untyped-call]
-            coords, color=team_colour(p["team"]), weight=5, opacity=0.85
+            coords, color=team_colour(p.team), weight=5, opacity=0.85
         ).add_to(fmap)
         add_label(
             fmap,
             path,
-            tooltip=f"Team {p['team']}: {p['stops']} stops, {p['duration_min']:.0f} min, "
-            f"{p['distance_m'] / 1000:.1f} km",
+            tooltip=f"Team {p.team}: {p.stops} stops, {p.duration_min:.0f} min, "
+            f"{p.distance_m / 1000:.1f} km",
         )
-    for f in _stops(page.route):
-        p = f["properties"]
-        lon, lat = f["geometry"]["coordinates"]
+    for s in route.stops:
         icon = folium.DivIcon(
-            html=f'<div class="stop-number" style="background:{team_colour(p["team"])}">'
-            f"{p['order']}</div>",
+            html=f'<div class="stop-number" style="background:{team_colour(s.team)}">'
+            f"{s.order}</div>",
             icon_size=(26, 26),
             icon_anchor=(13, 13),
         )
-        stop = folium.Marker([lat, lon], icon=icon).add_to(fmap)
-        add_label(
-            fmap,
-            stop,
-            tooltip=html.escape(
-                f"Team {p['team']}, stop {p['order']}: minute {p['arrival_minute']:.0f}, "
-                f"about {p['expected_needles']:.0f} needles. {p['reason']}"
-            ),
-        )
-    for f in page.route["features"]:
-        p = f["properties"]
-        if p["kind"] in ("start", "end"):
-            lon, lat = f["geometry"]["coordinates"]
-            end = folium.CircleMarker(
-                [lat, lon],
-                radius=9,
-                color="#000000",
-                weight=3,
-                fill=True,
-                fill_color="#ffffff",
-                fill_opacity=1.0,
-            ).add_to(fmap)
-            add_label(fmap, end, tooltip=html.escape(f"{p['kind'].title()}: {p['name']}"))
+        stop = folium.Marker([s.lat, s.lon], icon=icon).add_to(fmap)
+        add_label(fmap, stop, tooltip=_stop_tooltip(s))
+    for e in route.ends:
+        end = folium.CircleMarker(
+            [e.lat, e.lon],
+            radius=9,
+            color="#000000",
+            weight=3,
+            fill=True,
+            fill_color="#ffffff",
+            fill_opacity=1.0,
+        ).add_to(fmap)
+        add_label(fmap, end, tooltip=html.escape(f"{e.kind.title()}: {e.name}"))
     add_sites(fmap, page.sites, show=False)
     folium.LayerControl(collapsed=True).add_to(fmap)
-    teams = [f["properties"] for f in page.route["features"] if f["properties"]["kind"] == "path"]
     items = [
         (
-            team_colour(t["team"]),
-            f"Team {t['team']}: {t['stops']} stops, {t['duration_min']:.0f} of "
-            f"{summary['budget_min']:g} min, {t['distance_m'] / 1000:.1f} km",
+            team_colour(t.team),
+            f"Team {t.team}: {t.stops} stops, {t.duration_min:.0f} of "
+            f"{route.budget_min:g} min, {t.distance_m / 1000:.1f} km",
         )
-        for t in teams
+        for t in route.paths
     ]
     note = (
-        f"About {summary['expected_needles']:.0f} needles expected at "
-        f"{summary['stops_visited']} stops; {summary['stops_skipped']} places left for "
-        f"another day. {summary['routing']['note'].capitalize()}."
+        f"About {route.expected_needles:.0f} needles expected at "
+        f"{route.stops_visited} stops; {route.stops_skipped} places left for "
+        f"another day. {route.routing_note.capitalize()}."
     )
     fmap.add_child(Legend("Clean-up route", items, note))
     page_of(fmap).html.add_child(Element(_stop_list(page)))
@@ -140,21 +129,20 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
 
 def _stop_list(page: CleanupPage) -> str:
     """The stops as a list a crew without a phone can carry; doubles as the log form."""
-    stops = _stops(page.route)
+    stops = page.route.stops
     rows = []
-    for f in stops:
-        p = f["properties"]
+    for p in stops:
         needles_input = (
             f'<input type="number" name="needles" min="0" max="10000" inputmode="numeric" '
-            f'aria-label="Needles collected at team {p["team"]} stop {p["order"]}">'
-            f'<input type="hidden" name="stop" value="{html.escape(p["stop"])}">'
+            f'aria-label="Needles collected at team {p.team} stop {p.order}">'
+            f'<input type="hidden" name="stop" value="{html.escape(p.stop)}">'
             if page.log_form_action
             else ""
         )
         rows.append(
-            f'<li><span class="stop-number" style="background:{team_colour(p["team"])}">'
-            f"{p['order']}</span> Team {p['team']} · minute {p['arrival_minute']:.0f} · "
-            f"about {p['expected_needles']:.0f} needles · {html.escape(p['reason'])}"
+            f'<li><span class="stop-number" style="background:{team_colour(p.team)}">'
+            f"{p.order}</span> Team {p.team} · minute {p.arrival_minute:.0f} · "
+            f"about {p.expected_needles:.0f} needles · {html.escape(p.reason)}"
             f"{needles_input}</li>"
         )
     listing = "".join(rows) or "<li>No stops: nothing to visit in this period.</li>"

@@ -25,6 +25,7 @@ from maps.base import (
     page_of,
     render,
 )
+from maps.records import Catchment, GapCell, Geometry, HourShares, feature_collection
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CATCHMENT = "#1b7837"  # ColorBrewer PRGn green: where a walk reaches a site
@@ -36,9 +37,10 @@ SHARE_STEPS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")  # RdYlGn,
 class CoveragePage:
     title: str
     bounds: tuple[float, float, float, float]
-    area: dict[str, Any]
-    result: dict[str, Any]  # one entry of GET /v1/coverage's "results"
-    catchments: Sequence[dict[str, Any]]  # {"name", "open", "geometry"} per site
+    area: Geometry
+    minutes: float  # the walk asked about
+    gaps: Sequence[GapCell]  # ranked
+    catchments: Sequence[Catchment]
     header_html: str = ""
     note: str = ""
 
@@ -49,14 +51,14 @@ def _share_colour(share: float | None) -> str:
     return SHARE_STEPS[min(4, int(share * 5))]
 
 
-def hour_table(by_hour: dict[str, Any], chosen: int | None, link: str) -> str:
+def hour_table(by_hour: HourShares, chosen: int | None, link: str) -> str:
     """A 7 x 24 table of the share covered by an open site; each cell links to that hour."""
     rows = []
     head = "".join(f"<th>{h:02d}</th>" if h % 3 == 0 else "<th></th>" for h in range(24))
     for d, day in enumerate(DAYS):
         cells = []
         for h in range(24):
-            share = by_hour["share_open"][d][h]
+            share = by_hour.share_open[d][h]
             text = "" if share is None else f"{round(100 * share)}"
             mark = ' class="chosen"' if chosen == d * 24 + h else ""
             label = f"{day} {h:02d}:00: " + ("no data" if share is None else f"{text}% covered")
@@ -70,7 +72,7 @@ def hour_table(by_hour: dict[str, Any], chosen: int | None, link: str) -> str:
         '<div class="hour-table side-panel">'
         "<h2>Share of events covered by an open site, by hour (%)</h2>"
         f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
-        f"<p>{html.escape(by_hour.get('note', 'Blank: no events in that hour.'))} "
+        f"<p>{html.escape(by_hour.note or 'Blank: no events in that hour.')} "
         "Choose an hour to see only the sites open then.</p></div>"
     )
 
@@ -80,7 +82,7 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     add_outline(fmap, page.area)
     reach = folium.FeatureGroup(name="Walking catchments")
     for c in page.catchments:
-        open_ = c["open"]
+        open_ = c.open
         look: dict[str, Any] = {
             "color": CATCHMENT if open_ else "#999999",
             "weight": 1,
@@ -88,41 +90,25 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             "fillOpacity": 0.25 if open_ else 0.08,
             "dashArray": None if open_ else "4 4",
         }
-        shape = outlined_shape(c["geometry"], look).add_to(reach)
-        add_label(fmap, shape, tooltip=html.escape(f"{c['name']}: {'open' if open_ else 'closed'}"))
+        shape = outlined_shape(c.geometry, look).add_to(reach)
+        add_label(fmap, shape, tooltip=html.escape(f"{c.name}: {'open' if open_ else 'closed'}"))
         marker = folium.CircleMarker(
-            [c["lat"], c["lon"]],
+            [c.lat, c.lon],
             radius=6,
             color="#000000",
             weight=2,
             fill=True,
-            fill_color=CATCHMENT if c["open"] else "#ffffff",
+            fill_color=CATCHMENT if c.open else "#ffffff",
             fill_opacity=1.0,
         ).add_to(reach)
-        hours = c["hours"] or "hours not given"
-        add_label(fmap, marker, tooltip=html.escape(f"{c['name']} ({hours})"))
+        hours = c.hours or "hours not given"
+        add_label(fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"))
     reach.add_to(fmap)
-    gaps = page.result["uncovered"]["features"]
-    if gaps:
-        worst = max(_gap_value(f) for f in gaps) or 1.0
-
-        def style(feature: dict[str, Any]) -> dict[str, Any]:
-            step = min(3, int(4 * _gap_value(feature) / (worst + 1e-9)))
-            return {"color": "#67000d", "weight": 0.6, "fillColor": GAP[step], "fillOpacity": 0.8}
-
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": gaps},
-            name="Uncovered cells",
-            style_function=style,
-            tooltip=folium.GeoJsonTooltip(
-                fields=[k for k in gaps[0]["properties"] if k != "rank"],
-                aliases=[k.replace("_", " ") for k in gaps[0]["properties"] if k != "rank"],
-            ),
-        ).add_to(fmap)
+    if page.gaps:
+        add_gaps(fmap, page.gaps)
     folium.LayerControl(collapsed=True).add_to(fmap)
-    r = page.result
     items = [
-        (CATCHMENT, f"Within {r['minutes']:g} min walk of a site open then"),
+        (CATCHMENT, f"Within {page.minutes:g} min walk of a site open then"),
         ("#cccccc", "Within reach, but the site is closed then"),
         (GAP[3], "Cells with uncovered events (darker: more)"),
     ]
@@ -132,14 +118,32 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     return render(fmap)
 
 
-def outlined_shape(geometry: dict[str, Any], style: dict[str, Any]) -> folium.GeoJson:
+def add_gaps(fmap: folium.Map, gaps: Sequence[GapCell]) -> None:
+    """The uncovered cells, darker where more events went uncovered; the tooltip names the
+    first cell's details (every cell has the same)."""
+    worst = max(g.shade for g in gaps) or 1.0
+    step_of_rank = {g.rank: min(3, int(4 * g.shade / (worst + 1e-9))) for g in gaps}
+
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        step = step_of_rank[feature["properties"]["rank"]]
+        return {"color": "#67000d", "weight": 0.6, "fillColor": GAP[step], "fillOpacity": 0.8}
+
+    names = [name for name, _ in gaps[0].details]
+    folium.GeoJson(
+        feature_collection(
+            [(g.geometry, {**dict(g.details), "rank": g.rank}) for g in gaps], decimals=None
+        ),
+        name="Uncovered cells",
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip(
+            fields=names, aliases=[name.replace("_", " ") for name in names]
+        ),
+    ).add_to(fmap)
+
+
+def outlined_shape(geometry: Geometry, style: dict[str, Any]) -> folium.GeoJson:
     """One outlined shape; its name is added as a label, never into the script."""
     return folium.GeoJson(
         {"type": "Feature", "geometry": geometry, "properties": {}},
         style_function=lambda _: style,
     )
-
-
-def _gap_value(feature: dict[str, Any]) -> float:
-    p = feature["properties"]
-    return float(p.get("uncovered_events", p.get("events", 0)) or 0)

@@ -1,6 +1,6 @@
 """The hot-spot map: Gi* classes, ranked clusters, an optional heat layer, service sites.
 
-Takes FeatureCollections the service has already cut to the viewer's role; draws cells and
+Takes records of what the service has already cut to the viewer's role; draws cells and
 polygons only (never one marker per event), so a page's size follows the cells, not the
 events.
 """
@@ -21,6 +21,15 @@ from maps.base import (
     add_sites,
     base_map,
     render,
+)
+from maps.records import (
+    Cluster,
+    Geometry,
+    GiCell,
+    HeatCell,
+    MapCollection,
+    Site,
+    feature_collection,
 )
 
 # ColorBrewer RdBu: diverging and colour-blind safe; hot is red, cold is blue.
@@ -45,11 +54,11 @@ HEAT = [
 class HotspotPage:
     title: str
     bounds: tuple[float, float, float, float]
-    area: dict[str, Any]
-    cells: dict[str, Any]
-    clusters: dict[str, Any]
-    heat: dict[str, Any] | None = None
-    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+    area: Geometry
+    cells: Sequence[GiCell]
+    clusters: Sequence[Cluster]
+    heat: Sequence[HeatCell] = ()
+    sites: Sequence[Site] = field(default_factory=list)
     header_html: str = ""
     note: str = ""
 
@@ -66,10 +75,21 @@ def _cell_style(feature: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _coarse_first(cells: dict[str, Any]) -> dict[str, Any]:
+def _coarse_first(cells: Sequence[GiCell]) -> MapCollection:
     # Larger (rolled-up) squares underneath, the stored-size squares drawn over them.
-    ordered = sorted(cells["features"], key=lambda f: -int(f["properties"].get("cell_m") or 0))
-    return {"type": "FeatureCollection", "features": ordered}
+    ordered = sorted(cells, key=lambda c: -(c.cell_m or 0))
+    return feature_collection([(c.geometry, _gi_properties(c)) for c in ordered])
+
+
+def _gi_properties(cell: GiCell) -> dict[str, object]:
+    properties: dict[str, object] = {
+        "count": cell.count,
+        "gi_class": cell.gi_class,
+        "confidence": cell.confidence,
+    }
+    if cell.cell_m is not None:
+        properties["cell_m"] = cell.cell_m
+    return properties
 
 
 def _heat_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -84,14 +104,14 @@ def _cluster_style(_: dict[str, Any]) -> dict[str, Any]:
 def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
-    if page.heat and page.heat["features"]:
+    if page.heat:
         folium.GeoJson(
-            page.heat,
+            feature_collection([(h.geometry, {"level": h.level}) for h in page.heat]),
             name="Heat (where reports gather)",
             style_function=_heat_style,
             show=False,
         ).add_to(fmap)
-    if page.cells["features"]:
+    if page.cells:
         folium.GeoJson(
             _coarse_first(page.cells),
             name="Hot spots (Gi*)",
@@ -100,9 +120,11 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
                 fields=["count", "confidence"], aliases=["Reports", "Hot spot?"]
             ),
         ).add_to(fmap)
-    if page.clusters["features"]:
+    if page.clusters:
         folium.GeoJson(
-            page.clusters,
+            feature_collection(
+                [(c.geometry, {"rank": c.rank, "count": c.count}) for c in page.clusters]
+            ),
             name="Clusters, ranked",
             style_function=_cluster_style,
             tooltip=folium.GeoJsonTooltip(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import folium
 from branca.element import Element
 
 from maps.base import Legend, Tiles, add_header, add_label, add_outline, base_map, page_of, render
 from maps.coverage import outlined_shape
+from maps.records import Geometry, LeftOut, LockerSummary, RankedSite, Shape
 
 EXCLUDED = "#762a83"  # PRGn purple: exclusion buffers
 CHOSEN = "#e66101"
@@ -25,23 +25,24 @@ CHOSEN = "#e66101"
 class SitingPage:
     title: str
     bounds: tuple[float, float, float, float]
-    area: dict[str, Any]
-    lockers: dict[str, Any]  # POST /v1/siting/lockers's answer
-    catchments: Sequence[dict[str, Any]]  # of the chosen sites: {"name", "geometry"}
-    exclusions: Sequence[dict[str, Any]]  # buffered zones: {"name", "geometry"}
-    ranking: dict[str, Any]  # GET /v1/siting/consumption-site's answer
+    area: Geometry
+    lockers: LockerSummary
+    catchments: Sequence[Shape]  # of the chosen sites
+    exclusions: Sequence[Shape]  # buffered zones
+    ranking: Sequence[RankedSite]  # best first
+    excluded: Sequence[LeftOut]  # candidates inside an exclusion buffer
     header_html: str = ""
 
 
-def _breakdown(entry: dict[str, Any]) -> str:
+def _breakdown(entry: RankedSite) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{html.escape(str(c['value']))}"
-        f"</td><td>{c['weight']:g}</td><td>{c['contribution']:.2f}</td></tr>"
-        for name, c in entry["criteria"].items()
+        f"<tr><td>{html.escape(c.name.replace('_', ' '))}</td><td>{html.escape(str(c.value))}"
+        f"</td><td>{c.weight:g}</td><td>{c.contribution:.2f}</td></tr>"
+        for c in entry.criteria
     )
     return (
-        f"<b>{html.escape(entry['name'])}</b><br>Consumption-site score {entry['score']:.2f} "
-        f"(rank {entry['rank']})<table><tr><th>criterion</th><th>value</th><th>weight</th>"
+        f"<b>{html.escape(entry.name)}</b><br>Consumption-site score {entry.score:.2f} "
+        f"(rank {entry.rank})<table><tr><th>criterion</th><th>value</th><th>weight</th>"
         f"<th>adds</th></tr>{rows}</table>"
     )
 
@@ -58,39 +59,40 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
         "dashArray": "3 3",
     }
     for z in page.exclusions:
-        zone = outlined_shape(z["geometry"], buffer_style).add_to(zones)
-        add_label(fmap, zone, tooltip=html.escape(z["name"]))
+        zone = outlined_shape(z.geometry, buffer_style).add_to(zones)
+        add_label(fmap, zone, tooltip=html.escape(z.name))
     zones.add_to(fmap)
     reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
     walk_style = {"color": CHOSEN, "weight": 1.5, "fillColor": CHOSEN, "fillOpacity": 0.15}
     for c in page.catchments:
-        walk = outlined_shape(c["geometry"], walk_style).add_to(reach)
-        add_label(fmap, walk, tooltip=html.escape(c["name"]))
+        walk = outlined_shape(c.geometry, walk_style).add_to(reach)
+        add_label(fmap, walk, tooltip=html.escape(c.name))
     reach.add_to(fmap)
-    ranked = {r["name"]: r for r in page.ranking.get("ranking", [])}
-    chosen = {c["name"]: c for c in page.lockers.get("chosen", [])}
+    ranked = {r.name: r for r in page.ranking}
+    chosen = {c.name: c for c in page.lockers.chosen}
     group = folium.FeatureGroup(name="Candidates")
-    for entry in [*page.ranking.get("ranking", []), *page.ranking.get("excluded", [])]:
-        name = entry["name"]
+    entries: list[RankedSite | LeftOut] = [*page.ranking, *page.excluded]
+    for entry in entries:
+        name = entry.name
         popup = (
-            _breakdown(ranked[name])
-            if name in ranked
-            else (f"<b>{html.escape(name)}</b><br>Excluded: {html.escape(entry['reason'])}")
+            _breakdown(entry)
+            if isinstance(entry, RankedSite)
+            else (f"<b>{html.escape(name)}</b><br>Excluded: {html.escape(entry.reason)}")
         )
         if name in chosen:
-            popup += f"<br>Locker #{chosen[name]['rank']}: adds " + _adds(chosen[name]["adds"])
+            popup += f"<br>Locker #{chosen[name].rank}: adds " + html.escape(chosen[name].adds)
             icon = folium.DivIcon(
                 html=f'<div class="stop-number" style="background:{CHOSEN}">'
-                f"{chosen[name]['rank']}</div>",
+                f"{chosen[name].rank}</div>",
                 icon_size=(26, 26),
                 icon_anchor=(13, 13),
             )
             marker: folium.Marker | folium.CircleMarker = folium.Marker(
-                [entry["lat"], entry["lon"]], icon=icon
+                [entry.lat, entry.lon], icon=icon
             )
         else:
             marker = folium.CircleMarker(
-                [entry["lat"], entry["lon"]],
+                [entry.lat, entry.lon],
                 radius=7,
                 color=EXCLUDED if name not in ranked else "#333333",
                 weight=2,
@@ -104,41 +106,37 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     group.add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     lockers = page.lockers
-    before, after = lockers.get("coverage_before"), lockers.get("coverage_after")
+    before, after = lockers.coverage_before, lockers.coverage_after
     items = [
-        (CHOSEN, f"Chosen locker sites ({len(chosen)}) and their {lockers['minutes']:g}-min walks"),
+        (CHOSEN, f"Chosen locker sites ({len(chosen)}) and their {lockers.minutes:g}-min walks"),
         (EXCLUDED, "Exclusion buffers (no site inside)"),
         ("#ffffff", "Other candidates: click for the consumption-site score"),
     ]
     note = (
         f"Events covered by an open site: {_pct(before)} now, {_pct(after)} with these "
-        f"{lockers['opening_hours']} sites. " + (lockers.get("reason") or "")
+        f"{lockers.opening_hours} sites. " + (lockers.reason or "")
     )
     fmap.add_child(Legend(page.title, items, note))
-    page_of(fmap).html.add_child(Element(ranking_panel(page.ranking)))
+    page_of(fmap).html.add_child(Element(ranking_panel(page.ranking, page.excluded)))
     add_header(fmap, page.header_html)
     return render(fmap)
 
 
-def ranking_panel(ranking: dict[str, Any]) -> str:
+def ranking_panel(ranking: Sequence[RankedSite], excluded: Sequence[LeftOut]) -> str:
     """The consumption-site ranking as a list beside the map: score and each criterion."""
     rows = []
-    for entry in ranking.get("ranking", []):
+    for entry in ranking:
         parts = "; ".join(
-            f"{name.replace('_', ' ')} {c['value']}" + (" m" if name == "service_gap" else "")
-            for name, c in entry["criteria"].items()
+            f"{c.name.replace('_', ' ')} {c.value}" + (" m" if c.name == "service_gap" else "")
+            for c in entry.criteria
         )
         rows.append(
-            f"<li><b>{html.escape(entry['name'])}</b>: score {entry['score']:.2f} "
+            f"<li><b>{html.escape(entry.name)}</b>: score {entry.score:.2f} "
             f"<small>({html.escape(parts)})</small></li>"
         )
-    left_out = "".join(
-        f"<li>{html.escape(e['name'])}: {html.escape(e['reason'])}</li>"
-        for e in ranking.get("excluded", [])
-    )
+    left_out = "".join(f"<li>{html.escape(e.name)}: {html.escape(e.reason)}</li>" for e in excluded)
     weights = ", ".join(
-        f"{name.replace('_', ' ')} {c['weight']:g}"
-        for name, c in (ranking.get("ranking") or [{"criteria": {}}])[0]["criteria"].items()
+        f"{c.name.replace('_', ' ')} {c.weight:g}" for c in (ranking[0].criteria if ranking else ())
     )
     return (
         '<div class="ranking side-panel"><h2>Consumption-site ranking</h2>'
@@ -152,8 +150,3 @@ def ranking_panel(ranking: dict[str, Any]) -> str:
 
 def _pct(share: float | None) -> str:
     return "not shown (too few events)" if share is None else f"{100 * share:.0f}%"
-
-
-def _adds(adds: dict[str, Any]) -> str:
-    share = adds.get("share_of_events")
-    return html.escape(adds.get("note", "")) if share is None else f"{100 * share:.1f}% of events"

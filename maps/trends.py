@@ -19,6 +19,7 @@ from maps.base import (
     page_of,
     render,
 )
+from maps.records import Geometry, Month, Site, feature_collection
 
 # ColorBrewer Purples: sequential, for how many reports a shown cell holds.
 BINS = [
@@ -32,9 +33,9 @@ BINS = [
 class TrendPage:
     title: str
     bounds: tuple[float, float, float, float]
-    area: dict[str, Any]
-    months: Sequence[tuple[str, dict[str, Any]]]  # (label, released cells)
-    sites: Sequence[dict[str, Any]] = field(default_factory=list)
+    area: Geometry
+    months: Sequence[Month]  # in order; each with the cells the viewer may see
+    sites: Sequence[Site] = field(default_factory=list)
     header_html: str = ""
     note: str = ""
 
@@ -51,11 +52,13 @@ def _style(feature: dict[str, Any]) -> dict[str, Any]:
 def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
-    for i, (label, cells) in enumerate(page.months):
+    for i, month in enumerate(page.months):
+        label = month.label
         group = folium.FeatureGroup(name=label, overlay=False, show=i == len(page.months) - 1)
-        if cells["features"]:  # a quiet month stays on the slider, drawn empty
+        if month.cells:  # a quiet month stays on the slider, drawn empty
+            cells = [(c.geometry, {"count": c.count}) for c in month.cells]
             folium.GeoJson(
-                cells,
+                feature_collection(cells, decimals=None),
                 style_function=_style,
                 tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
             ).add_to(group)

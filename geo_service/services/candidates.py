@@ -11,6 +11,7 @@ import numpy.typing as npt
 import shapely
 
 from analysis.projection import to_lonlat, to_metres
+from geo_service.geojson import Geometry
 from geo_service.ingest.layers import exclusion_zones
 from geo_service.services.demand import Demand
 from geo_service.services.program import ProgramContext
@@ -27,11 +28,21 @@ class Place:
     lat: float
     feature: ContextFeature | None  # None: a grid cell (no candidates loaded)
 
+    @property
+    def name(self) -> str:
+        f = self.feature
+        return f"grid cell at {self.lat:.4f}, {self.lon:.4f}" if f is None else f.name
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """(lon, lat) as answers give it: a loaded candidate's own, else the cell's centre."""
+        f = self.feature
+        return (self.lon, self.lat) if f is None else (f.lon, f.lat)
+
     def to_json(self) -> dict[str, Any]:
         f = self.feature
         if f is None:
-            name = f"grid cell at {self.lat:.4f}, {self.lon:.4f}"
-            return {"id": None, "name": name, "lon": self.lon, "lat": self.lat}
+            return {"id": None, "name": self.name, "lon": self.lon, "lat": self.lat}
         return {
             "id": f.id,
             "name": f.name,
@@ -105,11 +116,9 @@ def read_candidates(ctx: ProgramContext, demand: list[Demand], use: str) -> Cand
     return Candidates(places, x, y, excluded, not loaded)
 
 
-def zone_shapes(ctx: ProgramContext) -> list[dict[str, Any]]:
+def zone_shapes(ctx: ProgramContext) -> list[tuple[str, Geometry]]:
+    """Each exclusion zone's buffer, named by what it keeps sites away from."""
     return [
-        {
-            "name": f"{f.name}: {f.buffer_m:g} m",
-            "geometry": ctx.deployment.to_geojson_geometry(zone),
-        }
+        (f"{f.name}: {f.buffer_m:g} m", ctx.deployment.to_geojson_geometry(zone))
         for f, zone in exclusion_zones(ctx.store, ctx.deployment, ctx.program_id)
     ]

@@ -17,6 +17,7 @@ import opening_hours
 from analysis.coverage import HOURS_OF_WEEK, Coverage, coverage, walk_limit_m
 from analysis.projection import to_metres
 from geo_service.errors import Unprocessable
+from geo_service.geojson import Feature, Geometry, polygon
 from geo_service.ingest.sites import Service
 from geo_service.services.demand import (
     Demand,
@@ -116,6 +117,15 @@ class HourShares:
     events: WeekTable | None  # full views only
     k: int | None
 
+    @property
+    def note(self) -> str | None:
+        """Why some hours are blank, for peers and planners."""
+        return (
+            None
+            if self.events is not None
+            else f"hours with fewer than {self.k} events are left blank"
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "days": list(DAYS),
@@ -125,7 +135,7 @@ class HourShares:
         if self.events is not None:
             out["events"] = self.events
         else:
-            out["note"] = f"hours with fewer than {self.k} events are left blank"
+            out["note"] = self.note
         return out
 
 
@@ -134,14 +144,15 @@ class GapCell:
     """A cell with events no open site reaches, ranked by them."""
 
     rank: int
-    ring: list[Any]  # the cell's outline, GeoJSON
+    ring: list[list[float]]  # the cell's outline, GeoJSON
     events: float
     uncovered: float  # events not covered by a site open at their hour
     uncovered_anytime: float  # events no site reaches at all
     released: int | None  # the released count, for peers and planners
 
-    def to_json(self) -> dict[str, Any]:
-        props: dict[str, Any]
+    def shown(self) -> dict[str, float | bool]:
+        """What the answer says of the cell, as the role may see it (its rank aside)."""
+        props: dict[str, float | bool]
         if self.released is None:
             props = {
                 "events": round(self.events, 2),
@@ -154,9 +165,15 @@ class GapCell:
                 "share_uncovered": round(self.uncovered / self.events, 1),
                 "out_of_reach": bool(self.uncovered_anytime > 0),
             }
-        props["rank"] = self.rank
-        geometry = {"type": "Polygon", "coordinates": [self.ring]}
-        return {"type": "Feature", "geometry": geometry, "properties": props}
+        return props
+
+    @property
+    def geometry(self) -> Geometry:
+        return polygon(self.ring)
+
+    def to_json(self) -> Feature:
+        props: dict[str, object] = {**self.shown(), "rank": self.rank}
+        return {"type": "Feature", "geometry": self.geometry, "properties": props}
 
 
 @dataclass(frozen=True)

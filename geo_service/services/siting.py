@@ -92,7 +92,7 @@ class LockerPlan:
     choice: LockerChoice | None
     reason: str | None = None  # why nothing was chosen
 
-    def _amount(self, events: float) -> dict[str, Any]:
+    def amount(self, events: float) -> dict[str, Any]:
         k = self.window.k
         out: dict[str, Any] = {"share_of_events": round(events / self.total, 3)}
         if k is None:
@@ -122,7 +122,7 @@ class LockerPlan:
         if c is None:
             return base | {"chosen": [], "reason": self.reason}
         chosen = [
-            {"rank": s.rank, **s.place.to_json(), "adds": self._amount(s.adds)} for s in c.sites
+            {"rank": s.rank, **s.place.to_json(), "adds": self.amount(s.adds)} for s in c.sites
         ]
         solver = {
             "status": c.plan.status,
@@ -288,7 +288,7 @@ class Ranking:
     candidates: Candidates
     ranked: list[RankedSite]
 
-    def _shown(self, c: Criterion) -> float | int | str:
+    def shown(self, c: Criterion) -> float | int | str:
         k = self.window.k
         if c.name == "service_gap":
             return round(c.value)
@@ -300,7 +300,7 @@ class Ranking:
     def _entry(self, site: RankedSite) -> dict[str, Any]:
         criteria = {
             c.name: {
-                "value": self._shown(c),
+                "value": self.shown(c),
                 "scaled": round(c.scaled, 3),
                 "weight": c.weight,
                 "contribution": round(c.contribution, 3),

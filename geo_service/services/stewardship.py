@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Any
 
 import numpy as np
 import orjson
 
 from geo_service.audit import record
 from geo_service.deployment import Deployment
-from geo_service.geojson import events_to_features, utc_text
+from geo_service.geojson import FeatureCollection, events_to_features, polygon, utc_text
 from geo_service.periods import month_of, month_start
 from geo_service.storage import RetentionResult, Store
 
@@ -98,7 +97,7 @@ def export_program(
                 ]
             )
         return out.getvalue().encode(), "text/csv"
-    features: list[dict[str, Any]] = events_to_features(rows, deployment)
+    features = events_to_features(rows, deployment)
     rings = deployment.cell_rings(
         np.array([a.cell_ix for a in aggregates], dtype=np.int64),
         np.array([a.cell_iy for a in aggregates], dtype=np.int64),
@@ -108,7 +107,7 @@ def export_program(
         features.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "geometry": polygon(ring),
                 "properties": {
                     "record": "monthly_aggregate",
                     "kind": a.kind,
@@ -118,7 +117,7 @@ def export_program(
                 },
             }
         )
-    body = {"type": "FeatureCollection", "features": features}
+    body: FeatureCollection = {"type": "FeatureCollection", "features": features}
     return orjson.dumps(body), "application/geo+json"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -16,10 +16,17 @@ from analysis.coverage import network_reach, straight_reach, walk_limit_m
 from analysis.grid import cell_centres
 from analysis.network import DETOUR_FACTOR, WalkingNetwork
 from analysis.projection import to_metres
+from geo_service.geojson import Geometry
 from geo_service.services.program import ProgramContext
 from geo_service.settings import EventKind
 
 FloatArray = npt.NDArray[np.float64]
+
+
+class RoutingAnswer(TypedDict):
+    mode: str  # straight line, walking network
+    note: str
+    detour_factor: NotRequired[float]
 
 
 @dataclass(frozen=True)
@@ -29,15 +36,19 @@ class Routing:
     network: WalkingNetwork | None
     source: str = ""  # the network's file and import date, when one is loaded
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def note(self) -> str:
         if self.network is None:
-            return {
-                "mode": "straight line",
-                "detour_factor": DETOUR_FACTOR,
-                "note": f"no walking network is loaded: walks are straight lines × "
-                f"{DETOUR_FACTOR}. Load one with 'geo-service network import FILE.osm.pbf'",
-            }
-        return {"mode": "walking network", "note": f"walking distances on {self.source}"}
+            return (
+                f"no walking network is loaded: walks are straight lines × "
+                f"{DETOUR_FACTOR}. Load one with 'geo-service network import FILE.osm.pbf'"
+            )
+        return f"walking distances on {self.source}"
+
+    def to_json(self) -> RoutingAnswer:
+        if self.network is None:
+            return {"mode": "straight line", "detour_factor": DETOUR_FACTOR, "note": self.note}
+        return {"mode": "walking network", "note": self.note}
 
 
 def walking(ctx: ProgramContext) -> Routing:
@@ -76,7 +87,7 @@ def reach(
 
 def catchment_shapes(
     ctx: ProgramContext, places: Sequence[tuple[float, float]], minutes: float, kind: EventKind
-) -> list[dict[str, Any]]:
+) -> list[Geometry]:
     """Each (lon, lat) place's walking catchment as GeoJSON: the ``kind``'s grid cells whose
     centre it reaches within ``minutes``."""
     deployment = ctx.deployment

@@ -26,6 +26,8 @@ from geo_service.services.cleanup import (
     plan_cleanup,
     route_geojson,
     route_gpx,
+    route_summary,
+    shown_paths,
 )
 from geo_service.services.program import ProgramContext
 from geo_service.settings import EventKind
@@ -43,6 +45,7 @@ from geo_service.web.pages import (
 from geo_service.web.session import FormTokenDep, SessionCookie, ViewerContext, form_refused
 from geo_service.web.shell import message
 from maps.cleanup import CleanupPage, cleanup_map
+from maps.records import Route, RouteEnd, RouteStop, TeamPath
 
 router = APIRouter(include_in_schema=False)
 BUDGETS = ("45", "60", "90", "120", "180")
@@ -88,6 +91,41 @@ def _plan(ctx: ProgramContext, ask: RouteAsk, start_site: int | None) -> Planned
     return plan_cleanup(ctx, query)
 
 
+def route_record(ctx: ProgramContext, route: PlannedRoute) -> Route:
+    """What the route map draws: the same stops, paths and numbers as the GeoJSON answer."""
+    deployment = ctx.deployment
+    summary = route_summary(route, ctx.role)
+    paths = shown_paths(route, deployment)
+    ends = [
+        RouteEnd(kind, place.label, *deployment.to_lonlat_point(place.x, place.y))
+        for kind, place in (("start", route.start), ("end", route.end))
+    ]
+    stops = [
+        RouteStop(
+            team=s.team,
+            order=s.order,
+            stop=s.candidate.id,
+            lon=s.position[0],
+            lat=s.position[1],
+            arrival_minute=s.arrival_minute,
+            expected_needles=s.expected_needles,
+            reason=s.reason,
+        )
+        for p in paths
+        for s in p.stops
+    ]
+    return Route(
+        ends=ends,
+        paths=[TeamPath(p.team, p.line, len(p.stops), p.duration_min, p.distance_m) for p in paths],
+        stops=stops,
+        budget_min=summary["budget_min"],
+        expected_needles=summary["expected_needles"],
+        stops_visited=summary["stops_visited"],
+        stops_skipped=summary["stops_skipped"],
+        routing_note=summary["routing"]["note"],
+    )
+
+
 def _may_log(role: Role) -> bool:
     return EventKind.CLEANUP.value in SUBMITTABLE_KINDS[role]
 
@@ -123,7 +161,7 @@ def _route_page(ctx: ProgramContext, ask: RoutePageAsk) -> CleanupPage:
         title=title,
         bounds=bounds(ctx.deployment),
         area=mapping(ctx.deployment.service_area),
-        route=route_geojson(route, ctx.deployment, ctx.role),
+        route=route_record(ctx, route),
         sites=sites_for_map(ctx),
         header_html=header(title, form, links, ctx.role),
         log_form_action="/maps/cleanup/log" if _may_log(ctx.role) else "",

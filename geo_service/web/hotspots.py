@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any
+from typing import Annotated, cast
 from urllib.parse import quote
 
 import orjson
@@ -14,6 +14,7 @@ from shapely.geometry import mapping
 from starlette.responses import Response
 
 from geo_service.errors import InvalidParameter
+from geo_service.geojson import Feature, FeatureCollection
 from geo_service.periods import Bucket, latest_published, parse_period, recent_quarters
 from geo_service.services.deadline import timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
@@ -34,8 +35,8 @@ from geo_service.web.pages import (
     tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
-from maps.base import compact
 from maps.hotspots import HotspotPage, hotspot_map
+from maps.records import Cluster, GiCell, HeatCell
 
 router = APIRouter(include_in_schema=False)
 PeriodText = Annotated[str | None, Query(max_length=10)]
@@ -53,8 +54,9 @@ def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
 
 def _answer(
     ctx: ProgramContext, kind: EventKind, method: Method, period_text: str
-) -> dict[str, Any]:
-    """What ``/v1/hotspots`` answers this viewer, as a parsed FeatureCollection."""
+) -> FeatureCollection:
+    """What ``/v1/hotspots`` answers this viewer, as a parsed FeatureCollection (the
+    published bytes, which for peers are cut from a frozen release)."""
     store, deployment = ctx.store, ctx.deployment
     period = parse_period(period_text, deployment)
     publication = store.publication(ctx.program_id)
@@ -63,8 +65,7 @@ def _answer(
         kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
     )
     body, _ = timed_answer(ctx, query, period)
-    answer: dict[str, Any] = orjson.loads(body)
-    return answer
+    return cast(FeatureCollection, orjson.loads(body))
 
 
 def _note(ctx: ProgramContext, peers_view: bool) -> str:
@@ -76,6 +77,22 @@ def _note(ctx: ProgramContext, peers_view: bool) -> str:
         f"A square is shown only when it has at least {rule.k} reports besides those of "
         "the person who reported most there; quieter places look empty."
     )
+
+
+def _int(feature: Feature, name: str) -> int:
+    value = feature["properties"][name]
+    assert isinstance(value, int)
+    return value
+
+
+def _gi_cell(feature: Feature) -> GiCell:
+    properties = feature["properties"]
+    gi_class, cell_m = properties["gi_class"], properties.get("cell_m")
+    assert (gi_class is None or isinstance(gi_class, int)) and (
+        cell_m is None or isinstance(cell_m, int)
+    )
+    confidence = str(properties["confidence"])
+    return GiCell(feature["geometry"], _int(feature, "count"), gi_class, confidence, cell_m)
 
 
 def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotPage:
@@ -94,14 +111,18 @@ def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotP
         Link(f"/maps/hotspots.geojson?{query}", "GeoJSON", download=True),
         Link(f"/maps/hotspots.csv?{query}", "CSV", download=True),
     ]
-    strong_heat = [f for f in heat["features"] if f["properties"]["level"] >= 2]
+    strong_heat = [
+        HeatCell(f["geometry"], level) for f in heat["features"] if (level := _int(f, "level")) >= 2
+    ]
     return HotspotPage(
         title=title,
         bounds=bounds(ctx.deployment),
         area=mapping(ctx.deployment.service_area),
-        cells=compact(cells, keep=("count", "gi_class", "confidence", "cell_m")),
-        clusters=compact(clusters, keep=("rank", "count")),
-        heat=compact({"features": strong_heat}, keep=("level",)),
+        cells=[_gi_cell(f) for f in cells["features"]],
+        clusters=[
+            Cluster(f["geometry"], _int(f, "rank"), _int(f, "count")) for f in clusters["features"]
+        ],
+        heat=strong_heat,
         sites=sites_for_map(ctx),
         header_html=header(title, form, links, ctx.role),
         note=_note(ctx, AUDIENCE_OF_ROLE.get(ctx.role) is not None),
@@ -136,7 +157,7 @@ async def hotspots_page(
     return await serve_map(build, ctx.settings, token)
 
 
-def _csv(answer: dict[str, Any]) -> str:
+def _csv(answer: FeatureCollection) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     fields = sorted({k for f in answer["features"] for k in f["properties"]})

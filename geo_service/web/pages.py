@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import opening_hours
@@ -25,6 +24,7 @@ from geo_service.settings import EventKind, Settings
 from geo_service.web.session import FormTokenDep, ViewerContext
 from geo_service.web.shell import message, page, render, token_field
 from maps.base import CSRF_SLOT, Tiles, inline_script_hashes
+from maps.records import Site
 
 router = APIRouter(include_in_schema=False)
 
@@ -140,18 +140,18 @@ def _hours_today(hours: str, today: dt.datetime) -> str:
     return ", ".join(spans) if spans else "closed"
 
 
-def sites_for_map(ctx: ProgramContext) -> list[dict[str, Any]]:
+def sites_for_map(ctx: ProgramContext) -> list[Site]:
     """The program's service sites with today's opening hours, for the map's site layer."""
     now = dt.datetime.fromtimestamp(ctx.now, ctx.deployment.tz)
     today = now.replace(tzinfo=None, hour=0, minute=0, second=0)
     return [
-        {
-            "name": site.name,
-            "services": list(site.services),
-            "lon": site.lon,
-            "lat": site.lat,
-            "today": _hours_today(site.opening_hours, today) if site.opening_hours else None,
-        }
+        Site(
+            name=site.name,
+            services=list(site.services),
+            lon=site.lon,
+            lat=site.lat,
+            today=_hours_today(site.opening_hours, today) if site.opening_hours else None,
+        )
         for site in ctx.store.list_sites(ctx.program_id)
     ]
 

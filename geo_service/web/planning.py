@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
@@ -16,18 +16,27 @@ from geo_service.errors import Forbidden
 from geo_service.ingest.sites import Service
 from geo_service.params import Ask
 from geo_service.services.candidates import zone_shapes
-from geo_service.services.coverage import CoverageQuestion, coverage_report, hours_open
+from geo_service.services.coverage import (
+    CoverageQuestion,
+    CoverageReport,
+    CoverageResult,
+    coverage_report,
+    hours_open,
+)
 from geo_service.services.demand import DEMAND_KINDS
 from geo_service.services.program import ProgramContext
 from geo_service.services.siting import (
     DEFAULT_WEIGHTS,
+    LockerPlan,
     LockerQuestion,
+    Ranking,
     RankingQuestion,
     consumption_suitability,
     site_lockers,
 )
 from geo_service.services.walking import catchment_shapes
 from geo_service.settings import EventKind
+from geo_service.storage import StoredSite
 from geo_service.web.pages import (
     KIND_WORDS,
     HeaderForm,
@@ -40,6 +49,17 @@ from geo_service.web.pages import (
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.coverage import CoveragePage, coverage_map, hour_table
+from maps.records import (
+    Catchment,
+    Criterion,
+    GapCell,
+    HourShares,
+    LeftOut,
+    Locker,
+    LockerSummary,
+    RankedSite,
+    Shape,
+)
 from maps.siting import SitingPage, siting_map
 
 router = APIRouter(include_in_schema=False)
@@ -65,17 +85,15 @@ class SitingMapAsk(Ask):
 # -- coverage gaps ---------------------------------------------------------------------------
 
 
-def _coverage(ctx: ProgramContext, ask: CoverageMapAsk, kind: EventKind) -> dict[str, Any]:
+def _coverage(ctx: ProgramContext, ask: CoverageMapAsk, kind: EventKind) -> CoverageReport:
     question = CoverageQuestion(ask.service, [ask.minutes], [kind], ask.period, 300)
-    return coverage_report(ctx, question).to_json()
+    return coverage_report(ctx, question)
 
 
 def _catchments(
-    ctx: ProgramContext, ask: CoverageMapAsk, kind: EventKind, site_ids: list[int]
-) -> list[dict[str, Any]]:
+    ctx: ProgramContext, ask: CoverageMapAsk, kind: EventKind, offering: list[StoredSite]
+) -> list[Catchment]:
     """Each offering site's walking catchment, and whether it is open at the chosen hour."""
-    sites = {s.id: s for s in ctx.store.list_sites(ctx.program_id)}
-    offering = [sites[i] for i in site_ids]
     points = [(s.lon, s.lat) for s in offering]
     shapes = catchment_shapes(ctx, points, ask.minutes, kind)
     catchments = []
@@ -83,32 +101,36 @@ def _catchments(
         hours = hours_open(site.opening_hours)
         is_open = hours is not None and (ask.hour is None or hours[ask.hour] > 0)
         catchments.append(
-            {
-                "name": site.name,
-                "open": is_open,
-                "geometry": shape,
-                "lon": site.lon,
-                "lat": site.lat,
-                "hours": site.opening_hours,
-            }
+            Catchment(site.name, shape, site.lon, site.lat, is_open, site.opening_hours)
         )
     return catchments
 
 
-def _coverage_note(report: dict[str, Any], ask: CoverageMapAsk, kind: EventKind, when: str) -> str:
-    (result,) = report["results"]
-    share, anytime = result["share_open"], result["share_anytime"]
+def _gaps(result: CoverageResult) -> list[GapCell]:
+    """The uncovered cells as the answer shows them, shaded by their uncovered events (or,
+    for peers and planners, their released count)."""
+    gaps = []
+    for gap in result.gaps:
+        shown = gap.shown()
+        shade = float(shown.get("uncovered_events", shown["events"]) or 0)
+        gaps.append(GapCell(gap.geometry, gap.rank, shade, tuple(shown.items())))
+    return gaps
+
+
+def _coverage_note(report: CoverageReport, ask: CoverageMapAsk, kind: EventKind, when: str) -> str:
+    (result,) = report.results
+    share, anytime = result.share_open, result.share_anytime
     shares = (
         "too few events to show shares. "
-        if share is None
+        if share is None or anytime is None
         else f"{100 * share:.0f}% of {KIND_WORDS[kind]} happened within {ask.minutes:g} min of "
         f"a site open at that hour; {100 * anytime:.0f}% if hours did not matter. "
     )
     note = (
-        f"{report['window'].capitalize()}: {shares}"
-        f"Catchments shown: sites open at {when}. {_sentence(report['routing']['note'])}."
+        f"{report.window.label.capitalize()}: {shares}"
+        f"Catchments shown: sites open at {when}. {_sentence(report.routing.note)}."
     )
-    return note + (" " + " ".join(report["warnings"]) if report["warnings"] else "")
+    return note + (" " + " ".join(report.warnings) if report.warnings else "")
 
 
 def _coverage_form(ask: CoverageMapAsk, kind: EventKind) -> HeaderForm:
@@ -137,8 +159,8 @@ async def coverage_page(
 
     def build() -> str:
         report = _coverage(ctx, ask, kind)
-        (result,) = report["results"]
-        catchments = _catchments(ctx, ask, kind, [s["id"] for s in report["sites"]])
+        (result,) = report.results
+        catchments = _catchments(ctx, ask, kind, report.sites)
         link = _coverage_link(ask, kind)
         hour = ask.hour
         when = "any hour" if hour is None else f"{DAY_NAMES[hour // 24]} {hour % 24:02d}:00"
@@ -148,12 +170,14 @@ async def coverage_page(
             title=f"{title} ({when})",
             bounds=bounds(ctx.deployment),
             area=mapping(ctx.deployment.service_area),
-            result=result,
+            minutes=result.minutes,
+            gaps=_gaps(result),
             catchments=catchments,
             header_html=header(title, _coverage_form(ask, kind), links, ctx.role),
             note=_coverage_note(report, ask, kind, when),
         )
-        table = hour_table(result["by_hour"], hour, link)
+        by_hour = HourShares(result.by_hour.share_open, result.by_hour.note)
+        table = hour_table(by_hour, hour, link)
         return coverage_map(page, tiles=tiles(ctx.settings), table_html=table)
 
     return await serve_map(build, ctx.settings, token)
@@ -162,27 +186,67 @@ async def coverage_page(
 # -- siting ----------------------------------------------------------------------------------
 
 
-def _lockers(ctx: ProgramContext, ask: SitingMapAsk) -> dict[str, Any]:
+def _lockers(ctx: ProgramContext, ask: SitingMapAsk) -> LockerPlan:
     lockers = LockerQuestion(
         ask.service, ask.minutes, ask.p, None, "24/7", list(DEMAND_KINDS), ask.period, 5.0
     )
-    return site_lockers(ctx, lockers).to_json()
+    return site_lockers(ctx, lockers)
 
 
-def _ranking(ctx: ProgramContext, ask: SitingMapAsk) -> dict[str, Any]:
-    return consumption_suitability(
-        ctx, RankingQuestion(dict(DEFAULT_WEIGHTS), ask.period)
-    ).to_json()
+def _ranking(ctx: ProgramContext, ask: SitingMapAsk) -> Ranking:
+    return consumption_suitability(ctx, RankingQuestion(dict(DEFAULT_WEIGHTS), ask.period))
 
 
-def _locker_catchments(
-    ctx: ProgramContext, ask: SitingMapAsk, chosen: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    points = [(c["lon"], c["lat"]) for c in chosen]
+def _adds(plan: LockerPlan, events: float) -> str:
+    amount = plan.amount(events)
+    share = amount["share_of_events"]
+    return amount.get("note", "") if share is None else f"{100 * share:.1f}% of events"
+
+
+def _locker_summary(plan: LockerPlan) -> LockerSummary:
+    """The chosen lockers, and coverage before and after, as the answer shows them."""
+    question, choice = plan.question, plan.choice
+    chosen = [] if choice is None else choice.sites
+    return LockerSummary(
+        minutes=question.minutes,
+        opening_hours=question.opening_hours,
+        coverage_before=None if choice is None else choice.coverage_before,
+        coverage_after=None if choice is None else choice.coverage_after,
+        chosen=[Locker(s.rank, s.place.name, _adds(plan, s.adds)) for s in chosen],
+        reason=plan.reason if choice is None else None,
+    )
+
+
+def _ranked(ranking: Ranking) -> list[RankedSite]:
+    """The ranking as the answer shows it (scores to 3 decimals, values cut to the role)."""
+    return [
+        RankedSite(
+            rank=r.rank,
+            name=r.place.name,
+            lon=r.place.position[0],
+            lat=r.place.position[1],
+            score=round(r.score, 3),
+            criteria=[
+                Criterion(c.name, ranking.shown(c), c.weight, round(c.contribution, 3))
+                for c in r.criteria
+            ],
+        )
+        for r in ranking.ranked
+    ]
+
+
+def _left_out(ranking: Ranking) -> list[LeftOut]:
+    return [
+        LeftOut(e.place.name, *e.place.position, e.reason) for e in ranking.candidates.left_out()
+    ]
+
+
+def _locker_catchments(ctx: ProgramContext, ask: SitingMapAsk, plan: LockerPlan) -> list[Shape]:
+    chosen = [] if plan.choice is None else plan.choice.sites
+    points = [c.place.position for c in chosen]
     shapes = catchment_shapes(ctx, points, ask.minutes, EventKind.NEEDLE_REPORT)
     return [
-        {"name": f"Locker #{c['rank']}: {c['name']}", "geometry": s}
-        for c, s in zip(chosen, shapes, strict=True)
+        Shape(f"Locker #{c.rank}: {c.place.name}", s) for c, s in zip(chosen, shapes, strict=True)
     ]
 
 
@@ -206,15 +270,16 @@ async def siting_page(
             button="Place",
         )
         service = ask.service.value.replace("_", " ")
-        title = f"{ask.p} new 24/7 {service} lockers, {lockers['window']}"
+        title = f"{ask.p} new 24/7 {service} lockers, {lockers.window.label}"
         page = SitingPage(
             title=title,
             bounds=bounds(ctx.deployment),
             area=mapping(ctx.deployment.service_area),
-            lockers=lockers,
-            catchments=_locker_catchments(ctx, ask, lockers.get("chosen", [])),
-            exclusions=zone_shapes(ctx),
-            ranking=ranking,
+            lockers=_locker_summary(lockers),
+            catchments=_locker_catchments(ctx, ask, lockers),
+            exclusions=[Shape(name, geometry) for name, geometry in zone_shapes(ctx)],
+            ranking=_ranked(ranking),
+            excluded=_left_out(ranking),
             header_html=header(title, form, [], ctx.role),
         )
         return siting_map(page, tiles=tiles(ctx.settings))

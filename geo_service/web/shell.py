@@ -8,7 +8,6 @@ The map bodies are folium's; user text inside them goes through the JSON data is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
@@ -28,7 +27,7 @@ _TOKEN_FIELD = TEMPLATES.from_string(
 )
 
 
-def render(template: str, **values: Any) -> str:
+def render(template: str, **values: object) -> str:
     return TEMPLATES.get_template(template).render(**values)
 
 
@@ -37,7 +36,7 @@ def token_field(token: str) -> str:
     return _TOKEN_FIELD.render(token=token)
 
 
-def page(template: str, *, title: str, status: int = 200, **values: Any) -> HTMLResponse:
+def page(template: str, *, title: str, status: int = 200, **values: object) -> HTMLResponse:
     """A whole page; a refusal keeps its status (403, 400, ...) so links, caches and scripts
     see it too."""
     return HTMLResponse(render(template, title=title, **values), status_code=status)

@@ -4,18 +4,20 @@ slider. Managers and stewards see every cell of a month; peers and planners see 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Query
 from shapely.geometry import mapping
 from starlette.responses import Response
 
 from geo_service.errors import InvalidParameter
+from geo_service.geojson import polygon
 from geo_service.periods import Period, is_published, parse_period
 from geo_service.services.hotspots import HotspotQuery, Method, load_cells
 from geo_service.services.program import ProgramContext
 from geo_service.services.publication import AUDIENCE_OF_ROLE
-from geo_service.services.releases import get_release, grace_days, release_features
+from geo_service.services.releases import get_release, grace_days
 from geo_service.settings import EventKind
 from geo_service.web.pages import (
     KIND_WORDS,
@@ -28,13 +30,13 @@ from geo_service.web.pages import (
     tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
+from maps.records import CountCell, Month
 from maps.trends import TrendPage, trend_map
 
 router = APIRouter(include_in_schema=False)
-Month = tuple[str, dict[str, Any]]
 
 
-def _every_cell(ctx: ProgramContext, kind: EventKind, period: Period) -> list[dict[str, Any]]:
+def _every_cell(ctx: ProgramContext, kind: EventKind, period: Period) -> list[CountCell]:
     """Managers and stewards: every cell of the month, with its count."""
     deployment = ctx.deployment
     query = HotspotQuery(
@@ -46,17 +48,10 @@ def _every_cell(ctx: ProgramContext, kind: EventKind, period: Period) -> list[di
     )
     cells = load_cells(ctx.store, deployment, ctx.program_id, query)
     rings = deployment.cell_rings(cells.ix, cells.iy, cells.cell_m)
-    return [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"count": int(n)},
-        }
-        for ring, n in zip(rings, cells.count, strict=True)
-    ]
+    return [CountCell(polygon(ring), int(n)) for ring, n in zip(rings, cells.count, strict=True)]
 
 
-def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> list[dict[str, Any]]:
+def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> list[CountCell]:
     """Peers and planners: the month's frozen release."""
     release = get_release(
         ctx.store,
@@ -67,7 +62,15 @@ def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> lis
         period=period,
         now=ctx.now,
     )
-    return release_features(release, ctx.deployment)
+    sizes = [release.cell_m << f.level for f in release.features]
+    rings = ctx.deployment.cell_rings(
+        np.array([f.ix for f in release.features], dtype=np.int64),
+        np.array([f.iy for f in release.features], dtype=np.int64),
+        np.array(sizes, dtype=np.float64),
+    )
+    return [
+        CountCell(polygon(ring), f.count) for f, ring in zip(release.features, rings, strict=True)
+    ]
 
 
 def _months(ctx: ProgramContext, kind: EventKind, year: int) -> list[Month]:
@@ -84,8 +87,7 @@ def _months(ctx: ProgramContext, kind: EventKind, year: int) -> list[Month]:
         if not full_view and choice.bucket == "quarter":
             raise InvalidParameter("this program publishes by quarter, not by month")
         cells = _every_cell if full_view else _released_cells
-        features = cells(ctx, kind, period)
-        months.append((label, {"type": "FeatureCollection", "features": features}))
+        months.append(Month(label, cells(ctx, kind, period)))
     if not months:
         raise InvalidParameter("no month of that year has finished yet")
     return months

@@ -33,8 +33,10 @@ from maps.base import (
     render,
 )
 from maps.cleanup import CleanupPage, cleanup_map
+from maps.records import Site
 from tests.conftest import bearer, collection, demo_town, make_settings
 from tests.geo_service.test_hotspots_api import town_events
+from tests.maps.routes import route_record
 
 PERIOD = "2025-Q2"
 PAIR = re.compile(r"\[\s*(-?\d{1,3}\.\d+)\s*,\s*(-?\d{1,3}\.\d+)\s*\]")
@@ -427,11 +429,10 @@ def test_a_route_page_script_does_not_change_with_site_names(demo: Any) -> None:
         for f in named["features"]:
             if "name" in f["properties"]:
                 f["properties"]["name"] = name
-        site = {"name": name, "services": ["needles"], "lon": -101.87, "lat": 54.77,
-                "today": name}  # fmt: skip
+        site = Site(name=name, services=["needles"], lon=-101.87, lat=54.77, today=name)
         area = route["features"][0]["geometry"]
         bounds = (-101.9, 54.75, -101.85, 54.78)
-        built = CleanupPage("Route", bounds, area, route=named, sites=[site])
+        built = CleanupPage("Route", bounds, area, route=route_record(named), sites=[site])
         return cleanup_map(built, tiles=Tiles(None))
 
     plain, hostile = page("Drop-in"), page(HOSTILE)

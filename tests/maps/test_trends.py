@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
-from maps.base import Tiles, compact
+from maps.base import Tiles
+from maps.records import CountCell, Month, feature_collection
 from maps.trends import TrendPage, trend_map
 
 BOUNDS = (-101.90, 54.75, -101.85, 54.79)
@@ -16,24 +16,24 @@ AREA = {
 }  # fmt: skip
 
 
-def cells(*counts: int) -> dict[str, Any]:
+def cells(*counts: int) -> list[CountCell]:
     """Released cells, one small square per count, side by side."""
-    features = []
+    out = []
     for i, count in enumerate(counts):
         w = -101.89 + i * 0.002
         ring = [[w, 54.76], [w + 0.002, 54.76], [w + 0.002, 54.761], [w, 54.761], [w, 54.76]]
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": {"count": count},
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+        out.append(CountCell({"type": "Polygon", "coordinates": [ring]}, count))
+    return out
 
 
-def page(months: list[tuple[str, dict[str, Any]]]) -> TrendPage:
-    return TrendPage(title="Trends", bounds=BOUNDS, area=AREA, months=months, note="Shown: 5+")
+def page(months: list[tuple[str, list[CountCell]]]) -> TrendPage:
+    return TrendPage(
+        title="Trends",
+        bounds=BOUNDS,
+        area=AREA,
+        months=[Month(label, month) for label, month in months],
+        note="Shown: 5+",
+    )
 
 
 def test_one_slider_step_per_month_and_the_latest_shown_first() -> None:
@@ -62,20 +62,17 @@ def test_the_legend_note_is_text_not_markup() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_compact_keeps_only_named_properties_and_rounds_to_a_metre() -> None:
-    out = compact(
-        {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [-101.877912345, 54.768234567]},
-                    "properties": {"count": 9, "secret": "x"},
-                }
-            ],
-        },
-        keep=["count"],
-    )
+def test_a_quiet_month_and_a_busy_one_draw_only_the_counts() -> None:
+    html = trend_map(page([("2025-04", cells()), ("2025-05", cells(7))]), tiles=Tiles(url=None))
+    assert html.count('"properties": {"count": 7}') == 1
+    assert "Reports in 2025-04" not in html  # a quiet month has no layer to point at
+
+
+def test_feature_collections_round_to_a_metre_and_keep_only_what_is_drawn() -> None:
+    point = {"type": "Point", "coordinates": [-101.877912345, 54.768234567]}
+    out = feature_collection([(point, {"count": 9})])
     (only,) = out["features"]
     assert only["geometry"]["coordinates"] == [-101.87791, 54.76823]
     assert only["properties"] == {"count": 9}
+    kept = feature_collection([(point, {})], decimals=None)["features"]
+    assert kept[0]["geometry"]["coordinates"] == [-101.877912345, 54.768234567]

@@ -6,7 +6,12 @@ and knows when each stop was last cleaned.
 """
 
 from geo_service.services.cleanup.cleaned import check_finished_at, log_cleanup, stop_cells
-from geo_service.services.cleanup.output import route_geojson, route_gpx
+from geo_service.services.cleanup.output import (
+    route_geojson,
+    route_gpx,
+    route_summary,
+    shown_paths,
+)
 from geo_service.services.cleanup.plan import CleanupQuery, PlannedRoute, plan_cleanup
 from geo_service.services.cleanup.stops import Candidate, candidates
 
@@ -20,5 +25,7 @@ __all__ = [
     "plan_cleanup",
     "route_geojson",
     "route_gpx",
+    "route_summary",
+    "shown_paths",
     "stop_cells",
 ]

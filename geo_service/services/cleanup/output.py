@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal, NotRequired, TypedDict
 
 import gpxpy
 import gpxpy.gpx
@@ -13,10 +14,59 @@ from analysis.projection import to_lonlat
 from analysis.routing import DETOUR_FACTOR
 from geo_service.auth import FULL_VIEW, Role
 from geo_service.deployment import Deployment
+from geo_service.geojson import Feature, Geometry
 from geo_service.services.cleanup.plan import PlannedRoute
+from geo_service.services.cleanup.stops import Candidate
 
 
-def routing_note(route: PlannedRoute) -> dict[str, Any]:
+class NetworkShown(TypedDict):
+    source: str
+    imported_on: str
+    nodes: int
+    edges: int
+    length_km: float
+
+
+class RoutingNote(TypedDict):
+    mode: str
+    note: str
+    detour_factor: NotRequired[float]
+    network: NotRequired[NetworkShown]
+
+
+class Skipped(TypedDict):
+    stop: str
+    reason: str
+
+
+class RouteSummary(TypedDict):
+    budget_min: float
+    teams: int
+    walking_kmh: float
+    minutes_per_stop: float
+    window: str
+    audience: str
+    routing: RoutingNote
+    distance_m: int
+    duration_min: float
+    budget_used: float
+    candidates: int
+    stops_visited: int
+    stops_skipped: int
+    expected_needles: float
+    skipped: list[Skipped]
+    solver: str
+    solve_seconds: float
+    warnings: list[str]
+
+
+class RouteCollection(TypedDict):
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+    summary: RouteSummary
+
+
+def routing_note(route: PlannedRoute) -> RoutingNote:
     if route.network is None:
         return {
             "mode": "straight line",
@@ -61,68 +111,68 @@ def team_paths(route: PlannedRoute, deployment: Deployment) -> list[list[list[fl
     return paths
 
 
-def route_geojson(route: PlannedRoute, deployment: Deployment, role: Role) -> dict[str, Any]:
-    plan, stops = route.plan, route.candidates
-    features: list[dict[str, Any]] = []
-    for label, place in (("start", route.start), ("end", route.end)):
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": "Point",
-                    "coordinates": deployment.to_lonlat_point(place.x, place.y),
-                },
-                "properties": {"kind": label, "name": place.label},
-            }
-        )
-    for team_no, (team, path) in enumerate(
-        zip(plan.routes, team_paths(route, deployment), strict=True), start=1
+@dataclass(frozen=True)
+class ShownStop:
+    """A stop as answers show it: where (WGS 84), when, and why."""
+
+    team: int
+    order: int
+    candidate: Candidate
+    position: list[float]  # lon, lat
+    arrival_minute: float
+    expected_needles: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ShownPath:
+    """A team's walk as answers show it; a one-point walk is drawn from there to there."""
+
+    team: int
+    line: list[list[float]]  # lon, lat
+    distance_m: int
+    duration_min: float
+    stops: list[ShownStop]
+
+
+def shown_paths(route: PlannedRoute, deployment: Deployment) -> list[ShownPath]:
+    paths = []
+    for team_no, (team, line) in enumerate(
+        zip(route.plan.routes, team_paths(route, deployment), strict=True), start=1
     ):
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": "LineString",
-                    "coordinates": path if len(path) > 1 else path * 2,
-                },
-                "properties": {
-                    "kind": "path",
-                    "team": team_no,
-                    "distance_m": round(team.distance_m),
-                    "duration_min": round(team.duration_min, 1),
-                    "stops": len(team.stops),
-                },
-            }
-        )
-        for order, (s, arrival) in enumerate(zip(team.stops, team.arrival_min, strict=True), 1):
-            c = stops[s]
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": c.id,
-                    "geometry": {
-                        "type": "Point",
-                        "coordinates": deployment.to_lonlat_point(c.x, c.y),
-                    },
-                    "properties": {
-                        "kind": "stop",
-                        "team": team_no,
-                        "order": order,
-                        "stop": c.id,
-                        "cell_m": c.cell_m,
-                        "arrival_minute": round(arrival, 1),
-                        "expected_needles": round(c.expected, 1),
-                        "needles_reported": c.reported,
-                        "days_since_cleaned": None
-                        if c.days_since_cleaned is None
-                        else round(c.days_since_cleaned),
-                        "value": round(c.value, 2),
-                        "reason": c.reason(route.window),
-                    },
-                }
+        stops = [
+            ShownStop(
+                team_no,
+                order,
+                c,
+                deployment.to_lonlat_point(c.x, c.y),
+                round(arrival, 1),
+                round(c.expected, 1),
+                c.reason(route.window),
             )
+            for order, (c, arrival) in enumerate(
+                zip((route.candidates[s] for s in team.stops), team.arrival_min, strict=True), 1
+            )
+        ]
+        drawn = line if len(line) > 1 else line * 2
+        paths.append(
+            ShownPath(team_no, drawn, round(team.distance_m), round(team.duration_min, 1), stops)
+        )
+    return paths
+
+
+def route_summary(route: PlannedRoute, role: Role) -> RouteSummary:
+    plan, stops = route.plan, route.candidates
+    longest = max((t.duration_min for t in plan.routes), default=0.0)
     warnings: list[str] = []
-    summary: dict[str, Any] = {
+    if route.network is None:
+        warnings.append(routing_note(route)["note"])
+    if not stops:
+        warnings.append(
+            f"no needle-report cells to visit in {route.window}"
+            + ("" if role in FULL_VIEW else " pass the publication threshold; try a quarter")
+        )
+    return {
         "budget_min": route.settings.budget_min,
         "teams": route.settings.teams,
         "walking_kmh": route.settings.walking_kmh,
@@ -131,10 +181,8 @@ def route_geojson(route: PlannedRoute, deployment: Deployment, role: Role) -> di
         "audience": "all cells" if role in FULL_VIEW else "released cells only",
         "routing": routing_note(route),
         "distance_m": round(sum(t.distance_m for t in plan.routes)),
-        "duration_min": round(max((t.duration_min for t in plan.routes), default=0.0), 1),
-        "budget_used": round(
-            max((t.duration_min for t in plan.routes), default=0.0) / route.settings.budget_min, 3
-        ),
+        "duration_min": round(longest, 1),
+        "budget_used": round(longest / route.settings.budget_min, 3),
         "candidates": len(stops),
         "stops_visited": len(plan.visited),
         "stops_skipped": len(plan.skipped),
@@ -144,14 +192,56 @@ def route_geojson(route: PlannedRoute, deployment: Deployment, role: Role) -> di
         "solve_seconds": round(plan.solve_seconds, 3),
         "warnings": warnings,
     }
-    if route.network is None:
-        warnings.append(routing_note(route)["note"])
-    if not stops:
-        warnings.append(
-            f"no needle-report cells to visit in {route.window}"
-            + ("" if role in FULL_VIEW else " pass the publication threshold; try a quarter")
+
+
+def _point(position: list[float], properties: dict[str, object], id_: str | None = None) -> Feature:
+    geometry: Geometry = {"type": "Point", "coordinates": position}
+    if id_ is None:
+        return {"type": "Feature", "geometry": geometry, "properties": properties}
+    return {"type": "Feature", "id": id_, "geometry": geometry, "properties": properties}
+
+
+def route_geojson(route: PlannedRoute, deployment: Deployment, role: Role) -> RouteCollection:
+    features: list[Feature] = [
+        _point(deployment.to_lonlat_point(place.x, place.y), {"kind": label, "name": place.label})
+        for label, place in (("start", route.start), ("end", route.end))
+    ]
+    for path in shown_paths(route, deployment):
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": path.line},
+                "properties": {
+                    "kind": "path",
+                    "team": path.team,
+                    "distance_m": path.distance_m,
+                    "duration_min": path.duration_min,
+                    "stops": len(path.stops),
+                },
+            }
         )
-    return {"type": "FeatureCollection", "features": features, "summary": summary}
+        for stop in path.stops:
+            c = stop.candidate
+            since = c.days_since_cleaned
+            properties: dict[str, object] = {
+                "kind": "stop",
+                "team": stop.team,
+                "order": stop.order,
+                "stop": c.id,
+                "cell_m": c.cell_m,
+                "arrival_minute": stop.arrival_minute,
+                "expected_needles": stop.expected_needles,
+                "needles_reported": c.reported,
+                "days_since_cleaned": None if since is None else round(since),
+                "value": round(c.value, 2),
+                "reason": stop.reason,
+            }
+            features.append(_point(stop.position, properties, c.id))
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "summary": route_summary(route, role),
+    }
 
 
 def route_gpx(route: PlannedRoute, deployment: Deployment) -> str:

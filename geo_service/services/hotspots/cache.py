@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import orjson
@@ -18,6 +19,8 @@ from geo_service.services.releases import Release, get_release
 
 if TYPE_CHECKING:
     from geo_service.services.program import ProgramContext
+
+V = TypeVar("V")
 
 
 def release_cells(release: Release) -> CellCounts:
@@ -43,17 +46,18 @@ class HotspotCache:
     def __init__(self, entries: int) -> None:
         self.entries = entries
         self._lock = threading.Lock()
-        self._analyses: OrderedDict[Any, Any] = OrderedDict()
-        self._bodies: OrderedDict[Any, bytes] = OrderedDict()
+        # Analyses, and the cells they were run on, share one bound.
+        self._analyses: OrderedDict[Hashable, Analysis | CellCounts] = OrderedDict()
+        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
 
-    def _get(self, table: OrderedDict[Any, Any], key: Any) -> Any:
+    def _get(self, table: OrderedDict[Hashable, V], key: Hashable) -> V | None:
         with self._lock:
             if key in table:
                 table.move_to_end(key)
                 return table[key]
         return None
 
-    def _put(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    def _put(self, table: OrderedDict[Hashable, V], key: Hashable, value: V) -> None:
         if self.entries == 0:
             return
         with self._lock:
@@ -62,11 +66,10 @@ class HotspotCache:
             while len(table) > self.entries:
                 table.popitem(last=False)
 
-    def cached_body(self, key: Any) -> bytes | None:
-        body: bytes | None = self._get(self._bodies, key)
-        return body
+    def cached_body(self, key: Hashable) -> bytes | None:
+        return self._get(self._bodies, key)
 
-    def keep_body(self, key: Any, body: bytes) -> None:
+    def keep_body(self, key: Hashable, body: bytes) -> None:
         self._put(self._bodies, key, body)
 
     def answer(
@@ -83,12 +86,14 @@ class HotspotCache:
         if body is not None:
             return body, True
         analysis_key = (program_id, version, query)
-        analysis: Analysis | None = self._get(self._analyses, analysis_key)
+        found = self._get(self._analyses, analysis_key)
+        analysis = found if isinstance(found, Analysis) else None
         if analysis is None:
             # Every method over one window reads the same cells: load them once.
             window = (query.kind, query.start, query.end, query.cell_m)
             cells_key = ("cells", program_id, version, *window)
-            cells: CellCounts | None = self._get(self._analyses, cells_key)
+            held = self._get(self._analyses, cells_key)
+            cells = held if isinstance(held, CellCounts) else None
             if cells is None:
                 cells = load_cells(ctx.store, deployment, program_id, query)
                 self._put(self._analyses, cells_key, cells)

@@ -3,8 +3,6 @@ stewards; for peers and planners the released cells and classes only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from analysis.clusters import describe_clusters
@@ -12,6 +10,7 @@ from analysis.density import kernel_density
 from analysis.grid import CellCounts, IntArray
 from geo_service.auth import FULL_VIEW, Role
 from geo_service.deployment import Deployment
+from geo_service.geojson import Feature, FeatureCollection, polygon
 from geo_service.periods import Period
 from geo_service.services.hotspots.compute import Analysis, Method
 from geo_service.services.releases import Release
@@ -25,11 +24,17 @@ def _iso(epoch_s: int) -> str:
     return str(np.datetime_as_string(np.datetime64(epoch_s, "s"))) + "Z"
 
 
-def _cell_feature(ring: Any, cell_m: int, ix: int, iy: int, props: dict[str, Any]) -> Any:
+# What an answer says of itself: method, window, parameters, audience, counts, warnings.
+Summary = dict[str, object]
+
+
+def _cell_feature(
+    ring: list[list[float]], cell_m: int, ix: int, iy: int, props: dict[str, object]
+) -> Feature:
     return {
         "type": "Feature",
         "id": f"{cell_m}:{ix}:{iy}",
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "geometry": polygon(ring),
         "properties": props,
     }
 
@@ -41,30 +46,32 @@ def publish(
     role: Role,
     released: Release | None = None,
     period: Period | None = None,
-) -> Any:
+) -> FeatureCollection:
     """The FeatureCollection a role may see: everything for managers and stewards; for
     peers and planners the analysis of the period's release (``released``)."""
     full = role in FULL_VIEW
     query = analysis.query
-    summary: dict[str, Any] = {
+    parameters = dict(analysis.parameters)
+    warnings = list(analysis.warnings)
+    summary: Summary = {
         "method": query.method.value,
         "kind": query.kind.value,
         "datetime": [
             _iso(query.start) if query.start is not None else None,
             _iso(query.end) if query.end is not None else None,
         ],
-        "parameters": dict(analysis.parameters),
+        "parameters": parameters,
         "audience": "all cells",
-        "warnings": list(analysis.warnings),
+        "warnings": warnings,
     }
     if period is not None:
         summary["period"] = period.label
-    features: list[Any] = []
+    features: list[Feature] = []
     if not full:
         assert released is not None and period is not None
         summary["audience"] = f"released cells only (role {role.value}): {released.rule.describe()}"
         summary["released_on"] = released.made_on
-        summary["parameters"].pop("moran_z_by_distance", None)
+        parameters.pop("moran_z_by_distance", None)
         if released.features:
             features = _released_features(analysis, deployment, summary, released)
         else:
@@ -72,7 +79,7 @@ def publish(
             summary["parameters"] = {"cell_m": query.cell_m}
             summary["counts"] = {"events_shown": 0, "features": 0}
         if not features:
-            summary["warnings"].append(
+            warnings.append(
                 "nothing in this period passes the publication threshold; try a quarter"
             )
         return {"type": "FeatureCollection", "features": features, "summary": summary}
@@ -91,9 +98,9 @@ def publish(
 def _released_features(
     analysis: Analysis,
     deployment: Deployment,
-    summary: dict[str, Any],
+    summary: Summary,
     released: Release,
-) -> list[Any]:
+) -> list[Feature]:
     method = analysis.query.method
     if method is Method.GI_STAR:
         c = analysis.per_cell
@@ -111,7 +118,7 @@ def _released_features(
         )
         for f, ring, size in zip(released.features, rings, sizes, strict=True):
             level = klass.get((f.ix, f.iy), 0) if f.level == 0 else None
-            props = {
+            props: dict[str, object] = {
                 "count": f.count,
                 "cell_m": size,
                 "gi_class": level,
@@ -140,8 +147,8 @@ def _released_features(
 
 
 def _heat_from_released(
-    analysis: Analysis, deployment: Deployment, summary: dict[str, Any], cells: CellCounts
-) -> list[Any]:
+    analysis: Analysis, deployment: Deployment, summary: Summary, cells: CellCounts
+) -> list[Feature]:
     c = analysis.per_cell
     bandwidth_m = float(analysis.parameters["bandwidth_m"])
     density = kernel_density(cells, c["ix"], c["iy"], bandwidth_m=bandwidth_m)
@@ -165,7 +172,7 @@ def _heat_from_released(
     return features
 
 
-def _gi_features(analysis: Analysis, deployment: Deployment, summary: dict[str, Any]) -> list[Any]:
+def _gi_features(analysis: Analysis, deployment: Deployment, summary: Summary) -> list[Feature]:
     c = analysis.per_cell
     cell_m = analysis.cells.cell_m
     shown = (c["count"] > 0) | (c["class"] != 0)
@@ -174,7 +181,7 @@ def _gi_features(analysis: Analysis, deployment: Deployment, summary: dict[str, 
     features = []
     for ring, i in zip(rings, idx.tolist(), strict=True):
         level = int(c["class"][i])
-        props: dict[str, Any] = {
+        props: dict[str, object] = {
             "count": int(c["count"][i]),
             "gi_class": level,
             "confidence": _confidence(level),
@@ -203,8 +210,8 @@ def _confidence(level: int | None) -> str:
 
 
 def _density_features(
-    analysis: Analysis, deployment: Deployment, summary: dict[str, Any]
-) -> list[Any]:
+    analysis: Analysis, deployment: Deployment, summary: Summary
+) -> list[Feature]:
     c = analysis.per_cell
     cell_m = analysis.cells.cell_m
     density = c["density"]
@@ -216,7 +223,7 @@ def _density_features(
     rings = deployment.cell_rings(c["ix"][idx], c["iy"][idx], cell_m)
     features = []
     for ring, i, level in zip(rings, idx.tolist(), levels.tolist(), strict=True):
-        props: dict[str, Any] = {
+        props: dict[str, object] = {
             "level": int(level),
             "density": round(float(density[i]), 4),
             "count": int(c["count"][i]),
@@ -235,16 +242,16 @@ def _density_features(
 def _cluster_features(
     analysis: Analysis,
     deployment: Deployment,
-    summary: dict[str, Any],
+    summary: Summary,
     *,
     cells: CellCounts | None = None,
     ranks: IntArray | None = None,
-) -> list[Any]:
+) -> list[Feature]:
     full = cells is None
     cells = analysis.cells if cells is None else cells
     ranks = analysis.per_cell["rank"] if ranks is None else ranks
     clusters = describe_clusters(cells, ranks, grid=deployment.grid)
-    features = []
+    features: list[Feature] = []
     for cluster in clusters:
         features.append(
             {
@@ -263,12 +270,13 @@ def _cluster_features(
             }
         )
     clustered = sum(c.count for c in clusters)
-    summary["counts"] = {
+    counts: dict[str, object] = {
         "events" if full else "events_shown": cells.total,
         "clusters": len(clusters),
         "events_in_clusters": clustered,
         "features": len(features),
     }
     if full:
-        summary["counts"]["cells_with_events"] = len(cells)
+        counts["cells_with_events"] = len(cells)
+    summary["counts"] = counts
     return features

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from analysis.publication import Feature, coarsen
 from geo_service.deployment import Deployment
+from geo_service.geojson import Feature as GeoFeature
+from geo_service.geojson import polygon
 from geo_service.periods import Period
 from geo_service.settings import EventKind
 
@@ -102,7 +103,7 @@ class Release:
         )
 
 
-def release_features(release: Release, deployment: Deployment) -> list[dict[str, Any]]:
+def release_features(release: Release, deployment: Deployment) -> list[GeoFeature]:
     """Released cells as GeoJSON polygons: nothing but where, how big, and how many."""
     if not release.features:
         return []
@@ -110,16 +111,16 @@ def release_features(release: Release, deployment: Deployment) -> list[dict[str,
     iy = np.array([f.iy for f in release.features], dtype=np.int64)
     size = np.array([release.cell_m << f.level for f in release.features], dtype=np.float64)
     rings = deployment.cell_rings(ix, iy, size)
-    out = []
+    out: list[GeoFeature] = []
     for f, ring, m in zip(release.features, rings, size, strict=True):
-        properties: dict[str, Any] = {"count": f.count, "cell_m": int(m)}
+        properties: dict[str, object] = {"count": f.count, "cell_m": int(m)}
         if f.needles is not None and release.kind is EventKind.NEEDLE_REPORT:
             properties["needles"] = f.needles
         out.append(
             {
                 "type": "Feature",
                 "id": f"{int(m)}:{f.ix}:{f.iy}",
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "geometry": polygon(ring),
                 "properties": properties,
             }
         )
