@@ -23,7 +23,7 @@ from geo_service.api import (
     siting,
     steward,
 )
-from geo_service.api.docs import add_docs
+from geo_service.api.docs import add_docs, install_openapi
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError, register_error_handlers
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpErrorMiddleware
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # App-wide, so a route added later refuses misspelt parameters without opting in.
         dependencies=[Depends(refuse_unknown_query)],
     )
+    install_openapi(app)  # every $ref in /openapi.json resolves
     app.state.settings = settings
     app.state.deployment = deployment
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)

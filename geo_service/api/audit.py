@@ -12,9 +12,10 @@ from starlette.responses import Response
 from geo_service.audit import record, verify_chain
 from geo_service.context import StewardContext
 from geo_service.errors import InvalidParameter
+from geo_service.models import KEYED, AuditPage, problems
 from geo_service.params import Ask
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], responses=KEYED)
 
 
 class AuditAsk(Ask):
@@ -23,7 +24,11 @@ class AuditAsk(Ask):
     verify: bool = Field(False, description="also check the whole hash chain")
 
 
-@router.get("/audit", summary="The audit trail of this program (stewards)")
+@router.get(
+    "/audit",
+    summary="The audit trail of this program (stewards)",
+    responses={200: {"model": AuditPage}, **problems(400)},
+)
 def get_audit(ctx: StewardContext, ask: Annotated[AuditAsk, Query()]) -> Response:
     """Event-level reads, exports, key and threshold changes: when, who, what. Reading the
     trail is itself recorded."""

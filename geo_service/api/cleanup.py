@@ -16,6 +16,7 @@ from geo_service.context import ContextDep
 from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.geojson import GEOJSON
 from geo_service.ingest.batches import BatchResult, check_idempotency_key
+from geo_service.models import KEYED, CleanupRoute, GeoJSONAnswer, problems
 from geo_service.params import Ask
 from geo_service.services.cleanup import (
     CleanupQuery,
@@ -26,10 +27,11 @@ from geo_service.services.cleanup import (
 )
 from geo_service.settings import EventKind
 
-router = APIRouter(prefix="/v1", tags=["clean-up routes"])
+router = APIRouter(prefix="/v1", tags=["clean-up routes"], responses=KEYED)
 GPX = "application/gpx+xml"
 MAX_NEEDLES = 10_000
 MAX_LOGGED_STOPS = 500
+GPX_SCHEMA = {"type": "string", "description": "GPX 1.1: a waypoint per stop, a track per team"}
 
 
 class Point(BaseModel):
@@ -74,7 +76,11 @@ def _wants_gpx(request: Request, format: str | None) -> bool:
 @router.post(
     "/routes/cleanup",
     summary="Plan a clean-up walk through needle hot spots within a time budget",
-    responses={200: {"content": {GEOJSON: {}, GPX: {}}}},
+    response_class=GeoJSONAnswer,
+    responses={
+        200: {"model": CleanupRoute, "content": {GPX: {"schema": GPX_SCHEMA}}},
+        **problems(400, 404, 413),
+    },
 )
 async def post_cleanup_route(
     request: Request,
@@ -135,6 +141,7 @@ class CleanupLog(BaseModel):
     "/cleanups",
     status_code=201,
     response_model=BatchResult,
+    responses=problems(400, 409, 413),
     summary="Log a finished clean-up (stops visited, needles collected)",
 )
 async def post_cleanups(

@@ -13,13 +13,14 @@ from starlette.responses import Response
 from geo_service.context import ContextDep
 from geo_service.errors import InvalidParameter
 from geo_service.ingest.sites import Service
+from geo_service.models import KEYED, CoverageAnswer, problems
 from geo_service.params import Ask
 from geo_service.services.coverage import CoverageQuestion, coverage_report
 from geo_service.services.demand import DEMAND_KINDS
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
 
-router = APIRouter(prefix="/v1", tags=["coverage and siting"])
+router = APIRouter(prefix="/v1", tags=["coverage and siting"], responses=KEYED)
 
 
 class CoverageAsk(Ask):
@@ -30,7 +31,11 @@ class CoverageAsk(Ask):
     top: int = Field(50, ge=0, le=500)
 
 
-@router.get("/coverage", summary="Where and when a service fails to reach people")
+@router.get(
+    "/coverage",
+    summary="Where and when a service fails to reach people",
+    responses={200: {"model": CoverageAnswer}, **problems(400)},
+)
 async def get_coverage(ctx: ContextDep, ask: Annotated[CoverageAsk, Query()]) -> Response:
     """The share of needle reports and overdoses whose cell lies within a walk of a site
     that offers ``service`` **and is open at the event's hour**, and the same ignoring hours

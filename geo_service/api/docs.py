@@ -1,13 +1,17 @@
-"""``/docs``: the interactive API docs, served with self-hosted Swagger UI (no CDN)."""
+"""``/docs``: the interactive API docs, served with self-hosted Swagger UI (no CDN), and the
+OpenAPI document they read, made self-contained."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse
+
+from geo_service.models.components import component_schemas
 
 OWN_STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -19,6 +23,28 @@ PAGE = """<!doctype html>
 <script src="/static/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/static/docs.js"></script></body></html>
 """
+
+
+def add_components(document: dict[str, Any]) -> None:
+    """Add the schemas the routes refer to by hand (request bodies, ``Problem``)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in component_schemas().items():
+        if schemas.setdefault(name, schema) != schema:
+            raise RuntimeError(f"two different schemas are named {name} in the OpenAPI document")
+
+
+def install_openapi(app: FastAPI) -> None:
+    """``app.openapi()`` as FastAPI makes it, with the hand-referred schemas added once."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        document = generate()
+        if fresh:
+            add_components(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def add_docs(app: FastAPI) -> None:

@@ -19,14 +19,21 @@ from geo_service.errors import InvalidParameter
 from geo_service.geojson import GEOJSON, events_to_features
 from geo_service.http import read_payload
 from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
-from geo_service.models import EVENTS_REQUEST_BODY
+from geo_service.models import (
+    EVENTS_REQUEST_BODY,
+    KEYED,
+    UPLOAD,
+    EventCellCollection,
+    GeoJSONAnswer,
+    problems,
+)
 from geo_service.params import Ask
 from geo_service.periods import parse_datetime
 from geo_service.services.imports import Imported, body_upload, import_events, key_rules
 from geo_service.settings import EventKind
 from geo_service.storage import EventQuery
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=KEYED)
 
 
 @router.post(
@@ -35,7 +42,7 @@ router = APIRouter(prefix="/v1", tags=["events"])
     response_model=BatchResult,
     summary="Submit needle reports, overdoses and clean-ups",
     openapi_extra={"requestBody": EVENTS_REQUEST_BODY},
-    responses={422: {"description": "no row could be accepted (problem+json with 'rejected')"}},
+    responses=UPLOAD,
 )
 async def post_events(
     request: Request,
@@ -113,7 +120,8 @@ class EventsAsk(Ask):
 @router.get(
     "/events",
     summary="Stored events as grid-cell polygons (managers and stewards)",
-    responses={200: {"content": {GEOJSON: {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": EventCellCollection}, **problems(400)},
 )
 def get_events(
     request: Request, ctx: ManagerContext, ask: Annotated[EventsAsk, Query()]

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from geo_service import __version__
 from geo_service.errors import RETRY_AFTER_S, problem_response, request_id
+from geo_service.models import problems
 from geo_service.settings import Settings
 from geo_service.storage import Store
 
@@ -31,7 +32,7 @@ class Health(BaseModel):
 @router.get(
     "/healthz",
     response_model=Health,
-    responses={503: {"description": "The database is not answering"}},
+    responses={503: {**problems(503)[503], "description": "The database is not answering"}},
 )
 async def healthz(request: Request) -> Health | Response:
     # No dependencies: FastAPI runs sync ones in the shared thread pool.

@@ -14,6 +14,7 @@ from analysis.grid import GridError
 from geo_service.context import ContextDep
 from geo_service.errors import InvalidParameter, problem_response
 from geo_service.geojson import GEOJSON
+from geo_service.models import KEYED, GeoJSONAnswer, HotspotCollection, problems
 from geo_service.params import Ask
 from geo_service.periods import Period, parse_datetime, parse_period
 from geo_service.services.deadline import AnalysisOverdue, timed_answer
@@ -23,7 +24,7 @@ from geo_service.services.releases import check_period
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
 
-router = APIRouter(prefix="/v1", tags=["hotspots"])
+router = APIRouter(prefix="/v1", tags=["hotspots"], responses=KEYED)
 
 METHOD_OPTIONS = {
     Method.GI_STAR: frozenset({"distance_m", "permutations", "seed", "fdr"}),
@@ -170,7 +171,8 @@ def hotspot_query(ctx: ProgramContext, ask: HotspotParams) -> tuple[HotspotQuery
 @router.get(
     "/hotspots",
     summary="Hot spots, clusters or a heat surface of one kind of event",
-    responses={200: {"content": {GEOJSON: {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": HotspotCollection}, **problems(400)},
 )
 def get_hotspots(
     request: Request, ctx: ContextDep, ask: Annotated[HotspotParams, Query()]

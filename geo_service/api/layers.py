@@ -16,10 +16,11 @@ from geo_service.context import allowed
 from geo_service.http import read_payload
 from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
 from geo_service.ingest.layers import context_feature
+from geo_service.models import KEYED, UPLOAD, ContextCollection, GeoJSONAnswer
 from geo_service.services.imports import Layer, body_upload, import_layer
 from geo_service.services.program import ProgramContext
 
-router = APIRouter(prefix="/v1", tags=["coverage and siting"])
+router = APIRouter(prefix="/v1", tags=["coverage and siting"], responses=KEYED)
 LAYERS: dict[str, Layer] = {"candidates": "candidate", "exclusions": "exclusion"}
 LayerWriter = Annotated[ProgramContext, Depends(allowed(Action.ADD_LAYERS))]
 LayerReader = Annotated[ProgramContext, Depends(allowed(Action.READ_LAYERS))]
@@ -56,6 +57,7 @@ async def _post_layer(
     "/candidates",
     status_code=201,
     response_model=BatchResult,
+    responses=UPLOAD,
     summary="Add candidate sites for lockers, vending machines or a consumption site",
 )
 async def post_candidates(
@@ -77,6 +79,7 @@ async def post_candidates(
     "/exclusions",
     status_code=201,
     response_model=BatchResult,
+    responses=UPLOAD,
     summary="Add exclusion features (schools, daycares, playgrounds) with a buffer",
 )
 async def post_exclusions(
@@ -102,7 +105,8 @@ def _list_layer(name: str, ctx: ProgramContext) -> Response:
 @router.get(
     "/candidates",
     summary="Candidate sites of the caller's program",
-    responses={200: {"content": {"application/geo+json": {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ContextCollection}},
 )
 def get_candidates(ctx: LayerReader) -> Response:
     return _list_layer("candidates", ctx)
@@ -111,7 +115,8 @@ def get_candidates(ctx: LayerReader) -> Response:
 @router.get(
     "/exclusions",
     summary="Exclusion features of the caller's program",
-    responses={200: {"content": {"application/geo+json": {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ContextCollection}},
 )
 def get_exclusions(ctx: LayerReader) -> Response:
     return _list_layer("exclusions", ctx)

@@ -15,6 +15,13 @@ from geo_service.auth import Action
 from geo_service.context import ContextDep, ServicesDep, allowed
 from geo_service.errors import Forbidden, NotFound
 from geo_service.geojson import GEOJSON
+from geo_service.models import (
+    KEYED,
+    GeoJSONAnswer,
+    PublicationSettings,
+    ReleaseCollection,
+    problems,
+)
 from geo_service.params import Ask
 from geo_service.periods import Bucket, parse_period
 from geo_service.services.program import ProgramContext, Services
@@ -106,7 +113,8 @@ def published_for(ctx: ProgramContext, ask: PublishedAsk) -> bytes:
 @router.get(
     "/published",
     summary="The released cells of one kind for a finished month or quarter",
-    responses={200: {"content": {GEOJSON: {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ReleaseCollection}, **KEYED, **problems(400)},
 )
 def get_published(ctx: ContextDep, ask: Annotated[PublishedAsk, Query()]) -> Response:
     """What peers (or planners, or the public) are shown. Peers and planners always get their
@@ -117,7 +125,8 @@ def get_published(ctx: ContextDep, ask: Annotated[PublishedAsk, Query()]) -> Res
 @router.get(
     "/public/published",
     summary="The public layer of a program that publishes one (no key)",
-    responses={200: {"content": {GEOJSON: {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ReleaseCollection}, **problems(400, 404, 422, 429, 503)},
 )
 def get_public(services: ServicesDep, ask: Annotated[PublicAsk, Query()]) -> Response:
     store = services.store
@@ -145,12 +154,22 @@ class PublicationChoice(BaseModel):
     drop_top_keys: int | None = Field(default=None, ge=1, le=2)
 
 
-@router.get("/program/publication", summary="This program's publication settings")
+@router.get(
+    "/program/publication",
+    summary="This program's publication settings",
+    response_model=PublicationSettings,
+    responses=KEYED,
+)
 def get_publication(ctx: PublicationReader) -> Any:
     return describe(ctx.settings, ctx.store.publication(ctx.program_id))
 
 
-@router.put("/program/publication", summary="Raise thresholds, change the bucket (stewards)")
+@router.put(
+    "/program/publication",
+    summary="Raise thresholds, change the bucket (stewards)",
+    response_model=PublicationSettings,
+    responses={**KEYED, **problems(400, 413)},
+)
 def put_publication(choice: PublicationChoice, ctx: PublicationChanger) -> Any:
     principal = ctx.principal
     return change_publication(

@@ -14,12 +14,20 @@ from geo_service.context import ContextDep, allowed
 from geo_service.errors import NotFound
 from geo_service.http import read_payload
 from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
-from geo_service.models import SITES_REQUEST_BODY
+from geo_service.models import (
+    KEYED,
+    SITES_REQUEST_BODY,
+    UPLOAD,
+    GeoJSONAnswer,
+    ServiceSite,
+    ServiceSiteCollection,
+    problems,
+)
 from geo_service.services.imports import Imported, body_upload, import_sites
 from geo_service.services.program import ProgramContext
 from geo_service.storage import StoredSite
 
-router = APIRouter(prefix="/v1", tags=["sites"])
+router = APIRouter(prefix="/v1", tags=["sites"], responses=KEYED)
 SiteWriterContext = Annotated[ProgramContext, Depends(allowed(Action.ADD_SITES))]
 
 
@@ -29,6 +37,7 @@ SiteWriterContext = Annotated[ProgramContext, Depends(allowed(Action.ADD_SITES))
     response_model=BatchResult,
     summary="Add service sites (managers and stewards)",
     openapi_extra={"requestBody": SITES_REQUEST_BODY},
+    responses=UPLOAD,
 )
 async def post_sites(
     request: Request,
@@ -55,7 +64,8 @@ async def post_sites(
 @router.get(
     "/sites",
     summary="Service sites of the caller's program",
-    responses={200: {"content": {"application/geo+json": {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ServiceSiteCollection}},
 )
 def get_sites(ctx: ContextDep) -> Response:
     ctx.check(Action.READ_SITES)
@@ -82,7 +92,8 @@ def site_feature(site: StoredSite) -> dict[str, Any]:
 @router.get(
     "/sites/{site_id}",
     summary="One service site of the caller's program",
-    responses={200: {"content": {"application/geo+json": {}}}},
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ServiceSite}, **problems(404)},
 )
 def get_site(site_id: int, ctx: ContextDep) -> Response:
     ctx.check(Action.READ_SITES)

@@ -15,6 +15,7 @@ from geo_service.auth import Action
 from geo_service.context import PlannerContext, allowed
 from geo_service.errors import InvalidParameter
 from geo_service.ingest.sites import Service, check_opening_hours
+from geo_service.models import KEYED, LockerPlanAnswer, RankingAnswer, problems
 from geo_service.params import Ask
 from geo_service.services.program import ProgramContext
 from geo_service.services.siting import (
@@ -26,7 +27,7 @@ from geo_service.services.siting import (
 )
 from geo_service.settings import EventKind
 
-router = APIRouter(prefix="/v1", tags=["coverage and siting"])
+router = APIRouter(prefix="/v1", tags=["coverage and siting"], responses=KEYED)
 RankerContext = Annotated[ProgramContext, Depends(allowed(Action.RANK_CONSUMPTION_SITES))]
 
 
@@ -61,7 +62,9 @@ class LockerRequest(BaseModel):
 
 
 @router.post(
-    "/siting/lockers", summary="Place lockers or vending machines to cover the most events"
+    "/siting/lockers",
+    summary="Place lockers or vending machines to cover the most events",
+    responses={200: {"model": LockerPlanAnswer}, **problems(400, 413)},
 )
 async def post_locker_siting(body: LockerRequest, ctx: PlannerContext) -> Response:
     """A maximal covering location problem: existing sites that offer the service stay, the
@@ -97,7 +100,11 @@ class RankingAsk(Ask):
     period: str | None = Field(None, max_length=10)
 
 
-@router.get("/siting/consumption-site", summary="Rank candidate consumption sites, explained")
+@router.get(
+    "/siting/consumption-site",
+    summary="Rank candidate consumption sites, explained",
+    responses={200: {"model": RankingAnswer}, **problems(400)},
+)
 async def get_consumption_siting(
     ctx: RankerContext, ask: Annotated[RankingAsk, Query()]
 ) -> Response:

@@ -13,12 +13,14 @@ from geo_service.audit import record
 from geo_service.auth import Action
 from geo_service.context import allowed
 from geo_service.errors import InvalidParameter
+from geo_service.models import KEYED, DeleteAnswer, ExportCollection, GeoJSONAnswer, problems
 from geo_service.params import Ask
 from geo_service.services.program import ProgramContext
-from geo_service.services.stewardship import export_program
+from geo_service.services.stewardship import EVENT_COLUMNS, export_program
 
-router = APIRouter(prefix="/v1", tags=["stewardship"])
+router = APIRouter(prefix="/v1", tags=["stewardship"], responses=KEYED)
 ExporterContext = Annotated[ProgramContext, Depends(allowed(Action.EXPORT_PROGRAM))]
+CSV_SCHEMA = {"type": "string", "description": "with format=csv: " + ", ".join(EVENT_COLUMNS)}
 DeleterContext = Annotated[ProgramContext, Depends(allowed(Action.DELETE_PROGRAM))]
 
 
@@ -30,7 +32,12 @@ class DeleteAsk(Ask):
     confirm: str = Field(max_length=64, description="the program's name, to confirm")
 
 
-@router.get("/export", summary="Export the program's events and aggregates (stewards)")
+@router.get(
+    "/export",
+    summary="Export the program's events and aggregates (stewards)",
+    response_class=GeoJSONAnswer,
+    responses={200: {"model": ExportCollection, "content": {"text/csv": {"schema": CSV_SCHEMA}}}},
+)
 async def get_export(ctx: ExporterContext, ask: Annotated[ExportAsk, Query()]) -> Response:
     """Every stored event as its cell and time bucket (no finer location was ever kept), and
     the monthly aggregates retention left. The export is recorded in the audit trail."""
@@ -53,7 +60,12 @@ async def get_export(ctx: ExporterContext, ask: Annotated[ExportAsk, Query()]) -
     )
 
 
-@router.delete("/program/data", summary="Delete the program's data (stewards)")
+@router.delete(
+    "/program/data",
+    summary="Delete the program's data (stewards)",
+    response_model=DeleteAnswer,
+    responses=problems(400),
+)
 def delete_data(ctx: DeleterContext, ask: Annotated[DeleteAsk, Query()]) -> Any:
     """Deletes events, aggregates, sites, context layers and ingest batches; keys and the
     audit trail stay. Cached analyses go stale at once (the data version moves)."""

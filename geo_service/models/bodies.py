@@ -53,8 +53,9 @@ class SiteFeatureCollection(BaseModel):
 
 
 def _body(model: type[BaseModel], csv_columns: str) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
+    # A reference: the model and the schemas it uses are added to the document's components
+    # (geo_service.models.components), so every reference in the document resolves.
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     file_part = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
     return {
         "required": True,

@@ -1,0 +1,58 @@
+"""The schemas of the OpenAPI document: request bodies the routes parse themselves, every
+answer's shape, and the ``Problem`` every error is answered with."""
+
+from geo_service.ingest.batches import BatchResult, RejectedRow
+from geo_service.models.answers import (
+    AuditPage,
+    CleanupRoute,
+    CoverageAnswer,
+    DeleteAnswer,
+    LockerPlanAnswer,
+    PublicationSettings,
+    RankingAnswer,
+)
+from geo_service.models.bodies import (
+    EVENTS_REQUEST_BODY,
+    SITES_REQUEST_BODY,
+    EventFeatureCollection,
+    SiteFeatureCollection,
+)
+from geo_service.models.geojson import (
+    ContextCollection,
+    EventCellCollection,
+    ExportCollection,
+    HotspotCollection,
+    ReleaseCollection,
+    ServiceSite,
+    ServiceSiteCollection,
+)
+from geo_service.models.media import GeoJSONAnswer
+from geo_service.models.problems import KEYED, UPLOAD, Problem, problems
+
+__all__ = [
+    "EVENTS_REQUEST_BODY",
+    "KEYED",
+    "SITES_REQUEST_BODY",
+    "UPLOAD",
+    "AuditPage",
+    "BatchResult",
+    "CleanupRoute",
+    "ContextCollection",
+    "CoverageAnswer",
+    "DeleteAnswer",
+    "EventCellCollection",
+    "EventFeatureCollection",
+    "ExportCollection",
+    "GeoJSONAnswer",
+    "HotspotCollection",
+    "LockerPlanAnswer",
+    "Problem",
+    "PublicationSettings",
+    "RankingAnswer",
+    "RejectedRow",
+    "ReleaseCollection",
+    "ServiceSite",
+    "ServiceSiteCollection",
+    "SiteFeatureCollection",
+    "problems",
+]
