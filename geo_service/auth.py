@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from geo_service.audit import record
 from geo_service.errors import Forbidden, InvalidParameter, Unauthenticated
 from geo_service.settings import EventKind
-from geo_service.storage import KeyRecord, Store
+from geo_service.storage import KeyRecord, Store, StoredGeography
 
 KEY_PREFIX = "gs_"
 PROGRAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -119,9 +119,11 @@ def create_key(
     role: Role,
     label: str | None = None,
     actor: str = "cli",
+    geography: StoredGeography | None = None,
 ) -> tuple[int, str]:
-    """Create a key (and its program if new). Returns ``(key_id, key)``; the key is not kept."""
-    program_id = store.get_or_create_program(check_program_name(program))
+    """Create a key (and its program if new, with ``geography``: the deployment's defaults,
+    kept from then on). Returns ``(key_id, key)``; the key is not kept."""
+    program_id = store.get_or_create_program(check_program_name(program), geography)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = store.add_key(program_id, role.value, hash_key(key), key[:8], label)
     record(

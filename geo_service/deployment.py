@@ -1,8 +1,11 @@
-"""The deployment: service area, projected CRS, grid and time buckets, built from settings."""
+"""A program's deployment: service area, projected CRS, grid and time buckets.
+
+Built from a program's :class:`Geography` (or, given none, from the settings' defaults);
+the settings still supply what is not geography (limits, retention).
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,79 +14,62 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from analysis.grid import Grid, IntArray, cell_bounds, snap_to_cells
-from analysis.projection import check_projected_crs, to_lonlat, to_metres, utm_crs_for
-from geo_service.errors import ConfigurationError
+from analysis.projection import to_lonlat, to_metres
+from geo_service.geography import Geography
 from geo_service.settings import EventKind, Settings
 
 if TYPE_CHECKING:
     from geo_service.geojson import Geometry
 
 
-def _load_area_file(settings: Settings) -> BaseGeometry:
-    assert settings.service_area_file is not None
-    try:
-        data = json.loads(settings.service_area_file.read_text(encoding="utf-8"))
-        if data.get("type") == "FeatureCollection":
-            geoms = [shape(f["geometry"]) for f in data["features"]]
-            area = shapely.union_all(geoms)
-        elif data.get("type") == "Feature":
-            area = shape(data["geometry"])
-        else:
-            area = shape(data)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigurationError(
-            "GEO_SERVICE_SERVICE_AREA_FILE must be a GeoJSON Polygon, MultiPolygon, Feature or "
-            f"FeatureCollection in longitude/latitude ({type(exc).__name__})"
-        ) from None
-    if area.geom_type not in ("Polygon", "MultiPolygon") or area.is_empty or not area.is_valid:
-        raise ConfigurationError(
-            "GEO_SERVICE_SERVICE_AREA_FILE must hold a valid, non-empty polygon"
-        )
-    return area
-
-
 @dataclass(frozen=True)
 class Deployment:
-    """Everything ingest needs to place an event: area, CRS, grid, buckets, time zone."""
+    """Everything ingest needs to place an event: area, CRS, grid, buckets, time zone.
+
+    ``Deployment(settings)`` is the deployment's defaults; ``Deployment(settings, geography)``
+    a program's own. The geography is read lazily, so bad settings fail where they are used.
+    """
 
     settings: Settings
+    given: Geography | None = None
+
+    @cached_property
+    def geography(self) -> Geography:
+        if self.given is not None:
+            return self.given
+        return Geography.from_settings(self.settings)
 
     @cached_property
     def service_area(self) -> BaseGeometry:
-        if self.settings.service_area_file is not None:
-            area = _load_area_file(self.settings)
-        else:
-            area = box(*self.settings.service_area_bbox)
+        area = shapely.from_wkb(shapely.to_wkb(self.geography.area))  # prepared: a copy
         shapely.prepare(area)
         return area
 
-    @cached_property
+    @property
     def crs(self) -> str:
-        if self.settings.projected_crs:
-            try:
-                return check_projected_crs(self.settings.projected_crs)
-            except ValueError as exc:
-                raise ConfigurationError(f"GEO_SERVICE_PROJECTED_CRS: {exc}") from None
-        centre = self.service_area.centroid
-        return utm_crs_for(centre.x, centre.y)
+        return self.geography.crs
 
     @property
     def grid(self) -> Grid:
-        return self.settings.grid
+        return self.geography.grid
 
     @cached_property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.timezone)
+        return ZoneInfo(self.geography.timezone)
+
+    @property
+    def timezone(self) -> str:
+        return self.geography.timezone
 
     def cell_m(self, kind: EventKind) -> int:
-        return self.settings.cell_m(kind)
+        return self.geography.cell_sizes[kind]
 
     def bucket_hours(self, kind: EventKind) -> int:
-        return self.settings.bucket_hours(kind)
+        return self.geography.bucket_sizes[kind]
 
     def contains(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Which lon/lat points fall inside (or on the edge of) the service area."""
@@ -169,5 +155,5 @@ class Deployment:
             "grid_base_cell_m": self.grid.base_cell_m,
             "cell_m": {kind.value: self.cell_m(kind) for kind in EventKind},
             "bucket_hours": {kind.value: self.bucket_hours(kind) for kind in EventKind},
-            "timezone": self.settings.timezone,
+            "timezone": self.timezone,
         }

@@ -64,8 +64,8 @@ def published_body(
     now: float,
     full_view: bool = False,
 ) -> bytes:
-    """An audience's release as GeoJSON."""
-    deployment = services.deployment
+    """An audience's release as GeoJSON, in the program's own grid and time zone."""
+    deployment = services.deployment_for(program_id)
     period = parse_period(ask.period, deployment)
     release = get_release(
         services.store,

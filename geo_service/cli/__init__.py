@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from geo_service.cli import ingest, keys, program, server
+from geo_service.cli import areas, ingest, keys, program, server
 
 app = typer.Typer(
     help="Privacy-first hot-spot service for harm-reduction programs.",
@@ -22,6 +22,10 @@ app.command()(server.serve)
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(keys.audit_app, name="audit")
+program.program_app.command("create")(areas.program_create)
+program.program_app.command("show")(areas.program_show)
+program.program_app.command("list")(areas.program_list)
+program.program_app.command("update")(areas.program_update)
 app.add_typer(program.program_app, name="program")
 app.add_typer(server.network_app, name="network")
 app.command()(server.assets)

@@ -9,26 +9,37 @@ import typer
 
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError
+from geo_service.services.program import program_deployment
 from geo_service.settings import Settings
-from geo_service.storage.sql import SqlStore, open_store
+from geo_service.storage.sql import SqlStore, open_existing_store, open_store
 
 
 @contextmanager
-def opened(settings: Settings) -> Iterator[tuple[SqlStore, Deployment]]:
-    """The store and the deployment for one command; the store is closed however it ends."""
+def opened(settings: Settings, *, read_only: bool = False) -> Iterator[tuple[SqlStore, Deployment]]:
+    """The store and the deployment's defaults for one command; the store is closed however
+    it ends. ``read_only``: the database must exist at the newest revision, and nothing in
+    it is created, migrated or pinned."""
     deployment = Deployment(settings)
     try:
-        store = open_store(
-            settings.database_url,
-            grid_record=deployment.grid_record(),
-            timeouts=settings.database_timeouts,
-        )
+        if read_only:
+            store = open_existing_store(settings.database_url, timeouts=settings.database_timeouts)
+        else:
+            store = open_store(
+                settings.database_url,
+                grid_record=deployment.grid_record(),
+                timeouts=settings.database_timeouts,
+            )
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     try:
         yield store, deployment
     finally:
         store.close()
+
+
+def deployment_of(store: SqlStore, defaults: Deployment, program_id: int) -> Deployment:
+    """The program's own deployment (its area, CRS, time zone and grid)."""
+    return program_deployment(store, defaults, program_id)
 
 
 def fail(message: str) -> typer.Exit:
@@ -40,5 +51,5 @@ def fail(message: str) -> typer.Exit:
 def existing_program(store: SqlStore, program: str) -> int:
     program_id = store.program_id(program)
     if program_id is None:
-        raise fail(f"no program named {program}; 'geo-service keys list' shows the programs")
+        raise fail(f"no program named {program}; 'geo-service program list' shows the programs")
     return program_id

@@ -15,7 +15,7 @@ import orjson
 import typer
 from tqdm import tqdm
 
-from geo_service.cli.common import fail, opened
+from geo_service.cli.common import deployment_of, fail, opened
 from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError
 from geo_service.ingest.batches import Sender
@@ -165,9 +165,12 @@ def _layer(layer: Layer, replace: bool) -> Importer:
 
 
 def _run(job: _Job, mapping: _Mapping | None, importer: Importer) -> None:
-    with opened(get_settings()) as (store, deployment):
+    with opened(get_settings()) as (store, defaults):
         columns = mapping.parsed() if mapping else ColumnMap()
-        sender = Sender(store.get_or_create_program(job.program), all_or_nothing=job.all_or_nothing)
+        # A new program takes the deployment's defaults ('program create' gives it its own).
+        program_id = store.get_or_create_program(job.program, defaults.geography.stored())
+        deployment = deployment_of(store, defaults, program_id)
+        sender = Sender(program_id, all_or_nothing=job.all_or_nothing)
         try:
             with _upload(job.file, columns) as upload:
                 done = importer(store, deployment, sender, upload)

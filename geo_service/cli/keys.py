@@ -23,9 +23,15 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="a note to recognise the key by")] = None,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
-    with opened(get_settings()) as (store, _):
+    with opened(get_settings()) as (store, defaults):
         try:
-            key_id, key = create_key(store, program=program, role=role, label=label)
+            key_id, key = create_key(
+                store,
+                program=program,
+                role=role,
+                label=label,
+                geography=defaults.geography.stored(),
+            )
         except ServiceError as exc:
             raise fail(exc.detail) from None
     typer.echo(key)
@@ -38,7 +44,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(program: Annotated[str | None, typer.Option()] = None) -> None:
     """List keys (their ids and first characters, never the keys)."""
-    with opened(get_settings()) as (store, _):
+    with opened(get_settings(), read_only=True) as (store, _):
         keys = store.list_keys(program)
     for key in keys:
         state = f"revoked {key.revoked_on}" if key.revoked_on else "active"
@@ -61,7 +67,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="the id shown by 'key
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit trail's hash chain; exit 1 and name the first bad row if broken."""
-    with opened(get_settings()) as (store, _):
+    with opened(get_settings(), read_only=True) as (store, _):
         check = verify_chain(store.audit_rows(), store.audit_head())
     if not check.verified:
         where = f"at row {check.first_broken_id}" if check.first_broken_id else "at the end"
@@ -78,7 +84,7 @@ def audit_list(
     limit: Annotated[int, typer.Option(help="the newest rows, at most")] = 50,
 ) -> None:
     """Print the newest audit rows: when, who, what (never coordinates)."""
-    with opened(get_settings()) as (store, _):
+    with opened(get_settings(), read_only=True) as (store, _):
         program_id = store.program_id(program) if program else None
         if program and program_id is None:
             raise fail(f"no program named {program}")

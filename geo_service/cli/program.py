@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from geo_service.audit import record
-from geo_service.cli.common import existing_program, fail, opened
+from geo_service.cli.common import deployment_of, existing_program, fail, opened
 from geo_service.errors import ServiceError
 from geo_service.settings import get_settings
 
 program_app = typer.Typer(
-    help="A program's publication settings, export and deletion (the steward's).",
+    help="Programs: their area, CRS and time zone; publication settings, export, deletion.",
     no_args_is_help=True,
 )
 
@@ -83,10 +83,10 @@ def program_export(
 
     if fmt not in ("geojson", "csv"):
         raise fail("--format is geojson or csv")
-    with opened(get_settings()) as (store, deployment):
-        body, _ = export_program(
-            store, deployment, program_id=existing_program(store, program), fmt=fmt, actor="cli"
-        )
+    with opened(get_settings()) as (store, defaults):
+        program_id = existing_program(store, program)
+        deployment = deployment_of(store, defaults, program_id)
+        body, _ = export_program(store, deployment, program_id=program_id, fmt=fmt, actor="cli")
     out.write_bytes(body)
     typer.echo(f"Wrote {out} ({len(body)} bytes).")
 
@@ -119,12 +119,18 @@ def retention(
     from geo_service.services.stewardship import run_retention
 
     settings = get_settings()
-    with opened(settings) as (store, deployment):
-        cutoff, result = run_retention(
-            store, deployment, months=months or settings.retention_months
-        )
-    when = dt.datetime.fromtimestamp(cutoff, deployment.tz).date()
-    typer.echo(
-        f"Folded {result.events_removed} events from before {when} into "
-        f"{result.aggregate_rows} monthly aggregate rows."
-    )
+    with opened(settings) as (store, defaults):
+        # Each program's months are its own time zone's: fold them one program at a time.
+        for listed in store.list_programs():
+            deployment = deployment_of(store, defaults, listed.id)
+            cutoff, result = run_retention(
+                store,
+                deployment,
+                months=months or settings.retention_months,
+                program_id=listed.id,
+            )
+            when = dt.datetime.fromtimestamp(cutoff, deployment.tz).date()
+            typer.echo(
+                f"{listed.name}: Folded {result.events_removed} events from before {when} into "
+                f"{result.aggregate_rows} monthly aggregate rows."
+            )

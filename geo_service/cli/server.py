@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from geo_service.audit import record
 from geo_service.auth import Role, create_key, revoke_key
-from geo_service.cli.common import fail, opened
+from geo_service.cli.common import deployment_of, fail, opened
 from geo_service.periods import Bucket, latest_published
 from geo_service.services.releases import DEFAULT_GRACE_DAYS
 from geo_service.settings import get_settings
@@ -31,8 +31,9 @@ def demo(
     from geo_service.demo import load_demo
 
     settings = get_settings()
-    with opened(settings) as (store, deployment):
-        program_id = store.get_or_create_program("demo")
+    with opened(settings) as (store, defaults):
+        program_id = store.get_or_create_program("demo", defaults.geography.stored())
+        deployment = deployment_of(store, defaults, program_id)
         if any(store.count_rows(program_id).values()):
             if not reset:
                 raise fail("the demo program already has data; run with --reset to replace it")
@@ -50,7 +51,7 @@ def demo(
         )
         typer.echo("Demo keys (shown once; earlier demo keys are revoked):")
         for role in Role:
-            _, key = create_key(store, program="demo", role=role, label="demo")
+            _, key = create_key(store, program="demo", role=role, label="demo")  # program exists
             typer.echo(f"  {role.value:8s} {key}")
 
 
@@ -132,10 +133,14 @@ def network_import(
     """
     from geo_service.services.network import NetworkImportError, read_walking_network
 
-    with opened(get_settings()) as (store, deployment):
+    with opened(get_settings()) as (store, defaults):
         program_id = store.program_id(program)
         if program_id is None:
-            raise fail(f"there is no program called {program!r}; create a key for it first")
+            raise fail(
+                f"there is no program called {program!r}; create it first with "
+                "'geo-service program create' (or 'keys create')"
+            )
+        deployment = deployment_of(store, defaults, program_id)
         with tqdm(total=3, desc="network", unit="step", file=sys.stderr) as stages:
 
             def stage(name: str) -> None:

@@ -121,7 +121,8 @@ class NetworkCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._graphs: dict[int, tuple[NetworkInfo, WalkingNetwork]] = {}
+        # Keyed by program, kept while its network and its CRS stay (the graph is in metres).
+        self._graphs: dict[int, tuple[NetworkInfo, WalkingNetwork, str]] = {}
 
     def get(
         self, store: Store, deployment: Deployment, program_id: int
@@ -131,8 +132,8 @@ class NetworkCache:
             return None
         with self._lock:
             held = self._graphs.get(program_id)
-        if held is not None and held[0] == info:
-            return held
+        if held is not None and held[0] == info and held[2] == deployment.crs:
+            return held[0], held[1]
         loaded = store.load_network(program_id)
         if loaded is None:
             return None
@@ -140,5 +141,5 @@ class NetworkCache:
         x, y = to_metres(rows.lon, rows.lat, crs=deployment.crs)
         network = WalkingNetwork(x, y, rows.u, rows.v, rows.length_m)
         with self._lock:
-            self._graphs[program_id] = (info, network)
+            self._graphs[program_id] = (info, network, deployment.crs)
         return info, network

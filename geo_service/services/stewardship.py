@@ -135,14 +135,22 @@ def retention_cutoff(now: dt.datetime, *, months: int, deployment: Deployment) -
 
 
 def run_retention(
-    store: Store, deployment: Deployment, *, months: int, now: dt.datetime | None = None
+    store: Store,
+    deployment: Deployment,
+    *,
+    months: int,
+    now: dt.datetime | None = None,
+    program_id: int | None = None,
 ) -> tuple[int, RetentionResult]:
+    """Fold old events (``program_id``'s only, in its deployment's time zone; ``None``:
+    every program's) into monthly aggregates."""
     cutoff = retention_cutoff(now or dt.datetime.now(dt.UTC), months=months, deployment=deployment)
-    result = store.roll_up_before(cutoff, tz=deployment.settings.timezone)
+    result = store.roll_up_before(cutoff, tz=deployment.timezone, program_id=program_id)
     record(
         store,
         "retention.run",
         actor="cli",
+        program_id=program_id,
         months=months,
         events_removed=result.events_removed,
         aggregate_rows=result.aggregate_rows,

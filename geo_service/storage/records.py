@@ -153,6 +153,33 @@ class ProgramPublication:
 
 
 @dataclass(frozen=True)
+class StoredGeography:
+    """A program's geography as stored: area as GeoJSON in WGS 84, CRS, time zone, grid.
+
+    ``cell_m`` and ``bucket_hours`` map an event kind's value to its size and hours."""
+
+    area_geojson: str
+    projected_crs: str
+    timezone: str
+    grid_origin_x_m: float
+    grid_origin_y_m: float
+    grid_base_cell_m: int
+    cell_m: dict[str, int]
+    bucket_hours: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ProgramSummary:
+    """One line of ``program list``: the name, whether it has its own geography, events."""
+
+    id: int
+    name: str
+    created_on: str
+    own_geography: bool
+    events: int
+
+
+@dataclass(frozen=True)
 class EventAtoms:
     """A period's reports, one per row, for the release step (late rows left out)."""
 

@@ -47,6 +47,19 @@ programs = Table(
     Column("grace_days", Integer, nullable=True),
     # Reporting keys removed before a cell is checked against k (NULL: 1; a steward may ask 2).
     Column("drop_top_keys", Integer, nullable=True),
+    # The program's geography (DESIGN: one deployment, many communities). NULL everywhere:
+    # a program from before revision 0011, placed with the deployment's defaults, which the
+    # frozen grid record in ``meta`` keeps from changing under its events.
+    Column("area", Text, nullable=True),  # GeoJSON polygon or multipolygon, WGS 84
+    Column("projected_crs", String(32), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("grid_origin_x_m", Float, nullable=True),
+    Column("grid_origin_y_m", Float, nullable=True),
+    Column("grid_base_cell_m", Integer, nullable=True),
+    Column("cell_m", Text, nullable=True),  # JSON: event kind -> cell size in metres
+    Column("bucket_hours", Text, nullable=True),  # JSON: event kind -> hours per bucket
+    # Bumped with every change of the geography, so workers rebuild their cached deployment.
+    Column("geography_version", Integer, nullable=False, server_default="0"),
 )
 
 api_keys = Table(

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from geo_service.cli import app
 from geo_service.deployment import Deployment
 from geo_service.settings import get_settings
-from geo_service.storage.sql import SqlStore, open_store
+from geo_service.storage.sql import SqlStore, open_existing_store, open_store
 from tests.conftest import SHARED_DATA
 
 runner = CliRunner()
@@ -216,11 +216,16 @@ def test_every_command_closes_the_store_also_when_it_refuses(
         opened.append(open_store(*args, **kwargs))
         return opened[-1]
 
+    def tracked_open_existing(*args: Any, **kwargs: Any) -> SqlStore:
+        opened.append(open_existing_store(*args, **kwargs))
+        return opened[-1]
+
     def tracked_close(store: SqlStore) -> None:
         closed.append(store)
         store.engine.dispose()
 
     monkeypatch.setattr(cli, "open_store", tracked_open)
+    monkeypatch.setattr(cli, "open_existing_store", tracked_open_existing)
     monkeypatch.setattr(SqlStore, "close", tracked_close)
     table = env / "events.csv"
     table.write_text("kind,observed_at,latitude,longitude\n")

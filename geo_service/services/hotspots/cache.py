@@ -119,7 +119,16 @@ class HotspotCache:
             period=period,
             now=ctx.now,
         )
-        key = ("released", release.content_hash, query, ctx.role.value)
+        # Two programs' releases may hash alike (both empty, say) yet answer differently (their
+        # study areas differ): the program and its geography are part of the key.
+        key = (
+            "released",
+            ctx.program_id,
+            deployment.geography.stamp,
+            release.content_hash,
+            query,
+            ctx.role.value,
+        )
         body: bytes | None = self._get(self._bodies, key)
         if body is not None:
             return body, True

@@ -7,7 +7,9 @@ write path, so every write is one transaction that waits for SQLite's lock or sa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
+from geo_service.errors import ConfigurationError
 from geo_service.storage.connection import DatabaseTimeouts, parse_database_url, start_up_errors
 from geo_service.storage.sql.audit import AuditSql
 from geo_service.storage.sql.batches import SECRET_META_KEY, BatchSql
@@ -19,6 +21,7 @@ from geo_service.storage.sql.engine import (
     make_engine,
 )
 from geo_service.storage.sql.events import EventSql
+from geo_service.storage.sql.geography import GeographySql
 from geo_service.storage.sql.keys import KeySql
 from geo_service.storage.sql.layers import LayerSql
 from geo_service.storage.sql.networks import NetworkSql
@@ -39,6 +42,7 @@ __all__ = [
     "SqlStore",
     "alembic_config",
     "make_engine",
+    "open_existing_store",
     "open_store",
 ]
 
@@ -46,6 +50,7 @@ __all__ = [
 class SqlStore(
     DatabaseSql,
     ProgramSql,
+    GeographySql,
     KeySql,
     BatchSql,
     EventSql,
@@ -72,6 +77,27 @@ def open_store(
     try:
         with start_up_errors(url):
             store.migrate(grid_record)
+    except Exception:
+        store.close()
+        raise
+    return store
+
+
+def open_existing_store(database_url: str, *, timeouts: DatabaseTimeouts | None = None) -> SqlStore:
+    """Open a database for reading only: it must exist and be at the newest revision.
+
+    Nothing is created, migrated or pinned, so a read-only command changes no database."""
+    url = parse_database_url(database_url)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
+        raise ConfigurationError(
+            f"there is no database at {url.database} yet; 'geo-service migrate' creates it"
+        )
+    with start_up_errors(url):
+        store = SqlStore(make_engine(database_url, timeouts))
+    try:
+        with start_up_errors(url):
+            store.check_at_head()
     except Exception:
         store.close()
         raise

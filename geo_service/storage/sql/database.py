@@ -49,6 +49,16 @@ class DatabaseSql(SqlBase):
             if grid_record is not None:
                 self.check_grid(grid_record)
 
+    def check_at_head(self) -> None:
+        """Refuse a database whose schema is older or newer than this version's."""
+        with self.engine.connect() as conn:
+            revision = MigrationContext.configure(conn).get_current_revision()
+        if revision != _head_revision():
+            raise ConfigurationError(
+                f"the database schema is at revision {revision}, this version needs "
+                f"{_head_revision()}; run 'geo-service migrate' first"
+            )
+
     def ping(self) -> str:
         """Ask the database for its schema revision; raises if it cannot answer."""
         with self.engine.connect() as conn:

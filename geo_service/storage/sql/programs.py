@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from geo_service.storage.records import ProgramPublication
+from geo_service.storage.records import ProgramPublication, StoredGeography
 from geo_service.storage.schema import (
     batches,
     context_features,
@@ -19,6 +19,7 @@ from geo_service.storage.schema import (
     walking_networks,
 )
 from geo_service.storage.sql.engine import SqlBase, bump_version, inserted_id, today
+from geo_service.storage.sql.geography import geography_values
 
 
 class ProgramSql(SqlBase):
@@ -26,13 +27,18 @@ class ProgramSql(SqlBase):
         with self.engine.connect() as conn:
             return conn.execute(sa.select(programs.c.id).where(programs.c.name == name)).scalar()
 
-    def get_or_create_program(self, name: str) -> int:
+    def get_or_create_program(self, name: str, geography: StoredGeography | None = None) -> int:
+        """The program's id; a new program takes ``geography`` (the deployment's defaults,
+        pinned at creation) and keeps it."""
         found = self.program_id(name)
         if found is not None:
             return found
+        values = geography_values(geography) if geography is not None else {}
         try:
             with self._write() as conn:
-                result = conn.execute(sa.insert(programs).values(name=name, created_on=today()))
+                result = conn.execute(
+                    sa.insert(programs).values(name=name, created_on=today(), **values)
+                )
                 return inserted_id(result)
         except IntegrityError:
             found = self.program_id(name)

@@ -63,18 +63,27 @@ def _fold(conn: Connection, frame: pd.DataFrame, *, tz: str) -> set[AggregateKey
 
 class RetentionSql(SqlBase):
     def roll_up_before(
-        self, cutoff: int, *, tz: str, chunk_rows: int = RETENTION_CHUNK_ROWS
+        self,
+        cutoff: int,
+        *,
+        tz: str,
+        chunk_rows: int = RETENTION_CHUNK_ROWS,
+        program_id: int | None = None,
     ) -> RetentionResult:
         """Fold events whose bucket starts before ``cutoff`` into monthly aggregates and
         delete them (DESIGN §4.7), a chunk at a time: each chunk's rows are folded and then
         deleted by their ids in one transaction, so only counted rows go. Events stored
-        after the run began wait for the next run, so a busy ingest cannot keep it going."""
+        after the run began wait for the next run, so a busy ingest cannot keep it going.
+        ``program_id``: that program's events only (each program's months are its own time
+        zone's); ``None``: every program's, all in ``tz``."""
         with self.engine.connect() as conn:
             last_id = conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
         span = (0, int(last_id))
         removed, touched = 0, set[AggregateKey]()
         while True:
-            chunk = self._roll_up_chunk(cutoff, tz=tz, span=span, limit=chunk_rows)
+            chunk = self._roll_up_chunk(
+                cutoff, tz=tz, span=span, limit=chunk_rows, program_id=program_id
+            )
             if chunk is None:
                 return RetentionResult(removed, len(touched))
             after_id, deleted, keys = chunk
@@ -83,17 +92,19 @@ class RetentionSql(SqlBase):
             touched |= keys
 
     def _roll_up_chunk(
-        self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int
+        self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int, program_id: int | None
     ) -> ChunkDone | None:
         for _ in range(RETENTION_ATTEMPTS):
             try:
-                return self._fold_and_delete(cutoff, tz=tz, span=span, limit=limit)
+                return self._fold_and_delete(
+                    cutoff, tz=tz, span=span, limit=limit, program_id=program_id
+                )
             except _ChunkChanged:
                 continue  # rolled back; the next attempt reads the chunk afresh
         raise RuntimeError("retention: events kept changing under one chunk; run it again")
 
     def _fold_and_delete(
-        self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int
+        self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int, program_id: int | None
     ) -> ChunkDone | None:
         """Fold and delete the oldest-id ``limit`` old events with ids in ``span``
         (exclusive, inclusive); ``None`` once there are none."""
@@ -108,10 +119,11 @@ class RetentionSql(SqlBase):
             "start": c.bucket_start,
             "count": c.count,
         }
+        chosen = sa.true() if program_id is None else c.program_id == program_id
         with self._write() as conn:
             rows = conn.execute(
                 sa.select(*columns.values())
-                .where(c.bucket_start < cutoff, c.id > span[0], c.id <= span[1])
+                .where(c.bucket_start < cutoff, c.id > span[0], c.id <= span[1], chosen)
                 .order_by(c.id)
                 .limit(limit)
             ).all()
