@@ -23,6 +23,7 @@ from geo_service.ingest.tabular import ColumnMap, Upload
 from geo_service.services.imports import (
     Imported,
     Layer,
+    gis_file_upload,
     import_events,
     import_layer,
     import_sites,
@@ -36,7 +37,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or GeoJSON file")]
+FileArg = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, help="CSV, GeoJSON, GeoPackage, Shapefile (.shp/.zip) or KML"
+    ),
+]
 ProgramOpt = Annotated[str, typer.Option(help="the program the data belongs to")]
 ColumnOpt = Annotated[
     list[str] | None,
@@ -172,7 +178,7 @@ def _run(job: _Job, mapping: _Mapping | None, importer: Importer) -> None:
         deployment = deployment_of(store, defaults, program_id)
         sender = Sender(program_id, all_or_nothing=job.all_or_nothing)
         try:
-            with _upload(job.file, columns) as upload:
+            with _upload(job.file, columns, job.target) as upload:
                 done = importer(store, deployment, sender, upload)
         except ServiceError as exc:
             _print_rejections(exc.extra.get("rejected", []), job.rejects)
@@ -182,6 +188,8 @@ def _run(job: _Job, mapping: _Mapping | None, importer: Importer) -> None:
         except UnicodeDecodeError:
             raise fail("Nothing was stored: the file is not UTF-8 text") from None
     _print_rejections(done.rejected, job.rejects)
+    if "source_crs" in done.answer:
+        typer.echo(f"Read in {done.answer['source_crs']}, reprojected to WGS 84 before the blur.")
     if done.held_back:
         typer.echo(
             f"{len(done.held_back)} rows fall in months already published: stored for "
@@ -193,8 +201,14 @@ def _run(job: _Job, mapping: _Mapping | None, importer: Importer) -> None:
 
 
 @contextmanager
-def _upload(file: Path, columns: ColumnMap) -> Iterator[Upload]:
-    """The file as an upload: GeoJSON parsed whole, CSV read lazily behind a progress bar."""
+def _upload(file: Path, columns: ColumnMap, target: str) -> Iterator[Upload]:
+    """The file as an upload: GIS files (GeoPackage, Shapefile, KML, GeoJSON naming a CRS)
+    reprojected by the import service, GeoJSON parsed whole, CSV read lazily behind a
+    progress bar."""
+    gis = gis_file_upload(file, target, columns)
+    if gis is not None:
+        yield gis
+        return
     if file.suffix.lower() in (".json", ".geojson"):
         yield Upload("geojson", document=orjson.loads(file.read_bytes()), columns=columns)
         return

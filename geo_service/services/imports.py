@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from geo_service.auth import FULL_VIEW, SUBMITTABLE_KINDS, Principal
 from geo_service.deployment import Deployment
 from geo_service.http import decode_text, parse_json
 from geo_service.ingest.batches import Checked, Sender, run_batch
+from geo_service.ingest.event_input import CSV_COLUMNS as EVENT_COLUMNS
 from geo_service.ingest.event_input import read_events
 from geo_service.ingest.events import KINDS, ValidatedBatch, validate_events
-from geo_service.ingest.layers import read_layer
-from geo_service.ingest.sites import read_sites
-from geo_service.ingest.tabular import Rejection, Upload
+from geo_service.ingest.gis import GisUpload, feature_upload, is_gis_file, named_crs, point_upload
+from geo_service.ingest.layers import (
+    CANDIDATE_CSV_COLUMNS,
+    EXCLUSION_CSV_COLUMNS,
+    read_layer,
+)
+from geo_service.ingest.sites import SITE_CSV_COLUMNS, read_sites
+from geo_service.ingest.tabular import ColumnMap, Rejection, Upload
 from geo_service.services.releases import grace_days, hold_back_late
 from geo_service.storage import BatchRecord, EventRows, Store
 
@@ -69,6 +80,60 @@ def body_upload(media: str, body: bytes, max_rows: int) -> Upload:
     return Upload("csv", lines=io.StringIO(text, newline=""), max_rows=max_rows)
 
 
+# What each target reads from a file's columns (GIS files: the others are never read).
+TARGET_COLUMNS = {
+    "events": EVENT_COLUMNS,
+    "sites": SITE_CSV_COLUMNS,
+    "candidates": CANDIDATE_CSV_COLUMNS,
+    "exclusions": EXCLUSION_CSV_COLUMNS,
+}
+_CSV_LINE = re.compile(r"^CSV line (\d+): ")
+
+
+def gis_file_upload(path: Path, target: str, columns: ColumnMap) -> GisUpload | None:
+    """A GeoPackage, Shapefile, zipped Shapefile, KML, or GeoJSON that names a CRS other
+    than WGS 84, as an upload in WGS 84; None for CSV and plain (RFC 7946) GeoJSON, which
+    are read as before. Exclusions keep their polygons; everything else is points."""
+    if not is_gis_file(path):
+        if path.suffix.lower() not in (".json", ".geojson"):
+            return None
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+        if b'"crs"' not in head or named_crs(orjson.loads(path.read_bytes())) is None:
+            return None
+    if target == "exclusions":
+        return feature_upload(path, TARGET_COLUMNS[target], columns)
+    return point_upload(path, TARGET_COLUMNS[target], columns)
+
+
+def _explained(upload: Upload, rejected: list[Rejection]) -> list[Rejection]:
+    """A GIS file's rejections name features, not the CSV lines it was read through."""
+    if not isinstance(upload, GisUpload):
+        return rejected
+    out = []
+    for r in rejected:
+        where = f"feature {r.index + 1} of {upload.source}"
+        if r.index in upload.not_points:
+            out.append(
+                Rejection(r.index, "invalid_geometry", f"{where}: the geometry is not a point")
+            )
+        else:
+            out.append(Rejection(r.index, r.code, _CSV_LINE.sub(f"{where}: ", r.detail)))
+    return out
+
+
+def _noting(upload: Upload, write: Callable[[BatchRecord], None]) -> Callable[[BatchRecord], None]:
+    """Name the CRS a GIS file was reprojected from in the batch's answer (kept for replays)."""
+    if not isinstance(upload, GisUpload):
+        return write
+
+    def noted(record: BatchRecord) -> None:
+        record.response["source_crs"] = upload.source_crs
+        write(record)
+
+    return noted
+
+
 def key_rules(store: Store, principal: Principal) -> EventRules:
     """A key's limits: its role's kinds, and for peers and planners the program's grace
     window, so no one backdates a report into a published period."""
@@ -101,11 +166,15 @@ def import_events(
         chunks.append(batch.rows)
         rejected += [Rejection(r.index + first, r.code, r.detail) for r in batch.rejected]
         held_back += [{**note, "index": note["index"] + first} for note in held]
+    rejected = _explained(upload, rejected)
     checked = Checked(
         "events", _events_fingerprint(batches), sum(len(c) for c in chunks), rejected, held_back
     )
     answer, replayed = run_batch(
-        store, sender, checked, lambda record: store.store_event_stream(record, chunks)
+        store,
+        sender,
+        checked,
+        _noting(upload, lambda record: store.store_event_stream(record, chunks)),
     )
     return Imported(answer, replayed)
 
@@ -123,10 +192,11 @@ def _digest(value: object) -> str:
 def import_sites(store: Store, deployment: Deployment, sender: Sender, upload: Upload) -> Imported:
     """Check service sites (public places, kept exact) and store them as one batch."""
     records, rejected = read_sites(upload, deployment)
+    rejected = _explained(upload, rejected)
     fingerprint = _digest((records, [(r.index, r.code) for r in rejected]))
     checked = Checked("sites", fingerprint, len(records), rejected)
     answer, replayed = run_batch(
-        store, sender, checked, lambda record: store.store_sites(record, records)
+        store, sender, checked, _noting(upload, lambda record: store.store_sites(record, records))
     )
     return Imported(answer, replayed)
 
@@ -143,6 +213,7 @@ def import_layer(
     """Check candidate sites or exclusions and store them as one batch; ``replace_layer``
     swaps the whole layer, so then any bad row refuses the batch."""
     records, rejected = read_layer(upload, layer, deployment)
+    rejected = _explained(upload, rejected)
     fingerprint = _digest((records, [(r.index, r.code) for r in rejected], replace_layer))
     checked = Checked(f"{layer}s", fingerprint, len(records), rejected)
     if replace_layer:
@@ -156,5 +227,5 @@ def import_layer(
             replace_layer=layer if replace_layer else None,
         )
 
-    answer, replayed = run_batch(store, sender, checked, write)
+    answer, replayed = run_batch(store, sender, checked, _noting(upload, write))
     return Imported(answer, replayed)
