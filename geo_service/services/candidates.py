@@ -106,14 +106,32 @@ def read_candidates(ctx: ProgramContext, demand: list[Demand], use: str) -> Cand
         Place(round(float(lon[i]), 6), round(float(lat[i]), 6), loaded[i] if loaded else None)
         for i in range(len(x))
     ]
-    excluded: dict[int, str] = {}
     zones = exclusion_zones(ctx.store, deployment, ctx.program_id)
-    if zones:
-        points = shapely.points(x, y)
-        for feature, zone in zones:
-            for i in np.flatnonzero(shapely.intersects(zone, points)).tolist():
-                excluded.setdefault(i, f"within {feature.buffer_m:g} m of {feature.name}")
-    return Candidates(places, x, y, excluded, not loaded)
+    return Candidates(places, x, y, excluded_by(zones, x, y), not loaded)
+
+
+def excluded_by(
+    zones: list[tuple[ContextFeature, shapely.Geometry]], x: FloatArray, y: FloatArray
+) -> dict[int, str]:
+    """Position -> the first zone (in stored order) each point lies in.
+
+    Shapely's STRtree, not rtree: it ships with shapely (no libspatialindex) and answers
+    every point in one vectorised ``query``, where testing each zone against every point was
+    zones x points intersections (a city's hundreds of schools against thousands of grid
+    cells). The tree's bounding boxes only pick pairs; ``intersects`` decides them exactly,
+    so the answer is what the pairwise loop gave.
+    """
+    if not zones or len(x) == 0:
+        return {}
+    tree = shapely.STRtree([zone for _, zone in zones])
+    point_ix, zone_ix = tree.query(shapely.points(x, y), predicate="intersects")
+    first: dict[int, int] = {}
+    for i, z in zip(point_ix.tolist(), zone_ix.tolist(), strict=True):
+        first[i] = min(z, first.get(i, z))
+    return {
+        i: f"within {zones[z][0].buffer_m:g} m of {zones[z][0].name}"
+        for i, z in sorted(first.items())
+    }
 
 
 def zone_shapes(ctx: ProgramContext) -> list[tuple[str, Geometry]]:
