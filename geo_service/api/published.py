@@ -4,7 +4,7 @@ steward's publication settings."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query
@@ -24,6 +24,7 @@ from geo_service.models import (
 )
 from geo_service.params import Ask
 from geo_service.periods import Bucket, parse_period
+from geo_service.services.gpkg import GPKG_MEDIA, geopackage
 from geo_service.services.program import ProgramContext, Services
 from geo_service.services.publication import (
     AUDIENCE_OF_ROLE,
@@ -46,6 +47,9 @@ class PublishedAsk(Ask):
     period: str = Field(description=PERIOD)
     audience: Audience | None = Field(
         None, description="managers and stewards: preview what an audience sees (default peer)"
+    )
+    format: Literal["geojson", "gpkg"] = Field(
+        "geojson", description="gpkg: the same cells as a GeoPackage layer, with its summary"
     )
 
 
@@ -114,12 +118,35 @@ def published_for(ctx: ProgramContext, ask: PublishedAsk) -> bytes:
     "/published",
     summary="The released cells of one kind for a finished month or quarter",
     response_class=GeoJSONAnswer,
-    responses={200: {"model": ReleaseCollection}, **KEYED, **problems(400)},
+    responses={
+        200: {
+            "model": ReleaseCollection,
+            "content": {GPKG_MEDIA: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **KEYED,
+        **problems(400),
+    },
 )
 def get_published(ctx: ContextDep, ask: Annotated[PublishedAsk, Query()]) -> Response:
     """What peers (or planners, or the public) are shown. Peers and planners always get their
     own audience's layer; managers and stewards may preview any."""
-    return Response(published_for(ctx, ask), media_type=GEOJSON)
+    body = published_for(ctx, ask)
+    if ask.format == "gpkg":
+        return _as_geopackage(body, f"{ctx.principal.program}-{ask.kind.value}-{ask.period}")
+    return Response(body, media_type=GEOJSON)
+
+
+def _as_geopackage(body: bytes, name: str) -> Response:
+    """The very answer the GeoJSON route gives, as a GeoPackage: its cells as one layer and
+    its summary as a one-row table. Built from the JSON, so it can hold nothing more."""
+    answer = orjson.loads(body)
+    layer = f"{answer['summary']['kind']}_{answer['summary']['period']}"
+    data = geopackage({layer: answer["features"]}, {"summary": answer["summary"]})
+    return Response(
+        data,
+        media_type=GPKG_MEDIA,
+        headers={"Content-Disposition": f'attachment; filename="{name}.gpkg"'},
+    )
 
 
 @router.get(

@@ -15,17 +15,24 @@ from geo_service.context import allowed
 from geo_service.errors import InvalidParameter
 from geo_service.models import KEYED, DeleteAnswer, ExportCollection, GeoJSONAnswer, problems
 from geo_service.params import Ask
+from geo_service.services.gpkg import GPKG_MEDIA
 from geo_service.services.program import ProgramContext
 from geo_service.services.stewardship import EVENT_COLUMNS, export_program
 
 router = APIRouter(prefix="/v1", tags=["stewardship"], responses=KEYED)
 ExporterContext = Annotated[ProgramContext, Depends(allowed(Action.EXPORT_PROGRAM))]
 CSV_SCHEMA = {"type": "string", "description": "with format=csv: " + ", ".join(EVENT_COLUMNS)}
+GPKG_SCHEMA = {
+    "type": "string",
+    "format": "binary",
+    "description": "with format=gpkg: layers events, monthly_aggregates, sites, candidates, "
+    "exclusions (EPSG:4326)",
+}
 DeleterContext = Annotated[ProgramContext, Depends(allowed(Action.DELETE_PROGRAM))]
 
 
 class ExportAsk(Ask):
-    format: Literal["geojson", "csv"] = "geojson"
+    format: Literal["geojson", "csv", "gpkg"] = "geojson"
 
 
 class DeleteAsk(Ask):
@@ -36,11 +43,17 @@ class DeleteAsk(Ask):
     "/export",
     summary="Export the program's events and aggregates (stewards)",
     response_class=GeoJSONAnswer,
-    responses={200: {"model": ExportCollection, "content": {"text/csv": {"schema": CSV_SCHEMA}}}},
+    responses={
+        200: {
+            "model": ExportCollection,
+            "content": {"text/csv": {"schema": CSV_SCHEMA}, GPKG_MEDIA: {"schema": GPKG_SCHEMA}},
+        }
+    },
 )
 async def get_export(ctx: ExporterContext, ask: Annotated[ExportAsk, Query()]) -> Response:
     """Every stored event as its cell and time bucket (no finer location was ever kept), and
-    the monthly aggregates retention left. The export is recorded in the audit trail."""
+    the monthly aggregates retention left; as a GeoPackage (format=gpkg) also the sites,
+    candidate sites and exclusions, one layer each. The export is recorded in the audit trail."""
     principal, format = ctx.principal, ask.format
     body, media = await run_in_threadpool(
         lambda: export_program(
@@ -52,7 +65,8 @@ async def get_export(ctx: ExporterContext, ask: Annotated[ExportAsk, Query()]) -
             key_id=principal.key_id,
         )
     )
-    filename = f"{principal.program}-export.{'csv' if format == 'csv' else 'geojson'}"
+    suffix = {"csv": "csv", "gpkg": "gpkg"}.get(format, "geojson")
+    filename = f"{principal.program}-export.{suffix}"
     return Response(
         body,
         media_type=media,

@@ -76,13 +76,13 @@ def program_publication(
 def program_export(
     program: Annotated[str, typer.Option(help="the program")],
     out: Annotated[Path, typer.Option(help="file to write")],
-    fmt: Annotated[str, typer.Option("--format", help="geojson or csv")] = "geojson",
+    fmt: Annotated[str, typer.Option("--format", help="geojson, csv or gpkg")] = "geojson",
 ) -> None:
     """Write the program's events and aggregates to a file (recorded in the audit trail)."""
     from geo_service.services.stewardship import export_program
 
-    if fmt not in ("geojson", "csv"):
-        raise fail("--format is geojson or csv")
+    if fmt not in ("geojson", "csv", "gpkg"):
+        raise fail("--format is geojson, csv or gpkg")
     with opened(get_settings()) as (store, defaults):
         program_id = existing_program(store, program)
         deployment = deployment_of(store, defaults, program_id)

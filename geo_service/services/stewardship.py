@@ -11,9 +11,17 @@ import orjson
 
 from geo_service.audit import record
 from geo_service.deployment import Deployment
-from geo_service.geojson import FeatureCollection, events_to_features, polygon, utc_text
+from geo_service.geojson import (
+    Feature,
+    FeatureCollection,
+    events_to_features,
+    polygon,
+    utc_text,
+)
+from geo_service.ingest.layers import context_feature
 from geo_service.periods import month_of, month_start
-from geo_service.storage import RetentionResult, Store
+from geo_service.services.gpkg import GPKG_MEDIA, geopackage
+from geo_service.storage import MonthlyAggregate, RetentionResult, Store, StoredEvent
 
 EVENT_COLUMNS = [
     "record",
@@ -42,7 +50,8 @@ def export_program(
     key_id: int | None = None,
 ) -> tuple[bytes, str]:
     """All of a program's events (as cells and buckets: nothing finer exists) and its
-    monthly aggregates, as GeoJSON or CSV. Audited."""
+    monthly aggregates, as GeoJSON or CSV; as a GeoPackage also its sites, candidate sites
+    and exclusions, a layer each. Audited."""
     rows = store.all_events(program_id)
     aggregates = store.aggregates(program_id)
     record(
@@ -55,6 +64,8 @@ def export_program(
         events=len(rows),
         aggregates=len(aggregates),
     )
+    if fmt == "gpkg":
+        return _program_geopackage(store, deployment, program_id, rows, aggregates), GPKG_MEDIA
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -97,28 +108,72 @@ def export_program(
                 ]
             )
         return out.getvalue().encode(), "text/csv"
-    features = events_to_features(rows, deployment)
+    features = events_to_features(rows, deployment) + _aggregate_features(aggregates, deployment)
+    body: FeatureCollection = {"type": "FeatureCollection", "features": features}
+    return orjson.dumps(body), "application/geo+json"
+
+
+def _aggregate_features(
+    aggregates: list[MonthlyAggregate], deployment: Deployment
+) -> list[Feature]:
     rings = deployment.cell_rings(
         np.array([a.cell_ix for a in aggregates], dtype=np.int64),
         np.array([a.cell_iy for a in aggregates], dtype=np.int64),
         np.array([a.cell_m for a in aggregates], dtype=np.float64),
     )
-    for a, ring in zip(aggregates, rings, strict=True):
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": polygon(ring),
-                "properties": {
-                    "record": "monthly_aggregate",
-                    "kind": a.kind,
-                    "cell": f"{a.cell_m}:{a.cell_ix}:{a.cell_iy}",
-                    "month": a.month,
-                    "count": a.count,
-                },
-            }
-        )
-    body: FeatureCollection = {"type": "FeatureCollection", "features": features}
-    return orjson.dumps(body), "application/geo+json"
+    return [
+        {
+            "type": "Feature",
+            "geometry": polygon(ring),
+            "properties": {
+                "record": "monthly_aggregate",
+                "kind": a.kind,
+                "cell": f"{a.cell_m}:{a.cell_ix}:{a.cell_iy}",
+                "month": a.month,
+                "count": a.count,
+            },
+        }
+        for a, ring in zip(aggregates, rings, strict=True)
+    ]
+
+
+def _program_geopackage(
+    store: Store,
+    deployment: Deployment,
+    program_id: int,
+    rows: list[StoredEvent],
+    aggregates: list[MonthlyAggregate],
+) -> bytes:
+    """Everything a steward may take home, one layer each: events as their cell polygons
+    with bucket times, monthly aggregates, service sites, candidate sites, exclusions."""
+    sites: list[Feature] = [
+        {
+            "type": "Feature",
+            "id": site.id,
+            "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},
+            "properties": {
+                "name": site.name,
+                "site_type": site.site_type,
+                "services": list(site.services),
+                "opening_hours": site.opening_hours,
+                "address": site.address,
+            },
+        }
+        for site in store.list_sites(program_id)
+    ]
+    context = {
+        layer: [context_feature(f) for f in store.list_context(program_id, layer)]
+        for layer in ("candidate", "exclusion")
+    }
+    return geopackage(
+        {
+            "events": events_to_features(rows, deployment),
+            "monthly_aggregates": _aggregate_features(aggregates, deployment),
+            "sites": sites,
+            "candidates": context["candidate"],
+            "exclusions": context["exclusion"],
+        }
+    )
 
 
 def _flag(value: bool | None) -> str:
