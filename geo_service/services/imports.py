@@ -20,6 +20,7 @@ import orjson
 
 from geo_service.auth import FULL_VIEW, SUBMITTABLE_KINDS, Principal
 from geo_service.deployment import Deployment
+from geo_service.errors import Unprocessable
 from geo_service.http import decode_text, parse_json
 from geo_service.ingest.batches import Checked, Sender, run_batch
 from geo_service.ingest.event_input import CSV_COLUMNS as EVENT_COLUMNS
@@ -31,6 +32,7 @@ from geo_service.ingest.layers import (
     EXCLUSION_CSV_COLUMNS,
     read_layer,
 )
+from geo_service.ingest.osm import osm_layers
 from geo_service.ingest.sites import SITE_CSV_COLUMNS, read_sites
 from geo_service.ingest.tabular import ColumnMap, Rejection, Upload
 from geo_service.services.releases import grace_days, hold_back_late
@@ -229,3 +231,41 @@ def import_layer(
 
     answer, replayed = run_batch(store, sender, checked, _noting(upload, write))
     return Imported(answer, replayed)
+
+
+def import_osm_layers(
+    store: Store,
+    deployment: Deployment,
+    sender: Sender,
+    path: Path,
+    *,
+    replace_layers: bool = False,
+) -> dict[str, Imported]:
+    """An OpenStreetMap extract's schools, daycares and playgrounds as exclusions and its
+    pharmacies, clinics and shelters as candidate sites: one batch per layer that has any."""
+    exclusions, candidates = osm_layers(path)
+    found = {"exclusions": exclusions, "candidates": candidates}
+    if not exclusions and not candidates:
+        raise Unprocessable(
+            f"{path.name}: the extract holds no schools, daycares, playgrounds, pharmacies, "
+            "clinics or shelters; check that it covers the program's area",
+            code="empty_layer",
+        )
+    uploads: dict[str, tuple[Layer, Upload]] = {}
+    for target, features in found.items():
+        if not features:
+            continue
+        layer: Layer = "exclusion" if target == "exclusions" else "candidate"
+        upload = Upload("geojson", document={"type": "FeatureCollection", "features": features})
+        if not read_layer(upload, layer, deployment)[0]:  # checked first: both or neither
+            raise Unprocessable(
+                f"{path.name}: none of the extract's {len(features)} {target} lie in the "
+                "program's area (or all are unusable); nothing was stored. Check that the "
+                "extract covers the program's area",
+                code="batch_rejected",
+            )
+        uploads[target] = (layer, upload)
+    return {
+        target: import_layer(store, deployment, sender, upload, layer, replace_layer=replace_layers)
+        for target, (layer, upload) in uploads.items()
+    }
