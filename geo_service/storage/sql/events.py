@@ -35,6 +35,8 @@ EVENT_COLUMNS = (
     "naloxone_doses",
     "place_type",
     "late",
+    "naloxone_given",
+    "time_precision",
 )
 
 
@@ -56,6 +58,8 @@ def _event_tuples(batch: BatchRecord, rows: EventRows) -> list[tuple[object, ...
             rows.naloxone_doses,
             rows.place_type,
             [False] * n if rows.late is None else rows.late.tolist(),
+            [None] * n if rows.naloxone_given is None else rows.naloxone_given,
+            ["hour"] * n if rows.time_precision is None else rows.time_precision,
             strict=True,
         )
     )
@@ -126,6 +130,8 @@ class EventSql(SqlBase):
                 c.fatal,
                 c.naloxone_doses,
                 c.place_type,
+                c.naloxone_given,
+                c.time_precision,
             )
             .where(*where)
             .order_by(c.id)
