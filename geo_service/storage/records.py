@@ -77,6 +77,7 @@ class EventBuckets:
     bucket_start: IntArray
     bucket_hours: IntArray
     count: IntArray
+    day_only: npt.NDArray[np.bool_] | None = None  # time_precision 'day': no hour of the week
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class EventAtoms:
     count: IntArray  # needles named (1 for an overdose)
     bucket_hours: IntArray
     row_id: IntArray  # the event rows' ids: a release keeps the largest it read
+    day_only: npt.NDArray[np.bool_] | None = None  # time_precision 'day': no hour of the week
 
 
 @dataclass(frozen=True)

@@ -196,12 +196,19 @@ class EventSql(SqlBase):
             where.append(c.bucket_start >= start)
         if end is not None:
             where.append(c.bucket_start < end)
+        day = sa.case((c.time_precision == "day", 1), else_=0)
         select = (
             sa.select(
-                c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours, sa.func.sum(c.count)
+                c.cell_m,
+                c.cell_ix,
+                c.cell_iy,
+                c.bucket_start,
+                c.bucket_hours,
+                sa.func.sum(c.count),
+                day,
             )
             .where(*where)
-            .group_by(c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours)
+            .group_by(c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours, day)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(select).all()
@@ -219,6 +226,7 @@ class EventSql(SqlBase):
                     bucket_start=part[:, 3],
                     bucket_hours=part[:, 4],
                     count=part[:, 5],
+                    day_only=part[:, 6] == 1,
                 )
             )
         return out
