@@ -103,3 +103,20 @@ def test_a_planner_is_told_about_left_out_reports_only_in_safe_numbers() -> None
     assert HourShares(week, week, None, 5, 7.0).left_out is not None
     assert "7 events" in str(HourShares(week, week, None, 5, 7.0).left_out)
     assert HourShares(week, week, None, 5, 0.0).left_out is None
+
+
+def test_a_manager_reads_precision_and_naloxone_given_back(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    events = collection(
+        feature(kind="overdose", observed_at="2025-05-06", naloxone_given=True),
+        feature(kind="overdose", observed_at="2025-05-05T02:30:00-05:00", naloxone_given=False),
+    )
+    sent = client.post("/v1/events", json=events, headers=keys["manager"])
+    assert sent.status_code == 201, sent.text
+    read = client.get("/v1/events", params={"kind": "overdose"}, headers=keys["manager"])
+    props = sorted(
+        (f["properties"]["time_precision"], f["properties"]["naloxone_given"])
+        for f in read.json()["features"]
+    )
+    assert props == [("day", True), ("hour", False)]
