@@ -311,7 +311,8 @@ def _blurred_rows(
     # Store in grid/time order, not submission order, so row order reveals nothing.
     order = np.lexsort((iy, ix, bucket_start, cell_m))
     if raw.drop_duplicates:
-        order = _first_of_each(order, (kinds, cell_m, ix, iy, bucket_start, bucket_hours))
+        seen = raw.notes.seen if raw.notes is not None else set()
+        order = _first_of_each(order, (kinds, cell_m, ix, iy, bucket_start, bucket_hours), seen)
     pick = idx[order]
 
     def text_or_none(values: list[Any]) -> list[str | None]:
@@ -337,10 +338,12 @@ def _blurred_rows(
     return rows, pick
 
 
-def _first_of_each(order: IntArray, keys: tuple[npt.NDArray[Any], ...]) -> IntArray:
-    """``order`` keeping the first row of each same kind, cell and time bucket (the
-    command line's --drop-duplicates: one event where a file repeats a report)."""
-    seen: set[tuple[Any, ...]] = set()
+def _first_of_each(
+    order: IntArray, keys: tuple[npt.NDArray[Any], ...], seen: set[tuple[Any, ...]]
+) -> IntArray:
+    """``order`` keeping the first row of each same kind, cell and time bucket not ``seen``
+    in an earlier chunk (the command line's --drop-duplicates: one event where a file repeats
+    a report)."""
     keep = []
     for position in order.tolist():
         key = tuple(k[position] for k in keys)

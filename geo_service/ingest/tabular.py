@@ -46,6 +46,8 @@ class ImportNotes:
     filtered: int = 0  # rows a --where condition left out, before any check
     duplicates: int = 0  # rows dropped by --drop-duplicates (same cell, time bucket and kind)
     day_only: int = 0  # stored events whose time is a date without a time of day
+    # --drop-duplicates: the (kind, cell, bucket) of every event kept so far, across chunks
+    seen: set[tuple[Any, ...]] = field(default_factory=set)
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,17 @@ def test_sites_help_lists_every_site_type() -> None:
     text = " ".join(result.output.split())
     for site_type in SiteType:
         assert site_type.value in text
+
+
+def test_drop_duplicates_holds_across_chunks(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large file is checked a chunk at a time; a repeat in a later chunk is still one."""
+    import geo_service.ingest.tabular as tabular
+
+    monkeypatch.setattr(tabular, "CHUNK_ROWS", 2)
+    row = f"needle_report,2026-10-05T10:05:00-05:00,{LAT},{LON}\n"
+    other = f"needle_report,2026-10-05T12:05:00-05:00,{LAT},{LON}\n"
+    file = _csv(env, "kind,observed_at,latitude,longitude\n" + row + other + row + row + other)
+    code, output = _ingest(file, "--drop-duplicates")
+    assert code == 0, output
+    assert "Dropped 3 duplicates" in output and "Stored 2 events" in output
+    assert len(_events()) == 2
