@@ -69,10 +69,12 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
             "count": row.count,
             "source": row.source,
             "batch_id": row.batch_id,
+            "time_precision": row.time_precision,
         }
         if row.kind == EventKind.OVERDOSE.value:
             props["fatal"] = row.fatal
             props["naloxone_doses"] = row.naloxone_doses
+            props["naloxone_given"] = row.naloxone_given
         if row.kind == EventKind.NEEDLE_REPORT.value:
             props["place_type"] = row.place_type
         features.append(

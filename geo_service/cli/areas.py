@@ -4,7 +4,7 @@ and grid (the steward's; see README "Programs")."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,9 @@ from geo_service.errors import ServiceError
 from geo_service.settings import EventKind, get_settings
 from geo_service.storage.sql import SqlStore
 
+if TYPE_CHECKING:
+    from geo_service.services.program_areas import AreaChoice
+
 AreaOption = Annotated[
     Path | None,
     typer.Option(help="the area: a polygon file (GeoJSON, GeoPackage, Shapefile, KML), any CRS"),
@@ -21,6 +24,14 @@ AreaOption = Annotated[
 TimezoneOption = Annotated[
     str | None,
     typer.Option(help="IANA time zone (default: the area's; required if it spans several)"),
+]
+OsmOption = Annotated[
+    Path | None,
+    typer.Option(help="instead of --area: an OpenStreetMap extract (.osm.pbf) holding --boundary"),
+]
+BoundaryOption = Annotated[
+    str | None,
+    typer.Option(help='with --osm: the administrative boundary\'s name, such as "Flin Flon"'),
 ]
 CrsOption = Annotated[
     str | None,
@@ -33,16 +44,25 @@ def program_create(
     area: AreaOption = None,
     timezone: TimezoneOption = None,
     crs: CrsOption = None,
+    osm: OsmOption = None,
+    boundary: BoundaryOption = None,
 ) -> None:
-    """Create a program with its own area; CRS and time zone follow the area unless given."""
-    from geo_service.auth import check_program_name
-    from geo_service.services.program_areas import AreaChoice, create_program, new_geography
+    """Create a program with its own area; CRS and time zone follow the area unless given.
 
-    if area is None:
-        raise fail("program create needs --area FILE: the program's boundary as a polygon file")
+    The area is a polygon file (--area), or an administrative boundary of an OpenStreetMap
+    extract (--osm FILE.osm.pbf --boundary "Flin Flon")."""
+    from geo_service.auth import check_program_name
+    from geo_service.services.program_areas import create_program, new_geography
+
+    choice = _choice(area, osm, boundary, crs, timezone)
+    if choice.area_file is None:
+        raise fail(
+            "program create needs --area FILE (the program's boundary as a polygon file) or "
+            '--osm FILE.osm.pbf --boundary "NAME"'
+        )
     with opened(get_settings()) as (store, defaults):
         try:
-            geography = new_geography(defaults, AreaChoice(area, crs, timezone))
+            geography = new_geography(defaults, choice)
             program_id = create_program(store, check_program_name(name), geography)
         except ServiceError as exc:
             raise fail(f"Nothing was created: {exc.detail}") from None
@@ -55,17 +75,20 @@ def program_update(
     area: AreaOption = None,
     timezone: TimezoneOption = None,
     crs: CrsOption = None,
+    osm: OsmOption = None,
+    boundary: BoundaryOption = None,
 ) -> None:
     """Change a program's area (it may grow, never leave stored events out), or its CRS or
     time zone (only while it has no events)."""
-    from geo_service.services.program_areas import AreaChoice, update_geography
+    from geo_service.services.program_areas import update_geography
 
-    if area is None and timezone is None and crs is None:
-        raise fail("nothing to change: give --area, --timezone or --crs")
+    choice = _choice(area, osm, boundary, crs, timezone)
+    if choice.area_file is None and timezone is None and crs is None:
+        raise fail("nothing to change: give --area (or --osm and --boundary), --timezone or --crs")
     with opened(get_settings()) as (store, defaults):
         program_id = existing_program(store, name)
         try:
-            update_geography(store, defaults, program_id, AreaChoice(area, crs, timezone))
+            update_geography(store, defaults, program_id, choice)
         except ServiceError as exc:
             raise fail(f"Nothing was changed: {exc.detail}") from None
         described = _describe(
@@ -92,6 +115,19 @@ def program_list() -> None:
     for p in programs:
         where = "own area" if p.own_geography else "deployment defaults"
         typer.echo(f"{p.name}\tcreated {p.created_on}\t{p.events} events\t{where}")
+
+
+def _choice(
+    area: Path | None, osm: Path | None, boundary: str | None, crs: str | None, tz: str | None
+) -> AreaChoice:
+    """The options as one choice; --area and --osm exclude each other, --osm needs a name."""
+    from geo_service.services.program_areas import AreaChoice
+
+    if area is not None and osm is not None:
+        raise fail("give the area either as --area FILE or as --osm FILE --boundary NAME, not both")
+    if (osm is None) != (boundary is None):
+        raise fail('--osm and --boundary go together: --osm FILE.osm.pbf --boundary "NAME"')
+    return AreaChoice(osm if osm is not None else area, crs, tz, boundary)
 
 
 def _events(store: SqlStore, program_id: int) -> int:

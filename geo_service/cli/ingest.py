@@ -19,7 +19,8 @@ from geo_service.cli.common import deployment_of, fail, opened
 from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError
 from geo_service.ingest.batches import Sender
-from geo_service.ingest.tabular import ColumnMap, Upload
+from geo_service.ingest.event_input import TIME_OF_DAY
+from geo_service.ingest.tabular import ColumnMap, ImportNotes, RowFilter, Upload
 from geo_service.services.imports import (
     Imported,
     Layer,
@@ -46,17 +47,37 @@ FileArg = Annotated[
 ProgramOpt = Annotated[str, typer.Option(help="the program the data belongs to")]
 ColumnOpt = Annotated[
     list[str] | None,
-    typer.Option(help="take FIELD from the file's column: observed_at=opened (repeatable)"),
+    typer.Option(
+        "--column",
+        "--where",
+        help="the file's columns (repeatable): --column observed_at=opened takes a field from a "
+        "column; --where 'neighborhood != Centre of City' (or ==) keeps only the rows it "
+        "names, before any check",
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", help="a constant FIELD=VALUE for every row, e.g. kind=overdose (repeatable)"
+        "--set",
+        "--ignore",
+        help="--set FIELD=VALUE: a constant for every row, e.g. kind=overdose; --ignore COLUMN: "
+        "a column of the file left out even if its name matches (repeatable)",
     ),
 ]
-IgnoreOpt = Annotated[
+TimeOpt = Annotated[
     list[str] | None,
-    typer.Option(help="a column of the file to leave out even if its name matches (repeatable)"),
+    typer.Option(
+        "--time-column",
+        "--time-format",
+        help="when events happened (repeatable): --time-column date=COL --time-column time=COL "
+        "joins a date column and a time-of-day column (a blank time: the whole day, never "
+        "midnight); --time-format '%m/%d/%Y %I:%M %p' is their strftime format in local time "
+        "(with %z: each row's own offset; without hours: dates only)",
+    ),
+]
+DropOpt = Annotated[
+    bool,
+    typer.Option(help="keep one event where several share kind, cell and time bucket"),
 ]
 RejectsOpt = Annotated[Path | None, typer.Option(help="write every rejected row here (CSV)")]
 AllOrNothingOpt = Annotated[bool, typer.Option(help="store nothing if any row fails")]
@@ -70,15 +91,30 @@ class _Mapping:
 
     column: list[str] | None = None
     set_: list[str] | None = None
-    ignore: list[str] | None = None
-    time_format: str | None = None
+    time: list[str] | None = None
+    drop_duplicates: bool = False
 
     def parsed(self) -> ColumnMap:
-        rename = _parse_pairs(self.column or [], "--column")
+        given = self.column or []
+        where = [c for c in given if "!=" in c or "==" in c]
+        rename = _parse_pairs([c for c in given if c not in where], "--column")
         # A source column mapped to a name outside the schema is left out.
-        rename.update({f"ignored:{name}": name for name in self.ignore or []})
-        constants = _parse_pairs(self.set_ or [], "--set")
-        return ColumnMap(rename, constants, self.time_format, ignore_unknown=True)
+        ignored = [c.strip() for c in self.set_ or [] if "=" not in c]
+        rename.update({f"ignored:{name}": name for name in ignored})
+        time_format = _time_columns(self.time or [], rename)
+        try:
+            filters = tuple(RowFilter.parse(c) for c in where)
+        except ServiceError as exc:
+            raise fail(exc.detail) from None
+        constants = _parse_pairs([c for c in self.set_ or [] if "=" in c], "--set")
+        return ColumnMap(
+            rename,
+            constants,
+            time_format,
+            ignore_unknown=True,
+            where=filters,
+            drop_duplicates=self.drop_duplicates,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,22 +132,19 @@ def ingest_events(
     program: ProgramOpt = "demo",
     column: ColumnOpt = None,
     set_: SetOpt = None,
-    ignore: IgnoreOpt = None,
-    time_format: Annotated[
-        str | None,
-        typer.Option(
-            help="strftime format of observed_at in local time, e.g. '%m/%d/%Y %I:%M:%S %p'"
-        ),
-    ] = None,
+    time_column: TimeOpt = None,
+    drop_duplicates: DropOpt = False,
     rejects: RejectsOpt = None,
     all_or_nothing: AllOrNothingOpt = False,
 ) -> None:
     """Import needle reports, overdoses and clean-ups.
 
-    A file without a kind column gives every row one with --set kind=needle_report. Columns
-    not named in the schema are ignored and never read into the database.
+    Fields: kind (needle_report, overdose, cleanup), observed_at, latitude, longitude, count,
+    source, fatal, naloxone_doses, naloxone_given (yes/no), place_type. A file without a kind
+    column gives every row one with --set kind=needle_report. Columns not named in the schema
+    are ignored and never read into the database.
     """
-    mapping = _Mapping(column, set_, ignore, time_format)
+    mapping = _Mapping(column, set_, time_column, drop_duplicates)
     _run(_Job("events", file, program, rejects, all_or_nothing), mapping, _events)
 
 
@@ -121,15 +154,16 @@ def ingest_sites(
     program: ProgramOpt = "demo",
     column: ColumnOpt = None,
     set_: SetOpt = None,
-    ignore: IgnoreOpt = None,
     rejects: RejectsOpt = None,
     all_or_nothing: AllOrNothingOpt = False,
 ) -> None:
     """Import service sites (public places with their services and opening hours).
 
-    Columns not named in the schema are ignored and never read into the database.
+    site_type is one of: hr_supply, pharmacy, er, locker, vending_machine, consumption_site,
+    disposal_box, outreach_stop. services are separated by ';'. Columns not named in the
+    schema are ignored and never read into the database.
     """
-    mapping = _Mapping(column, set_, ignore)
+    mapping = _Mapping(column, set_)
     _run(_Job("sites", file, program, rejects, all_or_nothing), mapping, import_sites)
 
 
@@ -190,6 +224,7 @@ def _run(job: _Job, mapping: _Mapping | None, importer: Importer) -> None:
     _print_rejections(done.rejected, job.rejects)
     if "source_crs" in done.answer:
         typer.echo(f"Read in {done.answer['source_crs']}, reprojected to WGS 84 before the blur.")
+    _print_notes(columns.notes)
     if done.held_back:
         typer.echo(
             f"{len(done.held_back)} rows fall in months already published: stored for "
@@ -234,6 +269,36 @@ class _ByteProgress:
         line = next(self.handle)
         self.bar.update(len(line))
         return line
+
+
+def _time_columns(given: list[str], rename: dict[str, str]) -> str | None:
+    """--time-column date=COL / time=COL into the column map; returns the format, if any."""
+    time_format = None
+    for value in given:
+        key, sep, rest = value.partition("=")
+        if sep and key.strip().lower() == "date":
+            rename["observed_at"] = rest.strip()
+        elif sep and key.strip().lower() == "time":
+            rename[TIME_OF_DAY] = rest.strip()
+        elif sep and key.strip().lower() == "format":
+            time_format = rest
+        else:
+            time_format = value
+    if TIME_OF_DAY in rename and "observed_at" not in rename:
+        raise fail("--time-column time=COL needs its date too: --time-column date=COL")
+    return time_format
+
+
+def _print_notes(notes: ImportNotes) -> None:
+    if notes.filtered:
+        typer.echo(f"Left out {notes.filtered} rows by --where.")
+    if notes.duplicates:
+        typer.echo(f"Dropped {notes.duplicates} duplicates (same kind, cell and time bucket).")
+    if notes.day_only:
+        typer.echo(
+            f"{notes.day_only} events have a date but no time of day: stored as the whole "
+            "day and left out of hour-of-week tables."
+        )
 
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:

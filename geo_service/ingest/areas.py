@@ -57,10 +57,10 @@ def read_area(path: Path) -> BaseGeometry:
             "boundary of the area as a polygon"
         )
     lonlat = frame[frame.geometry.notna()].to_crs(4326).geometry
-    return _checked(path, shapely.union_all([_polygonal(g) for g in lonlat]))
+    return checked_area(path, shapely.union_all([polygonal(g) for g in lonlat]))
 
 
-def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
+def polygonal(geometry: BaseGeometry) -> BaseGeometry:
     """The polygons of a geometry after ``make_valid`` (a bow tie becomes two triangles; a
     polygon collapsed to a line becomes nothing)."""
     repaired = shapely.make_valid(geometry)
@@ -69,7 +69,8 @@ def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(polygons) if polygons else shapely.Polygon()
 
 
-def _checked(path: Path, area: BaseGeometry) -> BaseGeometry:
+def checked_area(path: Path, area: BaseGeometry) -> BaseGeometry:
+    """The area, if it encloses something and is not larger than a province."""
     if area.is_empty or area.area == 0:
         raise AreaError(
             f"{path}: the polygons enclose no area, even after repair (self-intersecting or "

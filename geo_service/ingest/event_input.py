@@ -18,6 +18,7 @@ from geo_service.deployment import Deployment
 from geo_service.errors import PayloadTooLarge, Unprocessable
 from geo_service.ingest.tabular import (
     FEATURE_MEMBERS,
+    ImportNotes,
     RowErrors,
     Upload,
     csv_chunks,
@@ -26,7 +27,16 @@ from geo_service.ingest.tabular import (
 )
 
 PROPERTIES = frozenset(
-    {"kind", "observed_at", "count", "source", "fatal", "naloxone_doses", "place_type"}
+    {
+        "kind",
+        "observed_at",
+        "count",
+        "source",
+        "fatal",
+        "naloxone_doses",
+        "naloxone_given",
+        "place_type",
+    }
 )
 CSV_COLUMNS = (
     "kind",
@@ -37,8 +47,11 @@ CSV_COLUMNS = (
     "source",
     "fatal",
     "naloxone_doses",
+    "naloxone_given",
     "place_type",
 )
+TIME_OF_DAY = "time_of_day"  # the command line's --time-column time=COL, beside a date
+_TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%T", "%R", "%X", "%c")
 CSV_REQUIRED = ("kind", "observed_at", "latitude", "longitude")
 FloatArray = npt.NDArray[np.float64]
 
@@ -60,6 +73,10 @@ class RawEvents:
     errors: RowErrors = field(default_factory=dict)
     lines: list[int] | None = None  # CSV line of each row, for messages
     observed_utc: pd.DatetimeIndex | None = None  # already parsed (CLI --time-format)
+    naloxone_given: list[Any] | None = None
+    day_only: npt.NDArray[np.bool_] | None = None  # a date without a time of day
+    drop_duplicates: bool = False  # the command line's --drop-duplicates
+    notes: ImportNotes | None = None  # counts what the command line reports
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -128,8 +145,8 @@ def events_from_geojson(doc: Any, *, max_rows: int) -> RawEvents:
             errors[i] = (
                 "unknown_field",
                 "properties may only be kind, observed_at, count, source, fatal, "
-                "naloxone_doses and place_type; names, contact details, notes, photos "
-                "and device ids are never accepted",
+                "naloxone_doses, naloxone_given and place_type; names, contact details, notes, "
+                "photos and device ids are never accepted",
             )
             continue
         for name, value in props.items():
@@ -146,6 +163,7 @@ def events_from_geojson(doc: Any, *, max_rows: int) -> RawEvents:
         place_type=cols["place_type"],
         text_values=False,
         errors=errors,
+        naloxone_given=cols["naloxone_given"],
     )
 
 
@@ -154,6 +172,7 @@ def events_from_columns(
     errors: dict[int, tuple[str, str]],
     lines: list[int] | None,
     observed_utc: pd.DatetimeIndex | None = None,
+    day_only: npt.NDArray[np.bool_] | None = None,
 ) -> RawEvents:
     """Build raw events from CSV-like string columns (API upload or CLI import)."""
     lat, lat_errors = parse_coordinate_text(columns["latitude"])
@@ -179,7 +198,49 @@ def events_from_columns(
         errors=errors,
         lines=lines,
         observed_utc=observed_utc,
+        naloxone_given=get("naloxone_given"),
+        day_only=day_only,
     )
+
+
+def date_format(time_format: str) -> str:
+    """The date part of a date-and-time format: what comes before its first time directive."""
+    cut = min((time_format.find(d) for d in _TIME_DIRECTIVES if d in time_format), default=-1)
+    return time_format if cut < 0 else time_format[:cut].strip()
+
+
+def _observed(
+    columns: dict[str, list[str]], time_format: str | None, tz: Any
+) -> tuple[pd.DatetimeIndex | None, npt.NDArray[np.bool_] | None]:
+    """Times read by the command line's options, and which rows have a date only.
+
+    A row whose time-of-day cell is blank, or a format without hours, is a day: stored as
+    that whole local day, never as midnight. No option: observed_at is RFC 3339 (or a bare
+    date), read by the rules."""
+    dates = columns["observed_at"]
+    if TIME_OF_DAY not in columns:
+        if time_format is None:
+            return None, None
+        observed = local_times(dates, time_format, tz)
+        day = date_format(time_format) == time_format
+        return observed, np.full(len(dates), day, dtype=bool)
+    times = columns[TIME_OF_DAY]
+    day_only = np.fromiter((not t.strip() for t in times), dtype=bool, count=len(times))
+    combined = [
+        d if no_time else f"{d} {t}" for d, t, no_time in zip(dates, times, day_only, strict=True)
+    ]
+    full = time_format or "ISO8601"
+    observed = local_times(combined, full, tz)
+    if day_only.any():
+        dated = local_times(
+            [d for d, no_time in zip(dates, day_only, strict=True) if no_time],
+            date_format(full) if time_format else "ISO8601",
+            tz,
+        )
+        values = observed.to_numpy(copy=True)
+        values[day_only] = dated.to_numpy()
+        observed = pd.DatetimeIndex(values, tz="UTC")
+    return observed, day_only
 
 
 def read_events(upload: Upload, deployment: Deployment) -> Iterator[tuple[int, RawEvents]]:
@@ -187,10 +248,11 @@ def read_events(upload: Upload, deployment: Deployment) -> Iterator[tuple[int, R
     if upload.media == "geojson":
         yield 0, events_from_geojson(upload.document, max_rows=upload.row_limit)
         return
-    time_format = upload.columns.time_format
-    for chunk in csv_chunks(upload, allowed=CSV_COLUMNS, required=CSV_REQUIRED):
-        observed = None
-        if time_format:
-            observed = local_times(chunk.columns["observed_at"], time_format, deployment.tz)
-        raw = events_from_columns(chunk.columns, chunk.errors, chunk.lines, observed)
+    columns = upload.columns
+    extra = (TIME_OF_DAY,) if TIME_OF_DAY in columns.rename else ()
+    for chunk in csv_chunks(upload, allowed=CSV_COLUMNS + extra, required=CSV_REQUIRED + extra):
+        observed, day_only = _observed(chunk.columns, columns.time_format, deployment.tz)
+        raw = events_from_columns(chunk.columns, chunk.errors, chunk.lines, observed, day_only)
+        raw.drop_duplicates = columns.drop_duplicates
+        raw.notes = columns.notes
         yield chunk.first_index, raw

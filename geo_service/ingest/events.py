@@ -8,7 +8,6 @@ row. Rejection details are written by us and never quote input.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo_service.deployment import Deployment
+from geo_service.ingest.event_columns import (
+    Verdicts,
+    blank,
+    bool_column,
+    enum_column,
+    int_column,
+)
 from geo_service.ingest.event_input import RawEvents
 from geo_service.ingest.privacy import blur_locations, coarsen_times
 from geo_service.ingest.tabular import Rejection
@@ -28,9 +34,8 @@ SOURCES = ("peer", "outreach", "ems", "er", "city", "other")
 PLACE_TYPES = ("street", "park", "playground", "school", "transit", "private", "other")
 MAX_COUNT = 10_000
 MAX_NALOXONE_DOSES = 50
+_DATE = r"^\d{4}-\d{2}-\d{2}$"  # a date only: the whole local day, time_precision 'day'
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
-_TRUE = frozenset({"true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f"})
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
@@ -52,96 +57,15 @@ class ValidatedBatch:
         for arr in (r.cell_m, r.cell_ix, r.cell_iy, r.bucket_start, r.bucket_hours, r.count):
             digest.update(arr.tobytes())
         digest.update(repr((r.kind, r.source, r.fatal, r.naloxone_doses, r.place_type)).encode())
+        digest.update(repr((r.naloxone_given, r.time_precision)).encode())
         digest.update(repr([(x.index, x.code) for x in self.rejected]).encode())
         return digest.hexdigest()
 
 
-# -- column rules -------------------------------------------------------------------------
-
-
-class _Verdicts:
-    """The first failing rule of each row, kept as a small integer per row."""
-
-    def __init__(self, n: int) -> None:
-        self.reason = np.full(n, -1, dtype=np.int32)
-        self.reasons: list[tuple[str, str]] = []
-
-    def flag(self, mask: BoolArray, code: str, detail: str) -> None:
-        fresh = mask & (self.reason < 0)
-        if fresh.any():
-            self.reasons.append((code, detail))
-            self.reason[fresh] = len(self.reasons) - 1
-
-    def flag_rows(self, rows: dict[int, tuple[str, str]]) -> None:
-        for i, reason in rows.items():
-            if self.reason[i] < 0:
-                self.reasons.append(reason)
-                self.reason[i] = len(self.reasons) - 1
-
-    @property
-    def ok(self) -> BoolArray:
-        return np.asarray(self.reason < 0)
-
-
-def _blank(values: Sequence[Any]) -> BoolArray:
-    return np.fromiter((v is None or v == "" for v in values), dtype=bool, count=len(values))
-
-
-def _enum_column(values: Sequence[Any], allowed: Iterable[str]) -> tuple[BoolArray, BoolArray]:
-    """Return ``(blank, invalid)`` masks for an optional enumerated string column."""
-    blank = _blank(values)
-    allowed_set = set(allowed)
-    invalid = np.fromiter(
-        (
-            not (v is None or v == "") and (type(v) is not str or v not in allowed_set)
-            for v in values
-        ),
-        dtype=bool,
-        count=len(values),
-    )
-    return blank, invalid
-
-
-def _int_column(
-    values: Sequence[Any], text: bool
-) -> tuple[npt.NDArray[np.int64], BoolArray, BoolArray]:
-    """Return ``(value, blank, invalid)``; JSON needs real integers, CSV needs digits."""
-    n = len(values)
-    out = np.zeros(n, dtype=np.int64)
-    blank = _blank(values)
-    invalid = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(~blank).tolist():
-        v = values[i]
-        if text:
-            if not (v.isascii() and v.isdigit()) or len(v) > 9:
-                invalid[i] = True
-                continue
-            out[i] = int(v)
-        elif type(v) is int and abs(v) < 10**9:
-            out[i] = v
-        else:
-            invalid[i] = True
-    return out, blank, invalid
-
-
-def _bool_column(values: Sequence[Any], text: bool) -> tuple[list[bool | None], BoolArray]:
-    out: list[bool | None] = [None] * len(values)
-    invalid = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if v is None or v == "":
-            continue
-        if not text and type(v) is bool:
-            out[i] = v
-        elif text and v.lower() in _TRUE:
-            out[i] = True
-        elif text and v.lower() in _FALSE:
-            out[i] = False
-        else:
-            invalid[i] = True
-    return out, invalid
-
-
-def _parse_times(raw: RawEvents, v: _Verdicts) -> pd.DatetimeIndex:
+def _parse_times(
+    raw: RawEvents, v: Verdicts, deployment: Deployment
+) -> tuple[pd.DatetimeIndex, BoolArray]:
+    """Each row's time in UTC, and whether it is a date only (then local midnight)."""
     if raw.observed_utc is not None:
         utc = raw.observed_utc
         v.flag(
@@ -149,24 +73,36 @@ def _parse_times(raw: RawEvents, v: _Verdicts) -> pd.DatetimeIndex:
             "invalid_timestamp",
             "observed_at is missing or does not match the given time format",
         )
-        return utc
+        day = raw.day_only if raw.day_only is not None else np.zeros(len(raw), dtype=bool)
+        return utc, day
     series = pd.Series(raw.observed_at, dtype=object)
     is_text = np.fromiter((type(x) is str for x in raw.observed_at), dtype=bool, count=len(raw))
-    v.flag(_blank(raw.observed_at), "missing_field", "observed_at is required")
+    v.flag(blank(raw.observed_at), "missing_field", "observed_at is required")
     v.flag(~is_text, "invalid_timestamp", "observed_at must be an RFC 3339 date-time string")
     text = series.where(is_text, "")
+    day = text.str.match(_DATE).to_numpy(dtype=bool, na_value=False)
     well_formed = text.str.match(_RFC3339).to_numpy(dtype=bool, na_value=False)
     v.flag(
-        ~well_formed,
+        ~(well_formed | day),
         "invalid_timestamp",
         "observed_at must be an RFC 3339 date-time with a time-zone offset, such as "
-        "2024-05-01T14:30:00-05:00",
+        "2024-05-01T14:30:00-05:00, or a date such as 2024-05-01 (then the whole day)",
     )
-    parsed = pd.to_datetime(
-        text.where(well_formed, None), format="ISO8601", utc=True, errors="coerce"
+    parsed = pd.DatetimeIndex(
+        pd.to_datetime(text.where(well_formed, None), format="ISO8601", utc=True, errors="coerce")
     )
-    v.flag(parsed.isna().to_numpy(), "invalid_timestamp", "observed_at is not a real date and time")
-    return pd.DatetimeIndex(parsed)
+    if day.any():
+        dates = pd.to_datetime(text.where(day, None), format="%Y-%m-%d", errors="coerce")
+        local = pd.DatetimeIndex(dates).tz_localize(
+            deployment.tz, ambiguous="NaT", nonexistent="NaT"
+        )
+        values = parsed.to_numpy(copy=True)
+        values[day] = local.tz_convert("UTC").to_numpy()[day]
+        parsed = pd.DatetimeIndex(values, tz="UTC")
+    v.flag(
+        np.asarray(parsed.isna()), "invalid_timestamp", "observed_at is not a real date and time"
+    )
+    return parsed, day
 
 
 @dataclass(frozen=True)
@@ -179,27 +115,53 @@ class _Parsed:
     fatal: list[bool | None]
     doses: npt.NDArray[np.int64]
     doses_blank: BoolArray
+    given: list[bool | None]
+    day_only: BoolArray
 
 
-def _check_kind(raw: RawEvents, v: _Verdicts) -> npt.NDArray[Any]:
-    kind_blank, kind_invalid = _enum_column(raw.kind, KINDS)
+def _check_kind(raw: RawEvents, v: Verdicts) -> npt.NDArray[Any]:
+    kind_blank, kind_invalid = enum_column(raw.kind, KINDS)
     v.flag(kind_blank, "missing_field", "kind is required")
     v.flag(kind_invalid, "invalid_value", "kind must be needle_report, overdose or cleanup")
     kind = np.asarray(raw.kind, dtype=object)
     v.flag(
-        (kind != EventKind.OVERDOSE.value) & (~_blank(raw.fatal) | ~_blank(raw.naloxone_doses)),
+        (kind != EventKind.OVERDOSE.value) & (~blank(raw.fatal) | ~blank(raw.naloxone_doses)),
         "field_not_for_kind",
         "fatal and naloxone_doses are only recorded for overdoses",
     )
     v.flag(
-        (kind != EventKind.NEEDLE_REPORT.value) & ~_blank(raw.place_type),
+        (kind != EventKind.OVERDOSE.value) & ~blank(_given(raw)),
+        "field_not_for_kind",
+        "naloxone_given is only recorded for overdoses",
+    )
+    v.flag(
+        (kind != EventKind.NEEDLE_REPORT.value) & ~blank(raw.place_type),
         "field_not_for_kind",
         "place_type is only recorded for needle reports",
     )
     return kind
 
 
-def _check_place(raw: RawEvents, v: _Verdicts, deployment: Deployment) -> None:
+def _given(raw: RawEvents) -> list[Any]:
+    return raw.naloxone_given if raw.naloxone_given is not None else [None] * len(raw)
+
+
+def _check_naloxone(
+    raw: RawEvents, v: Verdicts, doses: IntArray, doses_blank: BoolArray
+) -> list[bool | None]:
+    """naloxone_given: yes/no, true/false or 1/0; a 'no' cannot come with doses."""
+    given, invalid = bool_column(_given(raw), raw.text_values)
+    v.flag(invalid, "invalid_value", "naloxone_given must be yes or no (true/false, 1/0)")
+    said_no = np.fromiter((g is False for g in given), dtype=bool, count=len(given))
+    v.flag(
+        said_no & ~doses_blank & (doses > 0),
+        "invalid_value",
+        "naloxone_given is no but naloxone_doses is more than 0; correct one of them",
+    )
+    return given
+
+
+def _check_place(raw: RawEvents, v: Verdicts, deployment: Deployment) -> None:
     lon, lat = raw.lon, raw.lat
     n = len(raw)
     finite = np.isfinite(lon) & np.isfinite(lat)
@@ -225,7 +187,7 @@ def _check_place(raw: RawEvents, v: _Verdicts, deployment: Deployment) -> None:
 
 def _check_time(
     observed: pd.DatetimeIndex,
-    v: _Verdicts,
+    v: Verdicts,
     deployment: Deployment,
     now: pd.Timestamp,
     history_days: float | None,
@@ -255,10 +217,10 @@ def _check_time(
 
 
 def _check_values(
-    raw: RawEvents, v: _Verdicts, kind: npt.NDArray[Any]
+    raw: RawEvents, v: Verdicts, kind: npt.NDArray[Any]
 ) -> tuple[IntArray, list[bool | None], IntArray, BoolArray]:
     """count, source, place_type, fatal and naloxone_doses; returns what they parsed to."""
-    count, count_blank, count_invalid = _int_column(raw.count, raw.text_values)
+    count, count_blank, count_invalid = int_column(raw.count, raw.text_values)
     count[count_blank] = 1
     v.flag(
         count_invalid | (count < 1) | (count > MAX_COUNT),
@@ -270,13 +232,13 @@ def _check_values(
         "invalid_value",
         "an overdose row records one overdose; count must be 1 or left out",
     )
-    _, source_invalid = _enum_column(raw.source, SOURCES)
+    _, source_invalid = enum_column(raw.source, SOURCES)
     v.flag(source_invalid, "invalid_value", f"source must be one of: {', '.join(SOURCES)}")
-    _, place_invalid = _enum_column(raw.place_type, PLACE_TYPES)
+    _, place_invalid = enum_column(raw.place_type, PLACE_TYPES)
     v.flag(place_invalid, "invalid_value", f"place_type must be one of: {', '.join(PLACE_TYPES)}")
-    fatal, fatal_invalid = _bool_column(raw.fatal, raw.text_values)
+    fatal, fatal_invalid = bool_column(raw.fatal, raw.text_values)
     v.flag(fatal_invalid, "invalid_value", "fatal must be true or false")
-    doses, doses_blank, doses_invalid = _int_column(raw.naloxone_doses, raw.text_values)
+    doses, doses_blank, doses_invalid = int_column(raw.naloxone_doses, raw.text_values)
     v.flag(
         doses_invalid | (doses < 0) | (doses > MAX_NALOXONE_DOSES),
         "invalid_value",
@@ -300,14 +262,15 @@ def validate_events(
     limited to the retention period. A row is rejected for the first rule it fails, in the
     order below.
     """
-    v = _Verdicts(len(raw))
+    v = Verdicts(len(raw))
     v.flag_rows(raw.errors)
     kind = _check_kind(raw, v)
     _check_place(raw, v, deployment)
-    observed = _parse_times(raw, v)
+    observed, day_only = _parse_times(raw, v, deployment)
     now_ts = now if now is not None else pd.Timestamp.now(tz="UTC")
     _check_time(observed, v, deployment, now_ts, history_days)
     count, fatal, doses, doses_blank = _check_values(raw, v, kind)
+    given = _check_naloxone(raw, v, doses, doses_blank)
     permitted = np.fromiter(
         (type(k) is str and k in allowed_kinds for k in raw.kind), dtype=bool, count=len(raw)
     )
@@ -317,8 +280,12 @@ def validate_events(
     rejected = [
         _rejection(i, v.reasons[v.reason[i]], raw.lines) for i in np.flatnonzero(~ok).tolist()
     ]
-    parsed = _Parsed(kind, observed, count, fatal, doses, doses_blank)
+    parsed = _Parsed(kind, observed, count, fatal, doses, doses_blank, given, day_only)
     rows, row_index = _blurred_rows(raw, ok, parsed, deployment)
+    if raw.notes is not None and raw.drop_duplicates:
+        raw.notes.duplicates += int(ok.sum()) - len(rows)
+    if raw.notes is not None and rows.time_precision is not None:
+        raw.notes.day_only += rows.time_precision.count("day")
     return ValidatedBatch(rows=rows, rejected=rejected, row_index=row_index)
 
 
@@ -337,8 +304,15 @@ def _blurred_rows(
     kinds = parsed.kind[idx]
     cell_m, ix, iy = blur_locations(raw.lon[idx], raw.lat[idx], kinds, deployment)
     bucket_start, bucket_hours = coarsen_times(parsed.observed[idx], kinds, deployment)
+    day = parsed.day_only[idx] & (bucket_hours < 24)
+    # A date only is its whole local day (it was read as local midnight), never midnight.
+    bucket_start[day] = parsed.observed[idx].as_unit("s").asi8[day]
+    bucket_hours[day] = 24
     # Store in grid/time order, not submission order, so row order reveals nothing.
     order = np.lexsort((iy, ix, bucket_start, cell_m))
+    if raw.drop_duplicates:
+        seen = raw.notes.seen if raw.notes is not None else set()
+        order = _first_of_each(order, (kinds, cell_m, ix, iy, bucket_start, bucket_hours), seen)
     pick = idx[order]
 
     def text_or_none(values: list[Any]) -> list[str | None]:
@@ -358,5 +332,22 @@ def _blurred_rows(
             None if parsed.doses_blank[i] else int(parsed.doses[i]) for i in pick.tolist()
         ],
         place_type=text_or_none(raw.place_type),
+        naloxone_given=[parsed.given[i] for i in pick.tolist()],
+        time_precision=["day" if parsed.day_only[i] else "hour" for i in pick.tolist()],
     )
     return rows, pick
+
+
+def _first_of_each(
+    order: IntArray, keys: tuple[npt.NDArray[Any], ...], seen: set[tuple[Any, ...]]
+) -> IntArray:
+    """``order`` keeping the first row of each same kind, cell and time bucket not ``seen``
+    in an earlier chunk (the command line's --drop-duplicates: one event where a file repeats
+    a report)."""
+    keep = []
+    for position in order.tolist():
+        key = tuple(k[position] for k in keys)
+        if key not in seen:
+            seen.add(key)
+            keep.append(position)
+    return np.asarray(keep, dtype=np.int64)

@@ -39,19 +39,60 @@ class Rejection:
         return {"index": self.index, "code": self.code, "detail": self.detail}
 
 
+@dataclass
+class ImportNotes:
+    """What an import left out on purpose, counted as it reads (the command line prints it)."""
+
+    filtered: int = 0  # rows a --where condition left out, before any check
+    duplicates: int = 0  # rows dropped by --drop-duplicates (same cell, time bucket and kind)
+    day_only: int = 0  # stored events whose time is a date without a time of day
+    # --drop-duplicates: the (kind, cell, bucket) of every event kept so far, across chunks
+    seen: set[tuple[Any, ...]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """``--where 'COLUMN != VALUE'`` (or ``==``): a condition on the file's own column."""
+
+    column: str
+    equal: bool
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> RowFilter:
+        for op in ("!=", "=="):
+            column, sep, value = text.partition(op)
+            if sep and column.strip():
+                return cls(column.strip(), op == "==", value.strip().strip("'\""))
+        raise Unprocessable(
+            "--where takes 'COLUMN != VALUE' or 'COLUMN == VALUE', for example "
+            "--where 'neighborhood != Centre of City'",
+            code="invalid_filter",
+        )
+
+    def keeps(self, cell: str) -> bool:
+        return (cell.strip() == self.value) == self.equal
+
+
 @dataclass(frozen=True)
 class ColumnMap:
     """How someone else's CSV maps onto ours (the command line's --column, --set, --ignore).
 
     ``rename`` maps our column to the file's; ``constants`` fill a column the file lacks;
     ``time_format`` (strftime, local time) reads observed_at; ``ignore_unknown`` leaves other
-    columns unread instead of refusing the file.
+    columns unread instead of refusing the file. ``where`` keeps only the rows every condition
+    keeps; ``drop_duplicates`` drops repeated events after the blur; ``notes`` counts both.
+    A ``time_of_day`` column (the command line's --time-column time=COL) completes a date in
+    observed_at.
     """
 
     rename: Mapping[str, str] = field(default_factory=dict)
     constants: Mapping[str, str] = field(default_factory=dict)
     time_format: str | None = None
     ignore_unknown: bool = False
+    where: tuple[RowFilter, ...] = ()
+    drop_duplicates: bool = False
+    notes: ImportNotes = field(default_factory=ImportNotes)
 
 
 @dataclass(frozen=True)
@@ -101,13 +142,34 @@ def parse_coordinate_text(values: Sequence[str]) -> tuple[npt.NDArray[np.float64
 
 
 def local_times(values: Sequence[str], time_format: str, tz: Any) -> pd.DatetimeIndex:
-    """Local wall-clock times in ``time_format`` as UTC; unreadable or non-existent ones NaT."""
+    """Times in ``time_format`` as UTC; unreadable or non-existent ones NaT. Without ``%z``
+    they are local wall-clock times; with it each row's own offset holds (offsets may differ
+    from row to row, as they do across a daylight-saving change)."""
+    if "%z" in time_format or "%Z" in time_format:
+        aware = pd.to_datetime(pd.Series(values), format=time_format, errors="coerce", utc=True)
+        return pd.DatetimeIndex(aware)
     local = pd.to_datetime(pd.Series(values), format=time_format, errors="coerce")
     return (
         pd.DatetimeIndex(local)
         .tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         .tz_convert("UTC")
     )
+
+
+def _filter_positions(header: Sequence[str], where: Sequence[RowFilter]) -> list[int]:
+    """Each condition's column position in the header; a column the file lacks is refused."""
+    names = [name.strip().lower().lstrip("\ufeff") for name in header]
+    positions = []
+    for condition in where:
+        wanted = condition.column.lower()
+        if wanted not in names:
+            raise Unprocessable(
+                f"--where names the column '{condition.column}', which the file does not have "
+                f"(its header has {len(names)} columns); use a column name from its first row",
+                code="unknown_filter_column",
+            )
+        positions.append(names.index(wanted))
+    return positions
 
 
 def check_csv_header(
@@ -195,6 +257,13 @@ def _header(reader: Any) -> list[str]:
         raise Unprocessable("the CSV header could not be read", code="malformed_csv") from None
 
 
+def _kept(row: list[str] | None, width: int, filters: list[tuple[int, RowFilter]]) -> bool:
+    """Whether every --where condition keeps the row (a malformed row is kept, to be named)."""
+    if row is None or len(row) != width:
+        return True
+    return all(condition.keeps(row[pos]) for pos, condition in filters)
+
+
 def iter_csv_chunks(
     lines: Iterable[str],
     *,
@@ -206,8 +275,10 @@ def iter_csv_chunks(
     """Read CSV text lazily into column chunks; bad rows are recorded, never raised."""
     mapping = columns or ColumnMap()
     reader = csv.reader(lines)
+    header = _header(reader)
+    filters = list(zip(_filter_positions(header, mapping.where), mapping.where, strict=True))
     names = check_csv_header(
-        _header(reader),
+        header,
         allowed=allowed,
         required=[r for r in required if r not in mapping.constants],
         rename=mapping.rename,
@@ -223,6 +294,9 @@ def iter_csv_chunks(
 
     chunk = fresh()
     for row in _rows(reader):
+        if filters and not _kept(row, width, filters):
+            mapping.notes.filtered += 1
+            continue
         chunk.lines.append(reader.line_num)
         problem = _row_problem(row, width, [pos for pos, _ in keep])
         if problem is not None:

@@ -100,6 +100,9 @@ class HourShares(BaseModel):
     share_anytime: WeekTable
     events: WeekTable | None = Field(default=None, description="managers and stewards")
     note: str | None = Field(default=None, description="peers and planners: blank hours")
+    left_out: str | None = Field(
+        default=None, description="how many events with a date only were left out, if any"
+    )
 
 
 class GapProperties(BaseModel):

@@ -20,11 +20,14 @@ class PointGeometry(BaseModel):
 class EventProperties(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: EventKind
-    observed_at: str = Field(description="RFC 3339 date-time with offset")
+    observed_at: str = Field(
+        description="RFC 3339 date-time with offset, or a date alone (then the whole local day)"
+    )
     count: int = Field(default=1, ge=1, le=10_000)
     source: Literal["peer", "outreach", "ems", "er", "city", "other"] | None = None
     fatal: bool | None = Field(default=None, description="overdoses only")
     naloxone_doses: int | None = Field(default=None, ge=0, description="overdoses only")
+    naloxone_given: bool | None = Field(default=None, description="overdoses only")
     place_type: (
         Literal["street", "park", "playground", "school", "transit", "private", "other"] | None
     ) = Field(default=None, description="needle reports only")
@@ -69,7 +72,8 @@ def _body(model: type[BaseModel], csv_columns: str) -> dict[str, Any]:
 
 EVENTS_REQUEST_BODY = _body(
     EventFeatureCollection,
-    "kind, observed_at, latitude, longitude, count, source, fatal, naloxone_doses, place_type",
+    "kind, observed_at, latitude, longitude, count, source, fatal, naloxone_doses, "
+    "naloxone_given, place_type",
 )
 SITES_REQUEST_BODY = _body(
     SiteFeatureCollection,

@@ -34,7 +34,11 @@ class EventCellProperties(BaseModel):
     batch_id: str | None
     fatal: bool | None = Field(default=None, description="overdoses only")
     naloxone_doses: int | None = Field(default=None, description="overdoses only")
+    naloxone_given: bool | None = Field(default=None, description="overdoses only")
     place_type: str | None = Field(default=None, description="needle reports only")
+    time_precision: Literal["hour", "day"] = Field(
+        default="hour", description="day: a date only, the bucket is the whole local day"
+    )
 
 
 class EventCell(BaseModel):

@@ -116,6 +116,21 @@ class HourShares:
     share_anytime: WeekTable
     events: WeekTable | None  # full views only
     k: int | None
+    day_only: float = 0.0  # events with a date only, left out of these tables
+
+    @property
+    def left_out(self) -> str | None:
+        """How many events had no hour to place (a date only), as the role may see it."""
+        if self.day_only <= 0:
+            return None
+        if self.k is None or self.day_only >= self.k:
+            many = f"{self.day_only:g}"
+        else:
+            many = f"fewer than {self.k}"
+        return (
+            f"{many} events with a date but no time of day are left out of the hour-of-week "
+            "tables and the open-hours shares"
+        )
 
     @property
     def note(self) -> str | None:
@@ -136,6 +151,8 @@ class HourShares:
             out["events"] = self.events
         else:
             out["note"] = self.note
+        if self.left_out is not None:
+            out["left_out"] = self.left_out
         return out
 
 
@@ -252,14 +269,19 @@ def coverage_report(ctx: ProgramContext, question: CoverageQuestion) -> Coverage
             reaches = reach(routing.network, offering.xy, demand.xy, walk_limit_m(limit))
             cov = coverage(reaches, offering.open_share, demand.by_hour)
             gaps = _gap_cells(ctx, demand, cov, released, question.top)
-            results.append(_result(kind, limit, cov, window.k, gaps))
+            results.append(_result(kind, limit, cov, window.k, gaps, demand.day_only))
     return CoverageReport(
         question.service, window, routing, offering.sites, results, offering.warnings
     )
 
 
 def _result(
-    kind: EventKind, minutes: float, cov: Coverage, k: int | None, gaps: list[GapCell]
+    kind: EventKind,
+    minutes: float,
+    cov: Coverage,
+    k: int | None,
+    gaps: list[GapCell],
+    day_only: float = 0.0,
 ) -> CoverageResult:
     total = cov.total
     events, covered = cov.by_hour()
@@ -269,6 +291,7 @@ def _result(
         week_table(hour_shares(events, reached, k)),
         week_table(np.round(events, 2).tolist()) if k is None else None,
         k,
+        day_only,
     )
     return CoverageResult(
         kind,

@@ -74,6 +74,7 @@ class Demand:
     x: FloatArray
     y: FloatArray
     by_hour: FloatArray  # (cells, 168)
+    day_only: float = 0.0  # events with a date only, left out of by_hour (no hour to give)
 
     @property
     def xy(self) -> tuple[FloatArray, FloatArray]:
@@ -92,7 +93,7 @@ def read_demand(ctx: ProgramContext, kind: EventKind, window: Window) -> Demand:
     deployment = ctx.deployment
     base_m = deployment.cell_m(kind)
     parts = ctx.store.event_buckets(ctx.program_id, kind.value, start=window.start, end=window.end)
-    ix_all, iy_all, start_all, hours_all, count_all = [], [], [], [], []
+    ix_all, iy_all, start_all, hours_all, count_all, day_all = [], [], [], [], [], []
     for part in parts:
         levels = deployment.grid.levels_between(part.cell_m, base_m) if part.cell_m < base_m else 0
         ix_all.append(part.ix >> levels)
@@ -100,21 +101,27 @@ def read_demand(ctx: ProgramContext, kind: EventKind, window: Window) -> Demand:
         start_all.append(part.bucket_start)
         hours_all.append(part.bucket_hours)
         count_all.append(part.count)
+        day_all.append(np.zeros(len(part.ix), bool) if part.day_only is None else part.day_only)
     if not ix_all:
         return _no_demand(kind, base_m)
     ix, iy = np.concatenate(ix_all), np.concatenate(iy_all)
     cells, cell_of = np.unique(np.column_stack([ix, iy]), axis=0, return_inverse=True)
     local = pd.to_datetime(np.concatenate(start_all), unit="s", utc=True).tz_convert(deployment.tz)
     hour_of_week = (local.day_of_week * 24 + local.hour).to_numpy().astype(np.int64)
+    count = np.concatenate(count_all).astype(np.float64)
+    day = np.concatenate(day_all)
+    # A date only has no hour of the week: it weighs nothing in the hour tables (and so in
+    # the open-hours shares), and the answer says how many were left out.
     by_hour = spread_over_week(
         cell_of.ravel(),
         hour_of_week,
         np.concatenate(hours_all),
-        np.concatenate(count_all).astype(np.float64),
+        np.where(day, 0.0, count),
         len(cells),
     )
     cx, cy = cell_centres(cells[:, 0], cells[:, 1], grid=deployment.grid, cell_m=base_m)
-    return Demand(kind, base_m, cells[:, 0], cells[:, 1], cx, cy, by_hour)
+    day_only = float(count[day].sum())
+    return Demand(kind, base_m, cells[:, 0], cells[:, 1], cx, cy, by_hour, day_only)
 
 
 def demand_seen(
@@ -151,4 +158,6 @@ def release_demand(release: Release, ctx: ProgramContext) -> Demand:
     grid = ctx.deployment.grid
     cx, cy = cell_centres(cells[:, 0], cells[:, 1], grid=grid, cell_m=release.cell_m)
     by_hour = counts[:, None] * profile[None, :]
-    return Demand(release.kind, release.cell_m, cells[:, 0], cells[:, 1], cx, cy, by_hour)
+    return Demand(
+        release.kind, release.cell_m, cells[:, 0], cells[:, 1], cx, cy, by_hour, release.day_only
+    )

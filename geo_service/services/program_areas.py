@@ -14,7 +14,8 @@ from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.errors import Conflict
 from geo_service.geography import Geography, default_crs
-from geo_service.ingest.areas import area_timezone, checked_crs, checked_timezone, read_area
+from geo_service.ingest.areas import area_timezone, checked_crs, checked_timezone
+from geo_service.ingest.osm_area import read_any_area
 from geo_service.services.program import program_deployment
 from geo_service.storage import Store
 
@@ -26,6 +27,7 @@ class AreaChoice:
     area_file: Path | None = None
     crs: str | None = None
     timezone: str | None = None
+    boundary: str | None = None  # area_file is an OpenStreetMap extract: this boundary
 
 
 def new_geography(defaults: Deployment, choice: AreaChoice) -> Geography:
@@ -34,7 +36,7 @@ def new_geography(defaults: Deployment, choice: AreaChoice) -> Geography:
     assert choice.area_file is not None
     crs = checked_crs(choice.crs) if choice.crs else None
     timezone = checked_timezone(choice.timezone) if choice.timezone else None
-    area = read_area(choice.area_file)
+    area = read_any_area(choice.area_file, choice.boundary)
     return defaults.geography.replace(
         area=area,
         crs=crs or default_crs(area),
@@ -61,7 +63,7 @@ def update_geography(
     current = program_deployment(store, defaults, program_id).geography
     crs = checked_crs(choice.crs) if choice.crs else current.crs
     timezone = checked_timezone(choice.timezone) if choice.timezone else current.timezone
-    area = read_area(choice.area_file) if choice.area_file else current.area
+    area = read_any_area(choice.area_file, choice.boundary) if choice.area_file else current.area
     if (crs, timezone) != (current.crs, current.timezone) and store.has_events(program_id):
         raise Conflict(
             "the program has stored events, so its CRS and time zone are fixed (events already "

@@ -29,6 +29,10 @@ class EventRows:
     place_type: list[str | None]
     # Rows whose period was already released: stored for managers, in no release ever.
     late: npt.NDArray[np.bool_] | None = None
+    naloxone_given: list[bool | None] | None = None  # overdoses only; None: all unknown
+    # 'hour' (a time of day, in its bucket) or 'day' (a date only: the whole local day,
+    # left out of hour-of-week tables); None: all 'hour'
+    time_precision: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -73,6 +77,7 @@ class EventBuckets:
     bucket_start: IntArray
     bucket_hours: IntArray
     count: IntArray
+    day_only: npt.NDArray[np.bool_] | None = None  # time_precision 'day': no hour of the week
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ class StoredEvent:
     fatal: bool | None
     naloxone_doses: int | None
     place_type: str | None
+    naloxone_given: bool | None = None
+    time_precision: str = "hour"
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,7 @@ class EventAtoms:
     count: IntArray  # needles named (1 for an overdose)
     bucket_hours: IntArray
     row_id: IntArray  # the event rows' ids: a release keeps the largest it read
+    day_only: npt.NDArray[np.bool_] | None = None  # time_precision 'day': no hour of the week
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,9 @@ events = Table(
     Column("place_type", String(16), nullable=True),
     # Stored after its period was released: managers see it, no release ever will.
     Column("late", Boolean, nullable=False, server_default=false()),
+    Column("naloxone_given", Boolean, nullable=True),  # overdoses only
+    # 'hour': the bucket holds the time of day; 'day': a date only, the whole local day
+    Column("time_precision", String(4), nullable=False, server_default="hour"),
     Index("ix_events_program_kind_time", "program_id", "kind", "bucket_start"),
 )
 

@@ -140,4 +140,5 @@ def _parse(stored: StoredRelease, kind: EventKind, period: Period) -> Release:
         hidden=body["hidden"],
         events=body["events"],
         read_to=body.get("read_to"),
+        day_only=body.get("day_only", 0),
     )

@@ -47,7 +47,7 @@ class _Reports:
 
     atoms: Atoms
     atom_of_row: npt.NDArray[np.int64]
-    hour_of_week: npt.NDArray[np.int64]
+    hour_of_week: npt.NDArray[np.int64]  # -1: a date only (time_precision 'day')
     bucket_hours: npt.NDArray[np.int64]
     read_to: int = 0  # the largest event row id read
 
@@ -65,7 +65,7 @@ def _read_reports(
     base_m = deployment.cell_m(kind)
     parts = store.event_atoms(program_id, kind.value, start=period.start, end=period.end)
     columns: dict[str, list[Any]] = {
-        k: [] for k in ("ix", "iy", "start", "key", "n", "hours", "id")
+        k: [] for k in ("ix", "iy", "start", "key", "n", "hours", "id", "day")
     }
     for part in parts:  # one stored size per kind, but roll up anything finer to be safe
         levels = deployment.grid.levels_between(part.cell_m, base_m)
@@ -76,6 +76,8 @@ def _read_reports(
         columns["n"].append(part.count)
         columns["hours"].append(part.bucket_hours)
         columns["id"].append(part.row_id)
+        day_only = part.day_only
+        columns["day"].append(np.zeros(len(part.ix), bool) if day_only is None else day_only)
     empty = np.zeros(0, dtype=np.int64)
     ix, iy, start, key, needles, hours, row_id = (
         np.concatenate(columns[c]) if columns[c] else empty
@@ -85,6 +87,8 @@ def _read_reports(
     local = pd.to_datetime(start, unit="s", utc=True).tz_convert(deployment.tz)
     month = np.asarray(local.year * 12 + local.month - 1, dtype=np.int64)
     hour_of_week = np.asarray(local.day_of_week * 24 + local.hour, dtype=np.int64)
+    if columns["day"]:
+        hour_of_week[np.concatenate(columns["day"])] = -1  # no hour of the week to give
     if read_to:
         keep = np.ones(len(ix), dtype=bool)
         for index, last in read_to.items():
@@ -218,6 +222,8 @@ def _body(reports: _Reports, features: list[Feature], rule: ReleaseRule) -> str:
     body = {
         "cells": [[f.level, f.ix, f.iy, f.count, f.needles] for f in features],
         "by_hour": [round(float(v), 6) for v in by_hour],
+        # released reports with a date only, left out of by_hour (0 when none)
+        "day_only": int((reports.hour_of_week[rows] < 0).sum()),
         "hidden": hidden,
         "events": int(atoms.count.sum()),
         "read_to": reports.read_to,
@@ -232,6 +238,7 @@ def _hour_profile(reports: _Reports, rows: npt.NDArray[np.int64], rule: ReleaseR
     smallest shown slots until it passes too. Siting and coverage weigh hours by this profile
     and show gains to three decimals, so a slot's own count must never be a hidden one (in a
     release of one square, the slots are that square's hours)."""
+    rows = rows[reports.hour_of_week[rows] >= 0]  # a date only has no hour of the week
     if len(rows) == 0:
         return np.zeros(HOURS_OF_WEEK)
     slot = reports.hour_of_week[rows]

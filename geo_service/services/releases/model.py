@@ -62,6 +62,7 @@ class Release:
     hidden: int | None  # reports shown nowhere, only when that number passes the rule too
     events: int  # every report of the period when it was made: managers' summaries only
     read_to: int | None = None  # the largest event row id it read (None: not recorded)
+    day_only: int = 0  # released reports with a date only: left out of by_hour
 
     @property
     def cell_m(self) -> int:

@@ -35,6 +35,8 @@ EVENT_COLUMNS = (
     "naloxone_doses",
     "place_type",
     "late",
+    "naloxone_given",
+    "time_precision",
 )
 
 
@@ -56,6 +58,8 @@ def _event_tuples(batch: BatchRecord, rows: EventRows) -> list[tuple[object, ...
             rows.naloxone_doses,
             rows.place_type,
             [False] * n if rows.late is None else rows.late.tolist(),
+            [None] * n if rows.naloxone_given is None else rows.naloxone_given,
+            ["hour"] * n if rows.time_precision is None else rows.time_precision,
             strict=True,
         )
     )
@@ -126,6 +130,8 @@ class EventSql(SqlBase):
                 c.fatal,
                 c.naloxone_doses,
                 c.place_type,
+                c.naloxone_given,
+                c.time_precision,
             )
             .where(*where)
             .order_by(c.id)
@@ -190,12 +196,19 @@ class EventSql(SqlBase):
             where.append(c.bucket_start >= start)
         if end is not None:
             where.append(c.bucket_start < end)
+        day = sa.case((c.time_precision == "day", 1), else_=0)
         select = (
             sa.select(
-                c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours, sa.func.sum(c.count)
+                c.cell_m,
+                c.cell_ix,
+                c.cell_iy,
+                c.bucket_start,
+                c.bucket_hours,
+                sa.func.sum(c.count),
+                day,
             )
             .where(*where)
-            .group_by(c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours)
+            .group_by(c.cell_m, c.cell_ix, c.cell_iy, c.bucket_start, c.bucket_hours, day)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(select).all()
@@ -213,6 +226,7 @@ class EventSql(SqlBase):
                     bucket_start=part[:, 3],
                     bucket_hours=part[:, 4],
                     count=part[:, 5],
+                    day_only=part[:, 6] == 1,
                 )
             )
         return out

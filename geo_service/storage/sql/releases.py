@@ -34,6 +34,7 @@ class ReleaseSql(SqlBase):
             c.count,
             c.bucket_hours,
             c.batch_id,
+            sa.case((c.time_precision == "day", 1), else_=0),
         ).where(*where)
         with self.engine.connect() as conn:
             keys = dict(
@@ -50,6 +51,7 @@ class ReleaseSql(SqlBase):
         batch_ids = [row[7] for row in rows]
         key_of_batch = np.array([keys.get(b) or 0 for b in batch_ids], dtype=np.int64)
         table = np.array([row[:7] for row in rows], dtype=np.int64)
+        day_only = np.array([row[8] == 1 for row in rows], dtype=bool)
         row_id = table[:, 4].copy()
         # A key-less (imported) row counts as its own reporter: a unique negative id.
         table[:, 4] = np.where(key_of_batch > 0, key_of_batch, -table[:, 4])
@@ -59,7 +61,15 @@ class ReleaseSql(SqlBase):
             p = table[pick]
             out.append(
                 EventAtoms(
-                    int(size), p[:, 1], p[:, 2], p[:, 3], p[:, 4], p[:, 5], p[:, 6], row_id[pick]
+                    int(size),
+                    p[:, 1],
+                    p[:, 2],
+                    p[:, 3],
+                    p[:, 4],
+                    p[:, 5],
+                    p[:, 6],
+                    row_id[pick],
+                    day_only[pick],
                 )
             )
         return out
