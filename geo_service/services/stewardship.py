@@ -37,6 +37,8 @@ EVENT_COLUMNS = [
     "fatal",
     "naloxone_doses",
     "place_type",
+    "time_precision",
+    "naloxone_given",
 ]
 
 
@@ -87,6 +89,8 @@ def export_program(
                     _flag(e.fatal),
                     _blank(e.naloxone_doses),
                     e.place_type or "",
+                    e.time_precision,
+                    _flag(e.naloxone_given),
                 ]
             )
         for a in aggregates:
@@ -101,6 +105,8 @@ def export_program(
                     "",
                     a.month,
                     a.count,
+                    "",
+                    "",
                     "",
                     "",
                     "",

@@ -32,7 +32,12 @@ def post(client: TestClient, keys: Keys, *rows: dict[str, object]) -> None:
 def test_stewards_export_geojson_and_csv_and_it_is_audited(
     client: TestClient, keys: Keys, store: SqlStore
 ) -> None:
-    post(client, keys, feature(*RAW, count=3), feature(*RAW, kind="overdose", naloxone_doses=2))
+    post(
+        client,
+        keys,
+        feature(*RAW, count=3),
+        feature(*RAW, kind="overdose", naloxone_doses=2, naloxone_given=True),
+    )
     geojson = client.get("/v1/export", headers=keys["steward"])
     assert geojson.status_code == 200
     assert "attachment" in geojson.headers["content-disposition"]
@@ -42,6 +47,9 @@ def test_stewards_export_geojson_and_csv_and_it_is_audited(
     rows = list(csv.DictReader(io.StringIO(table.text)))
     assert [r["record"] for r in rows] == ["event", "event"]
     assert {r["count"] for r in rows} == {"3", "1"}
+    # Every stored field comes out: a steward's export is the program's whole record.
+    overdose = next(r for r in rows if r["kind"] == "overdose")
+    assert (overdose["naloxone_given"], overdose["time_precision"]) == ("true", "hour")
     for text in (geojson.text, table.text):
         assert "8812345" not in text and "7712345" not in text
     exports = [r for r in store.audit_rows() if r.action == "export"]
