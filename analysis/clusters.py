@@ -100,9 +100,34 @@ def hdbscan_labels(
     if not (merge_m >= 0 and np.isfinite(merge_m)):
         raise ClusterError("merge_within_m must be zero or more metres")
     cap = max(min_cluster_size, samples)
-    copies = np.minimum(cells.count, cap)
-    if copies.sum() <= samples:  # too few points to define core distances
+    if np.minimum(cells.count, cap).sum() <= samples:  # too few points for core distances
         return np.full(len(cells), NOISE, dtype=np.int64)
+    # Tied distances make HDBSCAN's tree depend on the order of its points, so it always
+    # sees the cells in one canonical order and the labels go back row by row. The order is
+    # CellCounts' own, by (iy, ix), so cells from count_in_grid cluster exactly as before.
+    canonical = np.lexsort((cells.ix, cells.iy))
+    labels = np.empty(len(cells), dtype=np.int64)
+    labels[canonical] = _hdbscan_in_order(
+        _reordered(cells, canonical), min_cluster_size, samples, cap, merge_m
+    )
+    return labels
+
+
+def _reordered(cells: CellCounts, order: IntArray) -> CellCounts:
+    return CellCounts(
+        cell_m=cells.cell_m,
+        ix=cells.ix[order],
+        iy=cells.iy[order],
+        count=cells.count[order],
+        first_start=cells.first_start[order],
+        last_end=cells.last_end[order],
+    )
+
+
+def _hdbscan_in_order(
+    cells: CellCounts, min_cluster_size: int, samples: int, cap: int, merge_m: float
+) -> IntArray:
+    copies = np.minimum(cells.count, cap)
     points = np.repeat(_centres(cells), copies, axis=0)
     model = HDBSCAN(
         min_cluster_size=min_cluster_size,

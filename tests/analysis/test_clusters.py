@@ -190,3 +190,32 @@ def test_ranks_order_clusters_by_events(rows: list[tuple[int, int]]) -> None:
     assert totals == sorted(totals, reverse=True)
     assert ((ranks == 0) == (labels == -1)).all()
     assert len(totals) == len(set(labels.tolist()) - {-1})
+
+
+def shuffled_rows(cells: CellCounts, order: npt.NDArray[np.int64]) -> CellCounts:
+    """The same cells, rows in another order (as a database may hand them over)."""
+    return CellCounts(
+        cell_m=cells.cell_m,
+        ix=cells.ix[order],
+        iy=cells.iy[order],
+        count=cells.count[order],
+        first_start=cells.first_start[order],
+        last_end=cells.last_end[order],
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hdbscan_gives_each_cell_the_same_label_whatever_the_row_order(seed: int) -> None:
+    # Gridded data ties many distances; before the cells were put in one canonical order,
+    # shuffling the rows of one city gave anything from 9 to 16 clusters.
+    cells = random_cells(seed, high=4)
+    reference = hdbscan_labels(cells, min_cluster_size=10)
+    ranks = rank_labels(reference, cells.count)
+    assert len(set(reference.tolist()) - {-1}) >= 3
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        order = rng.permutation(len(cells))
+        labels = hdbscan_labels(shuffled_rows(cells, order), min_cluster_size=10)
+        assert labels.tolist() == reference[order].tolist()
+        shuffled_ranks = rank_labels(labels, cells.count[order])
+        assert same_partition(shuffled_ranks, ranks[order])
