@@ -205,37 +205,41 @@ def site_lockers(ctx: ProgramContext, question: LockerQuestion) -> LockerPlan:
         return LockerPlan(
             question, window, routing, cands, offering.warnings, lockers.total, None, why
         )
-    plan, reason = _solve(lockers, question)
-    choice = None if plan is None else _choice(lockers, plan, window.k)
+    plan, reason, covers_at_most = _solve(lockers, question)
+    choice = None if plan is None else _choice(lockers, plan, covers_at_most, window.k)
     return LockerPlan(
         question, window, routing, cands, offering.warnings, lockers.total, choice, reason
     )
 
 
-def _solve(lockers: _Lockers, question: LockerQuestion) -> tuple[Siting | None, str | None]:
-    """The plan, or why there is none. A SitingError is answered from errors.py's table."""
+def _solve(lockers: _Lockers, question: LockerQuestion) -> tuple[Siting | None, str | None, float]:
+    """The plan or why there is none, and the most events a plan of its size could add
+    (proven). A SitingError is answered from errors.py's table."""
     cover, w = lockers.cover()
     n = cover.shape[1]
     if question.target_share is not None:
         need = question.target_share * lockers.total - lockers.covered_before
         plan = fewest_covering(cover, w, max(0.0, need), seconds=question.seconds)
-        if plan is not None:
-            return plan, None
-        best = maximal_covering(cover, w, n, seconds=question.seconds)
-        reachable = (lockers.covered_before + best.covered) / lockers.total
-        return None, (
-            f"even all {n} eligible candidates reach only "
-            f"{100 * reachable:.0f}% of events; add candidates or walk further"
-        )
+        if plan is None:
+            best = maximal_covering(cover, w, n, seconds=question.seconds).covered
+            reach_share = f"{100 * (lockers.covered_before + best) / lockers.total:.0f}%"
+            why = f"even all {n} eligible candidates reach only {reach_share} of events"
+            return None, why + "; add candidates or walk further", 0.0
+        # fewest_covering's bound counts sites; the most events that many sites could add
+        # is the maximal covering problem's proven bound.
+        sites, seconds = len(plan.chosen), question.seconds
+        most = maximal_covering(cover, w, sites, seconds=seconds).bound if sites else 0.0
+        return plan, None, max(most, plan.covered)
     p = question.p or 1
     if p > n:
         raise InvalidParameter(
             f"p is larger than the {n} eligible candidates (outside exclusion zones)"
         )
-    return maximal_covering(cover, w, p, seconds=question.seconds), None
+    plan = maximal_covering(cover, w, p, seconds=question.seconds)
+    return plan, None, plan.bound
 
 
-def _choice(lockers: _Lockers, plan: Siting, k: int | None) -> LockerChoice:
+def _choice(lockers: _Lockers, plan: Siting, covers_at_most: float, k: int | None) -> LockerChoice:
     eligible = lockers.cands.eligible
     chosen = [eligible[j] for j in plan.chosen]
     after = lockers.after(chosen)
@@ -251,7 +255,7 @@ def _choice(lockers: _Lockers, plan: Siting, k: int | None) -> LockerChoice:
         combined_hours(lockers.before, k),
         combined_hours(after, k),
         plan,
-        round(min(1.0, (before + plan.bound) / total), 3),
+        round(min(1.0, (before + covers_at_most) / total), 3),
     )
 
 
@@ -307,12 +311,8 @@ class Ranking:
             }
             for c in site.criteria
         }
-        return {
-            "rank": site.rank,
-            **site.place.to_json(),
-            "score": round(site.score, 3),
-            "criteria": criteria,
-        }
+        score = round(site.score, 3)
+        return {"rank": site.rank, **site.place.to_json(), "score": score, "criteria": criteria}
 
     def to_json(self) -> dict[str, Any]:
         radius, cap = f"{SUITABILITY_RADIUS_M:g}", f"{SERVICE_GAP_CAP_M:g}"

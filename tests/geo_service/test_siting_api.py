@@ -4,13 +4,17 @@ privacy for planners and peers, and bad input."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from scipy.sparse import csr_matrix
 
 from geo_service.auth import Role
+from geo_service.ingest.sites import Service
+from geo_service.services.siting import LockerQuestion, _Lockers, _solve
 from tests.conftest import TOWN, collection, demo_town, feature, problem, service_site
 
 
@@ -224,6 +228,8 @@ def test_how_many_lockers_cover_a_share(town: Any) -> None:
     )
     if fewer is not None:
         assert fewer["coverage_after"] < 0.5  # one fewer does not reach it
+    # The bound is a share of events: never below what the plan reaches, never above all.
+    assert body["coverage_after"] <= body["solver"]["bound_share"] <= 1.0
     unreachable = client.post(
         "/v1/siting/lockers", json={"target_share": 1.0, "minutes": 1}, headers=key
     ).json()
@@ -410,3 +416,32 @@ def test_a_planner_cannot_subtract_two_candidates_to_find_a_lone_report(
         ).json()
         gains[name] = body["chosen"][0]["adds"]["share_of_events"]
     assert gains["A"] == gains["B"] == 1.0
+
+
+@dataclass
+class _TinyLockers:
+    """Four candidates, each reaching one demand cell of 50, 30, 15 and 5 events; 10 more
+    events already covered by today's sites (110 in all)."""
+
+    total: float = 110.0
+    covered_before: float = 10.0
+
+    def cover(self) -> tuple[csr_matrix, np.ndarray]:
+        return csr_matrix(np.eye(4, dtype=bool)), np.array([50.0, 30.0, 15.0, 5.0])
+
+
+def test_target_share_bound_is_a_share_of_events_not_a_count_of_sites() -> None:
+    # 70 % of 110 = 77 events: 67 to add, so two sites (50 + 30); two sites add at most 80.
+    # The bound once added the number of sites (2) to the 10 covered: 12/110 = 0.109.
+    question = LockerQuestion(Service.NEEDLES, 10.0, None, 0.7, "24/7", [], None, 5.0)
+    lockers = cast(_Lockers, _TinyLockers())
+    plan, reason, adds_at_most = _solve(lockers, question)
+    assert plan is not None and reason is None
+    assert sorted(plan.chosen) == [0, 1] and plan.covered == 80.0
+    assert adds_at_most == pytest.approx(80.0)
+    bound_share = (lockers.covered_before + adds_at_most) / lockers.total
+    assert (10.0 + plan.covered) / 110.0 <= bound_share <= 1.0
+    assert bound_share == pytest.approx(90 / 110)
+    # The p variant keeps the maximal covering problem's own bound.
+    two = LockerQuestion(Service.NEEDLES, 10.0, 2, None, "24/7", [], None, 5.0)
+    assert _solve(lockers, two)[2] == pytest.approx(80.0)
