@@ -1,8 +1,9 @@
 """Front-end files the maps load, installed from the npm registry by exact version and hash.
 
 Pages load nothing from other hosts (viewers' browsing stays private; maps work where the
-internet is poor), so Leaflet is fetched once at set-up, checked against the integrity hash
-pinned in ``static/vendor.lock.json``, and served under ``/static/vendor``. Folium's own
+internet is poor), so Leaflet and Swagger UI (for ``/docs``) are fetched once at set-up,
+checked against the integrity hash pinned in ``static/vendor.lock.json``, and served under
+``/static/vendor``. Folium's own
 heat-map script comes from the folium wheel.
 """
 

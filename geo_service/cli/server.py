@@ -109,7 +109,7 @@ def serve(
 
 
 def assets() -> None:
-    """Install the maps' front-end files (Leaflet) from the npm registry, pinned and checked."""
+    """Install the front-end files (Leaflet, Swagger UI) from the npm registry, pinned."""
     from geo_service.assets import AssetError, install_assets
 
     try:

@@ -136,6 +136,25 @@ def test_docs_load_only_self_hosted_assets(client: TestClient) -> None:
     assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads a CDN
 
 
+def test_the_schema_names_the_key_on_every_keyed_operation_only(client: TestClient) -> None:
+    # Swagger UI shows its Authorize button, and sends the key, only for a named scheme.
+    document = client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    scheme = document["components"]["securitySchemes"]["key"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
+    operations = {
+        (method, path): operation
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+    for (method, path), operation in operations.items():
+        keyed = "401" in operation["responses"]
+        assert (operation.get("security") == [{"key": []}]) == keyed, (method, path)
+    assert operations["get", "/v1/hotspots"]["security"] == [{"key": []}]
+    assert "security" not in operations["get", "/healthz"]
+    assert "security" not in operations["get", "/v1/public/published"]
+
+
 def test_docs_and_schema_can_be_switched_off(tmp_path: Path) -> None:
     client, _ = app_client(tmp_path, api_docs=False)
     with client:
