@@ -151,7 +151,8 @@ def add_sites(fmap: folium.Map, sites: Sequence[Site], *, show: bool = True) -> 
 LEGEND = Template(
     """
 {% macro html(this, kwargs) %}
-<div class="map-legend" role="region" aria-label="Legend">
+<details class="map-legend" open aria-label="Legend">
+  <summary class="legend-toggle">Legend</summary>
   <h2>{{ this.title }}</h2>
   <ul>
   {% for colour, label in this.items %}
@@ -159,23 +160,33 @@ LEGEND = Template(
   {% endfor %}
   </ul>
   {% if this.note %}<p>{{ this.note }}</p>{% endif %}
-</div>
+  {% if this.details %}<p class="legend-details">Details: {{ this.details }}</p>{% endif %}
+</details>
+<script src="/static/legend.js" defer></script>
 {% endmacro %}
 """
 )
 
 
 class Legend(MacroElement):
-    """A plain-language legend drawn in the page (no script)."""
+    """A plain-language legend that folds behind a "Legend" button (``<details>``).
+
+    It is open as served (so it prints and reads without script); ``/static/legend.js``
+    folds it on a narrow screen, where it would cover the map. ``details`` is the
+    statistician's line, for managers.
+    """
 
     _template = LEGEND
 
-    def __init__(self, title: str, items: Sequence[tuple[str, str]], note: str = "") -> None:
+    def __init__(
+        self, title: str, items: Sequence[tuple[str, str]], note: str = "", details: str = ""
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Legend"
         self.title = html.escape(title)
         self.items = [(colour, html.escape(label)) for colour, label in items]
         self.note = html.escape(note)
+        self.details = html.escape(details)
 
 
 def page_of(fmap: folium.Map) -> Figure:
