@@ -20,12 +20,15 @@ from maps.base import (
     render,
 )
 from maps.records import Geometry, Month, Site, feature_collection
+from maps.words import period_words
 
-# ColorBrewer Purples: sequential, for how many reports a shown cell holds.
+# ColorBrewer Purples: sequential, for how many reports a shown cell holds. Each label says
+# exactly the counts its colour is given (a manager's 1-report square is "1 to 4").
 BINS = [
+    (1, "#efedf5", "1 to 4 reports"),
     (5, "#dadaeb", "5 to 9 reports"),
-    (10, "#9e9ac8", "10 to 24"),
-    (25, "#6a51a3", "25 or more"),
+    (10, "#9e9ac8", "10 to 24 reports"),
+    (25, "#6a51a3", "25 or more reports"),
 ]
 
 
@@ -53,7 +56,7 @@ def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
     for i, month in enumerate(page.months):
-        label = month.label
+        label = period_words(month.label)
         group = folium.FeatureGroup(name=label, overlay=False, show=i == len(page.months) - 1)
         if month.cells:  # a quiet month stays on the slider, drawn empty
             cells = [(c.geometry, {"count": c.count}) for c in month.cells]
