@@ -85,6 +85,38 @@ class Labels(MacroElement):
         return json_for_html([{"layer": layer.get_name(), **text} for layer, text in self.entries])
 
 
+class FitToData(MacroElement):
+    """Opens the map on its data: ``/static/fit.js`` fits the view to the named layers once
+    they are drawn (the page carries no new coordinates, only layer names); with nothing
+    drawn, the map stays fitted to the whole area."""
+
+    _template = Template(
+        """
+{% macro html(this, kwargs) %}
+<script type="application/json" id="map-fit">{{ this.data() }}</script>
+<script src="/static/fit.js" defer></script>
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, fmap: folium.Map, layers: Sequence[Element]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "FitToData"
+        self.fmap = fmap
+        self.layers = list(layers)
+
+    def data(self) -> str:
+        return json_for_html(
+            {"map": self.fmap.get_name(), "layers": [la.get_name() for la in self.layers]}
+        )
+
+
+def fit_to_data(fmap: folium.Map, layers: Sequence[Element]) -> None:
+    """Open ``fmap`` on ``layers`` (cells, gaps) rather than the whole area."""
+    if layers:
+        fmap.add_child(FitToData(fmap, layers))
+
+
 def add_label(
     fmap: folium.Map,
     layer: Element,

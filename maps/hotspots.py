@@ -20,6 +20,7 @@ from maps.base import (
     add_outline,
     add_sites,
     base_map,
+    fit_to_data,
     render,
 )
 from maps.records import (
@@ -112,7 +113,7 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
             show=False,
         ).add_to(fmap)
     if page.cells:
-        folium.GeoJson(
+        squares = folium.GeoJson(
             _coarse_first(page.cells, page.details),
             name="Busier and quieter places",
             style_function=_cell_style,
@@ -121,6 +122,7 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
                 aliases=["Reports", "What it means", *(["Details"] if page.details else [])],
             ),
         ).add_to(fmap)
+        fit_to_data(fmap, [squares])
     if page.clusters:
         folium.GeoJson(
             feature_collection(

@@ -16,6 +16,7 @@ from maps.base import (
     add_outline,
     add_sites,
     base_map,
+    fit_to_data,
     page_of,
     render,
 )
@@ -55,17 +56,20 @@ def _style(feature: dict[str, Any]) -> dict[str, Any]:
 def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
+    drawn: list[Element] = []
     for i, month in enumerate(page.months):
         label = period_words(month.label)
         group = folium.FeatureGroup(name=label, overlay=False, show=i == len(page.months) - 1)
         if month.cells:  # a quiet month stays on the slider, drawn empty
             cells = [(c.geometry, {"count": c.count}) for c in month.cells]
-            folium.GeoJson(
+            layer = folium.GeoJson(
                 feature_collection(cells, decimals=None),
                 style_function=_style,
                 tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
             ).add_to(group)
+            drawn.append(layer)
         group.add_to(fmap)
+    fit_to_data(fmap, drawn)
     add_sites(fmap, page.sites, show=False)
     folium.LayerControl(collapsed=True).add_to(fmap)  # the slider is the main control
     count = len(page.months)
