@@ -85,6 +85,38 @@ class Labels(MacroElement):
         return json_for_html([{"layer": layer.get_name(), **text} for layer, text in self.entries])
 
 
+class FitToData(MacroElement):
+    """Opens the map on its data: ``/static/fit.js`` fits the view to the named layers once
+    they are drawn (the page carries no new coordinates, only layer names); with nothing
+    drawn, the map stays fitted to the whole area."""
+
+    _template = Template(
+        """
+{% macro html(this, kwargs) %}
+<script type="application/json" id="map-fit">{{ this.data() }}</script>
+<script src="/static/fit.js" defer></script>
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, fmap: folium.Map, layers: Sequence[Element]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "FitToData"
+        self.fmap = fmap
+        self.layers = list(layers)
+
+    def data(self) -> str:
+        return json_for_html(
+            {"map": self.fmap.get_name(), "layers": [la.get_name() for la in self.layers]}
+        )
+
+
+def fit_to_data(fmap: folium.Map, layers: Sequence[Element]) -> None:
+    """Open ``fmap`` on ``layers`` (cells, gaps) rather than the whole area."""
+    if layers:
+        fmap.add_child(FitToData(fmap, layers))
+
+
 def add_label(
     fmap: folium.Map,
     layer: Element,
@@ -151,7 +183,8 @@ def add_sites(fmap: folium.Map, sites: Sequence[Site], *, show: bool = True) -> 
 LEGEND = Template(
     """
 {% macro html(this, kwargs) %}
-<div class="map-legend" role="region" aria-label="Legend">
+<details class="map-legend" open aria-label="Legend">
+  <summary class="legend-toggle">Legend</summary>
   <h2>{{ this.title }}</h2>
   <ul>
   {% for colour, label in this.items %}
@@ -159,23 +192,33 @@ LEGEND = Template(
   {% endfor %}
   </ul>
   {% if this.note %}<p>{{ this.note }}</p>{% endif %}
-</div>
+  {% if this.details %}<p class="legend-details">Details: {{ this.details }}</p>{% endif %}
+</details>
+<script src="/static/legend.js" defer></script>
 {% endmacro %}
 """
 )
 
 
 class Legend(MacroElement):
-    """A plain-language legend drawn in the page (no script)."""
+    """A plain-language legend that folds behind a "Legend" button (``<details>``).
+
+    It is open as served (so it prints and reads without script); ``/static/legend.js``
+    folds it on a narrow screen, where it would cover the map. ``details`` is the
+    statistician's line, for managers.
+    """
 
     _template = LEGEND
 
-    def __init__(self, title: str, items: Sequence[tuple[str, str]], note: str = "") -> None:
+    def __init__(
+        self, title: str, items: Sequence[tuple[str, str]], note: str = "", details: str = ""
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Legend"
         self.title = html.escape(title)
         self.items = [(colour, html.escape(label)) for colour, label in items]
         self.note = html.escape(note)
+        self.details = html.escape(details)
 
 
 def page_of(fmap: folium.Map) -> Figure:

@@ -20,6 +20,7 @@ from maps.base import (
     add_outline,
     add_sites,
     base_map,
+    fit_to_data,
     render,
 )
 from maps.records import (
@@ -31,17 +32,14 @@ from maps.records import (
     Site,
     feature_collection,
 )
+from maps.words import GI_LEGEND_DETAILS, gi_details, gi_words
 
 # ColorBrewer RdBu: diverging and colour-blind safe; hot is red, cold is blue.
-GI_STYLE: dict[int, tuple[str, str]] = {
-    3: ("#b2182b", "Hot spot, 99% confidence"),
-    2: ("#ef8a62", "Hot spot, 95% confidence"),
-    1: ("#fddbc7", "Hot spot, 90% confidence"),
-    0: ("#f7f7f7", "Reports, but no clear hot spot"),
-    -1: ("#d1e5f0", "Cold spot, 90% confidence"),
-    -2: ("#67a9cf", "Cold spot, 95% confidence"),
-    -3: ("#2166ac", "Cold spot, 99% confidence"),
-}
+GI_COLOUR = {
+    3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f7f7f7",
+    -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac",
+}  # fmt: skip
+GI_STYLE: dict[int, tuple[str, str]] = {v: (c, gi_words(v)) for v, c in GI_COLOUR.items()}
 COARSE = ("#bdbdbd", "Few reports here: shown as a larger square")
 # ColorBrewer YlOrRd, 10 steps for heat levels 1..10.
 HEAT = [
@@ -61,6 +59,7 @@ class HotspotPage:
     sites: Sequence[Site] = field(default_factory=list)
     header_html: str = ""
     note: str = ""
+    details: bool = False  # managers: the statistician's terms in a details line
 
 
 def _cell_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -68,25 +67,27 @@ def _cell_style(feature: dict[str, Any]) -> dict[str, Any]:
     if level is None:  # a rolled-up square: light, so the fine squares read on top of it
         return {"fillColor": COARSE[0], "color": "#777777", "weight": 0.5, "fillOpacity": 0.25}
     return {
-        "fillColor": GI_STYLE[int(level)][0],
+        "fillColor": GI_COLOUR[int(level)],
         "color": "#555555",
         "weight": 0.5,
         "fillOpacity": 0.8,
     }
 
 
-def _coarse_first(cells: Sequence[GiCell]) -> MapCollection:
+def _coarse_first(cells: Sequence[GiCell], details: bool) -> MapCollection:
     # Larger (rolled-up) squares underneath, the stored-size squares drawn over them.
     ordered = sorted(cells, key=lambda c: -(c.cell_m or 0))
-    return feature_collection([(c.geometry, _gi_properties(c)) for c in ordered])
+    return feature_collection([(c.geometry, _gi_properties(c, details)) for c in ordered])
 
 
-def _gi_properties(cell: GiCell) -> dict[str, object]:
+def _gi_properties(cell: GiCell, details: bool) -> dict[str, object]:
     properties: dict[str, object] = {
         "count": cell.count,
         "gi_class": cell.gi_class,
-        "confidence": cell.confidence,
+        "what": COARSE[1] if cell.gi_class is None else gi_words(cell.gi_class),
     }
+    if details:
+        properties["details"] = "rolled up" if cell.gi_class is None else gi_details(cell.gi_class)
     if cell.cell_m is not None:
         properties["cell_m"] = cell.cell_m
     return properties
@@ -112,14 +113,16 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
             show=False,
         ).add_to(fmap)
     if page.cells:
-        folium.GeoJson(
-            _coarse_first(page.cells),
-            name="Hot spots (Gi*)",
+        squares = folium.GeoJson(
+            _coarse_first(page.cells, page.details),
+            name="Busier and quieter places",
             style_function=_cell_style,
             tooltip=folium.GeoJsonTooltip(
-                fields=["count", "confidence"], aliases=["Reports", "Hot spot?"]
+                fields=["count", "what", *(["details"] if page.details else [])],
+                aliases=["Reports", "What it means", *(["Details"] if page.details else [])],
             ),
         ).add_to(fmap)
+        fit_to_data(fmap, [squares])
     if page.clusters:
         folium.GeoJson(
             feature_collection(
@@ -134,6 +137,7 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
     add_sites(fmap, page.sites)
     folium.LayerControl(collapsed=True).add_to(fmap)
     items = [GI_STYLE[v] for v in (3, 2, 1, 0, -1, -2, -3)] + [COARSE]
-    fmap.add_child(Legend("What the colours mean", items, page.note))
+    details = GI_LEGEND_DETAILS if page.details else ""
+    fmap.add_child(Legend("What the colours mean", items, page.note, details))
     add_header(fmap, page.header_html)
     return render(fmap)

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 import folium
 from branca.element import Element
 
-from maps.base import Legend, Tiles, add_header, add_label, add_outline, base_map, page_of, render
+from maps.base import (
+    Legend,
+    Tiles,
+    add_header,
+    add_label,
+    add_outline,
+    base_map,
+    page_of,
+    render,
+)
 from maps.coverage import outlined_shape
 from maps.records import Geometry, LeftOut, LockerSummary, RankedSite, Shape
 

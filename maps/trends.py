@@ -16,16 +16,20 @@ from maps.base import (
     add_outline,
     add_sites,
     base_map,
+    fit_to_data,
     page_of,
     render,
 )
 from maps.records import Geometry, Month, Site, feature_collection
+from maps.words import period_words
 
-# ColorBrewer Purples: sequential, for how many reports a shown cell holds.
+# ColorBrewer Purples: sequential, for how many reports a shown cell holds. Each label says
+# exactly the counts its colour is given (a manager's 1-report square is "1 to 4").
 BINS = [
+    (1, "#efedf5", "1 to 4 reports"),
     (5, "#dadaeb", "5 to 9 reports"),
-    (10, "#9e9ac8", "10 to 24"),
-    (25, "#6a51a3", "25 or more"),
+    (10, "#9e9ac8", "10 to 24 reports"),
+    (25, "#6a51a3", "25 or more reports"),
 ]
 
 
@@ -52,17 +56,20 @@ def _style(feature: dict[str, Any]) -> dict[str, Any]:
 def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
+    drawn: list[Element] = []
     for i, month in enumerate(page.months):
-        label = month.label
+        label = period_words(month.label)
         group = folium.FeatureGroup(name=label, overlay=False, show=i == len(page.months) - 1)
         if month.cells:  # a quiet month stays on the slider, drawn empty
             cells = [(c.geometry, {"count": c.count}) for c in month.cells]
-            folium.GeoJson(
+            layer = folium.GeoJson(
                 feature_collection(cells, decimals=None),
                 style_function=_style,
                 tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
             ).add_to(group)
+            drawn.append(layer)
         group.add_to(fmap)
+    fit_to_data(fmap, drawn)
     add_sites(fmap, page.sites, show=False)
     folium.LayerControl(collapsed=True).add_to(fmap)  # the slider is the main control
     count = len(page.months)

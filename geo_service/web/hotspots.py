@@ -29,7 +29,7 @@ from geo_service.web.pages import (
     Link,
     bounds,
     header,
-    select,
+    period_select,
     serve_map,
     sites_for_map,
     tiles,
@@ -37,6 +37,7 @@ from geo_service.web.pages import (
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.records import Cluster, GiCell, HeatCell
+from maps.words import period_words
 
 router = APIRouter(include_in_schema=False)
 PeriodText = Annotated[str | None, Query(max_length=10)]
@@ -99,11 +100,11 @@ def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotP
     cells = _answer(ctx, kind, Method.GI_STAR, chosen)
     clusters = _answer(ctx, kind, Method.DBSCAN, chosen)
     heat = _answer(ctx, kind, Method.DENSITY, chosen)
-    title = f"Hot spots of {KIND_WORDS[kind]}, {chosen}"
+    title = f"Hot spots of {KIND_WORDS[kind]}, {period_words(chosen)}"
     quarters = recent_quarters(now=ctx.now, grace_days=DEFAULT_GRACE_DAYS, tz=ctx.deployment.tz)
     form = HeaderForm(
         "/maps/hotspots",
-        [select("period", quarters, chosen, "Period")],
+        [period_select(quarters, chosen)],
         hidden=[("kind", kind.value)],
     )
     query = f"kind={kind.value}&period={quote(chosen)}"
@@ -126,6 +127,7 @@ def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotP
         sites=sites_for_map(ctx),
         header_html=header(title, form, links, ctx.role),
         note=_note(ctx, AUDIENCE_OF_ROLE.get(ctx.role) is not None),
+        details=ctx.full_view,
     )
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from geo_service.auth import Role
+from geo_service.auth import Action, Role
 from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError, as_service_error
 from geo_service.security import CONTENT_SECURITY_POLICY
@@ -25,6 +25,7 @@ from geo_service.web.session import FormTokenDep, ViewerContext
 from geo_service.web.shell import message, page, render, token_field
 from maps.base import CSRF_SLOT, Tiles, inline_script_hashes
 from maps.records import Site
+from maps.words import period_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,6 +52,11 @@ class Select:
 def select(name: str, values: Sequence[str], chosen: str, label: str) -> Select:
     """A drop-down whose options show their own values."""
     return Select(name, label, [(v, v) for v in values], chosen)
+
+
+def period_select(values: Sequence[str], chosen: str) -> Select:
+    """Periods shown in words ("April–June 2025") with their values kept (``2025-Q2``)."""
+    return Select("period", "Period", [(v, period_words(v)) for v in values], chosen)
 
 
 @dataclass(frozen=True)
@@ -161,5 +167,15 @@ def sites_for_map(ctx: ProgramContext) -> list[Site]:
 
 @router.get("/maps")
 def maps_index(ctx: ViewerContext, token: FormTokenDep) -> Response:
+    """The maps this viewer can open: a page that would only refuse them is not offered
+    (the page itself still answers 403)."""
     kinds = [(kind.value, words) for kind, words in KIND_WORDS.items()]
-    return page("index.html", title="Maps", program=ctx.principal.program, kinds=kinds, token=token)
+    siting = ctx.principal.may(Action.SITE_LOCKERS)
+    return page(
+        "index.html",
+        title="Maps",
+        program=ctx.principal.program,
+        kinds=kinds,
+        siting=siting,
+        token=token,
+    )

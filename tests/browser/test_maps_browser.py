@@ -172,7 +172,7 @@ def test_the_month_slider_switches_layers(browser: Any, server: dict[str, Any]) 
     page.dispatch_event("#month", "input")
     page.wait_for_timeout(200)
     first = page.evaluate(f"{checked}.nextElementSibling.textContent")
-    assert "2025-01" in first and first != last
+    assert "January 2025" in first and first != last
     assert errors == [] and outside == []
     page.context.close()
 

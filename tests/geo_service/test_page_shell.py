@@ -34,7 +34,13 @@ def every_field(text: str) -> dict[str, dict[str, Any]]:
         "header.html": {"title": text, "form": form, "links": [Link(text, text)], "role": text},
         "signin.html": {"title": text, "next": text, "token": text},
         "signin_refused.html": {"title": text},
-        "index.html": {"title": text, "program": text, "kinds": [(text, text)], "token": text},
+        "index.html": {
+            "title": text,
+            "program": text,
+            "kinds": [(text, text)],
+            "siting": True,
+            "token": text,
+        },
         "message.html": {"title": text, "heading": text, "text": text, "back": (text, text)},
     }
 

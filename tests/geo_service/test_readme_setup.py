@@ -109,5 +109,5 @@ def test_set_up_your_own_program_in_five_commands(monkeypatch: pytest.MonkeyPatc
     with TestClient(create_app(get_settings())) as client:
         page = client.get(match.group(1), headers=bearer(key))
     assert page.status_code == 200, page.text[:500]
-    assert "Hot spots of needle reports, 2015-Q3" in page.text
+    assert "Hot spots of needle reports, July–September 2015" in page.text
     assert "-71.191, 42.283" in page.text  # the program's own outline, not Flin Flon's

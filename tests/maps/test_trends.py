@@ -42,7 +42,7 @@ def test_one_slider_step_per_month_and_the_latest_shown_first() -> None:
         tiles=Tiles(url=None),
     )
     assert 'min="0" max="2" value="2"' in html  # a quiet month keeps its step
-    for label in ("2025-03", "2025-04", "2025-05", "Reports per square", "25 or more"):
+    for label in ("March 2025", "April 2025", "May 2025", "Reports per square", "25 or more"):
         assert label in html
     assert "/static/trends.js" in html
 
@@ -76,3 +76,13 @@ def test_feature_collections_round_to_a_metre_and_keep_only_what_is_drawn() -> N
     assert only["properties"] == {"count": 9}
     kept = feature_collection([(point, {})], decimals=None)["features"]
     assert kept[0]["geometry"]["coordinates"] == [-101.877912345, 54.768234567]
+
+
+def test_a_managers_one_report_square_is_not_labelled_five_to_nine() -> None:
+    # The bug: 1-3-report squares were coloured as the "5 to 9 reports" swatch.
+    html = trend_map(page([("2025-05", cells(2))]), tiles=Tiles(url=None))
+    assert '"fillColor": "#efedf5"' in html and "1 to 4 reports" in html
+    from maps.trends import _style
+
+    assert _style({"properties": {"count": 3}})["fillColor"] == "#efedf5"
+    assert _style({"properties": {"count": 5}})["fillColor"] == "#dadaeb"
