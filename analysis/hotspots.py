@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
-from scipy.spatial import cKDTree
 
 from analysis.grid import FloatArray, GridError, IntArray, Raster, disk_offsets, disk_sum
 
@@ -62,7 +61,7 @@ def gi_star(
     >>> round(float(result.z[12]), 3), int(result.neighbours[12])
     (2.0, 5)
     """
-    cells_x, cells_y, values = _study_arrays(ix, iy, count)
+    cells_x, cells_y, values = study_arrays(ix, iy, count)
     if distance_m <= 0 or not np.isfinite(distance_m):
         raise HotspotError("the distance band must be a positive number of metres")
     if permutations < 0:
@@ -95,7 +94,7 @@ def gi_star(
     )
 
 
-def _study_arrays(
+def study_arrays(
     ix: npt.ArrayLike, iy: npt.ArrayLike, count: npt.ArrayLike
 ) -> tuple[IntArray, IntArray, FloatArray]:
     cells_x = np.asarray(ix, dtype=np.int64)
@@ -192,95 +191,21 @@ def confidence_classes(
     return (np.sign(z).astype(np.int8) * level).astype(np.int8), adjusted
 
 
-@dataclass(frozen=True)
-class DistanceBand:
-    distance_m: float
-    rule: str
-    isolated_cells: int  # cells with events and no other such cell within the band
-    moran_z: dict[float, float]  # the global Moran's I z-score at each band tried
+def hot_spots_hold_events(
+    classes: npt.NDArray[np.int8], count: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int8], int]:
+    """Classes with no hot spot where there are no events, and how many cells that changed.
 
+    ArcGIS ("How Hot Spot Analysis (Getis-Ord Gi*) works"): "To be a statistically significant
+    hot spot, a feature will have a high value and be surrounded by other features with high
+    values as well." Gi* sums a cell with its neighbours, so on sparse counts the empty ring
+    around one busy cell is significant at any band, even one cell wide; such a cell is
+    busy around, not busy, and is left unclassed (its z and p are kept).
 
-def moran_z_by_distance(
-    ix: npt.ArrayLike,
-    iy: npt.ArrayLike,
-    count: npt.ArrayLike,
-    *,
-    cell_m: int,
-    distances_m: list[float],
-) -> FloatArray:
-    """Global Moran's I z-score (normality assumption) for binary distance bands.
-
-    Each band's weights are the disk without the cell itself, as in esda's ``Moran`` with
-    libpysal ``DistanceBand(binary=True)`` and ``transformation="B"``.
+    >>> hot_spots_hold_events(np.array([3, 2, -2, 1], dtype=np.int8), [5, 0, 0, 0])
+    (array([ 3,  0, -2,  0], dtype=int8), 2)
     """
-    cells_x, cells_y, values = _study_arrays(ix, iy, count)
-    raster = Raster.around(cells_x, cells_y)
-    n = len(values)
-    deviation = values - values.mean()
-    painted = raster.paint(cells_x, cells_y, deviation)
-    mask = raster.paint(cells_x, cells_y, 1.0)
-    out = np.zeros(len(distances_m))
-    for i, distance_m in enumerate(distances_m):
-        offsets = disk_offsets(distance_m, cell_m)
-        lag = raster.read(disk_sum(painted, offsets), cells_x, cells_y) - deviation
-        links = raster.read(disk_sum(mask, offsets), cells_x, cells_y) - 1.0
-        s0 = links.sum()
-        if s0 == 0:
-            continue
-        moran = n / s0 * (deviation @ lag) / (deviation @ deviation)
-        s1, s2 = 2.0 * s0, float((4.0 * links**2).sum())
-        expected = -1.0 / (n - 1)
-        variance = (n * n * s1 - n * s2 + 3.0 * s0 * s0) / ((n * n - 1) * s0 * s0)
-        out[i] = (moran - expected) / np.sqrt(variance - expected**2)
-    return out
-
-
-def choose_distance_band(
-    ix: npt.ArrayLike,
-    iy: npt.ArrayLike,
-    count: npt.ArrayLike,
-    *,
-    cell_m: int,
-    study_extent_m: float,
-    steps: int = 20,
-) -> DistanceBand:
-    """A default band by incremental spatial autocorrelation, as ArcGIS's Optimized Hot Spot
-    Analysis does: the first peak of global Moran's I z over widening bands, from two cells
-    up to a fifth of the study area's shorter side (the widest band if no peak is found).
-
-    Examples
-    --------
-    Blobs about six cells across, scattered over a 60 × 60 area:
-
-    >>> rng = np.random.default_rng(0)
-    >>> gx, gy = (a.ravel() for a in np.meshgrid(np.arange(60), np.arange(60)))
-    >>> blobs = rng.integers(0, 60, (8, 2))
-    >>> near = np.min(np.hypot(gx[:, None] - blobs[:, 0], gy[:, None] - blobs[:, 1]), axis=1)
-    >>> count = rng.poisson(np.where(near < 3, 4.0, 0.05))
-    >>> band = choose_distance_band(gx, gy, count, cell_m=100, study_extent_m=6000)
-    >>> 200 <= band.distance_m <= 600, band.rule.startswith("first peak")
-    (True, True)
-    """
-    cells_x, cells_y, values = _study_arrays(ix, iy, count)
-    lower = 2.0 * cell_m
-    upper = max(lower, study_extent_m / 5.0)
-    step = max(1, int(np.ceil((upper - lower) / cell_m / steps)))
-    candidates = [float(d) for d in np.arange(lower, upper + 1e-9, step * cell_m)]
-    z = moran_z_by_distance(cells_x, cells_y, values, cell_m=cell_m, distances_m=candidates)
-    peaks = [i for i in range(1, len(z) - 1) if z[i - 1] < z[i] >= z[i + 1]]
-    if peaks:
-        chosen, rule = candidates[peaks[0]], "first peak of spatial autocorrelation (Moran's I z)"
-    else:
-        best = int(np.argmax(z))
-        chosen = candidates[best]
-        rule = "strongest spatial autocorrelation (Moran's I z); no peak between "
-        rule += f"{lower:g} and {candidates[-1]:g} m"
-    busy = values > 0
-    isolated = 0
-    if busy.sum() > 1:
-        centres = np.column_stack([cells_x[busy], cells_y[busy]]).astype(np.float64) * cell_m
-        nearest = cKDTree(centres).query(centres, k=2)[0][:, 1]
-        isolated = int((nearest > chosen).sum())
-    return DistanceBand(
-        chosen, rule, isolated, {d: round(float(v), 4) for d, v in zip(candidates, z, strict=True)}
-    )
+    empty_hot = (classes > 0) & (np.asarray(count) == 0)
+    kept = classes.copy()
+    kept[empty_hot] = 0
+    return kept, int(empty_hot.sum())

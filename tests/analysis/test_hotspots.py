@@ -10,13 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from libpysal.weights import DistanceBand
 
-from analysis.hotspots import (
-    HotspotError,
-    choose_distance_band,
-    confidence_classes,
-    gi_star,
-    moran_z_by_distance,
-)
+from analysis.band import choose_distance_band, first_significant_peak, moran_z_by_distance
+from analysis.hotspots import HotspotError, confidence_classes, gi_star
 from tests.analysis.conftest import Snapped, full_rectangle
 
 
@@ -89,22 +84,23 @@ def test_moran_z_by_distance_matches_esda(seed: int) -> None:
         assert z == pytest.approx(theirs.z_norm, abs=1e-9)
 
 
-def test_the_default_band_is_the_first_autocorrelation_peak_and_reports_outliers() -> None:
+def test_the_default_band_is_the_first_significant_peak_and_reports_outliers() -> None:
     ix, iy, count = random_study_area(1)
     band = choose_distance_band(ix, iy, count, cell_m=125, study_extent_m=125 * 23)
-    z = list(band.moran_z.values())
-    chosen = list(band.moran_z).index(band.distance_m)
-    assert band.rule.startswith("first peak") or band.rule.startswith("strongest")
-    if band.rule.startswith("first peak"):
-        assert z[chosen - 1] < z[chosen] >= z[chosen + 1]
-        assert all(not (z[i - 1] < z[i] >= z[i + 1]) for i in range(1, chosen))
-    assert band.distance_m >= 250.0
+    z = np.array(list(band.moran_z.values()))
+    peak = first_significant_peak(z)
+    if band.rule_code == "first_peak":
+        assert peak is not None and band.distance_m == list(band.moran_z)[peak]
+    else:
+        assert peak is None
+    assert band.distance_m <= band.bound_m == round(125 * 23 / 10)
     # a lone far report is counted, not allowed to stretch the band
     lone_ix, lone_iy = np.append(ix, 200), np.append(iy, 200)
     lone = choose_distance_band(
         lone_ix, lone_iy, np.append(count, 1), cell_m=125, study_extent_m=125 * 23
     )
-    assert lone.isolated_cells >= 1 and lone.distance_m <= 125 * 23 / 5
+    assert lone.isolated_cells >= 1 and lone.distance_m <= lone.bound_m
+    assert lone.start_m == 125.0  # the far cell is a locational outlier, set aside
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.band import choose_distance_band
 from analysis.clusters import dbscan_labels, hdbscan_labels, rank_labels
 from analysis.density import kernel_density
 from analysis.grid import (
@@ -22,12 +23,7 @@ from analysis.grid import (
     disk_offsets,
     disk_sum,
 )
-from analysis.hotspots import (
-    FEW_CELLS,
-    choose_distance_band,
-    confidence_classes,
-    gi_star,
-)
+from analysis.hotspots import FEW_CELLS, confidence_classes, gi_star, hot_spots_hold_events
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
 from geo_service.settings import EventKind
@@ -112,7 +108,7 @@ def load_cells(
     )
 
 
-def _study_area(deployment: Deployment, cells: CellCounts) -> tuple[IntArray, IntArray, IntArray]:
+def study_area(deployment: Deployment, cells: CellCounts) -> tuple[IntArray, IntArray, IntArray]:
     """All study cells (the service area, plus any cell holding events) and their counts."""
     area_ix, area_iy = deployment.study_cells(cells.cell_m)
     both = np.column_stack(
@@ -153,22 +149,31 @@ def analyse_cells(
 
 def _run_gi_star(analysis: Analysis, deployment: Deployment) -> None:
     query, cells = analysis.query, analysis.cells
-    ix, iy, count = _study_area(deployment, cells)
+    ix, iy, count = study_area(deployment, cells)
+    # The automatic band and its curve are worked out even when a band is given: the
+    # manager's band control lists the bands tried and marks the automatic one.
+    band = choose_distance_band(
+        ix, iy, count, cell_m=cells.cell_m, study_extent_m=deployment.shorter_side_m
+    )
+    analysis.parameters["moran_z_by_distance"] = [
+        {"distance_m": d, "z": z} for d, z in band.moran_z.items()
+    ]
+    analysis.parameters["automatic_distance_m"] = band.distance_m
+    analysis.parameters["band_search"] = {
+        "start_m": band.start_m,
+        "increment_m": band.increment_m,
+        "bound_m": band.bound_m,
+        "k_neighbours": band.k_neighbours,
+    }
     if query.distance_m is None:
-        band = choose_distance_band(
-            ix, iy, count, cell_m=cells.cell_m, study_extent_m=deployment.shorter_side_m
-        )
-        distance_m, rule = band.distance_m, band.rule
-        analysis.parameters["moran_z_by_distance"] = [
-            {"distance_m": d, "z": z} for d, z in band.moran_z.items()
-        ]
+        distance_m, rule, code = band.distance_m, band.rule, band.rule_code
         if band.isolated_cells:
             analysis.warnings.append(
                 f"{band.isolated_cells} cells with events have no other such cell within the "
                 f"{distance_m:g} m band; set distance_m to choose the band yourself"
             )
     else:
-        distance_m, rule = query.distance_m, "given"
+        distance_m, rule, code = query.distance_m, "given", "given"
     result = gi_star(
         ix,
         iy,
@@ -179,10 +184,13 @@ def _run_gi_star(analysis: Analysis, deployment: Deployment) -> None:
         seed=query.seed,
     )
     classes, adjusted = confidence_classes(result.z, result.p, fdr=query.fdr)
+    classes, empty_not_hot = hot_spots_hold_events(classes, count)
     analysis.study_cells = len(ix)
     analysis.parameters.update(
         distance_m=distance_m,
         distance_rule=rule,
+        distance_rule_code=code,
+        empty_cells_not_hot=empty_not_hot,
         permutations=query.permutations,
         seed=query.seed if query.permutations else None,
         fdr=query.fdr,
@@ -243,7 +251,7 @@ def _default_min_events(cells: CellCounts, eps_m: float) -> int:
 def _run_density(analysis: Analysis, deployment: Deployment) -> None:
     query, cells = analysis.query, analysis.cells
     bandwidth_m = query.bandwidth_m if query.bandwidth_m is not None else 2.0 * cells.cell_m
-    ix, iy, count = _study_area(deployment, cells)
+    ix, iy, count = study_area(deployment, cells)
     density = kernel_density(cells, ix, iy, bandwidth_m=bandwidth_m)
     analysis.study_cells = len(ix)
     analysis.parameters.update(bandwidth_m=bandwidth_m, kernel="gaussian", units="events/km²")
