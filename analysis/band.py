@@ -184,7 +184,8 @@ def choose_distance_band(
             f"over bands from {spacing.start_m:g} m in steps of {spacing.increment_m:g} m"
         )
     else:
-        chosen, k, standard = k_nearest_distance(centres)
+        average, k, standard = k_nearest_distance(centres)
+        chosen = float(np.ceil(min(average, standard)))  # whole metres, rounded up as ArcGIS does
         code, rule = (
             "k_nearest",
             (
@@ -192,9 +193,11 @@ def choose_distance_band(
                 f"{candidates[-1]:g} m: the average distance to each cell's {k} nearest cells"
             ),
         )
-        if chosen > standard:
-            chosen, code = standard, "standard_distance"
-            rule += f" was more than one standard distance, so {standard:.0f} m"
+        if average > standard:
+            code = "standard_distance"
+            rule += f" was more than one standard distance, so {chosen:.0f} m"
+        else:
+            rule += f", {chosen:.0f} m"
     if chosen > bound_m + 1e-9:
         chosen, code = bound_m, code + "+bounded"
         rule += f"; cut to {bound_m:.0f} m, a tenth of the study area's shorter side"

@@ -75,8 +75,16 @@ def test_manager_gets_every_cell_with_its_statistics(
     summary = body["summary"]
     assert summary["counts"]["events"] == town
     assert sum(f["properties"]["count"] for f in body["features"]) == town
-    assert summary["parameters"]["distance_rule"] != "given"
-    assert summary["parameters"]["distance_m"] % 125 == 0
+    parameters = summary["parameters"]
+    assert parameters["distance_rule"] != "given"
+    assert parameters["distance_m"] == parameters["automatic_distance_m"]
+    assert parameters["distance_m"] <= parameters["band_search"]["bound_m"]
+    tried = [point["distance_m"] for point in parameters["moran_z_by_distance"]]
+    if parameters["distance_rule_code"] == "first_peak":
+        assert parameters["distance_m"] in tried
+    else:  # ArcGIS's fallback: the average distance to the K nearest cells, whole metres
+        assert parameters["band_search"]["k_neighbours"] >= 3
+        assert parameters["distance_m"] == int(parameters["distance_m"])
     assert summary["counts"]["cells_analysed"] > 2000  # the whole town, empty cells included
     small = [f for f in body["features"] if 0 < f["properties"]["count"] < K]
     assert small, "managers see cells below the threshold"
