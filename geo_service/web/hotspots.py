@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from shapely.geometry import mapping
 from starlette.responses import Response
 
-from geo_service.errors import InvalidParameter
+from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.geojson import Feature, FeatureCollection
 from geo_service.periods import Bucket, latest_published, parse_period, recent_quarters
 from geo_service.services.deadline import timed_answer
@@ -27,6 +27,7 @@ from geo_service.web.pages import (
     KIND_WORDS,
     HeaderForm,
     Link,
+    Select,
     bounds,
     header,
     period_select,
@@ -35,12 +36,15 @@ from geo_service.web.pages import (
     tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
+from maps.band_chart import BandCurve, band_chart
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.records import Cluster, GiCell, HeatCell
 from maps.words import period_words
 
 router = APIRouter(include_in_schema=False)
 PeriodText = Annotated[str | None, Query(max_length=10)]
+BandText = Annotated[str | None, Query(max_length=12)]
+AUTOMATIC = "auto"
 
 
 def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
@@ -54,7 +58,11 @@ def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
 
 
 def _answer(
-    ctx: ProgramContext, kind: EventKind, method: Method, period_text: str
+    ctx: ProgramContext,
+    kind: EventKind,
+    method: Method,
+    period_text: str,
+    distance_m: float | None = None,
 ) -> FeatureCollection:
     """What ``/v1/hotspots`` answers this viewer, as a parsed FeatureCollection (the
     published bytes, which for peers are cut from a frozen release)."""
@@ -63,7 +71,12 @@ def _answer(
     publication = store.publication(ctx.program_id)
     check_period(period, publication, now=ctx.now, full_view=ctx.full_view)
     query = HotspotQuery(
-        kind=kind, method=method, cell_m=deployment.cell_m(kind), start=period.start, end=period.end
+        kind=kind,
+        method=method,
+        cell_m=deployment.cell_m(kind),
+        start=period.start,
+        end=period.end,
+        distance_m=distance_m,
     )
     body, _ = timed_answer(ctx, query, period)
     return cast(FeatureCollection, orjson.loads(body))
@@ -96,15 +109,48 @@ def _gi_cell(feature: Feature) -> GiCell:
     return GiCell(feature["geometry"], _int(feature, "count"), gi_class, confidence, cell_m)
 
 
-def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotPage:
+def _band_choice(
+    ctx: ProgramContext, kind: EventKind, chosen: str, band: str | None
+) -> tuple[FeatureCollection, list[Select], str]:
+    """The Gi* answer at the asked band, with the band control and chart for managers.
+
+    The control offers "automatic" and each band the automatic rule tried, spelt from the
+    server's own curve; an asked band must be one of them (never a value echoed back)."""
     cells = _answer(ctx, kind, Method.GI_STAR, chosen)
+    if not ctx.full_view:
+        if band is not None:
+            raise Forbidden("choosing the band is for managers and stewards")
+        return cells, [], ""
+    parameters = cast(dict[str, Any], cells["summary"])["parameters"]
+    curve = [(float(p["distance_m"]), float(p["z"])) for p in parameters["moran_z_by_distance"]]
+    automatic = float(parameters["automatic_distance_m"])
+    options = [(AUTOMATIC, f"automatic ({automatic:g} m)")] + [
+        (f"{d:g}", f"{d:g} m") for d, _ in curve
+    ]
+    picked = band or AUTOMATIC
+    if picked not in {value for value, _ in options}:
+        raise InvalidParameter(
+            "distance_m must be 'auto' or one of the bands the band control lists"
+        )
+    in_use = automatic
+    if picked != AUTOMATIC:
+        in_use = float(picked)
+        cells = _answer(ctx, kind, Method.GI_STAR, chosen, in_use)
+    chart = band_chart(BandCurve(curve, in_use, automatic))
+    return cells, [Select("distance_m", "Band", options, picked)], chart
+
+
+def _hotspot_page(
+    ctx: ProgramContext, kind: EventKind, chosen: str, band: str | None = None
+) -> HotspotPage:
+    cells, band_select, chart = _band_choice(ctx, kind, chosen, band)
     clusters = _answer(ctx, kind, Method.DBSCAN, chosen)
     heat = _answer(ctx, kind, Method.DENSITY, chosen)
     title = f"Hot spots of {KIND_WORDS[kind]}, {period_words(chosen)}"
     quarters = recent_quarters(now=ctx.now, grace_days=DEFAULT_GRACE_DAYS, tz=ctx.deployment.tz)
     form = HeaderForm(
         "/maps/hotspots",
-        [period_select(quarters, chosen)],
+        [period_select(quarters, chosen), *band_select],
         hidden=[("kind", kind.value)],
     )
     query = f"kind={kind.value}&period={quote(chosen)}"
@@ -125,7 +171,7 @@ def _hotspot_page(ctx: ProgramContext, kind: EventKind, chosen: str) -> HotspotP
         ],
         heat=strong_heat,
         sites=sites_for_map(ctx),
-        header_html=header(title, form, links, ctx.role),
+        header_html=header(title, form, links, ctx.role, chart),
         note=_note(ctx, AUDIENCE_OF_ROLE.get(ctx.role) is not None),
         details=ctx.full_view,
     )
@@ -137,13 +183,17 @@ async def hotspots_page(
     token: FormTokenDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: PeriodText = None,
+    distance_m: BandText = None,
 ) -> Response:
     chosen = _chosen_period(ctx, period)
     audience = AUDIENCE_OF_ROLE.get(ctx.role)
     cache = ctx.services.hotspots
     store = ctx.store
     version = store.data_version(ctx.program_id)
-    page_key = ("map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value)
+    page_key = (
+        "map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value,
+        distance_m,
+    )  # fmt: skip
 
     def build() -> str:
         # Peers' pages are built from frozen releases (their parts are cached by release);
@@ -151,7 +201,9 @@ async def hotspots_page(
         cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
-        rendered = hotspot_map(_hotspot_page(ctx, kind, chosen), tiles=tiles(ctx.settings))
+        rendered = hotspot_map(
+            _hotspot_page(ctx, kind, chosen, distance_m), tiles=tiles(ctx.settings)
+        )
         if audience is None:
             cache.keep_body(page_key, rendered.encode())
         return rendered

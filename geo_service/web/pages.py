@@ -76,9 +76,12 @@ class Link:
     download: bool = False
 
 
-def header(title: str, form: HeaderForm | None, links: Sequence[Link], role: Role) -> str:
-    """The header's HTML; every value in it is escaped by the template."""
-    return render("header.html", title=title, form=form, links=links, role=role.value)
+def header(
+    title: str, form: HeaderForm | None, links: Sequence[Link], role: Role, chart: str = ""
+) -> str:
+    """The header's HTML; every value in it is escaped by the template, except ``chart``: an
+    SVG the server drew from numbers (:func:`maps.band_chart.band_chart`)."""
+    return render("header.html", title=title, form=form, links=links, role=role.value, chart=chart)
 
 
 # -- building and serving a map --------------------------------------------------------------
