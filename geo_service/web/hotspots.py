@@ -45,6 +45,7 @@ router = APIRouter(include_in_schema=False)
 PeriodText = Annotated[str | None, Query(max_length=10)]
 BandText = Annotated[str | None, Query(max_length=12)]
 AUTOMATIC = "auto"
+CURVE = "moran_z_by_distance"
 
 
 def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
@@ -122,11 +123,13 @@ def _band_choice(
             raise Forbidden("choosing the band is for managers and stewards")
         return cells, [], ""
     parameters = cast(dict[str, Any], cells["summary"])["parameters"]
-    curve = [(float(p["distance_m"]), float(p["z"])) for p in parameters["moran_z_by_distance"]]
-    automatic = float(parameters["automatic_distance_m"])
+    curve = [(float(p["distance_m"]), float(p["z"])) for p in parameters.get(CURVE, [])]
+    automatic = float(parameters.get("automatic_distance_m", 0.0))
     options = [(AUTOMATIC, f"automatic ({automatic:g} m)")] + [
         (f"{d:g}", f"{d:g} m") for d, _ in curve
     ]
+    if not curve:  # nothing to analyse in this window: no bands were tried
+        options = [(AUTOMATIC, "automatic")]
     picked = band or AUTOMATIC
     if picked not in {value for value, _ in options}:
         raise InvalidParameter(
@@ -136,7 +139,7 @@ def _band_choice(
     if picked != AUTOMATIC:
         in_use = float(picked)
         cells = _answer(ctx, kind, Method.GI_STAR, chosen, in_use)
-    chart = band_chart(BandCurve(curve, in_use, automatic))
+    chart = band_chart(BandCurve(curve, in_use, automatic)) if curve else ""
     return cells, [Select("distance_m", "Band", options, picked)], chart
 
 

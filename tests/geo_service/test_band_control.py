@@ -132,3 +132,12 @@ def test_peers_and_planners_keep_the_default_band(demo: dict[str, Any], role: Ro
 def test_stewards_have_the_control_too(demo: dict[str, Any]) -> None:
     html = page(demo, Role.STEWARD).text
     assert options(html)[0][0] == "auto" and "band-chart" in html
+
+
+def test_a_window_without_events_offers_only_automatic(demo: dict[str, Any]) -> None:
+    empty = "&period=2021-Q1"  # years before the demo's two years of events
+    response = page(demo, Role.MANAGER, empty)
+    assert response.status_code == 200
+    assert options(response.text) == [("auto", "automatic")]
+    assert "band-chart" not in response.text
+    assert page(demo, Role.MANAGER, empty + "&distance_m=125").status_code == 400
