@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from geo_service.auth import Role
@@ -141,3 +142,53 @@ def test_a_window_without_events_offers_only_automatic(demo: dict[str, Any]) -> 
     assert options(response.text) == [("auto", "automatic")]
     assert "band-chart" not in response.text
     assert page(demo, Role.MANAGER, empty + "&distance_m=125").status_code == 400
+
+
+# -- acceptance on the demo town (issue 17), as a manager sees the last finished quarter ----
+
+
+def planted_cells(demo: dict[str, Any], cell_m: int) -> dict[str, tuple[int, int]]:
+    from analysis.grid import snap_to_cells
+    from analysis.projection import to_metres
+    from geo_service.demo import CENTRE, HOT_SPOTS
+
+    deployment = demo["deployment"]
+    east = np.array([h.east_m for h in HOT_SPOTS])
+    north = np.array([h.north_m for h in HOT_SPOTS])
+    lon = CENTRE[0] + east / (111_320.0 * np.cos(np.radians(CENTRE[1])))
+    lat = CENTRE[1] + north / 111_320.0
+    x, y = to_metres(lon, lat, crs=deployment.crs)
+    ix, iy = snap_to_cells(x, y, grid=deployment.grid, cell_m=cell_m)
+    return {h.name: (int(a), int(b)) for h, a, b in zip(HOT_SPOTS, ix, iy, strict=True)}
+
+
+@pytest.mark.parametrize(("kind", "cell_m"), [("needle_report", 125), ("overdose", 250)])
+def test_demo_hot_cells_hold_events_and_the_planted_spots_are_found(
+    demo: dict[str, Any], kind: str, cell_m: int
+) -> None:
+    answer = (
+        demo["client"]
+        .get(
+            "/v1/hotspots",
+            params={"kind": kind, "method": "gi_star"},
+            headers=demo["keys"][Role.MANAGER],
+        )
+        .json()
+    )
+    hot = [f for f in answer["features"] if f["properties"]["gi_class"] >= 2]
+    assert hot
+    empty = sum(f["properties"]["count"] == 0 for f in hot)
+    assert empty / len(hot) <= 0.10
+    parameters = answer["summary"]["parameters"]
+    assert parameters["distance_m"] <= parameters["band_search"]["bound_m"]
+    hot_xy = {(int(f["id"].split(":")[1]), int(f["id"].split(":")[2])) for f in hot}
+    found = {
+        name
+        for name, (x, y) in planted_cells(demo, cell_m).items()
+        if any((x + dx, y + dy) in hot_xy for dx in (-1, 0, 1) for dy in (-1, 0, 1))
+    }
+    # Downtown and the emerging rail yard are found in every quarter; see README *Hot spots*
+    # for the north park (outweighed by the rail yard in the variance once FDR applies).
+    assert {"downtown laneways", "rail yard (emerging)"} <= found
+    if kind == "needle_report":
+        assert "creek path" in found
