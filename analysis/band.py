@@ -21,7 +21,11 @@ distance is the smallest distance at which every feature has at least one neighb
 the average distance to each feature's nearest neighbour; a peak counts when it is
 statistically significant (z above 1.65). On our grid the features are the study cells,
 empty ones included (ArcGIS's fishnet inside a bounding polygon), so both the beginning
-distance and the increment are one cell.
+distance and the increment are one cell. K, its bounds and the standard-distance cap agree with
+Esri's own OptimizedHotSpotAnalysis.py (``knnDecision``). One difference: our curve is esda's
+Moran's I z with binary weights and the normality assumption (tested against esda); ArcGIS
+row-standardises and uses the randomisation variance. On a grid the weights differ only at the
+area's edge, where cells have fewer neighbours.
 
 The bound (ours, not ArcGIS's): the band never exceeds :data:`MAX_SHARE_OF_SIDE` of the
 study region's shorter side. A Gi* neighbourhood that covers a good part of the region
