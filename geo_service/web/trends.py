@@ -69,7 +69,8 @@ def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> lis
         np.array(sizes, dtype=np.float64),
     )
     return [
-        CountCell(polygon(ring), f.count) for f, ring in zip(release.features, rings, strict=True)
+        CountCell(polygon(ring), f.count, rolled_up=f.level > 0)
+        for f, ring in zip(release.features, rings, strict=True)
     ]
 
 
