@@ -19,8 +19,8 @@ from maps.words import ROLLED_UP
 
 HATCH_ID = "rolled-up-hatch"
 INK = "#333333"
-# Ink covers stroke/spacing x opacity of the pattern's area: 1.5/8 x 0.7, about 13 %.
-HATCH_SPACING, HATCH_STROKE, HATCH_OPACITY = 8, 1.5, 0.7
+# Ink covers stroke/spacing x opacity of the pattern's area: 1.5/8 x 0.5, about 9 %.
+HATCH_SPACING, HATCH_STROKE, HATCH_OPACITY = 8, 1.5, 0.5
 ROLLED_UP_STYLE: dict[str, Any] = {
     "color": INK,
     "weight": 1.5,

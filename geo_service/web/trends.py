@@ -120,7 +120,7 @@ async def trends_page(
             months=_months(ctx, kind, chosen),
             sites=sites_for_map(ctx),
             header_html=header(title, form, [], ctx.role),
-            note="Move the slider, or pick a month in the layer list. "
+            note="Move the slider, or step with its ‹ and › buttons. "
             + ("Manager view: every square." if full_view else "Quiet squares look empty."),
         )
         return trend_map(page, tiles=tiles(ctx.settings))

@@ -87,7 +87,7 @@ def test_the_hour_table_is_a_week_with_days_across_and_hours_down() -> None:
     assert len(rows) == 25  # the day names, then one row per hour
     assert re.findall(r'<th scope="col">(\w*)</th>', rows[0]) == [
         "",
-        *"Mon Tue Wed Thu Fri Sat Sun".split(),
+        *["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
     ]
     for h, row in enumerate(rows[1:]):
         assert f'<th scope="row">{h:02d}</th>' in row
@@ -186,7 +186,7 @@ def test_a_peers_rolled_up_squares_are_hatched_outlines_not_fills(town: Any) -> 
         assert style == ROLLED_UP_STYLE
         assert style["fillOpacity"] <= 0.1 and style["dashArray"]
     assert f'<pattern id="{HATCH_ID}"' in page
-    assert f'<span class="swatch" style="background:repeating-linear-gradient' in page
+    assert '<span class="swatch" style="background:repeating-linear-gradient' in page
     assert ROLLED_UP in page
     # Every filled square is a small one: the fills are the stored-size squares.
     filled = [s for s in styles if s.get("fillOpacity", 0) > 0.1]
