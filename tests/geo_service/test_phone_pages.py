@@ -146,6 +146,12 @@ def test_the_month_slider_names_each_month_and_a_peer_sees_only_released_totals(
         assert g["words"].startswith(f"{name} — ") and manager_total >= total
         peer_more += manager_total > total
     assert peer_more > 0  # some reports were too few to release, and peers are not told of them
+    # One release serves every audience below managers: a planner reads the same totals.
+    planner = get(town, Role.PLANNER, f"/maps/trends?kind=needle_report&year={year}").text
+    assert island(planner, "trend-months")["months"] == [
+        {**m, "layer": p["layer"]}
+        for m, p in zip(peer_months, island(planner, "trend-months")["months"], strict=True)
+    ]
     # Served with the latest month's words, so the label reads before any script runs.
     assert (
         f'<output id="month-label" for="month" aria-live="polite">{peer_months[-1]["words"]}'
@@ -156,15 +162,15 @@ def test_the_month_slider_names_each_month_and_a_peer_sees_only_released_totals(
 
 
 def test_month_words_are_text_not_markup() -> None:
-    hostile = "<img src=x onerror=alert(1)>"
+    hostile = "</script><img src=x onerror=alert(1)>`${alert(2)}`"
     cell = CountCell({"type": "Point", "coordinates": [0.0, 0.0]}, 3)
     page = trend_map(
         TrendPage("T", (0, 0, 1, 1), {"type": "Point", "coordinates": [0.0, 0.0]},
                   [Month(hostile, [cell])]),
         tiles=Tiles(None),
     )  # fmt: skip
-    assert hostile not in page
-    assert html.escape(hostile) in page  # the served label
+    assert hostile not in page and "</script><img" not in page
+    assert html.escape(hostile) in page  # the served label, as text
     assert island(page, "trend-months")["months"][0]["words"] == f"{hostile} — 3 reports"
 
 
