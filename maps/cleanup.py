@@ -22,6 +22,7 @@ from maps.base import (
     render,
 )
 from maps.records import Geometry, Route, RouteStop, Site
+from maps.words import expected_here_words, expected_route_words
 
 # Okabe-Ito colours: told apart with every common colour-vision deficiency.
 TEAM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -64,10 +65,15 @@ def _drawn(line: Sequence[Sequence[float]]) -> Sequence[Sequence[float]]:
     return line if len(line) > 1 else [*line, *line]
 
 
-def _stop_tooltip(s: RouteStop) -> str:
+def _stop_words(s: RouteStop, window: str) -> str:
+    """What a stop is worth and why, in the legend's words."""
+    worth = expected_here_words(s.expected_needles, s.reported, window)
+    return f"{worth}; {s.notes}" if s.notes else worth
+
+
+def _stop_tooltip(s: RouteStop, window: str) -> str:
     return html.escape(
-        f"Team {s.team}, stop {s.order}: minute {s.arrival_minute:.0f}, "
-        f"about {s.expected_needles:.0f} needles. {s.reason}"
+        f"Team {s.team}, stop {s.order}: minute {s.arrival_minute:.0f}, {_stop_words(s, window)}"
     )
 
 
@@ -94,7 +100,7 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
             icon_anchor=(13, 13),
         )
         stop = folium.Marker([s.lat, s.lon], icon=icon).add_to(fmap)
-        add_label(fmap, stop, tooltip=_stop_tooltip(s))
+        add_label(fmap, stop, tooltip=_stop_tooltip(s, route.window))
     for e in route.ends:
         end = folium.CircleMarker(
             [e.lat, e.lon],
@@ -117,9 +123,9 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
         for t in route.paths
     ]
     note = (
-        f"About {route.expected_needles:.0f} needles expected at "
-        f"{route.stops_visited} stops; {route.stops_skipped} places left for "
-        f"another day. {route.routing_note.capitalize()}."
+        expected_route_words(route.expected_needles, route.stops_visited, route.window)
+        + f"; {route.stops_skipped} places left for another day. "
+        + f"{route.routing_note.capitalize()}."
     )
     fmap.add_child(Legend("Clean-up route", items, note))
     page_of(fmap).html.add_child(Element(_stop_list(page)))
@@ -142,7 +148,7 @@ def _stop_list(page: CleanupPage) -> str:
         rows.append(
             f'<li><span class="stop-number" style="background:{team_colour(p.team)}">'
             f"{p.order}</span> Team {p.team} · minute {p.arrival_minute:.0f} · "
-            f"about {p.expected_needles:.0f} needles · {html.escape(p.reason)}"
+            f"{html.escape(_stop_words(p, page.route.window))}"
             f"{needles_input}</li>"
         )
     listing = "".join(rows) or "<li>No stops: nothing to visit in this period.</li>"

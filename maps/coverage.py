@@ -22,6 +22,7 @@ from maps.base import (
     add_label,
     add_outline,
     base_map,
+    fit_to_data,
     page_of,
     render,
 )
@@ -52,12 +53,18 @@ def _share_colour(share: float | None) -> str:
 
 
 def hour_table(by_hour: HourShares, chosen: int | None, link: str) -> str:
-    """A 7 x 24 table of the share covered by an open site; each cell links to that hour."""
+    """The share covered by an open site, per hour of the week; each cell links to its hour.
+
+    Laid out like a phone calendar's week: days across, hours down. Seven 44 px columns fit
+    a 360 px screen, so every cell is a full touch target with 14 px text and the page
+    scrolls the way phones scroll (down), with the day names kept in view; 24 columns of
+    hours could only fit as 11 px slivers or a table scrolled sideways.
+    """
+    head = "".join(f'<th scope="col">{day}</th>' for day in DAYS)
     rows = []
-    head = "".join(f"<th>{h:02d}</th>" if h % 3 == 0 else "<th></th>" for h in range(24))
-    for d, day in enumerate(DAYS):
+    for h in range(24):
         cells = []
-        for h in range(24):
+        for d, day in enumerate(DAYS):
             share = by_hour.share_open[d][h]
             text = "" if share is None else f"{round(100 * share)}"
             mark = ' class="chosen"' if chosen == d * 24 + h else ""
@@ -67,11 +74,12 @@ def hour_table(by_hour: HourShares, chosen: int | None, link: str) -> str:
                 f'<a href="{html.escape(link)}&amp;hour={d * 24 + h}" aria-label="{label}">'
                 f"{text}</a></td>"
             )
-        rows.append(f"<tr><th>{day}</th>{''.join(cells)}</tr>")
+        rows.append(f'<tr><th scope="row">{h:02d}</th>{"".join(cells)}</tr>')
     return (
         '<div class="hour-table side-panel">'
-        "<h2>Share of events covered by an open site, by hour (%)</h2>"
-        f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+        "<h2>Share of events covered by an open site, by day and hour (%)</h2>"
+        f'<table><thead><tr><th scope="col"></th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
         f"<p>{html.escape(by_hour.note or 'Blank: no events in that hour.')} "
         "Choose an hour to see only the sites open then.</p></div>"
     )
@@ -104,8 +112,8 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
         hours = c.hours or "hours not given"
         add_label(fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"))
     reach.add_to(fmap)
-    if page.gaps:
-        add_gaps(fmap, page.gaps)
+    # Open on the gaps (what to act on); with none, on the sites' catchments.
+    fit_to_data(fmap, [add_gaps(fmap, page.gaps)] if page.gaps else [reach])
     folium.LayerControl(collapsed=True).add_to(fmap)
     items = [
         (CATCHMENT, f"Within {page.minutes:g} min walk of a site open then"),
@@ -118,7 +126,7 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     return render(fmap)
 
 
-def add_gaps(fmap: folium.Map, gaps: Sequence[GapCell]) -> None:
+def add_gaps(fmap: folium.Map, gaps: Sequence[GapCell]) -> folium.GeoJson:
     """The uncovered cells, darker where more events went uncovered; the tooltip names the
     first cell's details (every cell has the same)."""
     worst = max(g.shade for g in gaps) or 1.0
@@ -129,7 +137,7 @@ def add_gaps(fmap: folium.Map, gaps: Sequence[GapCell]) -> None:
         return {"color": "#67000d", "weight": 0.6, "fillColor": GAP[step], "fillOpacity": 0.8}
 
     names = [name for name, _ in gaps[0].details]
-    folium.GeoJson(
+    layer = folium.GeoJson(
         feature_collection(
             [(g.geometry, {**dict(g.details), "rank": g.rank}) for g in gaps], decimals=None
         ),
@@ -138,7 +146,9 @@ def add_gaps(fmap: folium.Map, gaps: Sequence[GapCell]) -> None:
         tooltip=folium.GeoJsonTooltip(
             fields=names, aliases=[name.replace("_", " ") for name in names]
         ),
-    ).add_to(fmap)
+    )
+    layer.add_to(fmap)
+    return layer
 
 
 def outlined_shape(geometry: Geometry, style: dict[str, Any]) -> folium.GeoJson:

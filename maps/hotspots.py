@@ -32,7 +32,8 @@ from maps.records import (
     Site,
     feature_collection,
 )
-from maps.words import GI_LEGEND_DETAILS, gi_details, gi_words
+from maps.rolled_up import LEGEND_ITEM, ROLLED_UP_STYLE, HatchPattern
+from maps.words import GI_LEGEND_DETAILS, ROLLED_UP, gi_details, gi_words
 
 # ColorBrewer RdBu: diverging and colour-blind safe; hot is red, cold is blue.
 GI_COLOUR = {
@@ -40,7 +41,6 @@ GI_COLOUR = {
     -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac",
 }  # fmt: skip
 GI_STYLE: dict[int, tuple[str, str]] = {v: (c, gi_words(v)) for v, c in GI_COLOUR.items()}
-COARSE = ("#bdbdbd", "Few reports here: shown as a larger square")
 # ColorBrewer YlOrRd, 10 steps for heat levels 1..10.
 HEAT = [
     "#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c",
@@ -64,8 +64,8 @@ class HotspotPage:
 
 def _cell_style(feature: dict[str, Any]) -> dict[str, Any]:
     level = feature["properties"].get("gi_class")
-    if level is None:  # a rolled-up square: light, so the fine squares read on top of it
-        return {"fillColor": COARSE[0], "color": "#777777", "weight": 0.5, "fillOpacity": 0.25}
+    if level is None:  # a rolled-up square: an outline and hatching, not a hot-looking fill
+        return dict(ROLLED_UP_STYLE)
     return {
         "fillColor": GI_COLOUR[int(level)],
         "color": "#555555",
@@ -84,7 +84,7 @@ def _gi_properties(cell: GiCell, details: bool) -> dict[str, object]:
     properties: dict[str, object] = {
         "count": cell.count,
         "gi_class": cell.gi_class,
-        "what": COARSE[1] if cell.gi_class is None else gi_words(cell.gi_class),
+        "what": ROLLED_UP if cell.gi_class is None else gi_words(cell.gi_class),
     }
     if details:
         properties["details"] = "rolled up" if cell.gi_class is None else gi_details(cell.gi_class)
@@ -113,6 +113,7 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
             show=False,
         ).add_to(fmap)
     if page.cells:
+        fmap.add_child(HatchPattern())
         squares = folium.GeoJson(
             _coarse_first(page.cells, page.details),
             name="Busier and quieter places",
@@ -136,7 +137,7 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
         ).add_to(fmap)
     add_sites(fmap, page.sites)
     folium.LayerControl(collapsed=True).add_to(fmap)
-    items = [GI_STYLE[v] for v in (3, 2, 1, 0, -1, -2, -3)] + [COARSE]
+    items = [GI_STYLE[v] for v in (3, 2, 1, 0, -1, -2, -3)] + [LEGEND_ITEM]
     details = GI_LEGEND_DETAILS if page.details else ""
     fmap.add_child(Legend("What the colours mean", items, page.note, details))
     add_header(fmap, page.header_html)

@@ -67,6 +67,7 @@ class CountCell:
 
     geometry: Geometry
     count: int
+    rolled_up: bool = False  # a larger square holding reports too few to show in small ones
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ class RouteStop:
     lat: float
     arrival_minute: float
     expected_needles: float
-    reason: str
+    notes: str  # besides the reports: when it was last cleaned, a school or park nearby
+    reported: int  # what the expectation rests on, in the route's window
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class Route:
     stops_visited: int
     stops_skipped: int
     routing_note: str
+    window: str  # the reports' period ("2025-Q2") or words ("the last 90 days")
 
 
 class MapFeature(TypedDict):

@@ -20,6 +20,7 @@ from maps.base import (
     add_label,
     add_outline,
     base_map,
+    fit_to_data,
     page_of,
     render,
 )
@@ -113,6 +114,7 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
         tooltip = "" if name in chosen else html.escape(name)
         add_label(fmap, marker, tooltip=tooltip, popup=popup)
     group.add_to(fmap)
+    fit_to_data(fmap, [group, reach])  # open on the candidates and the chosen walks
     folium.LayerControl(collapsed=True).add_to(fmap)
     lockers = page.lockers
     before, after = lockers.coverage_before, lockers.coverage_after

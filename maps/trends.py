@@ -1,13 +1,16 @@
-"""The trends map: one layer per month, stepped through with a slider."""
+"""The trends map: one layer per month, stepped through with a slider labelled with the
+month's name and its total ("March 2026 — 41 reports"), with previous/next buttons."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import folium
-from branca.element import Element
+from branca.element import Element, MacroElement
+from jinja2 import Template
 
 from maps.base import (
     Legend,
@@ -17,11 +20,12 @@ from maps.base import (
     add_sites,
     base_map,
     fit_to_data,
-    page_of,
+    json_for_html,
     render,
 )
 from maps.records import Geometry, Month, Site, feature_collection
-from maps.words import period_words
+from maps.rolled_up import LEGEND_ITEM, ROLLED_UP_STYLE, HatchPattern
+from maps.words import month_total_words, period_words
 
 # ColorBrewer Purples: sequential, for how many reports a shown cell holds. Each label says
 # exactly the counts its colour is given (a manager's 1-report square is "1 to 4").
@@ -45,6 +49,8 @@ class TrendPage:
 
 
 def _style(feature: dict[str, Any]) -> dict[str, Any]:
+    if feature["properties"].get("rolled_up"):
+        return dict(ROLLED_UP_STYLE)
     count = int(feature["properties"]["count"])
     colour = BINS[0][1]
     for floor, fill, _ in BINS:
@@ -53,34 +59,96 @@ def _style(feature: dict[str, Any]) -> dict[str, Any]:
     return {"fillColor": colour, "color": "#555555", "weight": 0.5, "fillOpacity": 0.8}
 
 
+def month_words(month: Month) -> str:
+    """The slider's label for a month: its name and the reports the viewer may see in it."""
+    return month_total_words(month.label, sum(c.count for c in month.cells))
+
+
+class MonthSlider(MacroElement):
+    """The month slider with previous/next buttons and its label; ``/static/trends.js`` shows
+    the chosen month's layer. The label is served for the latest month, so it reads without
+    script; the other months' labels are JSON data, never script."""
+
+    _template = Template(
+        """
+{% macro html(this, kwargs) %}
+<div class="trend-controls" role="group" aria-label="Month">
+  <output id="month-label" for="month" aria-live="polite">{{ this.last_words }}</output>
+  <div class="trend-row">
+    <button type="button" id="month-previous" class="trend-step"
+      aria-label="Previous month">&#8249;</button>
+    <input id="month" class="trend-slider" type="range"
+      min="0" max="{{ this.last }}" value="{{ this.last }}" step="1"
+      aria-label="Month" aria-valuetext="{{ this.last_words }}">
+    <button type="button" id="month-next" class="trend-step"
+      aria-label="Next month">&#8250;</button>
+  </div>
+</div>
+<script type="application/json" id="trend-months">{{ this.data() }}</script>
+<script src="/static/trends.js" defer></script>
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, fmap: folium.Map, steps: Sequence[tuple[Element, str]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "MonthSlider"
+        self.fmap = fmap
+        self.steps = list(steps)
+        self.last = len(steps) - 1
+        self.last_words = html.escape(steps[-1][1])
+
+    def data(self) -> str:
+        return json_for_html(
+            {
+                "map": self.fmap.get_name(),
+                "months": [{"layer": g.get_name(), "words": w} for g, w in self.steps],
+            }
+        )
+
+
+def _month_layer(fmap: folium.Map, month: Month, shown: bool) -> tuple[folium.FeatureGroup, Any]:
+    """A month's group (out of the layer list: the slider picks months) and its squares."""
+    label = period_words(month.label)
+    group = folium.FeatureGroup(name=label, show=shown, control=False)
+    layer = None
+    if month.cells:  # a quiet month stays on the slider, drawn empty
+        # Rolled-up squares first, so the small squares are drawn over them.
+        ordered = sorted(month.cells, key=lambda c: not c.rolled_up)
+        cells = [
+            (
+                c.geometry,
+                {"count": c.count, "rolled_up": True} if c.rolled_up else {"count": c.count},
+            )
+            for c in ordered
+        ]
+        layer = folium.GeoJson(
+            feature_collection(cells, decimals=None),
+            style_function=_style,
+            tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
+        ).add_to(group)
+    group.add_to(fmap)
+    return group, layer
+
+
 def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
+    rolled_up = any(c.rolled_up for m in page.months for c in m.cells)
+    if rolled_up:
+        fmap.add_child(HatchPattern())
     drawn: list[Element] = []
+    steps: list[tuple[Element, str]] = []
     for i, month in enumerate(page.months):
-        label = period_words(month.label)
-        group = folium.FeatureGroup(name=label, overlay=False, show=i == len(page.months) - 1)
-        if month.cells:  # a quiet month stays on the slider, drawn empty
-            cells = [(c.geometry, {"count": c.count}) for c in month.cells]
-            layer = folium.GeoJson(
-                feature_collection(cells, decimals=None),
-                style_function=_style,
-                tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
-            ).add_to(group)
+        group, layer = _month_layer(fmap, month, shown=i == len(page.months) - 1)
+        if layer is not None:
             drawn.append(layer)
-        group.add_to(fmap)
+        steps.append((group, month_words(month)))
     fit_to_data(fmap, drawn)
     add_sites(fmap, page.sites, show=False)
-    folium.LayerControl(collapsed=True).add_to(fmap)  # the slider is the main control
-    count = len(page.months)
-    slider = (
-        '<div class="trend-controls">'
-        f'<label for="month">Month</label> <input id="month" class="trend-slider" type="range" '
-        f'min="0" max="{count - 1}" value="{count - 1}" step="1"></div>'
-        '<script src="/static/trends.js" defer></script>'
-    )
-    page_of(fmap).html.add_child(Element(slider))
-    items = [(colour, label) for _, colour, label in BINS]
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    fmap.add_child(MonthSlider(fmap, steps))
+    items = [(colour, label) for _, colour, label in BINS] + ([LEGEND_ITEM] if rolled_up else [])
     fmap.add_child(Legend("Reports per square", items, page.note))
     add_header(fmap, page.header_html)
     return render(fmap)

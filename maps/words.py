@@ -57,3 +57,27 @@ def period_words(label: str) -> str:
 
 def reports_words(count: int) -> str:
     return f"{count} report" if count == 1 else f"{count} reports"
+
+
+def month_total_words(label: str, total: int) -> str:
+    """A trends slider step: "March 2026 — 41 reports" (for peers, released reports only)."""
+    return f"{period_words(label)} — {reports_words(total)}"
+
+
+def expected_here_words(expected: float, reported: int, window: str) -> str:
+    """A clean-up stop's worth, with what it rests on: "about 16 needles expected here (583
+    reported in April–June 2025)"; ``window`` is a period label or words ("the last 90 days")."""
+    when = period_words(window)
+    return f"about {expected:.0f} needles expected here ({reported} reported in {when})"
+
+
+def expected_route_words(expected: float, stops: int, window: str) -> str:
+    """The same, for a whole walk, as the route legend says it."""
+    where = "1 stop" if stops == 1 else f"{stops} stops"
+    return (
+        f"About {expected:.0f} needles expected at {where} (from reports in {period_words(window)})"
+    )
+
+
+# Rolled-up squares: reports whose small squares were too few to show, counted in a larger one.
+ROLLED_UP = "Reports somewhere in this larger square"

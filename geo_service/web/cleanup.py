@@ -109,7 +109,8 @@ def route_record(ctx: ProgramContext, route: PlannedRoute) -> Route:
             lat=s.position[1],
             arrival_minute=s.arrival_minute,
             expected_needles=s.expected_needles,
-            reason=s.reason,
+            notes=s.candidate.notes(),
+            reported=s.candidate.reported,
         )
         for p in paths
         for s in p.stops
@@ -123,6 +124,7 @@ def route_record(ctx: ProgramContext, route: PlannedRoute) -> Route:
         stops_visited=summary["stops_visited"],
         stops_skipped=summary["stops_skipped"],
         routing_note=summary["routing"]["note"],
+        window=summary["window"],
     )
 
 

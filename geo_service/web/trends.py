@@ -69,7 +69,8 @@ def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> lis
         np.array(sizes, dtype=np.float64),
     )
     return [
-        CountCell(polygon(ring), f.count) for f, ring in zip(release.features, rings, strict=True)
+        CountCell(polygon(ring), f.count, rolled_up=f.level > 0)
+        for f, ring in zip(release.features, rings, strict=True)
     ]
 
 
@@ -119,7 +120,7 @@ async def trends_page(
             months=_months(ctx, kind, chosen),
             sites=sites_for_map(ctx),
             header_html=header(title, form, [], ctx.role),
-            note="Move the slider, or pick a month in the layer list. "
+            note="Move the slider, or step with its ‹ and › buttons. "
             + ("Manager view: every square." if full_view else "Quiet squares look empty."),
         )
         return trend_map(page, tiles=tiles(ctx.settings))

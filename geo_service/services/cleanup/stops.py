@@ -59,7 +59,11 @@ class Candidate:
         return self.expected * (NEAR_PLACE_BOOST if self.near else 1.0)
 
     def reason(self, window: str) -> str:
-        parts = [f"{self.reported} needles reported in {window}"]
+        return "; ".join([f"{self.reported} needles reported in {window}", self.notes()])
+
+    def notes(self) -> str:
+        """What besides the reports the stop's worth rests on: cleaning, a place nearby."""
+        parts = []
         if self.days_since_cleaned is None:
             parts.append("not cleaned in the past year")
         else:
