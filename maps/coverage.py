@@ -102,7 +102,9 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             fill_opacity=1.0,
         ).add_to(reach)
         hours = c.hours or "hours not given"
-        add_label(fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"))
+        add_label(
+            fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"), name=html.escape(c.name)
+        )
     reach.add_to(fmap)
     if page.gaps:
         add_gaps(fmap, page.gaps)

@@ -29,10 +29,10 @@ from geo_service.web.pages import (
     Link,
     bounds,
     header,
+    map_tiles,
     period_select,
     serve_map,
     sites_for_map,
-    tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.hotspots import HotspotPage, hotspot_map
@@ -143,7 +143,9 @@ async def hotspots_page(
     cache = ctx.services.hotspots
     store = ctx.store
     version = store.data_version(ctx.program_id)
-    page_key = ("map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value)
+    base = map_tiles(ctx)  # its streets' tag is in the key: a new network, a new page
+    page_key = ("map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value,
+                base.streets)  # fmt: skip
 
     def build() -> str:
         # Peers' pages are built from frozen releases (their parts are cached by release);
@@ -151,7 +153,7 @@ async def hotspots_page(
         cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
-        rendered = hotspot_map(_hotspot_page(ctx, kind, chosen), tiles=tiles(ctx.settings))
+        rendered = hotspot_map(_hotspot_page(ctx, kind, chosen), tiles=base)
         if audience is None:
             cache.keep_body(page_key, rendered.encode())
         return rendered
