@@ -49,9 +49,26 @@
       .catch(function () { /* no streets: the outline and the squares still show */ });
   }
 
+  // Names that would cover a name already shown are hidden until the view makes room.
+  function declutter() {
+    var kept = [];
+    var names = map.getContainer().querySelectorAll(".leaflet-tooltip.site-name");
+    Array.prototype.forEach.call(names, function (name) {
+      name.style.visibility = "";
+      var box = name.getBoundingClientRect();
+      var covers = kept.some(function (other) {
+        return box.left < other.right && other.left < box.right &&
+          box.top < other.bottom && other.top < box.bottom;
+      });
+      if (covers) { name.style.visibility = "hidden"; } else { kept.push(box); }
+    });
+  }
+
   function nameSites() {
     var labels = document.getElementById("map-labels");
     if (!labels) { return; }
+    map.on("zoomend moveend overlayadd", function () { window.setTimeout(declutter, 0); });
+    window.setTimeout(declutter, 0);
     JSON.parse(labels.textContent).forEach(function (entry) {
       var layer = window[entry.layer];
       if (!entry.name || !layer || typeof layer.bindTooltip !== "function") { return; }
