@@ -27,8 +27,8 @@ REVALIDATE = "private, no-cache"
 
 def streets_url(ctx: ProgramContext) -> str | None:
     """The address of the program's streets with their tag; None with no network imported."""
-    streets = ctx.services.streets.get(ctx.store, ctx.deployment, ctx.program_id)
-    return f"{STREETS_PATH}?v={streets.tag}" if streets else None
+    tag = ctx.services.streets.tag(ctx.store, ctx.deployment, ctx.program_id)
+    return f"{STREETS_PATH}?v={tag}" if tag else None
 
 
 def _matches(if_none_match: str | None, tag: str) -> bool:
