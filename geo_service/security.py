@@ -35,6 +35,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
 ]
+# Answers that may set their own private caching although signed in: the program's streets
+# (public OpenStreetMap geometry, tagged by network version, nothing from events).
+PRIVATELY_CACHED = frozenset({"/maps/streets.json"})
 KEY_PARAMETERS = frozenset(
     {"key", "api_key", "apikey", "api-key", "token", "access_token", "auth", "authorization"}
 )
@@ -62,7 +65,9 @@ class SecurityHeadersMiddleware:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers += [h for h in SECURITY_HEADERS if h[0] not in present]
-                if authenticated or b"set-cookie" in present:
+                own = dict(headers).get(b"cache-control", b"")
+                kept = scope["path"] in PRIVATELY_CACHED and own.startswith(b"private")
+                if (authenticated and not kept) or b"set-cookie" in present:
                     headers = [h for h in headers if h[0].lower() != b"cache-control"]
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

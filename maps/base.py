@@ -48,10 +48,12 @@ class MapError(ValueError):
 
 @dataclass(frozen=True)
 class Tiles:
-    """A tile source; ``url=None`` draws no background (outline and layers only)."""
+    """The base map: a tile source (``url=None``: none) and the address of the program's
+    streets, drawn in the browser when tiles are off or fail (None: no network imported)."""
 
     url: str | None
     attribution: str = ""
+    streets: str | None = None
 
 
 def json_for_html(value: Any) -> str:
@@ -111,6 +113,33 @@ class FitToData(MacroElement):
         )
 
 
+class StreetBase(MacroElement):
+    """What ``/static/streets.js`` needs to draw the offline base map (see
+    :mod:`maps.streets`): the map's and the tile layer's names and the streets' address."""
+
+    _template = Template(
+        """
+{% macro html(this, kwargs) %}
+<script type="application/json" id="map-streets">{{ this.data() }}</script>
+<script src="/static/streets.js" defer></script>
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, fmap: folium.Map, tile_layer: Element | None, streets: str | None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "StreetBase"
+        self.fmap = fmap
+        self.tile_layer = tile_layer
+        self.streets = streets
+
+    def data(self) -> str:
+        tile_layer = self.tile_layer.get_name() if self.tile_layer is not None else None
+        return json_for_html(
+            {"map": self.fmap.get_name(), "tiles": tile_layer, "streets": self.streets}
+        )
+
+
 def fit_to_data(fmap: folium.Map, layers: Sequence[Element]) -> None:
     """Open ``fmap`` on ``layers`` (cells, gaps) rather than the whole area."""
     if layers:
@@ -124,9 +153,13 @@ def add_label(
     tooltip: str = "",
     popup: str = "",
     sticky: bool = False,
+    name: str = "",
 ) -> None:
-    """Give ``layer`` a tooltip and/or popup: HTML whose user text the caller has escaped."""
+    """Give ``layer`` a tooltip and/or popup: HTML whose user text the caller has escaped.
+    ``name`` (escaped too) becomes a label beside the layer when the map has no tiles."""
     text: dict[str, Any] = {}
+    if name:
+        text["name"] = name
     if tooltip:
         text["tooltip"] = tooltip
         text["sticky"] = sticky
@@ -137,14 +170,18 @@ def add_label(
 
 
 def base_map(bounds: Sequence[float], *, tiles: Tiles) -> folium.Map:
-    """A map fitted to ``bounds`` (west, south, east, north) with a scale bar."""
+    """A map fitted to ``bounds`` (west, south, east, north) with a scale bar; its streets
+    are drawn in the browser when tiles are off or fail."""
     west, south, east, north = bounds
     fmap = folium.Map(tiles=None, control_scale=True, zoom_snap=0.5)
     fmap.default_js = ASSET_JS
     fmap.default_css = ASSET_CSS
     fmap.add_child(Labels())
+    tile_layer = None
     if tiles.url:
-        folium.TileLayer(tiles=tiles.url, attr=tiles.attribution, name="Street map").add_to(fmap)
+        tile_layer = folium.TileLayer(tiles=tiles.url, attr=tiles.attribution, name="Street map")
+        tile_layer.add_to(fmap)
+    fmap.add_child(StreetBase(fmap, tile_layer, tiles.streets))
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
 
@@ -176,7 +213,7 @@ def add_sites(fmap: folium.Map, sites: Sequence[Site], *, show: bool = True) -> 
             fill_color="#ffffff",
             fill_opacity=1.0,
         ).add_to(group)
-        add_label(fmap, marker, tooltip=label, sticky=True)
+        add_label(fmap, marker, tooltip=label, sticky=True, name=html.escape(site.name))
     group.add_to(fmap)
 
 

@@ -110,7 +110,9 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             fill_opacity=1.0,
         ).add_to(reach)
         hours = c.hours or "hours not given"
-        add_label(fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"))
+        add_label(
+            fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"), name=html.escape(c.name)
+        )
     reach.add_to(fmap)
     # Open on the gaps (what to act on); with none, on the sites' catchments.
     fit_to_data(fmap, [add_gaps(fmap, page.gaps)] if page.gaps else [reach])

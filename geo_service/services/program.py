@@ -18,6 +18,7 @@ from geo_service.deployment import Deployment
 from geo_service.geography import Geography
 from geo_service.services.hotspots import HotspotCache
 from geo_service.services.network import NetworkCache
+from geo_service.services.streets import StreetCache
 from geo_service.settings import Settings
 from geo_service.storage import Store
 
@@ -69,6 +70,7 @@ class Services:
     hotspots: HotspotCache
     networks: NetworkCache
     deployments: DeploymentCache = field(default_factory=DeploymentCache)
+    streets: StreetCache = field(default_factory=StreetCache)
 
     def deployment_for(self, program_id: int) -> Deployment:
         return self.deployments.get(self.store, self.deployment, program_id)

@@ -37,10 +37,10 @@ from geo_service.web.pages import (
     Select,
     bounds,
     header,
+    map_tiles,
     select,
     serve_map,
     sites_for_map,
-    tiles,
 )
 from geo_service.web.session import FormTokenDep, SessionCookie, ViewerContext, form_refused
 from geo_service.web.shell import message
@@ -176,7 +176,7 @@ async def cleanup_page(
     ctx: ViewerContext, ask: Annotated[RoutePageAsk, Query()], token: FormTokenDep
 ) -> Response:
     def build() -> str:
-        return cleanup_map(_route_page(ctx, ask), tiles=tiles(ctx.settings))
+        return cleanup_map(_route_page(ctx, ask), tiles=map_tiles(ctx))
 
     return await serve_map(build, ctx.settings, token)
 

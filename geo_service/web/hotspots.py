@@ -30,10 +30,10 @@ from geo_service.web.pages import (
     Select,
     bounds,
     header,
+    map_tiles,
     period_select,
     serve_map,
     sites_for_map,
-    tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.band_chart import BandCurve, band_chart
@@ -193,9 +193,10 @@ async def hotspots_page(
     cache = ctx.services.hotspots
     store = ctx.store
     version = store.data_version(ctx.program_id)
+    base = map_tiles(ctx)  # its streets' tag is in the key: a new network, a new page
     page_key = (
         "map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value,
-        distance_m,
+        distance_m, base.streets,
     )  # fmt: skip
 
     def build() -> str:
@@ -204,9 +205,7 @@ async def hotspots_page(
         cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
-        rendered = hotspot_map(
-            _hotspot_page(ctx, kind, chosen, distance_m), tiles=tiles(ctx.settings)
-        )
+        rendered = hotspot_map(_hotspot_page(ctx, kind, chosen, distance_m), tiles=base)
         if audience is None:
             cache.keep_body(page_key, rendered.encode())
         return rendered

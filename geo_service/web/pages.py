@@ -5,6 +5,7 @@ planners) and load nothing from other hosts."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from geo_service.services.program import ProgramContext
 from geo_service.settings import EventKind, Settings
 from geo_service.web.session import FormTokenDep, ViewerContext
 from geo_service.web.shell import message, page, render, token_field
+from geo_service.web.streets import streets_url
 from maps.base import CSRF_SLOT, Tiles, inline_script_hashes
 from maps.records import Site
 from maps.words import period_words
@@ -91,6 +93,12 @@ def tiles(settings: Settings) -> Tiles:
     if settings.map_tiles.lower() == "none":
         return Tiles(None)
     return Tiles(settings.map_tiles, settings.map_tiles_attribution)
+
+
+def map_tiles(ctx: ProgramContext) -> Tiles:
+    """The base map of the viewer's program: the deployment's tiles, and its streets for
+    when tiles are off or fail."""
+    return dataclasses.replace(tiles(ctx.settings), streets=streets_url(ctx))
 
 
 def bounds(deployment: Deployment) -> tuple[float, float, float, float]:

@@ -43,9 +43,9 @@ from geo_service.web.pages import (
     Link,
     bounds,
     header,
+    map_tiles,
     select,
     serve_map,
-    tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.coverage import CoveragePage, coverage_map, hour_table
@@ -178,7 +178,7 @@ async def coverage_page(
         )
         by_hour = HourShares(result.by_hour.share_open, result.by_hour.note)
         table = hour_table(by_hour, hour, link)
-        return coverage_map(page, tiles=tiles(ctx.settings), table_html=table)
+        return coverage_map(page, tiles=map_tiles(ctx), table_html=table)
 
     return await serve_map(build, ctx.settings, token)
 
@@ -282,7 +282,7 @@ async def siting_page(
             excluded=_left_out(ranking),
             header_html=header(title, form, [], ctx.role),
         )
-        return siting_map(page, tiles=tiles(ctx.settings))
+        return siting_map(page, tiles=map_tiles(ctx))
 
     return await serve_map(build, ctx.settings, token)
 

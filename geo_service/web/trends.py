@@ -24,10 +24,10 @@ from geo_service.web.pages import (
     HeaderForm,
     bounds,
     header,
+    map_tiles,
     select,
     serve_map,
     sites_for_map,
-    tiles,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.records import CountCell, Month
@@ -123,6 +123,6 @@ async def trends_page(
             note="Move the slider, or step with its ‹ and › buttons. "
             + ("Manager view: every square." if full_view else "Quiet squares look empty."),
         )
-        return trend_map(page, tiles=tiles(ctx.settings))
+        return trend_map(page, tiles=map_tiles(ctx))
 
     return await serve_map(build, ctx.settings, token)
