@@ -21,7 +21,7 @@ from maps.base import (
     page_of,
     render,
 )
-from maps.records import Geometry, Route, RouteStop, Site
+from maps.records import BasisNote, Geometry, Route, RouteStop, Site
 
 # Okabe-Ito colours: told apart with every common colour-vision deficiency.
 TEAM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -37,6 +37,7 @@ class CleanupPage:
     header_html: str = ""
     log_form_action: str = ""  # where the "log this clean-up" form posts; "" hides it
     hidden_fields: Sequence[tuple[str, str]] = ()
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def team_colour(team: int) -> str:
@@ -121,7 +122,7 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
         f"{route.stops_visited} stops; {route.stops_skipped} places left for "
         f"another day. {route.routing_note.capitalize()}."
     )
-    fmap.add_child(Legend("Clean-up route", items, note))
+    fmap.add_child(Legend("Clean-up route", items, note, basis=page.basis))
     page_of(fmap).html.add_child(Element(_stop_list(page)))
     add_header(fmap, page.header_html)
     return render(fmap)

@@ -20,7 +20,7 @@ from maps.base import (
     page_of,
     render,
 )
-from maps.records import Geometry, Month, Site, feature_collection
+from maps.records import BasisNote, Geometry, Month, Site, feature_collection
 from maps.words import period_words
 
 # ColorBrewer Purples: sequential, for how many reports a shown cell holds. Each label says
@@ -42,6 +42,7 @@ class TrendPage:
     sites: Sequence[Site] = field(default_factory=list)
     header_html: str = ""
     note: str = ""
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def _style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +82,6 @@ def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     )
     page_of(fmap).html.add_child(Element(slider))
     items = [(colour, label) for _, colour, label in BINS]
-    fmap.add_child(Legend("Reports per square", items, page.note))
+    fmap.add_child(Legend("Reports per square", items, page.note, basis=page.basis))
     add_header(fmap, page.header_html)
     return render(fmap)
