@@ -89,6 +89,13 @@ def percent_words(share: float) -> str:
     return f"{math.floor(share * 100)} %"
 
 
+def counted_words(count: int, *, released: bool) -> str:
+    """Peers count released reports; managers the events as stored (needles seen, for
+    needle reports), so their words say events."""
+    noun = "report" if released else "event"
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def basis_words(used: int, of: int | None, *, window: str, released: bool) -> str:
     """What an answer rests on: ``used`` of ``of`` reports of ``window``. ``released``: the
     count is of the reports shown for the period (peers, planners, the public), where the
@@ -96,17 +103,17 @@ def basis_words(used: int, of: int | None, *, window: str, released: bool) -> st
     shown = "shown for" if released else "in"
     tail = f"; {NOT_COUNTED}." if released else "."
     if not of:
-        return f"No reports {shown} {window}{tail}"
+        return f"No {'reports' if released else 'events'} {shown} {window}{tail}"
     if used >= of:
-        return f"Rests on all {reports_words(of)} {shown} {window}{tail}"
+        return f"Rests on all {counted_words(of, released=released)} {shown} {window}{tail}"
     rest = of - used
     where = (
         f"the other {rest} are shown only in larger squares"
         if released
-        else f"the other {rest} could not be used here"
+        else f"the other {rest} are left out of this answer"
     )
     return (
-        f"Rests on {used} of the {of} reports {shown} {window} "
+        f"Rests on {used} of the {counted_words(of, released=released)} {shown} {window} "
         f"({percent_words(used / of)}): {where}{tail}"
     )
 
@@ -118,10 +125,11 @@ def low_share_warning(share: float, *, released: bool) -> str:
             f"This shows {percent_words(share)} of reports; the rest were too few to show "
             "safely. Try a longer period or larger squares."
         )
-    return f"This shows {percent_words(share)} of the reports in this window."
+    return f"This rests on {percent_words(share)} of the events in this window."
 
 
-def few_reports_warning(used: int) -> str:
+def few_reports_warning(used: int, *, released: bool = True) -> str:
     return (
-        f"This rests on only {reports_words(used)}: one report more or less could change it a lot."
+        f"This rests on only {counted_words(used, released=released)}: one more or less "
+        "could change it a lot."
     )

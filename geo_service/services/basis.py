@@ -59,14 +59,14 @@ class Basis:
         if share is not None and share < LOW_SHARE:
             out.append(low_share_warning(share, released=self.released))
         if 0 < self.used < FEW_REPORTS:
-            out.append(few_reports_warning(self.used))
+            out.append(few_reports_warning(self.used, released=self.released))
         return out
 
     def why_nothing(self, what: str) -> str:
         """Why an answer resting on no report refuses, in its real reason."""
         if not self.released:
             if self.of:
-                return f"none of the {self.of} events in {self.window} has a time to {what} by"
+                return f"none of the {self.of} events in {self.window} has a time of day"
             return f"no events of these kinds in {self.window}; nothing to {what}"
         if self.of:
             return (

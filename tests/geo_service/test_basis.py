@@ -3,6 +3,7 @@ half, and refuses with its real reason; peers and planners learn no hidden count
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -10,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from geo_service.auth import Role, create_key
-from geo_service.periods import Bucket, Period
+from geo_service.periods import Bucket, Period, parse_period
 from geo_service.services.basis import Basis, base_basis, release_basis
-from geo_service.services.releases import Release, ReleasedCell, ReleaseRule
+from geo_service.services.releases import Release, ReleasedCell, ReleaseRule, get_release
 from geo_service.settings import EventKind
 from maps.words import MONTH_LEAVES_OUT, MONTH_WARNING, percent_words
 from tests.conftest import bearer, collection, feature, problem, service_site
@@ -59,7 +60,7 @@ def test_a_released_basis_states_its_share_and_warns_below_half() -> None:
     )
     assert low.warnings == [
         LOW,
-        "This rests on only 9 reports: one report more or less could change it a lot.",
+        "This rests on only 9 reports: one more or less could change it a lot.",
     ]
     assert Basis(19, 39, True, "May 2025").warnings[0].startswith("This shows 48 % of reports")
     at_half = Basis(40, 80, True, "May 2025")
@@ -74,7 +75,7 @@ def test_a_managers_basis_counts_every_event_of_the_window() -> None:
         "reports_in_window": 40,
         "reports_released": None,
         "share": 1.0,
-        "words": "Rests on all 40 reports in the last 365 days.",
+        "words": "Rests on all 40 events in the last 365 days.",
     }
     assert every.warnings == []
 
@@ -240,12 +241,37 @@ def test_an_insider_cannot_read_a_withheld_hidden_count_off_any_share(
         plans = [p.lockers(p.planner, period=period).json() for p in (plain, tried)]
         assert plans[0]["basis"] == plans[1]["basis"]
         assert plans[0]["warnings"] == plans[1]["warnings"]
+    # Why no share may read Release.hidden: May's hidden count passes the rule on its own
+    # (34), the quarter's does not (the insider's 4, withheld), and May's total + hidden less
+    # the quarter's total would be exactly those 4.
+    may, q2 = (_stored(app, "tried", p) for p in ("2025-05", "2025-Q2"))
+    assert (may.hidden, q2.hidden) == (34, None)
+    assert may.total + may.hidden - q2.total == 4
+    for period in ("2025-05", "2025-Q2"):
+        shown = str(tried.answers(tried.planner, period))
+        assert "43" not in shown and "34" not in shown
     # The four are real: a manager's share counts them, so the test could have seen them.
     counts = [
         p.get("/v1/hotspots", p.manager, kind="needle_report", period="2025-05")["summary"]
         for p in (plain, tried)
     ]
     assert [c["basis"]["reports_in_window"] for c in counts] == [39, 43]
+
+
+def _stored(app: FastAPI, program: str, label: str) -> Release:
+    services = app.state.services
+    program_id = services.store.program_id(program)
+    deployment = services.deployment_for(program_id)
+    release: Release = get_release(
+        services.store,
+        deployment,
+        services.settings,
+        program_id=program_id,
+        kind=EventKind.NEEDLE_REPORT,
+        period=parse_period(label, deployment),
+        now=time.time(),
+    )
+    return release
 
 
 # -- refusals name their real reason -----------------------------------------------------------

@@ -61,13 +61,13 @@ def test_a_map_resting_on_a_quarter_of_the_reports_says_so_above_its_legend(
     page = client.get(PAGES[name].format(period="2025-Q2"), headers=viewer)
     assert page.status_code == 200, page.text
     assert banner(page.text) == (
-        LOW + " This rests on only 9 reports: one report more or less could change it a lot."
+        LOW + " This rests on only 9 reports: one more or less could change it a lot."
     )
     assert "Rests on 9 of the 39 reports shown for April–June 2025 (23 %)" in page.text
     # The manager's map rests on every event: it says so, without a warning.
     manager = client.get(PAGES[name].format(period="2025-Q2"), headers=town.manager).text
     assert banner(manager) is None
-    assert "Rests on all 39 reports in April–June 2025." in manager
+    assert "Rests on all 39 events in April–June 2025." in manager
 
 
 def test_at_half_or_more_no_warning_stands_above_the_legend(
