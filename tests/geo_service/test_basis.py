@@ -246,7 +246,7 @@ def test_an_insider_cannot_read_a_withheld_hidden_count_off_any_share(
     # the quarter's total would be exactly those 4.
     may, q2 = (_stored(app, "tried", p) for p in ("2025-05", "2025-Q2"))
     assert (may.hidden, q2.hidden) == (34, None)
-    assert may.total + may.hidden - q2.total == 4
+    assert may.total + 34 - q2.total == 4
     for period in ("2025-05", "2025-Q2"):
         shown = str(tried.answers(tried.planner, period))
         assert "43" not in shown and "34" not in shown
