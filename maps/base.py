@@ -24,7 +24,7 @@ import folium
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
-from maps.records import Geometry, Site
+from maps.records import BasisNote, Geometry, Site
 
 ASSET_JS = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
 ASSET_CSS = [
@@ -220,6 +220,8 @@ def add_sites(fmap: folium.Map, sites: Sequence[Site], *, show: bool = True) -> 
 LEGEND = Template(
     """
 {% macro html(this, kwargs) %}
+{% if this.warning %}<div class="legend-stack">
+<p class="basis-warning" role="status">{{ this.warning }}</p>{% endif %}
 <details class="map-legend" open aria-label="Legend">
   <summary class="legend-toggle">Legend</summary>
   <h2>{{ this.title }}</h2>
@@ -229,8 +231,9 @@ LEGEND = Template(
   {% endfor %}
   </ul>
   {% if this.note %}<p>{{ this.note }}</p>{% endif %}
+  {% if this.basis %}<p class="legend-basis">{{ this.basis }}</p>{% endif %}
   {% if this.details %}<p class="legend-details">Details: {{ this.details }}</p>{% endif %}
-</details>
+</details>{% if this.warning %}</div>{% endif %}
 <script src="/static/legend.js" defer></script>
 {% endmacro %}
 """
@@ -242,13 +245,19 @@ class Legend(MacroElement):
 
     It is open as served (so it prints and reads without script); ``/static/legend.js``
     folds it on a narrow screen, where it would cover the map. ``details`` is the
-    statistician's line, for managers.
+    statistician's line, for managers. ``basis`` says what share of the reports the map
+    rests on; its warning stands above the legend, outside the fold, so it is read first.
     """
 
     _template = LEGEND
 
     def __init__(
-        self, title: str, items: Sequence[tuple[str, str]], note: str = "", details: str = ""
+        self,
+        title: str,
+        items: Sequence[tuple[str, str]],
+        note: str = "",
+        details: str = "",
+        basis: BasisNote | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Legend"
@@ -256,6 +265,8 @@ class Legend(MacroElement):
         self.items = [(colour, html.escape(label)) for colour, label in items]
         self.note = html.escape(note)
         self.details = html.escape(details)
+        self.basis = html.escape(basis.words) if basis else ""
+        self.warning = html.escape(basis.warning) if basis else ""
 
 
 def page_of(fmap: folium.Map) -> Figure:

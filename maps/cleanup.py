@@ -21,7 +21,7 @@ from maps.base import (
     page_of,
     render,
 )
-from maps.records import Geometry, Route, RouteStop, Site
+from maps.records import BasisNote, Geometry, Route, RouteStop, Site
 from maps.words import expected_here_words, expected_route_words
 
 # Okabe-Ito colours: told apart with every common colour-vision deficiency.
@@ -38,6 +38,7 @@ class CleanupPage:
     header_html: str = ""
     log_form_action: str = ""  # where the "log this clean-up" form posts; "" hides it
     hidden_fields: Sequence[tuple[str, str]] = ()
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def team_colour(team: int) -> str:
@@ -127,7 +128,7 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
         + f"; {route.stops_skipped} places left for another day. "
         + f"{route.routing_note.capitalize()}."
     )
-    fmap.add_child(Legend("Clean-up route", items, note))
+    fmap.add_child(Legend("Clean-up route", items, note, basis=page.basis))
     page_of(fmap).html.add_child(Element(_stop_list(page)))
     add_header(fmap, page.header_html)
     return render(fmap)

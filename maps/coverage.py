@@ -26,7 +26,7 @@ from maps.base import (
     page_of,
     render,
 )
-from maps.records import Catchment, GapCell, Geometry, HourShares, feature_collection
+from maps.records import BasisNote, Catchment, GapCell, Geometry, HourShares, feature_collection
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CATCHMENT = "#1b7837"  # ColorBrewer PRGn green: where a walk reaches a site
@@ -44,6 +44,7 @@ class CoveragePage:
     catchments: Sequence[Catchment]
     header_html: str = ""
     note: str = ""
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def _share_colour(share: float | None) -> str:
@@ -122,7 +123,7 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
         ("#cccccc", "Within reach, but the site is closed then"),
         (GAP[3], "Cells with uncovered events (darker: more)"),
     ]
-    fmap.add_child(Legend(page.title, items, page.note))
+    fmap.add_child(Legend(page.title, items, page.note, basis=page.basis))
     page_of(fmap).html.add_child(Element(table_html))
     add_header(fmap, page.header_html)
     return render(fmap)

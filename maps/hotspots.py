@@ -24,6 +24,7 @@ from maps.base import (
     render,
 )
 from maps.records import (
+    BasisNote,
     Cluster,
     Geometry,
     GiCell,
@@ -60,6 +61,7 @@ class HotspotPage:
     header_html: str = ""
     note: str = ""
     details: bool = False  # managers: the statistician's terms in a details line
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def _cell_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +141,6 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
     folium.LayerControl(collapsed=True).add_to(fmap)
     items = [GI_STYLE[v] for v in (3, 2, 1, 0, -1, -2, -3)] + [LEGEND_ITEM]
     details = GI_LEGEND_DETAILS if page.details else ""
-    fmap.add_child(Legend("What the colours mean", items, page.note, details))
+    fmap.add_child(Legend("What the colours mean", items, page.note, details, page.basis))
     add_header(fmap, page.header_html)
     return render(fmap)

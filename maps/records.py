@@ -34,6 +34,15 @@ class Shape:
     geometry: Geometry
 
 
+@dataclass(frozen=True)
+class BasisNote:
+    """What share of the window's reports a map rests on: ``words`` go in its legend; a
+    ``warning`` (below half of them, or a handful) stands above the legend, never folded."""
+
+    words: str
+    warning: str = ""
+
+
 # -- hot spots and trends --------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from maps.base import (
     render,
 )
 from maps.coverage import outlined_shape
-from maps.records import Geometry, LeftOut, LockerSummary, RankedSite, Shape
+from maps.records import BasisNote, Geometry, LeftOut, LockerSummary, RankedSite, Shape
 
 EXCLUDED = "#762a83"  # PRGn purple: exclusion buffers
 CHOSEN = "#e66101"
@@ -42,6 +42,7 @@ class SitingPage:
     ranking: Sequence[RankedSite]  # best first
     excluded: Sequence[LeftOut]  # candidates inside an exclusion buffer
     header_html: str = ""
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def _breakdown(entry: RankedSite) -> str:
@@ -127,7 +128,7 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
         f"Events covered by an open site: {_pct(before)} now, {_pct(after)} with these "
         f"{lockers.opening_hours} sites. " + (lockers.reason or "")
     )
-    fmap.add_child(Legend(page.title, items, note))
+    fmap.add_child(Legend(page.title, items, note, basis=page.basis))
     page_of(fmap).html.add_child(Element(ranking_panel(page.ranking, page.excluded)))
     add_header(fmap, page.header_html)
     return render(fmap)

@@ -23,7 +23,7 @@ from maps.base import (
     json_for_html,
     render,
 )
-from maps.records import Geometry, Month, Site, feature_collection
+from maps.records import BasisNote, Geometry, Month, Site, feature_collection
 from maps.rolled_up import LEGEND_ITEM, ROLLED_UP_STYLE, HatchPattern
 from maps.words import month_total_words, period_words
 
@@ -46,6 +46,7 @@ class TrendPage:
     sites: Sequence[Site] = field(default_factory=list)
     header_html: str = ""
     note: str = ""
+    basis: BasisNote | None = None  # what share of the reports it rests on
 
 
 def _style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +150,6 @@ def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.add_child(MonthSlider(fmap, steps))
     items = [(colour, label) for _, colour, label in BINS] + ([LEGEND_ITEM] if rolled_up else [])
-    fmap.add_child(Legend("Reports per square", items, page.note))
+    fmap.add_child(Legend("Reports per square", items, page.note, basis=page.basis))
     add_header(fmap, page.header_html)
     return render(fmap)

@@ -7,6 +7,7 @@ p, confidence) in a "details" line. Period values stay as the API spells them (`
 
 from __future__ import annotations
 
+import math
 import re
 
 BUSIER = "Busier than the streets around it"
@@ -81,3 +82,76 @@ def expected_route_words(expected: float, stops: int, window: str) -> str:
 
 # Rolled-up squares: reports whose small squares were too few to show, counted in a larger one.
 ROLLED_UP = "Reports somewhere in this larger square"
+# -- what share of the reports an answer rests on --------------------------------------------
+
+LOW_SHARE = 0.5  # below this share an answer and its map carry a warning
+FEW_REPORTS = 30  # an answer resting on fewer reports says so: one more moves it a lot
+NOT_COUNTED = "reports too few to show anywhere are not counted"
+MONTH_LEAVES_OUT = (
+    "A month shows only squares with enough reports on their own; its other reports are "
+    "not counted here."
+)
+MONTH_WARNING = (
+    "A month shows only its busiest squares and may leave out most reports. Try a quarter "
+    "for the whole picture."
+)
+
+
+def percent_words(share: float) -> str:
+    """A share as a person reads it, never rounded up: 0.0225 -> "2 %", 0.002 -> "0.2 %",
+    0.9999 -> "99 %" (only all of them is "100 %")."""
+    if share <= 0:
+        return "0 %"
+    if share >= 1:
+        return "100 %"
+    if share < 0.001:
+        return "less than 0.1 %"
+    if share < 0.01:
+        return f"{math.floor(share * 1000) / 10:g} %"
+    return f"{math.floor(share * 100)} %"
+
+
+def counted_words(count: int, *, released: bool) -> str:
+    """Peers count released reports; managers the events as stored (needles seen, for
+    needle reports), so their words say events."""
+    noun = "report" if released else "event"
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def basis_words(used: int, of: int | None, *, window: str, released: bool) -> str:
+    """What an answer rests on: ``used`` of ``of`` reports of ``window``. ``released``: the
+    count is of the reports shown for the period (peers, planners, the public), where the
+    reports too few to show anywhere are never counted, whether there were any or not."""
+    shown = "shown for" if released else "in"
+    tail = f"; {NOT_COUNTED}." if released else "."
+    if not of:
+        return f"No {'reports' if released else 'events'} {shown} {window}{tail}"
+    if used >= of:
+        return f"Rests on all {counted_words(of, released=released)} {shown} {window}{tail}"
+    rest = of - used
+    where = (
+        f"the other {rest} are shown only in larger squares"
+        if released
+        else f"the other {rest} are left out of this answer"
+    )
+    return (
+        f"Rests on {used} of the {counted_words(of, released=released)} {shown} {window} "
+        f"({percent_words(used / of)}): {where}{tail}"
+    )
+
+
+def low_share_warning(share: float, *, released: bool) -> str:
+    """The plain-language warning of an answer resting on less than half of the reports."""
+    if released:
+        return (
+            f"This shows {percent_words(share)} of reports; the rest were too few to show "
+            "safely. Try a longer period or larger squares."
+        )
+    return f"This rests on {percent_words(share)} of the events in this window."
+
+
+def few_reports_warning(used: int, *, released: bool = True) -> str:
+    return (
+        f"This rests on only {counted_words(used, released=released)}: one more or less "
+        "could change it a lot."
+    )

@@ -24,6 +24,7 @@ from geo_service.models import (
 )
 from geo_service.params import Ask
 from geo_service.periods import Bucket, parse_period
+from geo_service.services.basis import full_basis, release_basis
 from geo_service.services.gpkg import GPKG_MEDIA, geopackage
 from geo_service.services.program import ProgramContext, Services
 from geo_service.services.publication import (
@@ -35,6 +36,7 @@ from geo_service.services.publication import (
 from geo_service.services.releases import get_release, release_features
 from geo_service.settings import EventKind
 from geo_service.storage import ProgramPublication
+from maps.words import period_words
 
 router = APIRouter(prefix="/v1", tags=["publication"])
 PublicationReader = Annotated[ProgramContext, Depends(allowed(Action.READ_PUBLICATION))]
@@ -92,12 +94,17 @@ def published_body(
         "released_on": release.made_on,
         "counts": {"features": len(features), "events_shown": release.total},
     }
+    window = period_words(period.label)
+    basis = release_basis(release, used=release.total, window=window)
     if full_view:  # managers and stewards may see the price of privacy, and the seal
         summary["content_hash"] = release.content_hash
         summary["counts"] |= {
             "events": release.events,
             "share_shown": round(release.total / release.events, 4) if release.events else None,
         }
+        basis = full_basis(release.total, release.events, window)
+    summary["basis"] = basis.to_json()
+    summary["warnings"] = basis.warnings
     return orjson.dumps({"type": "FeatureCollection", "features": features, "summary": summary})
 
 

@@ -18,12 +18,11 @@ from geo_service.ingest.sites import Service, check_opening_hours
 from geo_service.models import KEYED, LockerPlanAnswer, RankingAnswer, problems
 from geo_service.params import Ask
 from geo_service.services.program import ProgramContext
-from geo_service.services.siting import (
+from geo_service.services.siting import LockerQuestion, site_lockers
+from geo_service.services.suitability import (
     DEFAULT_WEIGHTS,
-    LockerQuestion,
     RankingQuestion,
     consumption_suitability,
-    site_lockers,
 )
 from geo_service.settings import EventKind
 

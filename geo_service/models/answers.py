@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from geo_service.models.basis import AnswerBasis
 from geo_service.models.geojson import Geometry
 from geo_service.settings import EventKind
 
@@ -83,6 +84,7 @@ class RouteSummary(BaseModel):
     skipped: list[SkippedStop]
     solver: str
     solve_seconds: float
+    basis: AnswerBasis
     warnings: list[str]
 
 
@@ -134,6 +136,7 @@ class CoverageResult(BaseModel):
     share_anytime: float | None
     by_hour: HourShares
     uncovered: GapCollection
+    basis: AnswerBasis
 
 
 class CoverageSite(BaseModel):
@@ -149,6 +152,7 @@ class CoverageAnswer(BaseModel):
     routing: Routing
     sites: list[CoverageSite]
     results: list[CoverageResult]
+    basis: AnswerBasis
     warnings: list[str]
 
 
@@ -206,6 +210,7 @@ class LockerPlanAnswer(BaseModel):
     candidates: int
     excluded: list[ExcludedPlace]
     candidate_source: str
+    basis: AnswerBasis
     warnings: list[str]
     chosen: list[ChosenSite]
     reason: str | None = None
@@ -238,6 +243,9 @@ class RankingAnswer(BaseModel):
     candidate_source: str
     ranking: list[RankedCandidate]
     excluded: list[ExcludedPlace]
+    basis: AnswerBasis
+    warnings: list[str]
+    reason: str | None = Field(default=None, description="why nothing is ranked")
 
 
 class AuditEntry(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from geo_service.models.basis import AnswerBasis
 from geo_service.settings import EventKind
 
 
@@ -154,6 +155,8 @@ class ReleaseSummary(BaseModel):
     rule: str
     released_on: str
     counts: ReleaseCounts
+    basis: AnswerBasis
+    warnings: list[str]
     content_hash: str | None = Field(default=None, description="managers and stewards")
 
 
@@ -205,6 +208,7 @@ class HotspotSummary(BaseModel):
     period: str | None = None
     released_on: str | None = None
     counts: dict[str, Any]
+    basis: AnswerBasis
 
 
 class HotspotCollection(BaseModel):

@@ -80,6 +80,37 @@ class Candidates:
     def left_out(self) -> list[Excluded]:
         return [Excluded(self.places[i], why) for i, why in sorted(self.excluded.items())]
 
+    def too_few(self, window: str, *, released: bool) -> str:
+        """Why only these candidates are left: exclusion zones took some, or there were
+        only so many to begin with (loaded ones, or squares with reports)."""
+        left, total, out = len(self.eligible), len(self.x), len(self.excluded)
+        what = "squares with reports" if self.from_grid else "loaded candidates"
+        if out:
+            return (
+                f"{out} of the {total} {what} {'lies' if out == 1 else 'lie'} inside "
+                f"exclusion zones, leaving {left}; "
+                + ("load candidates" if self.from_grid else "load more candidates")
+                + " with POST /v1/candidates"
+                + (", or ask for fewer" if left else "")
+            )
+        if not self.from_grid:
+            return (
+                f"only {total} candidates are loaded (no exclusion zone removed any); load "
+                "more with POST /v1/candidates, or ask for fewer"
+            )
+        shown = (
+            f"shown at their stored size for {window} (reports shown only in larger "
+            "squares cannot place a site)"
+            if released
+            else f"in {window}"
+        )
+        return (
+            f"no candidates are loaded, so sites can go only in squares with reports, and "
+            f"only {total} {'square has' if total == 1 else 'squares have'} reports {shown}; "
+            "load candidates with "
+            "POST /v1/candidates, or ask for fewer"
+        )
+
     @property
     def source(self) -> str:
         return "grid cells (no candidates loaded)" if self.from_grid else "loaded candidates"

@@ -19,6 +19,7 @@ from analysis.projection import to_metres
 from geo_service.errors import Unprocessable
 from geo_service.geojson import Feature, Geometry, polygon
 from geo_service.ingest.sites import Service
+from geo_service.services.basis import Basis, combined
 from geo_service.services.demand import (
     Demand,
     ReleasedCells,
@@ -202,6 +203,7 @@ class CoverageResult:
     share_anytime: float | None
     by_hour: HourShares
     gaps: list[GapCell]
+    basis: Basis
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -216,6 +218,7 @@ class CoverageResult:
                 "type": "FeatureCollection",
                 "features": [g.to_json() for g in self.gaps],
             },
+            "basis": self.basis.to_json(),
         }
 
 
@@ -228,6 +231,11 @@ class CoverageReport:
     results: list[CoverageResult]
     warnings: list[str]
 
+    @property
+    def basis(self) -> Basis:
+        """The reports of every kind asked about (each limit reads the same ones)."""
+        return combined({r.kind: r.basis for r in self.results}.values())
+
     def to_json(self) -> dict[str, Any]:
         full = self.window.k is None
         return {
@@ -239,7 +247,8 @@ class CoverageReport:
                 {"id": s.id, "name": s.name, "opening_hours": s.opening_hours} for s in self.sites
             ],
             "results": [r.to_json() for r in self.results],
-            "warnings": self.warnings,
+            "basis": self.basis.to_json(),
+            "warnings": self.warnings + self.basis.warnings,
         }
 
 
@@ -264,12 +273,12 @@ def coverage_report(ctx: ProgramContext, question: CoverageQuestion) -> Coverage
     routing = walking(ctx)
     results = []
     for kind in question.kinds:
-        demand, released = demand_seen(ctx, kind, window)
+        demand, released, basis = demand_seen(ctx, kind, window)
         for limit in question.minutes:
             reaches = reach(routing.network, offering.xy, demand.xy, walk_limit_m(limit))
             cov = coverage(reaches, offering.open_share, demand.by_hour)
             gaps = _gap_cells(ctx, demand, cov, released, question.top)
-            results.append(_result(kind, limit, cov, window.k, gaps, demand.day_only))
+            results.append(_result(kind, limit, cov, window.k, gaps, basis, demand.day_only))
     return CoverageReport(
         question.service, window, routing, offering.sites, results, offering.warnings
     )
@@ -281,6 +290,7 @@ def _result(
     cov: Coverage,
     k: int | None,
     gaps: list[GapCell],
+    basis: Basis,
     day_only: float = 0.0,
 ) -> CoverageResult:
     total = cov.total
@@ -301,6 +311,7 @@ def _result(
         share(cov.covered_anytime, total, k),
         by_hour,
         gaps,
+        basis,
     )
 
 

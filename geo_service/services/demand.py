@@ -17,6 +17,7 @@ import pandas as pd
 from analysis.coverage import HOURS_OF_WEEK, spread_over_week
 from analysis.grid import cell_centres
 from geo_service.periods import Bucket, Period, latest_published, parse_period
+from geo_service.services.basis import Basis, base_basis, full_basis
 from geo_service.services.program import ProgramContext
 from geo_service.services.releases import (
     Release,
@@ -26,6 +27,7 @@ from geo_service.services.releases import (
     release_rule,
 )
 from geo_service.settings import EventKind
+from maps.words import period_words
 
 DEMAND_KINDS = (EventKind.NEEDLE_REPORT, EventKind.OVERDOSE)
 MANAGER_WINDOW_DAYS = 365
@@ -126,8 +128,9 @@ def read_demand(ctx: ProgramContext, kind: EventKind, window: Window) -> Demand:
 
 def demand_seen(
     ctx: ProgramContext, kind: EventKind, window: Window
-) -> tuple[Demand, ReleasedCells | None]:
-    """The demand a role's answer may rest on, and the released cells (None: every cell).
+) -> tuple[Demand, ReleasedCells | None, Basis]:
+    """The demand a role's answer may rest on, the released cells (None: every cell), and
+    what share of the window's reports that demand is.
 
     Peers and planners get only the released base cells, each weighing its released count,
     spread over the week as the whole release's reports were: every number computed from them
@@ -135,8 +138,12 @@ def demand_seen(
     weight can subtract its way to a hidden small count, and no cell's own hours are shown.
     Reports released only in coarser cells have no place precise enough to walk to.
     """
+    words = period_words(window.label)
     if window.k is None or window.period is None:
-        return read_demand(ctx, kind, window), None
+        demand = read_demand(ctx, kind, window)
+        # Events with a date only weigh nothing in the hour tables every share is taken on.
+        placed = float(demand.by_hour.sum())
+        return demand, None, full_basis(placed, placed + demand.day_only, words)
     release = get_release(
         ctx.store,
         ctx.deployment,
@@ -146,7 +153,7 @@ def demand_seen(
         period=window.period,
         now=window.now,
     )
-    return release_demand(release, ctx), release.base_cells()
+    return release_demand(release, ctx), release.base_cells(), base_basis(release, words)
 
 
 def release_demand(release: Release, ctx: ProgramContext) -> Demand:

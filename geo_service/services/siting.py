@@ -1,13 +1,12 @@
-"""Siting: where new lockers or vending machines would cover most, and a transparent
-ranking of candidate consumption sites. Both choose among loaded candidates (or grid cells
-when none are loaded), never inside an exclusion zone.
+"""Siting: where new lockers or vending machines would cover most, among loaded candidates
+(or grid cells when none are loaded), never inside an exclusion zone. The consumption-site
+ranking is :mod:`.suitability`.
 
 Peers and planners get gains as shares of all events, never a count below k.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +15,10 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix, vstack
 
 from analysis.coverage import Coverage, coverage, gain_weights, walk_limit_m
-from analysis.projection import to_metres
-from analysis.siting import (
-    Siting,
-    fewest_covering,
-    maximal_covering,
-    nearest_within,
-    suitability_scores,
-)
+from analysis.siting import Siting, fewest_covering, maximal_covering
 from geo_service.errors import InvalidParameter, Unprocessable
 from geo_service.ingest.sites import Service
+from geo_service.services.basis import Basis, combined
 from geo_service.services.candidates import Candidates, Place, read_candidates
 from geo_service.services.coverage import (
     DAYS,
@@ -35,17 +28,12 @@ from geo_service.services.coverage import (
     share,
     sites_offering,
 )
-from geo_service.services.demand import DEMAND_KINDS, Demand, Window, demand_seen, resolve_window
+from geo_service.services.demand import Demand, Window, demand_seen, resolve_window
 from geo_service.services.program import ProgramContext
-from geo_service.services.walking import Routing, reach, walk_metres, walking
+from geo_service.services.walking import Routing, reach, walking
 from geo_service.settings import EventKind
 
 FloatArray = npt.NDArray[np.float64]
-SUITABILITY_RADIUS_M = 500.0  # where studies measured overdose deaths falling near a site
-SERVICE_GAP_CAP_M = 2000.0
-DEFAULT_WEIGHTS = {"overdoses": 0.5, "needle_reports": 0.3, "service_gap": 0.2}
-HR_SERVICES = frozenset({"needles", "naloxone", "supervised_consumption", "drug_checking"})
-NEARBY = {"overdoses": EventKind.OVERDOSE, "needle_reports": EventKind.NEEDLE_REPORT}
 
 
 # -- lockers -------------------------------------------------------------------------------
@@ -90,6 +78,7 @@ class LockerPlan:
     warnings: list[str]
     total: float  # events to cover, counted on what the role may see
     choice: LockerChoice | None
+    basis: Basis  # what share of the window's reports the plan rests on
     reason: str | None = None  # why nothing was chosen
 
     def amount(self, events: float) -> dict[str, Any]:
@@ -116,7 +105,8 @@ class LockerPlan:
             "candidates": len(cands.x),
             "excluded": [e.to_json() for e in cands.left_out()],
             "candidate_source": cands.source,
-            "warnings": self.warnings,
+            "basis": self.basis.to_json(),
+            "warnings": self.warnings + self.basis.warnings,
         }
         c = self.choice
         if c is None:
@@ -189,26 +179,31 @@ def site_lockers(ctx: ProgramContext, question: LockerQuestion) -> LockerPlan:
     routing = walking(ctx)
     limit = walk_limit_m(question.minutes)
     offering = sites_offering(ctx, question.service)
-    demand = [demand_seen(ctx, kind, window)[0] for kind in question.kinds]
+    seen = [demand_seen(ctx, kind, window) for kind in question.kinds]
+    demand = [d for d, _, _ in seen]
+    basis = combined(b for _, _, b in seen)
     before = [
         coverage(reach(routing.network, offering.xy, d.xy, limit), offering.open_share, d.by_hour)
         for d in demand
     ]
     if sum(c.total for c in before) <= 0:
-        raise Unprocessable(
-            f"no events of these kinds in {window.label}; nothing to cover", code="no_demand"
-        )
+        raise Unprocessable(basis.why_nothing("cover"), code="no_demand")
     cands = read_candidates(ctx, demand, "locker")
     lockers = _Lockers(demand, before, new_open, routing, limit, cands)
+    warnings = offering.warnings
     if not cands.eligible:
-        why = "every candidate lies inside an exclusion zone"
+        why = cands.too_few(basis.window, released=basis.released)
         return LockerPlan(
-            question, window, routing, cands, offering.warnings, lockers.total, None, why
+            question, window, routing, cands, warnings, lockers.total, None, basis, why
         )
+    if question.p is not None and question.p > len(cands.eligible):
+        left = len(cands.eligible)
+        why = cands.too_few(basis.window, released=basis.released)
+        raise InvalidParameter(f"p is larger than the {left} candidates left: {why}")
     plan, reason, covers_at_most = _solve(lockers, question)
     choice = None if plan is None else _choice(lockers, plan, covers_at_most, window.k)
     return LockerPlan(
-        question, window, routing, cands, offering.warnings, lockers.total, choice, reason
+        question, window, routing, cands, warnings, lockers.total, choice, basis, reason
     )
 
 
@@ -223,7 +218,9 @@ def _solve(lockers: _Lockers, question: LockerQuestion) -> tuple[Siting | None, 
         if plan is None:
             best = maximal_covering(cover, w, n, seconds=question.seconds).covered
             reach_share = f"{100 * (lockers.covered_before + best) / lockers.total:.0f}%"
-            why = f"even all {n} eligible candidates reach only {reach_share} of events"
+            why = f"even all {n} candidates left reach only {reach_share} of events"
+            if lockers.cands.excluded:
+                why += f" ({len(lockers.cands.excluded)} more lie inside exclusion zones)"
             return None, why + "; add candidates or walk further", 0.0
         # fewest_covering's bound counts sites; the most events that many sites could add
         # is the maximal covering problem's proven bound.
@@ -231,10 +228,6 @@ def _solve(lockers: _Lockers, question: LockerQuestion) -> tuple[Siting | None, 
         most = maximal_covering(cover, w, sites, seconds=seconds).bound if sites else 0.0
         return plan, None, max(most, plan.covered)
     p = question.p or 1
-    if p > n:
-        raise InvalidParameter(
-            f"p is larger than the {n} eligible candidates (outside exclusion zones)"
-        )
     plan = maximal_covering(cover, w, p, seconds=question.seconds)
     return plan, None, plan.bound
 
@@ -257,144 +250,3 @@ def _choice(lockers: _Lockers, plan: Siting, covers_at_most: float, k: int | Non
         plan,
         round(min(1.0, (before + covers_at_most) / total), 3),
     )
-
-
-# -- consumption site ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RankingQuestion:
-    weights: dict[str, float]  # per criterion: overdoses, needle_reports, service_gap
-    period: str | None
-
-
-@dataclass(frozen=True)
-class Criterion:
-    name: str
-    value: float
-    scaled: float  # over its largest value among the candidates
-    weight: float
-    contribution: float  # to the score
-
-
-@dataclass(frozen=True)
-class RankedSite:
-    rank: int
-    place: Place
-    score: float
-    criteria: list[Criterion]
-
-
-@dataclass(frozen=True)
-class Ranking:
-    window: Window
-    routing: Routing
-    candidates: Candidates
-    ranked: list[RankedSite]
-
-    def shown(self, c: Criterion) -> float | int | str:
-        k = self.window.k
-        if c.name == "service_gap":
-            return round(c.value)
-        if k is None:
-            return round(c.value, 2)
-        # Sums of released counts: whole numbers; a 0 says only that none was released.
-        return "none released nearby (0)" if c.value == 0 else round(c.value)
-
-    def _entry(self, site: RankedSite) -> dict[str, Any]:
-        criteria = {
-            c.name: {
-                "value": self.shown(c),
-                "scaled": round(c.scaled, 3),
-                "weight": c.weight,
-                "contribution": round(c.contribution, 3),
-            }
-            for c in site.criteria
-        }
-        score = round(site.score, 3)
-        return {"rank": site.rank, **site.place.to_json(), "score": score, "criteria": criteria}
-
-    def to_json(self) -> dict[str, Any]:
-        radius, cap = f"{SUITABILITY_RADIUS_M:g}", f"{SERVICE_GAP_CAP_M:g}"
-        return {
-            "window": self.window.label,
-            "audience": "all events" if self.window.k is None else "sums of released cells",
-            "routing": self.routing.to_json(),
-            "radius_m": SUITABILITY_RADIUS_M,
-            "criteria": {
-                "overdoses": f"overdoses within {radius} m walking",
-                "needle_reports": f"needle reports within {radius} m walking",
-                "service_gap": "walking metres to the nearest harm-reduction service "
-                f"(up to {cap}): farther fills a gap",
-            },
-            "scoring": "each criterion divided by its largest value among the candidates, "
-            "then weighted; exclusion zones are a hard rule",
-            "candidate_source": self.candidates.source,
-            "ranking": [self._entry(r) for r in self.ranked],
-            "excluded": [e.to_json() for e in self.candidates.left_out()],
-        }
-
-
-def consumption_suitability(ctx: ProgramContext, question: RankingQuestion) -> Ranking:
-    weights = question.weights
-    if any(not math.isfinite(v) or v < 0 for v in weights.values()):
-        raise InvalidParameter("weights must be finite and not negative")
-    if sum(weights.values()) <= 0:
-        raise InvalidParameter("at least one weight must be more than 0")
-    window = resolve_window(ctx, question.period, long_view=True)
-    routing = walking(ctx)
-    demand = {kind: demand_seen(ctx, kind, window)[0] for kind in DEMAND_KINDS}
-    cands = read_candidates(ctx, list(demand.values()), "consumption_site")
-    eligible = cands.eligible
-    raw = _criteria(ctx, routing, cands.xy(eligible), demand, window.k)
-    names = list(weights)
-    values = np.column_stack([raw[c] for c in names]).reshape(len(eligible), len(names))
-    scores = suitability_scores(values, [weights[c] for c in names])
-    ranked = []
-    for rank, j in enumerate(np.argsort(-scores.scores, kind="stable").tolist(), start=1):
-        criteria = [
-            Criterion(
-                c,
-                float(values[j, n]),
-                float(scores.scaled[j, n]),
-                weights[c],
-                float(scores.contributions[j, n]),
-            )
-            for n, c in enumerate(names)
-        ]
-        place = cands.places[eligible[j]]
-        ranked.append(RankedSite(rank, place, float(scores.scores[j]), criteria))
-    return Ranking(window, routing, cands, ranked)
-
-
-def _criteria(
-    ctx: ProgramContext,
-    routing: Routing,
-    where: tuple[FloatArray, FloatArray],
-    demand: dict[EventKind, Demand],
-    k: int | None,
-) -> dict[str, FloatArray]:
-    """Each criterion's raw value per candidate: events nearby, and the service gap."""
-    raw: dict[str, FloatArray] = {}
-    for name, kind in NEARBY.items():
-        d = demand[kind]
-        near = reach(routing.network, where, d.xy, SUITABILITY_RADIUS_M)
-        found = np.asarray(near @ d.by_hour.sum(axis=1)).ravel() if len(where[0]) else np.zeros(0)
-        # Sums of released counts (each at least k): whole numbers, once float noise is gone.
-        raw[name] = found if k is None else np.round(found)
-    raw["service_gap"] = _service_gap(ctx, routing, where)
-    return raw
-
-
-def _service_gap(
-    ctx: ProgramContext, routing: Routing, where: tuple[FloatArray, FloatArray]
-) -> FloatArray:
-    """Walking metres from each candidate to the nearest harm-reduction service, capped."""
-    sites = [s for s in ctx.store.list_sites(ctx.program_id) if HR_SERVICES & set(s.services)]
-    if not sites or not len(where[0]):
-        return np.full(len(where[0]), SERVICE_GAP_CAP_M)
-    sx, sy = to_metres([s.lon for s in sites], [s.lat for s in sites], crs=ctx.deployment.crs)
-    metres = walk_metres(
-        routing.network, where, (np.asarray(sx), np.asarray(sy)), SERVICE_GAP_CAP_M
-    )
-    return nearest_within(metres, SERVICE_GAP_CAP_M)

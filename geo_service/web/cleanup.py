@@ -168,6 +168,7 @@ def _route_page(ctx: ProgramContext, ask: RoutePageAsk) -> CleanupPage:
         header_html=header(title, form, links, ctx.role),
         log_form_action="/maps/cleanup/log" if _may_log(ctx.role) else "",
         hidden_fields=hidden,
+        basis=route.basis.note(),
     )
 
 

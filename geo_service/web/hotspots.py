@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.geojson import Feature, FeatureCollection
 from geo_service.periods import Bucket, latest_published, parse_period, recent_quarters
+from geo_service.services.basis import note_from_json
 from geo_service.services.deadline import timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.program import ProgramContext
@@ -177,6 +179,7 @@ def _hotspot_page(
         header_html=header(title, form, links, ctx.role, chart),
         note=_note(ctx, AUDIENCE_OF_ROLE.get(ctx.role) is not None),
         details=ctx.full_view,
+        basis=note_from_json(cast(Mapping[str, object], cells["summary"]["basis"])),
     )
 
 

@@ -25,14 +25,12 @@ from geo_service.services.coverage import (
 )
 from geo_service.services.demand import DEMAND_KINDS
 from geo_service.services.program import ProgramContext
-from geo_service.services.siting import (
+from geo_service.services.siting import LockerPlan, LockerQuestion, site_lockers
+from geo_service.services.suitability import (
     DEFAULT_WEIGHTS,
-    LockerPlan,
-    LockerQuestion,
     Ranking,
     RankingQuestion,
     consumption_suitability,
-    site_lockers,
 )
 from geo_service.services.walking import catchment_shapes
 from geo_service.settings import EventKind
@@ -175,6 +173,7 @@ async def coverage_page(
             catchments=catchments,
             header_html=header(title, _coverage_form(ask, kind), links, ctx.role),
             note=_coverage_note(report, ask, kind, when),
+            basis=report.basis.note(),
         )
         by_hour = HourShares(result.by_hour.share_open, result.by_hour.note)
         table = hour_table(by_hour, hour, link)
@@ -281,6 +280,7 @@ async def siting_page(
             ranking=_ranked(ranking),
             excluded=_left_out(ranking),
             header_html=header(title, form, [], ctx.role),
+            basis=lockers.basis.note(),
         )
         return siting_map(page, tiles=map_tiles(ctx))
 

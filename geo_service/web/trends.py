@@ -4,6 +4,7 @@ slider. Managers and stewards see every cell of a month; peers and planners see 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from geo_service.errors import InvalidParameter
 from geo_service.geojson import polygon
 from geo_service.periods import Period, is_published, parse_period
+from geo_service.services.basis import Basis, base_basis, combined, full_basis
 from geo_service.services.hotspots import HotspotQuery, Method, load_cells
 from geo_service.services.program import ProgramContext
 from geo_service.services.publication import AUDIENCE_OF_ROLE
@@ -30,13 +32,16 @@ from geo_service.web.pages import (
     sites_for_map,
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
-from maps.records import CountCell, Month
+from maps.records import BasisNote, CountCell, Month
 from maps.trends import TrendPage, trend_map
+from maps.words import period_words
 
 router = APIRouter(include_in_schema=False)
 
 
-def _every_cell(ctx: ProgramContext, kind: EventKind, period: Period) -> list[CountCell]:
+def _every_cell(
+    ctx: ProgramContext, kind: EventKind, period: Period
+) -> tuple[list[CountCell], Basis]:
     """Managers and stewards: every cell of the month, with its count."""
     deployment = ctx.deployment
     query = HotspotQuery(
@@ -48,10 +53,13 @@ def _every_cell(ctx: ProgramContext, kind: EventKind, period: Period) -> list[Co
     )
     cells = load_cells(ctx.store, deployment, ctx.program_id, query)
     rings = deployment.cell_rings(cells.ix, cells.iy, cells.cell_m)
-    return [CountCell(polygon(ring), int(n)) for ring, n in zip(rings, cells.count, strict=True)]
+    drawn = [CountCell(polygon(ring), int(n)) for ring, n in zip(rings, cells.count, strict=True)]
+    return drawn, full_basis(cells.total, cells.total, period.label)
 
 
-def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> list[CountCell]:
+def _released_cells(
+    ctx: ProgramContext, kind: EventKind, period: Period
+) -> tuple[list[CountCell], Basis]:
     """Peers and planners: the month's frozen release."""
     release = get_release(
         ctx.store,
@@ -68,18 +76,21 @@ def _released_cells(ctx: ProgramContext, kind: EventKind, period: Period) -> lis
         np.array([f.iy for f in release.features], dtype=np.int64),
         np.array(sizes, dtype=np.float64),
     )
-    return [
+    drawn = [
         CountCell(polygon(ring), f.count, rolled_up=f.level > 0)
         for f, ring in zip(release.features, rings, strict=True)
     ]
+    return drawn, base_basis(release, period.label)
 
 
-def _months(ctx: ProgramContext, kind: EventKind, year: int) -> list[Month]:
-    """The year's months that are published for this viewer, in order."""
+def _months(ctx: ProgramContext, kind: EventKind, year: int) -> tuple[list[Month], BasisNote]:
+    """The year's months that are published for this viewer, in order, and what share of
+    their reports the squares of their stored size hold."""
     choice = ctx.store.publication(ctx.program_id)
     full_view = AUDIENCE_OF_ROLE.get(ctx.role) is None
     wait_days = 0 if full_view else grace_days(choice)
     months: list[Month] = []
+    bases: list[Basis] = []
     for month in range(1, 13):
         label = f"{year}-{month:02d}"
         period = parse_period(label, ctx.deployment)
@@ -87,11 +98,13 @@ def _months(ctx: ProgramContext, kind: EventKind, year: int) -> list[Month]:
             break
         if not full_view and choice.bucket == "quarter":
             raise InvalidParameter("this program publishes by quarter, not by month")
-        cells = _every_cell if full_view else _released_cells
-        months.append(Month(label, cells(ctx, kind, period)))
+        cells, basis = (_every_cell if full_view else _released_cells)(ctx, kind, period)
+        months.append(Month(label, cells))
+        bases.append(basis)
     if not months:
         raise InvalidParameter("no month of that year has finished yet")
-    return months
+    shown = f"{period_words(months[0].label)} to {period_words(months[-1].label)}"
+    return months, replace(combined(bases), window=shown).note()
 
 
 @router.get("/maps/trends")
@@ -113,15 +126,17 @@ async def trends_page(
             [select("year", years, str(chosen), "Year")],
             hidden=[("kind", kind.value)],
         )
+        months, basis = _months(ctx, kind, chosen)
         page = TrendPage(
             title=title,
             bounds=bounds(ctx.deployment),
             area=mapping(ctx.deployment.service_area),
-            months=_months(ctx, kind, chosen),
+            months=months,
             sites=sites_for_map(ctx),
             header_html=header(title, form, [], ctx.role),
             note="Move the slider, or step with its ‹ and › buttons. "
             + ("Manager view: every square." if full_view else "Quiet squares look empty."),
+            basis=basis,
         )
         return trend_map(page, tiles=map_tiles(ctx))
 

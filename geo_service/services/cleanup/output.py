@@ -57,6 +57,7 @@ class RouteSummary(TypedDict):
     skipped: list[Skipped]
     solver: str
     solve_seconds: float
+    basis: dict[str, object]
     warnings: list[str]
 
 
@@ -167,11 +168,14 @@ def route_summary(route: PlannedRoute, role: Role) -> RouteSummary:
     warnings: list[str] = []
     if route.network is None:
         warnings.append(routing_note(route)["note"])
+    basis = route.basis
     if not stops:
         warnings.append(
             f"no needle-report cells to visit in {route.window}"
-            + ("" if role in FULL_VIEW else " pass the publication threshold; try a quarter")
+            if role in FULL_VIEW
+            else f"no needle-report cells to visit: {basis.why_nothing('walk to')}"
         )
+    warnings += basis.warnings
     return {
         "budget_min": route.settings.budget_min,
         "teams": route.settings.teams,
@@ -190,6 +194,7 @@ def route_summary(route: PlannedRoute, role: Role) -> RouteSummary:
         "skipped": [{"stop": stops[s].id, "reason": why} for s, why in plan.skipped.items()],
         "solver": plan.solver,
         "solve_seconds": round(plan.solve_seconds, 3),
+        "basis": basis.to_json(),
         "warnings": warnings,
     }
 

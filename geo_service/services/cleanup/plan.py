@@ -19,6 +19,7 @@ from analysis.routing import (
     straight_walks,
 )
 from geo_service.errors import InvalidParameter, NotFound
+from geo_service.services.basis import Basis
 from geo_service.services.cleanup.stops import Candidate, candidates
 from geo_service.settings import EventKind
 from geo_service.storage import NetworkInfo
@@ -61,6 +62,7 @@ class PlannedRoute:
     start: Place
     end: Place
     network: NetworkInfo | None
+    basis: Basis  # what share of the window's reports the stops hold
 
 
 # -- where the crew starts -----------------------------------------------------------------
@@ -119,9 +121,9 @@ def plan_cleanup(ctx: ProgramContext, query: CleanupQuery) -> PlannedRoute:
         raise InvalidParameter("say where the crew starts: start_site (a site id) or start")
     end = _place(ctx, site_id=query.end_site, point=query.end, network=network, what="end")
     end = end or start
-    stops, window = candidates(ctx, query.period)
+    stops, window, basis = candidates(ctx, query.period)
     x = np.array([start.x, end.x] + [c.x for c in stops], dtype=np.float64)
     y = np.array([start.y, end.y] + [c.y for c in stops], dtype=np.float64)
     walks = network_walks(network, x, y) if network is not None else straight_walks(x, y)
     plan = plan_routes(walks, [c.value for c in stops], route_settings)
-    return PlannedRoute(query, route_settings, stops, window, plan, walks, start, end, info)
+    return PlannedRoute(query, route_settings, stops, window, plan, walks, start, end, info, basis)

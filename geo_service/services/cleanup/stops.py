@@ -18,10 +18,12 @@ from analysis.grid import cell_centres
 from geo_service.deployment import Deployment
 from geo_service.ingest.layers import exclusion_zones
 from geo_service.periods import Period, latest_published, parse_period
+from geo_service.services.basis import Basis, base_basis, full_basis
 from geo_service.services.cleanup.cleaned import DAY_S, last_cleaned
 from geo_service.services.releases import check_period, get_release, grace_days
 from geo_service.settings import EventKind
 from geo_service.storage import Store
+from maps.words import period_words
 
 if TYPE_CHECKING:
     from geo_service.services.program import ProgramContext
@@ -73,8 +75,9 @@ class Candidate:
         return "; ".join(parts)
 
 
-def candidates(ctx: ProgramContext, period_text: str | None) -> tuple[list[Candidate], str]:
-    """Needle-report cells a crew may be sent to, and a label for the window they come from."""
+def candidates(ctx: ProgramContext, period_text: str | None) -> tuple[list[Candidate], str, Basis]:
+    """Needle-report cells a crew may be sent to, a label for the window they come from, and
+    what share of the window's reports they hold."""
     store, deployment, program_id, now = ctx.store, ctx.deployment, ctx.program_id, ctx.now
     kind = EventKind.NEEDLE_REPORT
     base_m = deployment.cell_m(kind)
@@ -83,6 +86,7 @@ def candidates(ctx: ProgramContext, period_text: str | None) -> tuple[list[Candi
         start = int(now) - MANAGER_WINDOW_DAYS * DAY_S
         cells = _all_cells(store, deployment, program_id, start, int(now))
         window, days = f"the last {MANAGER_WINDOW_DAYS} days", float(MANAGER_WINDOW_DAYS)
+        basis = full_basis(sum(cells.values()), sum(cells.values()), window)
     else:
         choice = store.publication(program_id)
         label = period_text or latest_published(
@@ -94,6 +98,7 @@ def candidates(ctx: ProgramContext, period_text: str | None) -> tuple[list[Candi
         window = period.label
         if ctx.full_view:
             cells = _all_cells(store, deployment, program_id, period.start, period.end)
+            basis = full_basis(sum(cells.values()), sum(cells.values()), period_words(label))
         else:
             release = get_release(
                 store,
@@ -106,8 +111,9 @@ def candidates(ctx: ProgramContext, period_text: str | None) -> tuple[list[Candi
             )
             # Only base cells: a rolled-up square a kilometre wide is not a place to walk to.
             cells = release.base_cells()
+            basis = base_basis(release, period_words(period.label))
     if not cells:
-        return [], window
+        return [], window, basis
     ix = np.array([c[0] for c in cells], dtype=np.int64)
     iy = np.array([c[1] for c in cells], dtype=np.int64)
     cx, cy = cell_centres(ix, iy, grid=deployment.grid, cell_m=base_m)
@@ -118,7 +124,7 @@ def candidates(ctx: ProgramContext, period_text: str | None) -> tuple[list[Candi
                   cells[(int(ix[i]), int(iy[i]))], days, cleaned[i], near[i])
         for i in range(len(ix))
     ]  # fmt: skip
-    return out, window
+    return out, window, basis
 
 
 def _all_cells(

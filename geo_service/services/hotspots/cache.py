@@ -81,7 +81,7 @@ class HotspotCache:
             return self._released_answer(ctx, query, period)
         program_id, deployment = ctx.program_id, ctx.deployment
         version = ctx.store.data_version(program_id)
-        body_key = (program_id, version, query, "full")
+        body_key = (program_id, version, query, "full", None if period is None else period.label)
         body: bytes | None = self._get(self._bodies, body_key)
         if body is not None:
             return body, True
@@ -100,7 +100,8 @@ class HotspotCache:
             analysis = analyse_cells(deployment, query, cells)
             self._put(self._analyses, analysis_key, analysis)
         body = orjson.dumps(
-            publish(analysis, deployment, role=ctx.role), option=orjson.OPT_SERIALIZE_NUMPY
+            publish(analysis, deployment, role=ctx.role, period=period),
+            option=orjson.OPT_SERIALIZE_NUMPY,
         )
         self._put(self._bodies, body_key, body)
         return body, False

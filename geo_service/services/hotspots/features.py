@@ -12,8 +12,10 @@ from geo_service.auth import FULL_VIEW, Role
 from geo_service.deployment import Deployment
 from geo_service.geojson import Feature, FeatureCollection, polygon
 from geo_service.periods import Period
+from geo_service.services.basis import Basis, base_basis, full_basis
 from geo_service.services.hotspots.compute import Analysis, Method
 from geo_service.services.releases import Release
+from maps.words import period_words
 
 DENSITY_LEVELS = 10
 CONFIDENCE = {3: "99%", 2: "95%", 1: "90%"}
@@ -78,10 +80,17 @@ def publish(
             # None released looks the same whether the period had no events or a few.
             summary["parameters"] = {"cell_m": query.cell_m}
             summary["counts"] = {"events_shown": 0, "features": 0}
-        if not features:
+        basis = base_basis(released, period_words(period.label))
+        if not released.features:
             warnings.append(
                 "nothing in this period passes the publication threshold; try a quarter"
             )
+        elif not basis.used:
+            warnings.append(
+                "this period's reports are shown only in larger squares, too coarse to "
+                "analyse here; try a longer period"
+            )
+        _state_basis(summary, basis)
         return {"type": "FeatureCollection", "features": features, "summary": summary}
     if analysis.cells.total and analysis.per_cell:
         if query.method is Method.GI_STAR:
@@ -92,7 +101,18 @@ def publish(
             features = _cluster_features(analysis, deployment, summary)
     else:
         summary["counts"] = {"events": 0, "features": 0}
+    window = period_words(period.label) if period is not None else "this window"
+    every = analysis.cells.total  # a manager's analysis reads every event of the window
+    _state_basis(summary, full_basis(every, every, window))
     return {"type": "FeatureCollection", "features": features, "summary": summary}
+
+
+def _state_basis(summary: Summary, basis: Basis) -> None:
+    """Say what share of the window's reports the answer rests on, and warn below half."""
+    summary["basis"] = basis.to_json()
+    warnings = summary["warnings"]
+    assert isinstance(warnings, list)
+    warnings.extend(basis.warnings)
 
 
 def _released_features(
