@@ -32,7 +32,7 @@ from geo_service.services.publication import (
     change_publication,
     describe,
 )
-from geo_service.services.releases import get_release, release_features
+from geo_service.services.releases import View, get_release, release_features
 from geo_service.settings import EventKind
 from geo_service.storage import ProgramPublication
 
@@ -79,7 +79,7 @@ def published_body(
         kind=ask.kind,
         period=period,
         now=now,
-        audience=audience,
+        view=View(audience, getattr(ask, "cell_m", None)),
     )
     features = release_features(release, deployment)
     summary: dict[str, Any] = {

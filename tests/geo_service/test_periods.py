@@ -18,11 +18,10 @@ from geo_service.periods import (
     Bucket,
     is_published,
     latest_published,
-    month_label,
     month_of_buckets,
     month_start,
     parse_period,
-    quarter_label,
+    period_label,
     quarter_of_month,
     recent_quarters,
 )
@@ -86,8 +85,7 @@ def test_the_latest_published_period_is_published_and_the_next_is_not(
 ) -> None:
     latest = parse_period(latest_published(bucket, now=now, grace_days=grace, tz=WINNIPEG), HERE)
     assert is_published(latest, now=now, grace_days=grace)
-    after = latest.months[-1] + 1
-    following = month_label(after) if bucket is Bucket.MONTH else quarter_label(after // 3)
+    following = period_label(bucket, latest.months[-1] + 1)
     assert not is_published(parse_period(following, HERE), now=now, grace_days=grace)
 
 

@@ -171,17 +171,12 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
     from analysis import publication as core
     from geo_service.services.releases import making
 
-    def plain_quarter(_deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
-        family = [
-            [core.Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
-                (atoms.period == m) & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
-             for c in month.features]
-            for m, month in zip(period.months, months, strict=True)
-        ]  # fmt: skip
+    def plain_quarter(_deployment: Any, atoms: Any, rule: Any, parts: Any) -> Any:
+        family = [layer for _, layers in parts for layer in layers]
         plain = core.release(atoms, k=rule.k, top_level=0).features
         return plain, [*family, plain]
 
-    monkeypatch.setattr(making, "_quarter", plain_quarter)
+    monkeypatch.setattr(making, "_nested", plain_quarter)
     response = client.get(
         "/v1/published", params={"kind": kind.value, "period": "2025-Q2"}, headers=other.peer
     )
