@@ -20,7 +20,7 @@ from geo_service.periods import Period, parse_datetime, parse_period
 from geo_service.services.deadline import AnalysisOverdue, timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.program import ProgramContext
-from geo_service.services.releases import check_period
+from geo_service.services.releases import check_period, levels_above_stored
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
 
@@ -82,11 +82,14 @@ class HotspotParams(Ask):
     )
     period: str | None = Field(
         None,
-        description="a finished month (2025-05) or quarter (2025-Q2); required for "
-        "peers and planners",
+        description="a finished month (2025-05), quarter (2025-Q2), half-year (2025-H1) or "
+        "year (2025); required for peers and planners",
     )
     cell_m: int | None = Field(
-        None, ge=1, description="cell size: the kind's stored size × 2^k (default: stored size)"
+        None,
+        ge=1,
+        description="cell size: the kind's stored size × 2^k (default: stored size); for "
+        "peers and planners the release's cells summed into the larger squares",
     )
     distance_m: float | None = Field(
         None, gt=0, le=50_000, description="gi_star: distance band (default: from the data)"
@@ -145,13 +148,11 @@ def hotspot_query(ctx: ProgramContext, ask: HotspotParams) -> tuple[HotspotQuery
     if not ctx.full_view:
         if ask.period is None or ask.datetime is not None:
             raise InvalidParameter(
-                "peers and planners see finished months or quarters: ask with period=2025-05 "
-                "or period=2025-Q2 instead of datetime"
+                "peers and planners see finished months, quarters, half-years or years: ask "
+                "with period=2025-05, 2025-Q2, 2025-H1 or 2025 instead of datetime"
             )
-        if ask.cell_m is not None:
-            raise InvalidParameter(
-                "peers and planners see the released cells; cell_m is for managers"
-            )
+        # Only sizes a release can be summed into, up to one square over the whole area.
+        levels_above_stored(ctx.deployment, ask.kind, ask.cell_m)
     size = _cell_size(ctx, ask)
     period = None
     start: int | None

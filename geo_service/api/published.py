@@ -39,7 +39,7 @@ from geo_service.storage import ProgramPublication
 router = APIRouter(prefix="/v1", tags=["publication"])
 PublicationReader = Annotated[ProgramContext, Depends(allowed(Action.READ_PUBLICATION))]
 PublicationChanger = Annotated[ProgramContext, Depends(allowed(Action.CHANGE_PUBLICATION))]
-PERIOD = "a finished month (2025-05) or quarter (2025-Q2)"
+PERIOD = "a finished month (2025-05), quarter (2025-Q2), half-year (2025-H1) or year (2025)"
 
 
 class PublishedAsk(Ask):
@@ -50,6 +50,12 @@ class PublishedAsk(Ask):
     )
     format: Literal["geojson", "gpkg"] = Field(
         "geojson", description="gpkg: the same cells as a GeoPackage layer, with its summary"
+    )
+    cell_m: int | None = Field(
+        None,
+        ge=1,
+        description="the released cells summed into squares of the stored size × 2^k "
+        "(default: the stored size)",
     )
 
 
@@ -86,6 +92,7 @@ def published_body(
         "kind": ask.kind.value,
         "period": period.label,
         "audience": audience.value,
+        "cell_m": release.cell_m,
         "k": release.k,
         "drop_top_keys": release.rule.drop_top_keys,
         "rule": release.rule.describe(),

@@ -61,6 +61,7 @@ class LockerQuestion:
     kinds: list[EventKind]
     period: str | None
     seconds: float  # for the solver
+    cell_m: int | None = None  # demand in larger squares (None: the stored size)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class _Lockers:
 
 
 def site_lockers(ctx: ProgramContext, question: LockerQuestion) -> LockerPlan:
-    window = resolve_window(ctx, question.period, long_view=True)
+    window = resolve_window(ctx, question.period, long_view=True, cell_m=question.cell_m)
     new_open = hours_open(question.opening_hours)
     assert new_open is not None
     routing = walking(ctx)
@@ -266,6 +267,7 @@ def _choice(lockers: _Lockers, plan: Siting, covers_at_most: float, k: int | Non
 class RankingQuestion:
     weights: dict[str, float]  # per criterion: overdoses, needle_reports, service_gap
     period: str | None
+    cell_m: int | None = None  # demand in larger squares (None: the stored size)
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,7 @@ def consumption_suitability(ctx: ProgramContext, question: RankingQuestion) -> R
         raise InvalidParameter("weights must be finite and not negative")
     if sum(weights.values()) <= 0:
         raise InvalidParameter("at least one weight must be more than 0")
-    window = resolve_window(ctx, question.period, long_view=True)
+    window = resolve_window(ctx, question.period, long_view=True, cell_m=question.cell_m)
     routing = walking(ctx)
     demand = {kind: demand_seen(ctx, kind, window)[0] for kind in DEMAND_KINDS}
     cands = read_candidates(ctx, list(demand.values()), "consumption_site")
