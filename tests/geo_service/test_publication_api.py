@@ -171,7 +171,7 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
     from analysis import publication as core
     from geo_service.services.releases import making
 
-    def plain_quarter(_deployment: Any, atoms: Any, rule: Any, parts: Any) -> Any:
+    def plain_quarter(_deployment: Any, atoms: Any, _period: Any, rule: Any, parts: Any) -> Any:
         family = [layer for _, layers in parts for layer in layers]
         plain = core.release(atoms, k=rule.k, top_level=0).features
         return plain, [*family, plain]

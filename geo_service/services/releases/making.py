@@ -146,7 +146,7 @@ def make_release(
         family = [features]
     else:
         rebuilt = [_rebuild(deployment, atoms, part) for part in parts]
-        features, family = _nested(deployment, atoms, rule, rebuilt)
+        features, family = _nested(deployment, atoms, period, rule, rebuilt)
     public_k = max(rule.k, 1)
     published = [f.member_set for layer in family for f in layer]
     published += [
@@ -193,7 +193,7 @@ def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
         ]  # fmt: skip
         return layer, [layer]
     rebuilt = [_rebuild(deployment, atoms, p) for p in part.parts]
-    features, family = _nested(deployment, atoms, frozen.rule, rebuilt)
+    features, family = _nested(deployment, atoms, frozen.period, frozen.rule, rebuilt)
     shown = sorted((f.level, f.ix, f.iy, f.count) for f in features)
     if shown != sorted((c.level, c.ix, c.iy, c.count) for c in frozen.features):
         # Its reports can no longer be matched to its cells (a changed area, say): publish
@@ -205,12 +205,15 @@ def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
     return features, family
 
 
-def _nested(deployment: Deployment, atoms: Atoms, rule: ReleaseRule, parts: list[Layers]) -> Layers:
+def _nested(
+    deployment: Deployment, atoms: Atoms, period: Period, rule: ReleaseRule, parts: list[Layers]
+) -> Layers:
     """A longer period: its parts' frozen cells, plus a release of every report no part
     showed (a quarter on its months, a half-year on its quarters, a year on its half-years)."""
     part_features: list[Feature] = []
     family: list[list[Feature]] = []
-    shown = np.zeros(len(atoms), dtype=bool)
+    # The atoms may span a longer period (rebuilding a part of it): only this one's count.
+    shown = ~np.isin(atoms.period, period.months)
     for features, layers in parts:
         for f in features:
             shown[f.members] = True
