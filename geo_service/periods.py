@@ -29,6 +29,10 @@ DAY_S = 86_400
 # One spelling per period, since the label keys its frozen release: ASCII digits only (``\d``
 # takes any Unicode digit) and matched in full (``$`` also matches before a final newline).
 PERIOD_PATTERN = re.compile(r"(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|H([12])))?", re.ASCII)
+ONLY_PERIODS_BELOW_MANAGER = (
+    "peers and planners see finished months, quarters, half-years or years: ask with "
+    "period=2025-05, 2025-Q2, 2025-H1 or 2025 instead of datetime"
+)
 PERIOD_HELP = (
     "period must be a calendar month such as 2025-05, a quarter such as 2025-Q2, a half-year "
     "such as 2025-H1 or a year such as 2025"
@@ -165,12 +169,6 @@ def finished_periods(
         first = first_month - first_month % size
         out[bucket] = [period_label(bucket, m) for m in range(latest, first - 1, -size)]
     return out
-
-
-def recent_quarters(*, now: float, grace_days: int, tz: dt.tzinfo, count: int = 8) -> list[str]:
-    """The latest published quarter and the ones before it, newest first."""
-    last = month_of(dt.datetime.fromtimestamp(now - grace_days * DAY_S, tz)) // 3 - 1
-    return [quarter_label(q) for q in range(last, last - count, -1)]
 
 
 def month_of_buckets(bucket_start: npt.NDArray[np.int64], tz: dt.tzinfo | str) -> list[str]:

@@ -16,7 +16,7 @@ from geo_service.errors import InvalidParameter, problem_response
 from geo_service.geojson import GEOJSON
 from geo_service.models import KEYED, GeoJSONAnswer, HotspotCollection, problems
 from geo_service.params import Ask
-from geo_service.periods import Period, parse_datetime, parse_period
+from geo_service.periods import ONLY_PERIODS_BELOW_MANAGER, Period, parse_datetime, parse_period
 from geo_service.services.deadline import AnalysisOverdue, timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.program import ProgramContext
@@ -147,10 +147,7 @@ def hotspot_query(ctx: ProgramContext, ask: HotspotParams) -> tuple[HotspotQuery
         raise InvalidParameter("give either datetime or period, not both")
     if not ctx.full_view:
         if ask.period is None or ask.datetime is not None:
-            raise InvalidParameter(
-                "peers and planners see finished months, quarters, half-years or years: ask "
-                "with period=2025-05, 2025-Q2, 2025-H1 or 2025 instead of datetime"
-            )
+            raise InvalidParameter(ONLY_PERIODS_BELOW_MANAGER)
         # Only sizes a release can be summed into, up to one square over the whole area.
         levels_above_stored(ctx.deployment, ask.kind, ask.cell_m)
     size = _cell_size(ctx, ask)
