@@ -234,6 +234,8 @@ def test_a_steward_raises_thresholds_and_everyone_else_is_refused(
     low = put(town.steward, {"k_peer": 3})
     assert "never set below" in problem(low, 400)["detail"]
     assert put(town.steward, {"k_peer": 8, "colour": "red"}).status_code == 422
+    for longer in ("half", "year"):  # always released on top, never the smallest period
+        assert "month or quarter" in problem(put(town.steward, {"bucket": longer}), 400)["detail"]
     raised = put(town.steward, {"k_peer": 8, "bucket": "quarter"})
     assert raised.status_code == 200 and raised.json()["k"]["peer"] == 8
     body = published(client, town.peer, kind="needle_report", period="2025-Q2")
