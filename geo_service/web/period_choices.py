@@ -59,3 +59,10 @@ def period_choice(
         if (found := grouped.get(bucket))
     ]
     return Select("period", "Period", [lead] if lead else [], chosen, groups)
+
+
+def offered_years(ctx: ProgramContext, kind: EventKind, chosen: int) -> list[str]:
+    """The years a month-by-month map offers, newest first: those with a released (peers,
+    planners) or finished (managers) month, and always the chosen one."""
+    years = {int(label[:4]) for label in offered_periods(ctx, kind)} | {chosen}
+    return [str(year) for year in sorted(years, reverse=True)]

@@ -165,3 +165,19 @@ def test_a_bad_datetime_is_refused_as_the_api_refuses_it(
     assert status == api.status_code == 400
     assert needle in api.json()["detail"] and api.json()["detail"] in html.unescape(page)
     assert "yesterday" not in page
+
+
+def test_the_trends_year_list_runs_from_the_first_report_and_holds_the_chosen_year(
+    town: dict[str, Any],
+) -> None:
+    tz = town["deployment"].tz
+    first = town["store"].first_event_start(town["program_id"], "needle_report")
+    first_year = dt.datetime.fromtimestamp(first, tz).year
+    client, manager = town["client"], town["keys"][Role.MANAGER]
+    page = client.get(f"/maps/trends?kind=needle_report&year={first_year}", headers=manager)
+    assert page.status_code == 200
+    offered = [value for value, _, _ in OPTION.findall(page.text)]
+    assert offered == [str(y) for y in range(dt.datetime.now(tz).year, first_year - 1, -1)]
+    assert _selected(page.text) == [str(first_year)]
+    old = client.get("/maps/trends?kind=needle_report&year=2015", headers=manager).text
+    assert _selected(old) == ["2015"] and "2015" in _title(old)
