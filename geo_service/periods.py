@@ -143,7 +143,7 @@ def is_published(period: Period, *, now: float, grace_days: int) -> bool:
 
 
 def latest_published(bucket: str, *, now: float, grace_days: int, tz: dt.tzinfo) -> str:
-    """The latest month or quarter that ended at least ``grace_days`` days before ``now``.
+    """The latest period of a length that ended at least ``grace_days`` days before ``now``.
 
     The grace is counted in seconds, as :func:`is_published` counts it, so the answer is
     always a period it accepts (a wall-clock "7 days" is an hour off across a DST change).

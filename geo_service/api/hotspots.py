@@ -178,9 +178,10 @@ def get_hotspots(
     """Managers and stewards: computed on all of the program's events of ``kind`` in the
     window, every cell with its statistics.
 
-    Peers and planners ask for a published month or quarter, and every method runs on its
-    frozen release alone (its stored-size cells at their released counts): defaults chosen
-    from the data are chosen from the release, and hidden reports leave no mark.
+    Peers and planners ask for a published month, quarter, half-year or year, and every method
+    runs on its frozen release alone (its stored-size cells at their released counts, or with
+    ``cell_m`` those cells summed into larger squares): defaults chosen from the data are
+    chosen from the release, and hidden reports leave no mark.
     """
     query, period = hotspot_query(ctx, ask)
     try:

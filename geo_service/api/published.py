@@ -123,7 +123,7 @@ def published_for(ctx: ProgramContext, ask: PublishedAsk) -> bytes:
 
 @router.get(
     "/published",
-    summary="The released cells of one kind for a finished month or quarter",
+    summary="The released cells of one kind for a finished month, quarter, half-year or year",
     response_class=GeoJSONAnswer,
     responses={
         200: {
