@@ -241,7 +241,8 @@ def hotspots_download(
         ctx.principal,
         route="/maps/hotspots." + fmt,
         counts=feature_counts(answer),
-        parameters={"kind": kind, "period": window.period, "datetime": window.datetime},
+        parameters={"kind": kind}
+        | ({"period": window.period} if window.period else {"datetime": window.datetime}),
     )
     name = f"hotspots-{kind.value}-{chosen}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
