@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from analysis.publication import coarsen, release_month, release_quarter  # noqa: E402
 from geo_service.deployment import Deployment  # noqa: E402
 from geo_service.periods import Bucket, parse_period, quarter_of_month  # noqa: E402
-from geo_service.services.releases.making import _read_reports, _top_level  # noqa: E402
-from geo_service.services.releases.model import PUBLIC_LEVELS  # noqa: E402
+from geo_service.services.releases.making import _read_reports  # noqa: E402
+from geo_service.services.releases.model import PUBLIC_LEVELS, top_level  # noqa: E402
 from geo_service.settings import EventKind, Settings  # noqa: E402
 from geo_service.storage.sql import open_store  # noqa: E402
 
@@ -82,7 +82,7 @@ def shares(name: str, settings: Settings, program: str, kinds: list[EventKind]) 
                     else:
                         month_layers, residual = release_quarter(
                             atoms, list(period.months), k=5, drop_top_keys=drop,
-                            top_level=_top_level(deployment, deployment.cell_m(kind)),
+                            top_level=top_level(deployment, deployment.cell_m(kind)),
                         )  # fmt: skip
                         features = [f for m in month_layers.values() for f in m.features]
                         features += residual.features

@@ -1,9 +1,10 @@
-"""Months and quarters: one spelling per period and all the calendar arithmetic on them.
+"""Months, quarters, half-years and years: one spelling per period and all the calendar
+arithmetic on them.
 
-A period label (``2025-05``, ``2025-Q2``) keys a frozen release, so it is parsed in one place
-and every "which month is this", "which quarter holds it" and "what is published by now" is
-answered here, in the deployment's local time zone. Months are counted as one integer,
-``year * 12 + month - 1``, so stepping across a year is plain arithmetic.
+A period label (``2025-05``, ``2025-Q2``, ``2025-H1``, ``2025``) keys a frozen release, so it
+is parsed in one place and every "which month is this", "which quarter holds it" and "what is
+published by now" is answered here, in the deployment's local time zone. Months are counted
+as one integer, ``year * 12 + month - 1``, so stepping across a year is plain arithmetic.
 """
 
 from __future__ import annotations
@@ -27,12 +28,27 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 DAY_S = 86_400
 # One spelling per period, since the label keys its frozen release: ASCII digits only (``\d``
 # takes any Unicode digit) and matched in full (``$`` also matches before a final newline).
-PERIOD_PATTERN = re.compile(r"(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4]))", re.ASCII)
+PERIOD_PATTERN = re.compile(r"(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|H([12])))?", re.ASCII)
+ONLY_PERIODS_BELOW_MANAGER = (
+    "peers and planners see finished months, quarters, half-years or years: ask with "
+    "period=2025-05, 2025-Q2, 2025-H1 or 2025 instead of datetime"
+)
+PERIOD_HELP = (
+    "period must be a calendar month such as 2025-05, a quarter such as 2025-Q2, a half-year "
+    "such as 2025-H1 or a year such as 2025"
+)
 
 
 class Bucket(enum.StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
+    HALF = "half"
+    YEAR = "year"
+
+
+MONTHS_IN = {Bucket.MONTH: 1, Bucket.QUARTER: 3, Bucket.HALF: 6, Bucket.YEAR: 12}
+# What each longer period is made of: its frozen parts (a release nests on them).
+PART_OF = {Bucket.QUARTER: Bucket.MONTH, Bucket.HALF: Bucket.QUARTER, Bucket.YEAR: Bucket.HALF}
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,23 @@ def quarter_label(quarter: int) -> str:
     return f"{quarter // 4}-Q{quarter % 4 + 1}"
 
 
+def period_label(bucket: Bucket, first_month: int) -> str:
+    """The label of the ``bucket``-long period that starts with the month index given."""
+    year, month0 = divmod(first_month, 12)
+    return {
+        Bucket.MONTH: month_label(first_month),
+        Bucket.QUARTER: f"{year}-Q{month0 // 3 + 1}",
+        Bucket.HALF: f"{year}-H{month0 // 6 + 1}",
+        Bucket.YEAR: f"{year}",
+    }[bucket]
+
+
+def period_holding(bucket: Bucket, month: int) -> str:
+    """The label of the ``bucket``-long period that holds the month index given."""
+    size = MONTHS_IN[bucket]
+    return period_label(bucket, month - month % size)
+
+
 def month_start(month: int, tz: dt.tzinfo) -> int:
     """UTC epoch seconds of local midnight on the first day of a month index."""
     year, month0 = divmod(month, 12)
@@ -66,23 +99,42 @@ def month_of(moment: dt.datetime) -> int:
 
 
 def parse_period(text: str, deployment: Deployment) -> Period:
-    """``2025-05`` (a month) or ``2025-Q2`` (a quarter), in the deployment's time zone."""
+    """``2025-05`` (a month), ``2025-Q2`` (a quarter), ``2025-H1`` (a half-year) or ``2025``
+    (a year), in the deployment's time zone."""
     match = PERIOD_PATTERN.fullmatch(text)
     if not match:
-        raise InvalidParameter(
-            "period must be a calendar month such as 2025-05 or a quarter such as 2025-Q2"
-        )
+        raise InvalidParameter(PERIOD_HELP)
     year = int(match.group(1))
     if not FIRST_YEAR <= year <= LAST_YEAR:  # year 0 or 9999 would overflow the clock
         raise InvalidParameter(f"period must fall in the years {FIRST_YEAR}-{LAST_YEAR}")
-    if match.group(2):
-        months: tuple[int, ...] = (year * 12 + int(match.group(2)) - 1,)
-        bucket = Bucket.MONTH
+    month, quarter, half = match.group(2, 3, 4)
+    if month:
+        bucket, first = Bucket.MONTH, year * 12 + int(month) - 1
+    elif quarter:
+        bucket, first = Bucket.QUARTER, year * 12 + (int(quarter) - 1) * 3
+    elif half:
+        bucket, first = Bucket.HALF, year * 12 + (int(half) - 1) * 6
     else:
-        first = year * 12 + (int(match.group(3)) - 1) * 3
-        months, bucket = (first, first + 1, first + 2), Bucket.QUARTER
-    tz = deployment.tz
-    return Period(text, bucket, months, month_start(months[0], tz), month_start(months[-1] + 1, tz))
+        bucket, first = Bucket.YEAR, year * 12
+    return period_of(bucket, first, deployment.tz)
+
+
+def period_of(bucket: Bucket, first_month: int, tz: dt.tzinfo) -> Period:
+    """The ``bucket``-long period that starts with the month index given."""
+    months = tuple(range(first_month, first_month + MONTHS_IN[bucket]))
+    label = period_label(bucket, first_month)
+    start, end = month_start(months[0], tz), month_start(months[-1] + 1, tz)
+    return Period(label, bucket, months, start, end)
+
+
+def parts_of(period: Period, tz: dt.tzinfo) -> list[Period]:
+    """The frozen parts a longer period nests on: a quarter's months, a half-year's quarters,
+    a year's half-years (none for a month)."""
+    if period.bucket not in PART_OF:
+        return []
+    part = PART_OF[period.bucket]
+    step = MONTHS_IN[part]
+    return [period_of(part, first, tz) for first in period.months[::step]]
 
 
 def is_published(period: Period, *, now: float, grace_days: int) -> bool:
@@ -91,21 +143,32 @@ def is_published(period: Period, *, now: float, grace_days: int) -> bool:
 
 
 def latest_published(bucket: str, *, now: float, grace_days: int, tz: dt.tzinfo) -> str:
-    """The latest month or quarter that ended at least ``grace_days`` days before ``now``.
+    """The latest period of a length that ended at least ``grace_days`` days before ``now``.
 
     The grace is counted in seconds, as :func:`is_published` counts it, so the answer is
     always a period it accepts (a wall-clock "7 days" is an hour off across a DST change).
     """
-    shifted = dt.datetime.fromtimestamp(now - grace_days * DAY_S, tz)
-    if bucket == Bucket.QUARTER:
-        return quarter_label(month_of(shifted) // 3 - 1)
-    return month_label(month_of(shifted) - 1)
+    return period_label(Bucket(bucket), _latest_first_month(bucket, now, grace_days, tz))
 
 
-def recent_quarters(*, now: float, grace_days: int, tz: dt.tzinfo, count: int = 8) -> list[str]:
-    """The latest published quarter and the ones before it, newest first."""
-    last = month_of(dt.datetime.fromtimestamp(now - grace_days * DAY_S, tz)) // 3 - 1
-    return [quarter_label(q) for q in range(last, last - count, -1)]
+def _latest_first_month(bucket: str, now: float, grace_days: int, tz: dt.tzinfo) -> int:
+    size = MONTHS_IN[Bucket(bucket)]
+    current = month_of(dt.datetime.fromtimestamp(now - grace_days * DAY_S, tz))
+    return current - current % size - size
+
+
+def finished_periods(
+    first_month: int, *, now: float, grace_days: int, tz: dt.tzinfo
+) -> dict[Bucket, list[str]]:
+    """Every month, quarter, half-year and year from the one holding ``first_month`` to the
+    latest published by ``now``, newest first (grace 0: every finished one)."""
+    out: dict[Bucket, list[str]] = {}
+    for bucket in Bucket:
+        size = MONTHS_IN[bucket]
+        latest = _latest_first_month(bucket, now, grace_days, tz)
+        first = first_month - first_month % size
+        out[bucket] = [period_label(bucket, m) for m in range(latest, first - 1, -size)]
+    return out
 
 
 def month_of_buckets(bucket_start: npt.NDArray[np.int64], tz: dt.tzinfo | str) -> list[str]:

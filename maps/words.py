@@ -7,6 +7,7 @@ p, confidence) in a "details" line. Period values stay as the API spells them (`
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 
@@ -20,6 +21,8 @@ MONTHS = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+HALF = re.compile(r"^(\d{4})-H([12])$")
+PERIOD_GROUPS = {"quarter": "Quarters", "half": "Half-years", "year": "Years", "month": "Months"}
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -47,13 +50,36 @@ GI_LEGEND_DETAILS = (
 
 
 def period_words(label: str) -> str:
-    """``2025-Q2`` -> "April–June 2025", ``2025-05`` -> "May 2025"; anything else as given."""
+    """``2025-Q2`` -> "April–June 2025", ``2025-H2`` -> "July–December 2025", ``2025-05``
+    -> "May 2025"; anything else (a year) as given."""
     if quarter := QUARTER.match(label):
         year, q = quarter.group(1), int(quarter.group(2))
         return f"{MONTHS[3 * q - 3]}–{MONTHS[3 * q - 1]} {year}"
+    if half := HALF.match(label):
+        year, h = half.group(1), int(half.group(2))
+        return f"{MONTHS[6 * h - 6]}–{MONTHS[6 * h - 1]} {year}"
     if month := MONTH.match(label):
         return f"{MONTHS[int(month.group(2)) - 1]} {month.group(1)}"
     return label
+
+
+def day_words(day: dt.date) -> str:
+    """``2026-03-04`` -> "4 March 2026"."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def window_words(first: dt.date | None, last: dt.date | None) -> str:
+    """A chosen window in words: its first and last days, either end open."""
+    if first is None and last is None:
+        return "every report"
+    if first is None:
+        assert last is not None
+        return f"up to {day_words(last)}"
+    if last is None:
+        return f"from {day_words(first)} on"
+    if first == last:
+        return day_words(first)
+    return f"{day_words(first)} to {day_words(last)}"
 
 
 def reports_words(count: int) -> str:

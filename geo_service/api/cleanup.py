@@ -56,8 +56,8 @@ class CleanupRequest(BaseModel):
     minutes_per_stop: float = Field(default=10, ge=0, le=120, allow_inf_nan=False)
     period: str | None = Field(
         default=None,
-        description="a finished month or quarter; default: the latest (peers and planners "
-        "see its released cells; managers default to the last 90 days)",
+        description="a finished month, quarter, half-year or year; default: the latest "
+        "(peers and planners see its released cells; managers default to the last 90 days)",
     )
     search_seconds: float = Field(default=1.0, ge=0.05, le=10, allow_inf_nan=False)
 

@@ -29,6 +29,12 @@ class CoverageAsk(Ask):
     kind: Literal["needle_report", "overdose"] | None = None
     period: str | None = Field(None, max_length=10)
     top: int = Field(50, ge=0, le=500)
+    cell_m: int | None = Field(
+        None,
+        ge=1,
+        description="count demand in squares of the stored size × 2^k (larger "
+        "squares: answers rest on more reports)",
+    )
 
 
 @router.get(
@@ -47,7 +53,7 @@ async def get_coverage(ctx: ContextDep, ask: Annotated[CoverageAsk, Query()]) ->
     if any(not (0 < m <= 120) for m in thresholds):
         raise InvalidParameter("minutes must each be more than 0 and at most 120")
     kinds = list(DEMAND_KINDS) if ask.kind is None else [EventKind(ask.kind)]
-    question = CoverageQuestion(ask.service, thresholds, kinds, ask.period, ask.top)
+    question = CoverageQuestion(ask.service, thresholds, kinds, ask.period, ask.top, ask.cell_m)
 
     def work() -> dict[str, Any]:
         return coverage_report(ctx, question).to_json()
@@ -61,6 +67,7 @@ async def get_coverage(ctx: ContextDep, ask: Annotated[CoverageAsk, Query()]) ->
         "minutes": thresholds,
         "kind": ask.kind,
         "period": ask.period,
+        "cell_m": ask.cell_m,
     }
     audit_small_cells(
         ctx.store,

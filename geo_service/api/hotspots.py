@@ -16,11 +16,11 @@ from geo_service.errors import InvalidParameter, problem_response
 from geo_service.geojson import GEOJSON
 from geo_service.models import KEYED, GeoJSONAnswer, HotspotCollection, problems
 from geo_service.params import Ask
-from geo_service.periods import Period, parse_datetime, parse_period
+from geo_service.periods import ONLY_PERIODS_BELOW_MANAGER, Period, parse_datetime, parse_period
 from geo_service.services.deadline import AnalysisOverdue, timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.program import ProgramContext
-from geo_service.services.releases import check_period
+from geo_service.services.releases import check_period, levels_above_stored
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
 
@@ -82,11 +82,14 @@ class HotspotParams(Ask):
     )
     period: str | None = Field(
         None,
-        description="a finished month (2025-05) or quarter (2025-Q2); required for "
-        "peers and planners",
+        description="a finished month (2025-05), quarter (2025-Q2), half-year (2025-H1) or "
+        "year (2025); required for peers and planners",
     )
     cell_m: int | None = Field(
-        None, ge=1, description="cell size: the kind's stored size × 2^k (default: stored size)"
+        None,
+        ge=1,
+        description="cell size: the kind's stored size × 2^k (default: stored size); for "
+        "peers and planners the release's cells summed into the larger squares",
     )
     distance_m: float | None = Field(
         None, gt=0, le=50_000, description="gi_star: distance band (default: from the data)"
@@ -144,14 +147,9 @@ def hotspot_query(ctx: ProgramContext, ask: HotspotParams) -> tuple[HotspotQuery
         raise InvalidParameter("give either datetime or period, not both")
     if not ctx.full_view:
         if ask.period is None or ask.datetime is not None:
-            raise InvalidParameter(
-                "peers and planners see finished months or quarters: ask with period=2025-05 "
-                "or period=2025-Q2 instead of datetime"
-            )
-        if ask.cell_m is not None:
-            raise InvalidParameter(
-                "peers and planners see the released cells; cell_m is for managers"
-            )
+            raise InvalidParameter(ONLY_PERIODS_BELOW_MANAGER)
+        # Only sizes a release can be summed into, up to one square over the whole area.
+        levels_above_stored(ctx.deployment, ask.kind, ask.cell_m)
     size = _cell_size(ctx, ask)
     period = None
     start: int | None
@@ -180,9 +178,10 @@ def get_hotspots(
     """Managers and stewards: computed on all of the program's events of ``kind`` in the
     window, every cell with its statistics.
 
-    Peers and planners ask for a published month or quarter, and every method runs on its
-    frozen release alone (its stored-size cells at their released counts): defaults chosen
-    from the data are chosen from the release, and hidden reports leave no mark.
+    Peers and planners ask for a published month, quarter, half-year or year, and every method
+    runs on its frozen release alone (its stored-size cells at their released counts, or with
+    ``cell_m`` those cells summed into larger squares): defaults chosen from the data are
+    chosen from the release, and hidden reports leave no mark.
     """
     query, period = hotspot_query(ctx, ask)
     try:

@@ -33,7 +33,7 @@ from geo_service.services.publication import (
     change_publication,
     describe,
 )
-from geo_service.services.releases import get_release, release_features
+from geo_service.services.releases import View, get_release, release_features
 from geo_service.settings import EventKind
 from geo_service.storage import ProgramPublication
 from maps.words import period_words
@@ -41,7 +41,7 @@ from maps.words import period_words
 router = APIRouter(prefix="/v1", tags=["publication"])
 PublicationReader = Annotated[ProgramContext, Depends(allowed(Action.READ_PUBLICATION))]
 PublicationChanger = Annotated[ProgramContext, Depends(allowed(Action.CHANGE_PUBLICATION))]
-PERIOD = "a finished month (2025-05) or quarter (2025-Q2)"
+PERIOD = "a finished month (2025-05), quarter (2025-Q2), half-year (2025-H1) or year (2025)"
 
 
 class PublishedAsk(Ask):
@@ -52,6 +52,12 @@ class PublishedAsk(Ask):
     )
     format: Literal["geojson", "gpkg"] = Field(
         "geojson", description="gpkg: the same cells as a GeoPackage layer, with its summary"
+    )
+    cell_m: int | None = Field(
+        None,
+        ge=1,
+        description="the released cells summed into squares of the stored size × 2^k "
+        "(default: the stored size)",
     )
 
 
@@ -81,13 +87,14 @@ def published_body(
         kind=ask.kind,
         period=period,
         now=now,
-        audience=audience,
+        view=View(audience, getattr(ask, "cell_m", None)),
     )
     features = release_features(release, deployment)
     summary: dict[str, Any] = {
         "kind": ask.kind.value,
         "period": period.label,
         "audience": audience.value,
+        "cell_m": release.cell_m,
         "k": release.k,
         "drop_top_keys": release.rule.drop_top_keys,
         "rule": release.rule.describe(),
@@ -123,7 +130,7 @@ def published_for(ctx: ProgramContext, ask: PublishedAsk) -> bytes:
 
 @router.get(
     "/published",
-    summary="The released cells of one kind for a finished month or quarter",
+    summary="The released cells of one kind for a finished month, quarter, half-year or year",
     response_class=GeoJSONAnswer,
     responses={
         200: {

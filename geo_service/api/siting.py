@@ -52,6 +52,12 @@ class LockerRequest(BaseModel):
         default=["needle_report", "overdose"], min_length=1, max_length=2
     )
     period: str | None = Field(default=None, max_length=10)
+    cell_m: int | None = Field(
+        None,
+        ge=1,
+        description="count demand in squares of the stored size × 2^k (larger "
+        "squares: answers rest on more reports)",
+    )
     search_seconds: float = Field(default=10, ge=0.1, le=60, allow_inf_nan=False)
 
     @field_validator("opening_hours")
@@ -83,6 +89,7 @@ async def post_locker_siting(body: LockerRequest, ctx: PlannerContext) -> Respon
         [EventKind(k) for k in dict.fromkeys(body.kinds)],
         body.period,
         body.search_seconds,
+        body.cell_m,
     )
 
     def work() -> dict[str, Any]:
@@ -97,6 +104,12 @@ class RankingAsk(Ask):
     w_needle_reports: float = Field(DEFAULT_WEIGHTS["needle_reports"], allow_inf_nan=False)
     w_service_gap: float = Field(DEFAULT_WEIGHTS["service_gap"], allow_inf_nan=False)
     period: str | None = Field(None, max_length=10)
+    cell_m: int | None = Field(
+        None,
+        ge=1,
+        description="count demand in squares of the stored size × 2^k (larger "
+        "squares: answers rest on more reports)",
+    )
 
 
 @router.get(
@@ -116,7 +129,7 @@ async def get_consumption_siting(
         "needle_reports": ask.w_needle_reports,
         "service_gap": ask.w_service_gap,
     }
-    question = RankingQuestion(weights, ask.period)
+    question = RankingQuestion(weights, ask.period, ask.cell_m)
 
     def work() -> dict[str, Any]:
         return consumption_suitability(ctx, question).to_json()

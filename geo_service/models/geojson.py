@@ -150,6 +150,7 @@ class ReleaseSummary(BaseModel):
     kind: EventKind
     period: str
     audience: str
+    cell_m: int = Field(description="the smallest square shown, in metres")
     k: int
     drop_top_keys: int
     rule: str

@@ -259,10 +259,11 @@ class CoverageQuestion:
     kinds: list[EventKind]
     period: str | None
     top: int  # gap cells per answer
+    cell_m: int | None = None  # demand in larger squares (None: the stored size)
 
 
 def coverage_report(ctx: ProgramContext, question: CoverageQuestion) -> CoverageReport:
-    window = resolve_window(ctx, question.period)
+    window = resolve_window(ctx, question.period, cell_m=question.cell_m)
     offering = sites_offering(ctx, question.service)
     if not offering.sites:
         raise Unprocessable(

@@ -21,9 +21,11 @@ from geo_service.services.basis import Basis, base_basis, full_basis
 from geo_service.services.program import ProgramContext
 from geo_service.services.releases import (
     Release,
+    View,
     check_period,
     get_release,
     grace_days,
+    levels_above_stored,
     release_rule,
 )
 from geo_service.settings import EventKind
@@ -44,18 +46,25 @@ class Window:
     period: Period | None  # the publication period for peers and planners, else None
     k: int | None  # the threshold behind what is shown; None for full views
     now: float = 0.0
+    cell_m: int | None = None  # squares the demand is summed into (None: the stored size)
 
 
 def resolve_window(
-    ctx: ProgramContext, period_text: str | None, *, long_view: bool = False
+    ctx: ProgramContext,
+    period_text: str | None,
+    *,
+    long_view: bool = False,
+    cell_m: int | None = None,
 ) -> Window:
     """The events a role's answer is computed on. ``long_view`` (siting, a decision for
     years) defaults peers and planners to the latest finished quarter, since a month of a
-    small town leaves most counts below k."""
+    small town leaves most counts below k. ``cell_m`` sums them into larger squares (for
+    peers and planners, the release's cells summed), so answers rest on more reports."""
     now = ctx.now
     if ctx.full_view and period_text is None:
         start = int(now) - MANAGER_WINDOW_DAYS * 86_400
-        return Window(start, int(now), f"the last {MANAGER_WINDOW_DAYS} days", None, None)
+        label = f"the last {MANAGER_WINDOW_DAYS} days"
+        return Window(start, int(now), label, None, None, cell_m=cell_m)
     choice = ctx.store.publication(ctx.program_id)
     bucket = Bucket.QUARTER if long_view else choice.bucket
     label = period_text or latest_published(
@@ -64,7 +73,7 @@ def resolve_window(
     period = parse_period(label, ctx.deployment)
     check_period(period, choice, now=now, full_view=ctx.full_view)
     k = None if ctx.full_view else release_rule(ctx.settings, choice, 0).k
-    return Window(period.start, period.end, period.label, period, k, now)
+    return Window(period.start, period.end, period.label, period, k, now, cell_m)
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,11 @@ def _no_demand(kind: EventKind, cell_m: int) -> Demand:
 
 
 def read_demand(ctx: ProgramContext, kind: EventKind, window: Window) -> Demand:
-    """Events of ``kind`` per base cell and local hour of the week."""
+    """Events of ``kind`` per cell (the window's size, else the stored one) and local hour of
+    the week."""
     deployment = ctx.deployment
-    base_m = deployment.cell_m(kind)
+    up = levels_above_stored(deployment, kind, window.cell_m)
+    base_m = deployment.cell_m(kind) << up
     parts = ctx.store.event_buckets(ctx.program_id, kind.value, start=window.start, end=window.end)
     ix_all, iy_all, start_all, hours_all, count_all, day_all = [], [], [], [], [], []
     for part in parts:
@@ -136,7 +147,8 @@ def demand_seen(
     spread over the week as the whole release's reports were: every number computed from them
     is then a function of published numbers, so no choice of threshold, candidate, hours or
     weight can subtract its way to a hidden small count, and no cell's own hours are shown.
-    Reports released only in coarser cells have no place precise enough to walk to.
+    Reports released only in coarser cells have no place precise enough to walk to; in
+    larger squares (``window.cell_m``) more of them do.
     """
     words = period_words(window.label)
     if window.k is None or window.period is None:
@@ -152,6 +164,7 @@ def demand_seen(
         kind=kind,
         period=window.period,
         now=window.now,
+        view=View(cell_m=window.cell_m),
     )
     return release_demand(release, ctx), release.base_cells(), base_basis(release, words)
 

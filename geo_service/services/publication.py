@@ -78,7 +78,8 @@ def change_publication(
             raise InvalidParameter(
                 f"{name} may be raised, never set below the deployment's floor of {floor}"
             )
-    if chosen.bucket not in {b.value for b in Bucket}:
+    # The smallest period peers see; half-years and years are always released on top.
+    if chosen.bucket not in (Bucket.MONTH, Bucket.QUARTER):
         raise InvalidParameter("bucket is month or quarter")
     if chosen.grace_days is not None and not 1 <= chosen.grace_days <= 90:
         raise InvalidParameter(

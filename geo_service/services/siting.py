@@ -49,6 +49,7 @@ class LockerQuestion:
     kinds: list[EventKind]
     period: str | None
     seconds: float  # for the solver
+    cell_m: int | None = None  # demand in larger squares (None: the stored size)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class _Lockers:
 
 
 def site_lockers(ctx: ProgramContext, question: LockerQuestion) -> LockerPlan:
-    window = resolve_window(ctx, question.period, long_view=True)
+    window = resolve_window(ctx, question.period, long_view=True, cell_m=question.cell_m)
     new_open = hours_open(question.opening_hours)
     assert new_open is not None
     routing = walking(ctx)

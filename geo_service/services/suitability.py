@@ -35,6 +35,7 @@ NEARBY = {"overdoses": EventKind.OVERDOSE, "needle_reports": EventKind.NEEDLE_RE
 class RankingQuestion:
     weights: dict[str, float]  # per criterion: overdoses, needle_reports, service_gap
     period: str | None
+    cell_m: int | None = None  # demand in larger squares (None: the stored size)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def consumption_suitability(ctx: ProgramContext, question: RankingQuestion) -> R
         raise InvalidParameter("weights must be finite and not negative")
     if sum(weights.values()) <= 0:
         raise InvalidParameter("at least one weight must be more than 0")
-    window = resolve_window(ctx, question.period, long_view=True)
+    window = resolve_window(ctx, question.period, long_view=True, cell_m=question.cell_m)
     routing = walking(ctx)
     seen = {kind: demand_seen(ctx, kind, window) for kind in DEMAND_KINDS}
     demand = {kind: d for kind, (d, _, _) in seen.items()}

@@ -1,11 +1,14 @@
 """The hot-spot map (``/maps/hotspots``) and its downloads (``.geojson``, ``.csv``): the same
-answers as ``/v1/hotspots``, for the viewer's role."""
+answers as ``/v1/hotspots``, for the viewer's role. Its window is a ``period``, or for
+managers and stewards a ``datetime`` instant or interval parsed as ``/v1/hotspots`` does."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
@@ -16,13 +19,19 @@ from starlette.responses import Response
 
 from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.geojson import Feature, FeatureCollection
-from geo_service.periods import Bucket, latest_published, parse_period, recent_quarters
+from geo_service.periods import (
+    ONLY_PERIODS_BELOW_MANAGER,
+    Bucket,
+    latest_published,
+    parse_datetime,
+    parse_period,
+)
 from geo_service.services.basis import note_from_json
 from geo_service.services.deadline import timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.program import ProgramContext
 from geo_service.services.publication import AUDIENCE_OF_ROLE
-from geo_service.services.releases import DEFAULT_GRACE_DAYS, check_period, grace_days, release_rule
+from geo_service.services.releases import check_period, grace_days, release_rule
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
 from geo_service.web.pages import (
@@ -33,21 +42,22 @@ from geo_service.web.pages import (
     bounds,
     header,
     map_tiles,
-    period_select,
     serve_map,
     sites_for_map,
 )
+from geo_service.web.period_choices import period_choice
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.band_chart import BandCurve, band_chart
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.records import Cluster, GiCell, HeatCell
-from maps.words import period_words
+from maps.words import period_words, window_words
 
 router = APIRouter(include_in_schema=False)
 PeriodText = Annotated[str | None, Query(max_length=10)]
 BandText = Annotated[str | None, Query(max_length=12)]
 AUTOMATIC = "auto"
 CURVE = "moran_z_by_distance"
+DatetimeText = Annotated[str | None, Query(max_length=80)]
 
 
 def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
@@ -60,25 +70,64 @@ def _chosen_period(ctx: ProgramContext, period: str | None) -> str:
     )
 
 
+@dataclass(frozen=True)
+class MapWindow:
+    """What a map shows: a period, or (managers) a ``datetime`` window, and its words."""
+
+    period: str | None
+    datetime: str | None
+    words: str
+
+    @property
+    def query(self) -> str:
+        if self.period is not None:
+            return f"period={quote(self.period)}"
+        return f"datetime={quote(self.datetime or '', safe='')}"
+
+
+def map_window(ctx: ProgramContext, period: str | None, datetime: str | None) -> MapWindow:
+    """The window asked for, refused as ``/v1/hotspots`` refuses it (an empty ``period``,
+    as the selector's first option sends, means the default)."""
+    if datetime is None:
+        chosen = _chosen_period(ctx, period)
+        return MapWindow(chosen, None, period_words(chosen))
+    if period:
+        raise InvalidParameter("give either datetime or period, not both")
+    if not ctx.full_view:
+        raise InvalidParameter(ONLY_PERIODS_BELOW_MANAGER)
+    start, end = parse_datetime(datetime)
+    tz = ctx.deployment.tz
+    first = None if start is None else dt.datetime.fromtimestamp(start, tz).date()
+    last = None if end is None else dt.datetime.fromtimestamp(end - 1, tz).date()
+    return MapWindow(None, datetime, window_words(first, last))
+
+
 def _answer(
     ctx: ProgramContext,
     kind: EventKind,
     method: Method,
-    period_text: str,
+    window: MapWindow,
     distance_m: float | None = None,
 ) -> FeatureCollection:
     """What ``/v1/hotspots`` answers this viewer, as a parsed FeatureCollection (the
     published bytes, which for peers are cut from a frozen release)."""
     store, deployment = ctx.store, ctx.deployment
-    period = parse_period(period_text, deployment)
-    publication = store.publication(ctx.program_id)
-    check_period(period, publication, now=ctx.now, full_view=ctx.full_view)
+    period = None
+    start: int | None
+    end: int | None
+    if window.period is not None:
+        period = parse_period(window.period, deployment)
+        publication = store.publication(ctx.program_id)
+        check_period(period, publication, now=ctx.now, full_view=ctx.full_view)
+        start, end = period.start, period.end
+    else:
+        start, end = parse_datetime(window.datetime or "..")
     query = HotspotQuery(
         kind=kind,
         method=method,
         cell_m=deployment.cell_m(kind),
-        start=period.start,
-        end=period.end,
+        start=start,
+        end=end,
         distance_m=distance_m,
     )
     body, _ = timed_answer(ctx, query, period)
@@ -113,13 +162,13 @@ def _gi_cell(feature: Feature) -> GiCell:
 
 
 def _band_choice(
-    ctx: ProgramContext, kind: EventKind, chosen: str, band: str | None
+    ctx: ProgramContext, kind: EventKind, window: MapWindow, band: str | None
 ) -> tuple[FeatureCollection, list[Select], str]:
     """The Gi* answer at the asked band, with the band control and chart for managers.
 
     The control offers "automatic" and each band the automatic rule tried, spelt from the
     server's own curve; an asked band must be one of them (never a value echoed back)."""
-    cells = _answer(ctx, kind, Method.GI_STAR, chosen)
+    cells = _answer(ctx, kind, Method.GI_STAR, window)
     if not ctx.full_view:
         if band is not None:
             raise Forbidden("choosing the band is for managers and stewards")
@@ -140,25 +189,27 @@ def _band_choice(
     in_use = automatic
     if picked != AUTOMATIC:
         in_use = float(picked)
-        cells = _answer(ctx, kind, Method.GI_STAR, chosen, in_use)
+        cells = _answer(ctx, kind, Method.GI_STAR, window, in_use)
     chart = band_chart(BandCurve(curve, in_use, automatic)) if curve else ""
     return cells, [Select("distance_m", "Band", options, picked)], chart
 
 
 def _hotspot_page(
-    ctx: ProgramContext, kind: EventKind, chosen: str, band: str | None = None
+    ctx: ProgramContext, kind: EventKind, window: MapWindow, band: str | None = None
 ) -> HotspotPage:
-    cells, band_select, chart = _band_choice(ctx, kind, chosen, band)
-    clusters = _answer(ctx, kind, Method.DBSCAN, chosen)
-    heat = _answer(ctx, kind, Method.DENSITY, chosen)
-    title = f"Hot spots of {KIND_WORDS[kind]}, {period_words(chosen)}"
-    quarters = recent_quarters(now=ctx.now, grace_days=DEFAULT_GRACE_DAYS, tz=ctx.deployment.tz)
+    cells, band_select, chart = _band_choice(ctx, kind, window, band)
+    clusters = _answer(ctx, kind, Method.DBSCAN, window)
+    heat = _answer(ctx, kind, Method.DENSITY, window)
+    title = f"Hot spots of {KIND_WORDS[kind]}, {window.words}"
+    # Listed after the answers, so the period just released is among them; a datetime
+    # window leads the list in words (choosing it again keeps the default period).
+    lead = None if window.period is not None else ("", window.words)
     form = HeaderForm(
         "/maps/hotspots",
-        [period_select(quarters, chosen), *band_select],
+        [period_choice(ctx, kind, window.period or "", lead=lead), *band_select],
         hidden=[("kind", kind.value)],
     )
-    query = f"kind={kind.value}&period={quote(chosen)}"
+    query = f"kind={kind.value}&{window.query}"
     links = [
         Link(f"/maps/hotspots.geojson?{query}", "GeoJSON", download=True),
         Link(f"/maps/hotspots.csv?{query}", "CSV", download=True),
@@ -190,25 +241,27 @@ async def hotspots_page(
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: PeriodText = None,
     distance_m: BandText = None,
+    datetime: DatetimeText = None,
 ) -> Response:
-    chosen = _chosen_period(ctx, period)
     audience = AUDIENCE_OF_ROLE.get(ctx.role)
     cache = ctx.services.hotspots
     store = ctx.store
     version = store.data_version(ctx.program_id)
     base = map_tiles(ctx)  # its streets' tag is in the key: a new network, a new page
+    asked = (period, datetime, distance_m)
     page_key = (
-        "map:hotspots", ctx.program_id, version, kind, chosen, audience, ctx.role.value,
-        distance_m, base.streets,
+        "map:hotspots", ctx.program_id, version, kind, asked, audience, ctx.role.value,
+        base.streets,
     )  # fmt: skip
 
     def build() -> str:
         # Peers' pages are built from frozen releases (their parts are cached by release);
         # a page cache keyed on the data version would time when data arrive.
+        window = map_window(ctx, period, datetime)
         cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
-        rendered = hotspot_map(_hotspot_page(ctx, kind, chosen, distance_m), tiles=base)
+        rendered = hotspot_map(_hotspot_page(ctx, kind, window, distance_m), tiles=base)
         if audience is None:
             cache.keep_body(page_key, rendered.encode())
         return rendered
@@ -232,18 +285,21 @@ def hotspots_download(
     ctx: ViewerContext,
     kind: EventKind = EventKind.NEEDLE_REPORT,
     period: PeriodText = None,
+    datetime: DatetimeText = None,
 ) -> Response:
     if fmt not in ("geojson", "csv"):
         raise InvalidParameter("downloads are .geojson or .csv")
-    chosen = _chosen_period(ctx, period)
-    answer = _answer(ctx, kind, Method.GI_STAR, chosen)
+    window = map_window(ctx, period, datetime)
+    chosen = window.period or "window"
+    answer = _answer(ctx, kind, Method.GI_STAR, window)
     audit_small_cells(
         ctx.store,
         ctx.settings,
         ctx.principal,
         route="/maps/hotspots." + fmt,
         counts=feature_counts(answer),
-        parameters={"kind": kind, "period": chosen},
+        parameters={"kind": kind}
+        | ({"period": window.period} if window.period else {"datetime": window.datetime}),
     )
     name = f"hotspots-{kind.value}-{chosen}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

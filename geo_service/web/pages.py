@@ -27,7 +27,6 @@ from geo_service.web.shell import message, page, render, token_field
 from geo_service.web.streets import streets_url
 from maps.base import CSRF_SLOT, Tiles, inline_script_hashes
 from maps.records import Site
-from maps.words import period_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,22 +42,18 @@ KIND_WORDS = {
 
 @dataclass(frozen=True)
 class Select:
-    """A drop-down of ``(value, shown)`` options."""
+    """A drop-down of ``(value, shown)`` options, or of named groups of them."""
 
     name: str
     label: str
     options: Sequence[tuple[str, str]]
     chosen: str
+    groups: Sequence[tuple[str, Sequence[tuple[str, str]]]] = ()
 
 
 def select(name: str, values: Sequence[str], chosen: str, label: str) -> Select:
     """A drop-down whose options show their own values."""
     return Select(name, label, [(v, v) for v in values], chosen)
-
-
-def period_select(values: Sequence[str], chosen: str) -> Select:
-    """Periods shown in words ("April–June 2025") with their values kept (``2025-Q2``)."""
-    return Select("period", "Period", [(v, period_words(v)) for v in values], chosen)
 
 
 @dataclass(frozen=True)

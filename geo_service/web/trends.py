@@ -31,6 +31,7 @@ from geo_service.web.pages import (
     serve_map,
     sites_for_map,
 )
+from geo_service.web.period_choices import offered_years
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.records import BasisNote, CountCell, Month
 from maps.trends import TrendPage, trend_map
@@ -120,7 +121,7 @@ async def trends_page(
     def build() -> str:
         full_view = AUDIENCE_OF_ROLE.get(ctx.role) is None
         title = f"{KIND_WORDS[kind].capitalize()} month by month, {chosen}"
-        years = [str(y) for y in range(now.year, now.year - 5, -1)]
+        years = offered_years(ctx, kind, chosen)
         form = HeaderForm(
             "/maps/trends",
             [select("year", years, str(chosen), "Year")],

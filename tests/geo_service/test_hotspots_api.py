@@ -196,7 +196,8 @@ def test_peers_and_planners_get_only_the_released_cells(
     [
         ("", "period="),
         ("&datetime=2025-05-01T00:00:00Z/..", "period="),
-        (f"&period={QUARTER}&cell_m=250", "cell_m is for managers"),
+        (f"&period={QUARTER}&cell_m=300", "must be one of 125, 250, 500"),
+        (f"&period={QUARTER}&cell_m={125 << 20}", "up to one square over the whole area"),
         ("&period=2099-Q1", "not published yet"),
     ],
 )

@@ -16,15 +16,14 @@ from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
 from geo_service.periods import (
     Bucket,
+    finished_periods,
     is_published,
     latest_published,
-    month_label,
     month_of_buckets,
     month_start,
     parse_period,
-    quarter_label,
+    period_label,
     quarter_of_month,
-    recent_quarters,
 )
 from geo_service.services.releases import check_period
 from geo_service.storage import ProgramPublication
@@ -86,15 +85,26 @@ def test_the_latest_published_period_is_published_and_the_next_is_not(
 ) -> None:
     latest = parse_period(latest_published(bucket, now=now, grace_days=grace, tz=WINNIPEG), HERE)
     assert is_published(latest, now=now, grace_days=grace)
-    after = latest.months[-1] + 1
-    following = month_label(after) if bucket is Bucket.MONTH else quarter_label(after // 3)
+    following = period_label(bucket, latest.months[-1] + 1)
     assert not is_published(parse_period(following, HERE), now=now, grace_days=grace)
 
 
-def test_recent_quarters_step_back_across_the_year() -> None:
-    quarters = recent_quarters(now=_at(2026, 1, 10), grace_days=7, tz=WINNIPEG, count=6)
-    assert quarters == ["2025-Q4", "2025-Q3", "2025-Q2", "2025-Q1", "2024-Q4", "2024-Q3"]
-    assert recent_quarters(now=_at(2026, 1, 3), grace_days=7, tz=WINNIPEG)[0] == "2025-Q3"
+def test_finished_periods_step_back_to_the_first_report_across_years() -> None:
+    since = 2024 * 12 + 7  # August 2024
+    found = finished_periods(since, now=_at(2026, 1, 10), grace_days=7, tz=WINNIPEG)
+    assert found[Bucket.QUARTER] == [
+        "2025-Q4",
+        "2025-Q3",
+        "2025-Q2",
+        "2025-Q1",
+        "2024-Q4",
+        "2024-Q3",
+    ]
+    assert found[Bucket.HALF] == ["2025-H2", "2025-H1", "2024-H2"]
+    assert found[Bucket.YEAR] == ["2025", "2024"]
+    assert found[Bucket.MONTH][0] == "2025-12" and found[Bucket.MONTH][-1] == "2024-08"
+    early = finished_periods(since, now=_at(2026, 1, 3), grace_days=7, tz=WINNIPEG)
+    assert early[Bucket.QUARTER][0] == "2025-Q3" and early[Bucket.YEAR] == ["2024"]
 
 
 def test_the_month_of_a_bucket_is_local_at_midnight_around_dst() -> None:

@@ -171,17 +171,12 @@ def test_a_quarter_and_its_months_pass_the_differencing_check_and_a_naive_quarte
     from analysis import publication as core
     from geo_service.services.releases import making
 
-    def plain_quarter(_deployment: Any, atoms: Any, period: Any, rule: Any, months: Any) -> Any:
-        family = [
-            [core.Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
-                (atoms.period == m) & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
-             for c in month.features]
-            for m, month in zip(period.months, months, strict=True)
-        ]  # fmt: skip
+    def plain_quarter(_deployment: Any, atoms: Any, _period: Any, rule: Any, parts: Any) -> Any:
+        family = [layer for _, layers in parts for layer in layers]
         plain = core.release(atoms, k=rule.k, top_level=0).features
         return plain, [*family, plain]
 
-    monkeypatch.setattr(making, "_quarter", plain_quarter)
+    monkeypatch.setattr(making, "_nested", plain_quarter)
     response = client.get(
         "/v1/published", params={"kind": kind.value, "period": "2025-Q2"}, headers=other.peer
     )
@@ -239,6 +234,8 @@ def test_a_steward_raises_thresholds_and_everyone_else_is_refused(
     low = put(town.steward, {"k_peer": 3})
     assert "never set below" in problem(low, 400)["detail"]
     assert put(town.steward, {"k_peer": 8, "colour": "red"}).status_code == 422
+    for longer in ("half", "year"):  # always released on top, never the smallest period
+        assert "month or quarter" in problem(put(town.steward, {"bucket": longer}), 400)["detail"]
     raised = put(town.steward, {"k_peer": 8, "bucket": "quarter"})
     assert raised.status_code == 200 and raised.json()["k"]["peer"] == 8
     body = published(client, town.peer, kind="needle_report", period="2025-Q2")

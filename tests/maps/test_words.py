@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from maps.hotspots import GI_STYLE
-from maps.words import gi_details, gi_words, period_words
+from maps.words import gi_details, gi_words, period_words, window_words
 
 
 def test_periods_read_as_months() -> None:
@@ -11,6 +13,17 @@ def test_periods_read_as_months() -> None:
     assert period_words("2026-Q4") == "October–December 2026"
     assert period_words("2025-05") == "May 2025"
     assert period_words("2025") == "2025"
+    assert period_words("2025-H1") == "January–June 2025"
+    assert period_words("2025-H2") == "July–December 2025"
+
+
+def test_a_chosen_window_reads_as_days() -> None:
+    march, april = dt.date(2026, 3, 4), dt.date(2026, 4, 9)
+    assert window_words(march, april) == "4 March 2026 to 9 April 2026"
+    assert window_words(march, march) == "4 March 2026"
+    assert window_words(march, None) == "from 4 March 2026 on"
+    assert window_words(None, april) == "up to 9 April 2026"
+    assert window_words(None, None) == "every report"
 
 
 def test_gi_classes_in_plain_words_and_details_for_managers() -> None:

@@ -15,7 +15,7 @@ from geo_service.auth import FULL_VIEW
 from geo_service.periods import Period
 from geo_service.services.hotspots.compute import Analysis, HotspotQuery, analyse_cells, load_cells
 from geo_service.services.hotspots.features import publish
-from geo_service.services.releases import Release, get_release
+from geo_service.services.releases import Release, View, get_release
 
 if TYPE_CHECKING:
     from geo_service.services.program import ProgramContext
@@ -119,6 +119,7 @@ class HotspotCache:
             kind=query.kind,
             period=period,
             now=ctx.now,
+            view=View(cell_m=query.cell_m),
         )
         # Two programs' releases may hash alike (both empty, say) yet answer differently (their
         # study areas differ): the program and its geography are part of the key.

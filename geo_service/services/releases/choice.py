@@ -3,14 +3,16 @@ stored release (made once, for good, at the first request that may see it)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
 
 from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
-from geo_service.periods import Bucket, Period, is_published, month_label, parse_period
+from geo_service.periods import Bucket, Period, is_published, parts_of
 from geo_service.services.publication import Audience, threshold
-from geo_service.services.releases.making import make_release
+from geo_service.services.releases.making import Frozen, make_release
 from geo_service.services.releases.model import (
     DEFAULT_DROP_TOP_KEYS,
     DEFAULT_GRACE_DAYS,
@@ -18,6 +20,7 @@ from geo_service.services.releases.model import (
     Release,
     ReleasedCell,
     ReleaseRule,
+    levels_above_stored,
 )
 from geo_service.settings import EventKind, Settings
 from geo_service.storage import ProgramPublication, Store, StoredRelease
@@ -52,16 +55,28 @@ def check_period(
     days = grace_days(choice)
     if not is_published(period, now=now, grace_days=days):
         raise InvalidParameter(
-            f"that period is not published yet: months and quarters are published {days} "
-            "days after they end, so that late reports can still arrive"
+            f"that period is not published yet: months, quarters, half-years and years are "
+            f"published {days} days after they end, so that late reports can still arrive"
         )
     if choice.bucket == Bucket.QUARTER and period.bucket == Bucket.MONTH:
         raise InvalidParameter(
-            "this program publishes by quarter; ask for a quarter such as 2025-Q2"
+            "this program publishes by quarter; ask for a quarter such as 2025-Q2, a "
+            "half-year such as 2025-H1 or a year such as 2025"
         )
 
 
 # -- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """Who reads a release, and at which cell size (None: the stored size)."""
+
+    audience: Audience = Audience.PEER
+    cell_m: int | None = None
+
+
+PEER_VIEW = View()
 
 
 def get_release(
@@ -73,13 +88,16 @@ def get_release(
     kind: EventKind,
     period: Period,
     now: float,
-    audience: Audience = Audience.PEER,
+    view: View = PEER_VIEW,
 ) -> Release:
-    """The period's release for an audience, made (once, for good) if it does not exist."""
+    """The period's release for an audience, made (once, for good) if it does not exist,
+    seen in the view's cells (the stored size times a power of two; default: stored)."""
+    levels = levels_above_stored(deployment, kind, view.cell_m)
     choice = store.publication(program_id)
     check_period(period, choice, now=now)
-    made = _stored_or_made(store, deployment, settings, program_id, kind, period, choice)
-    if audience is Audience.PUBLIC:
+    stored = _stored_or_made(store, deployment, settings, program_id, kind, period, choice)
+    made = stored.in_larger_cells(levels)
+    if view.audience is Audience.PUBLIC:
         return made.coarsened(k=max(made.k, threshold(settings, choice, Audience.PUBLIC)))
     return made
 
@@ -97,16 +115,13 @@ def _stored_or_made(
     if stored is not None:
         return _parse(stored, kind, period)
     rule = release_rule(settings, choice, deployment.cell_m(kind))
-    months: list[Release] = []
-    if period.bucket == Bucket.QUARTER:
-        # A quarter builds on its months' frozen cells: make them first.
-        months = [
-            _stored_or_made(
-                store, deployment, settings, program_id, kind, _month(m, deployment), choice
-            )
-            for m in period.months
-        ]
-    candidate = make_release(store, deployment, program_id, kind, period, rule, months)
+    # A longer period builds on its parts' frozen cells (a quarter on its months, a half-year
+    # on its quarters, a year on its half-years): make them first.
+    parts = [
+        _frozen(store, deployment, settings, program_id, kind, part, choice)
+        for part in parts_of(period, deployment.tz)
+    ]
+    candidate = make_release(store, deployment, program_id, kind, period, rule, parts)
     if store.add_release(program_id, candidate):
         record(
             store,
@@ -122,8 +137,22 @@ def _stored_or_made(
     return _parse(stored, kind, period)
 
 
-def _month(month: int, deployment: Deployment) -> Period:
-    return parse_period(month_label(month), deployment)
+def _frozen(
+    store: Store,
+    deployment: Deployment,
+    settings: Settings,
+    program_id: int,
+    kind: EventKind,
+    period: Period,
+    choice: ProgramPublication,
+) -> Frozen:
+    """A period's release (made if need be) and, below it, the releases of its parts."""
+    made = _stored_or_made(store, deployment, settings, program_id, kind, period, choice)
+    parts = [
+        _frozen(store, deployment, settings, program_id, kind, part, choice)
+        for part in parts_of(period, deployment.tz)
+    ]
+    return Frozen(made, parts)
 
 
 def _parse(stored: StoredRelease, kind: EventKind, period: Period) -> Release:

@@ -1,12 +1,12 @@
 """Making a release: read the period's reports, apply the rule, and run the differencing
-check over it and every release that shares reports with it (the quarter and its months, and
-the public coarsening of each). A release the check finds solvable is withheld."""
+check over it and every release that shares reports with it (a year, its half-years, their
+quarters and their months, and the public coarsening of each). A release the check finds
+solvable is withheld."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError
 from geo_service.periods import Bucket, Period
-from geo_service.services.releases.model import PUBLIC_LEVELS, Release, ReleaseRule
+from geo_service.services.releases.model import PUBLIC_LEVELS, Release, ReleaseRule, top_level
 from geo_service.settings import EventKind
 from geo_service.storage import Store, StoredRelease
 
@@ -39,6 +39,22 @@ class ReleaseWithheld(ServiceError):
     status = 503
     code = "release_withheld"
     title = "Release withheld"
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """A stored release and the frozen parts it nests on (none for a month)."""
+
+    release: Release
+    parts: list[Frozen]
+
+    def months(self) -> list[Release]:
+        if not self.parts:
+            return [self.release]
+        return [month for part in self.parts for month in part.months()]
+
+
+Layers = tuple[list[Feature], list[list[Feature]]]  # a period's cells, and its family's layers
 
 
 @dataclass(frozen=True)
@@ -111,13 +127,14 @@ def make_release(
     kind: EventKind,
     period: Period,
     rule: ReleaseRule,
-    months: list[Release],
+    parts: list[Frozen],
 ) -> StoredRelease:
-    # A quarter reads a month's rows only as far as that month's release did: rows stored
-    # after it (a batch racing the release, so never marked late) enter no release.
+    # A longer period reads a month's rows only as far as that month's release did: rows
+    # stored after it (a batch racing the release, so never marked late) enter no release.
     read_to = {
-        index: month.read_to
-        for index, month in zip(period.months, months, strict=False)
+        month.period.months[0]: month.read_to
+        for part in parts
+        for month in part.months()
         if month.read_to is not None
     }
     reports = _read_reports(store, deployment, program_id, kind, period, read_to)
@@ -128,7 +145,8 @@ def make_release(
         ).features
         family = [features]
     else:
-        features, family = _quarter(deployment, atoms, period, rule, months)
+        rebuilt = [_rebuild(deployment, atoms, part) for part in parts]
+        features, family = _nested(deployment, atoms, period, rule, rebuilt)
     public_k = max(rule.k, 1)
     published = [f.member_set for layer in family for f in layer]
     published += [
@@ -161,47 +179,65 @@ def make_release(
     )
 
 
-def _quarter(
-    deployment: Deployment, atoms: Atoms, period: Period, rule: ReleaseRule, months: list[Release]
-) -> tuple[list[Feature], list[list[Feature]]]:
-    """The quarter: its months' frozen cells, plus a release of every report no month showed."""
-    month_features: list[Feature] = []
+def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
+    """A frozen part's cells with the atoms each one sums, and its family's layers. A month's
+    cells pass on their own, so a cell holds every report of that month there; a longer
+    part is rebuilt by its own rule on the same reports and must match its frozen cells."""
+    frozen = part.release
+    if not part.parts:
+        in_month = atoms.period == frozen.period.months[0]
+        layer = [
+            Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
+                in_month & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
+            for c in frozen.features
+        ]  # fmt: skip
+        return layer, [layer]
+    rebuilt = [_rebuild(deployment, atoms, p) for p in part.parts]
+    features, family = _nested(deployment, atoms, frozen.period, frozen.rule, rebuilt)
+    shown = sorted((f.level, f.ix, f.iy, f.count) for f in features)
+    if shown != sorted((c.level, c.ix, c.iy, c.count) for c in frozen.features):
+        # Its reports can no longer be matched to its cells (a changed area, say): publish
+        # nothing new on top of it rather than numbers the check cannot vouch for.
+        raise ReleaseWithheld(
+            f"the release of {frozen.period.label} cannot be matched to its reports, so "
+            "longer periods holding it are withheld"
+        )
+    return features, family
+
+
+def _nested(
+    deployment: Deployment, atoms: Atoms, period: Period, rule: ReleaseRule, parts: list[Layers]
+) -> Layers:
+    """A longer period: its parts' frozen cells, plus a release of every report no part
+    showed (a quarter on its months, a half-year on its quarters, a year on its half-years)."""
+    part_features: list[Feature] = []
     family: list[list[Feature]] = []
-    shown = np.zeros(len(atoms), dtype=bool)
-    for index, month in zip(period.months, months, strict=True):
-        in_month = atoms.period == index
-        layer = []
-        for cell in month.features:
-            members = np.flatnonzero(in_month & (atoms.ix == cell.ix) & (atoms.iy == cell.iy))
-            shown[members] = True
-            layer.append(Feature(0, cell.ix, cell.iy, cell.count, 2, members, cell.needles))
-        month_features += layer
-        family.append(layer)
-    top = _top_level(deployment, rule.cell_m)
+    # The atoms may span a longer period (rebuilding a part of it): only this one's count.
+    shown = ~np.isin(atoms.period, period.months)
+    for features, layers in parts:
+        for f in features:
+            shown[f.members] = True
+        part_features += features
+        family += layers
+    top = top_level(deployment, rule.cell_m)
     residual = release(
         atoms, k=rule.k, drop_top_keys=rule.drop_top_keys, top_level=top,
         among=np.flatnonzero(~shown),
     ).features  # fmt: skip
     merged: dict[tuple[int, int, int], list[Feature]] = {}
-    for f in [*month_features, *residual]:
+    for f in [*part_features, *residual]:
         merged.setdefault((f.level, f.ix, f.iy), []).append(f)
-    quarter = [
+    whole = [
         Feature(
-            level, ix, iy, sum(p.count for p in parts), 2,
-            np.concatenate([p.members for p in parts]),
-            None if any(p.needles is None for p in parts) else sum(p.needles or 0 for p in parts),
+            level, ix, iy, sum(p.count for p in pieces), 2,
+            np.concatenate([p.members for p in pieces]),
+            None if any(p.needles is None for p in pieces)
+            else sum(p.needles or 0 for p in pieces),
         )
-        for (level, ix, iy), parts in sorted(merged.items())
+        for (level, ix, iy), pieces in sorted(merged.items())
     ]  # fmt: skip
-    family.append(quarter)
-    return quarter, family
-
-
-def _top_level(deployment: Deployment, cell_m: int) -> int:
-    # Up to the level where one cell spans the whole service area.
-    xmin, ymin, xmax, ymax = deployment.service_area_m.bounds
-    span = max(xmax - xmin, ymax - ymin)
-    return max(0, math.ceil(math.log2(max(span / cell_m, 1.0)))) + 1
+    family.append(whole)
+    return whole, family
 
 
 def _body(reports: _Reports, features: list[Feature], rule: ReleaseRule) -> str:

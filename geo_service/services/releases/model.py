@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from analysis.publication import Feature, coarsen
 from geo_service.deployment import Deployment
+from geo_service.errors import InvalidParameter
 from geo_service.geojson import Feature as GeoFeature
 from geo_service.geojson import polygon
 from geo_service.periods import Period
@@ -80,6 +83,24 @@ class Release:
         """Released stored-size cells and their report counts."""
         return {(f.ix, f.iy): f.count for f in self.features if f.level == 0}
 
+    def in_larger_cells(self, levels: int) -> Release:
+        """The release seen in cells ``2**levels`` times as wide: released cells summed into
+        their parent there (with the rolled-up cell already there), coarser rolled-up cells
+        kept. Every number is a sum of released numbers, each already past the rule, so the
+        view shows nothing the release does not; the reports are never suppressed again."""
+        if levels == 0:
+            return self
+        parts = [
+            Feature(f.level, f.ix, f.iy, f.count, 2, np.zeros(0, np.int64), f.needles)
+            for f in self.features
+        ]
+        summed = tuple(
+            ReleasedCell(f.level - levels, f.ix, f.iy, f.count, f.needles)
+            for f in coarsen(parts, levels=levels, k=0)
+        )
+        rule = dataclasses.replace(self.rule, cell_m=self.cell_m << levels)
+        return dataclasses.replace(self, rule=rule, features=summed)
+
     def coarsened(self, *, k: int) -> Release:
         """The public layer: sums of released cells, twice as wide, kept where they reach k."""
         parts = [
@@ -102,6 +123,34 @@ class Release:
             self.events,
             self.read_to,
         )
+
+
+def top_level(deployment: Deployment, cell_m: int) -> int:
+    """Roll-ups go up to the level where one cell spans the whole service area."""
+    xmin, ymin, xmax, ymax = deployment.service_area_m.bounds
+    span = max(xmax - xmin, ymax - ymin)
+    return max(0, math.ceil(math.log2(max(span / cell_m, 1.0)))) + 1
+
+
+def larger_cell_sizes(deployment: Deployment, kind: EventKind) -> list[int]:
+    """The cell sizes a release may be viewed at: the stored size times 1, 2, 4, ... up to
+    the level where one cell spans the whole service area."""
+    stored = deployment.cell_m(kind)
+    return [stored << j for j in range(top_level(deployment, stored) + 1)]
+
+
+def levels_above_stored(deployment: Deployment, kind: EventKind, cell_m: int | None) -> int:
+    """How many doublings above the stored size ``cell_m`` is; 4xx naming the sizes allowed."""
+    sizes = larger_cell_sizes(deployment, kind)
+    if cell_m is None:
+        return 0
+    if cell_m not in sizes:
+        listed = ", ".join(str(size) for size in sizes)
+        raise InvalidParameter(
+            f"cell_m for {kind.value} must be one of {listed} m: the stored size times a "
+            "power of two, up to one square over the whole area"
+        )
+    return sizes.index(cell_m)
 
 
 def release_features(release: Release, deployment: Deployment) -> list[GeoFeature]:

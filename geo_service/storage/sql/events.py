@@ -185,6 +185,16 @@ class EventSql(SqlBase):
             for size in np.unique(table[:, 0])
         ]
 
+    def first_event_start(self, program_id: int, kind: str) -> int | None:
+        """The start of the earliest stored event of a kind (UTC epoch seconds), if any."""
+        c = events.c
+        select = sa.select(sa.func.min(c.bucket_start)).where(
+            c.program_id == program_id, c.kind == kind
+        )
+        with self.engine.connect() as conn:
+            first = conn.execute(select).scalar()
+        return None if first is None else int(first)
+
     def event_buckets(
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventBuckets]:
