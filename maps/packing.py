@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, TypeGuard
 
 import folium
@@ -94,12 +94,17 @@ var {{ this.get_name() }} = L.geoJson(null, {
 )
 
 
-def _closed_ring(feature: dict[str, Any]) -> list[Any] | None:
+Ring = tuple[tuple[float, float], ...]  # a polygon's corners, without the closing one
+
+
+def _closed_ring(feature: dict[str, Any]) -> Ring | None:
     geometry = feature.get("geometry") or {}
     if geometry.get("type") != "Polygon" or len(geometry["coordinates"]) != 1:
         return None
     ring = geometry["coordinates"][0]
-    return list(ring[:-1]) if len(ring) >= 4 and ring[0] == ring[-1] else None
+    if len(ring) < 4 or ring[0] != ring[-1]:
+        return None
+    return tuple((c[0], c[1]) for c in ring[:-1])
 
 
 def _packable(layer: Element) -> TypeGuard[folium.GeoJson]:
@@ -107,75 +112,101 @@ def _packable(layer: Element) -> TypeGuard[folium.GeoJson]:
         return False
     if layer.highlight or layer.marker is not None or layer.zoom_on_click:
         return False
-    if layer.on_each_feature is not None:
-        return False
-    features = layer.data.get("features") or []
-    return bool(features) and all(
-        isinstance(f.get("properties"), dict) and _closed_ring(f) is not None for f in features
-    )
+    return layer.on_each_feature is None and bool(layer.data.get("features"))
+
+
+def _rings(layer: folium.GeoJson) -> list[Ring] | None:
+    """Each feature's ring, or None if any feature is not a one-ring polygon."""
+    rings = []
+    for feature in layer.data["features"]:
+        ring = _closed_ring(feature) if isinstance(feature.get("properties"), dict) else None
+        if ring is None:
+            return None
+        rings.append(ring)
+    return rings
 
 
 class _Table:
-    def __init__(self) -> None:
-        self.vertices: dict[tuple[float, float], int] = {}
-        self.rings: dict[tuple[int, ...], int] = {}
+    """Corners and squares numbered row by row, so a layer's sorted squares step by 1."""
 
-    def ring(self, corners: Sequence[Sequence[float]]) -> int:
-        ids = tuple(self.vertices.setdefault((c[0], c[1]), len(self.vertices)) for c in corners)
-        return self.rings.setdefault(ids, len(self.rings))
+    def __init__(self, rings: list[Ring]) -> None:
+        self.vertices: dict[tuple[float, float], int] = {}
+        self.rings: dict[Ring, int] = {}
+        self.corners: list[tuple[int, ...]] = []
+        for ring in sorted(set(rings), key=lambda r: (r[0][1], r[0][0])):
+            self.rings[ring] = len(self.rings)
+            self.corners.append(
+                tuple(self.vertices.setdefault(c, len(self.vertices)) for c in ring)
+            )
+
+
+def _key(value: Any) -> Any:
+    """``value`` as a dictionary key (JSON scalars as they are, a style's flat dictionary as
+    its items; anything else spelt out)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict) and all(_key(v) is v for v in value.values()):
+        return tuple(sorted(value.items()))
+    return json.dumps(value, sort_keys=True)
 
 
 def _columns(features: list[dict[str, Any]]) -> list[str]:
     """Keys every feature has, with too many distinct values to share."""
     first = features[0]["properties"]
     keys = [k for k in first if all(k in f["properties"] for f in features)]
-    return [
-        k for k in keys if len({json.dumps(f["properties"][k]) for f in features}) > SHARED_AT_MOST
-    ]
+    return [k for k in keys if len({_key(f["properties"][k]) for f in features}) > SHARED_AT_MOST]
 
 
-def _area(ring: Sequence[Sequence[float]]) -> float:
-    return abs(
-        sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(ring, [*ring[1:], ring[0]], strict=True))
-    )
+def _area(ring: Ring) -> float:
+    """Twice a quadrilateral's area: the cross product of its diagonals."""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ring
+    return abs((x2 - x0) * (y3 - y1) - (x3 - x1) * (y2 - y0))
 
 
-def _drawn_in_any_order(rings: list[list[Any]]) -> bool:
+def _drawn_in_any_order(rings: list[Ring], ids: list[int]) -> bool:
     """Distinct squares of one size (on a grid, so none overlaps another): the order they
     are drawn in cannot show, and sorted they pack to steps of 1."""
-    if len({json.dumps(r) for r in rings}) < len(rings):
+    if len(set(ids)) < len(ids) or any(len(r) != 4 for r in rings):
         return False
     areas = [_area(r) for r in rings]
-    return all(len(r) == 4 for r in rings) and max(areas) < 1.5 * min(areas)
+    return max(areas) < 1.5 * min(areas)
 
 
-def _pack(layer: folium.GeoJson, table: _Table) -> None:
+def _pack(layer: folium.GeoJson, rings: list[Ring], table: _Table) -> None:
     features = layer.data["features"]
-    rings = [_closed_ring(f) or [] for f in features]
-    ids = [table.ring(r) for r in rings]
-    if _drawn_in_any_order(rings):
+    ids = [table.rings[r] for r in rings]
+    if _drawn_in_any_order(rings, ids):
         order = sorted(range(len(features)), key=ids.__getitem__)
         features, ids = [features[n] for n in order], [ids[n] for n in order]
     columns = _columns(features)
-    styles: dict[str, int] = {}
-    kinds: dict[str, int] = {}
+    styles: dict[Any, int] = {}
+    kinds: dict[Any, int] = {}
+    shared_of: list[list[Any]] = []
     steps, kind_of, previous = [], [], 0
     for feature, ring in zip(features, ids, strict=True):
-        # Spelt as folium spells styles: a handful per layer, and tests read them.
-        style = json.dumps(layer.style_function(feature), sort_keys=True).translate(JSON_IN_HTML)
+        number = styles.setdefault(_key(layer.style_function(feature)), len(styles))
         shared = {k: v for k, v in feature["properties"].items() if k not in columns}
-        kind = json.dumps([styles.setdefault(style, len(styles)), shared])
-        kind_of.append(kinds.setdefault(kind, len(kinds)))
+        key = (number, tuple((k, _key(v)) for k, v in shared.items()))
+        if key not in kinds:
+            kinds[key] = len(kinds)
+            shared_of.append([number, shared])
+        kind_of.append(kinds[key])
         steps.append(ring - previous)
         previous = ring
+    # Spelt as folium spells styles: a handful per layer, and tests read them.
+    spelt = [
+        json.dumps(dict(k) if isinstance(k, tuple) else json.loads(k), sort_keys=True)
+        for k in styles
+    ]
+    spelt = [style.translate(JSON_IN_HTML) for style in spelt]
     data = {
-        "k": [json.loads(k) for k in kinds],
+        "k": shared_of,
         "r": steps,
         "i": kind_of,
         "p": {c: [f["properties"][c] for f in features] for c in columns},
     }
     # Read by PACKED_LAYER; folium's GeoJson has no slot for them.
-    vars(layer).update(packed_styles="[" + ",".join(styles) + "]", packed_data=json_for_html(data))
+    vars(layer).update(packed_styles="[" + ",".join(spelt) + "]", packed_data=json_for_html(data))
     layer._template = PACKED_LAYER
     layer.style = False  # folium's own style switch (a case per square) is not built
 
@@ -188,17 +219,14 @@ def _tree(element: Element) -> Iterator[Element]:
 
 def pack_layers(fmap: folium.Map) -> None:
     """Pack every polygon layer of ``fmap`` (call once, just before rendering)."""
-    layers = [e for e in _tree(fmap) if _packable(e)]
-    if not layers:
+    layers = [(e, _rings(e)) for e in _tree(fmap) if _packable(e)]
+    packable = [(layer, rings) for layer, rings in layers if rings is not None]
+    if not packable:
         return
-    table = _Table()
-    # Squares numbered row by row, so a layer's sorted squares step by 1 through the table.
-    every = [_closed_ring(f) or [] for la in layers for f in la.data["features"]]
-    for ring in sorted(every, key=lambda r: (r[0][1], r[0][0])):
-        table.ring(ring)
-    for layer in layers:
-        _pack(layer, table)
-    packed = PackedGeometry(list(table.vertices), list(table.rings))
+    table = _Table([r for _, rings in packable for r in rings])
+    for layer, rings in packable:
+        _pack(layer, rings, table)
+    packed = PackedGeometry(list(table.vertices), table.corners)
     packed._parent = fmap
     fmap._children = OrderedDict([(packed.get_name(), packed), *fmap._children.items()])
 
