@@ -1,11 +1,13 @@
 """Map pages: size, server time and draw time, ours against the naive folium pages.
 
     .venv/bin/python bench/bench_maps.py [--sizes 10000,1000000] [--naive 10000,100000]
+        [--city 1000000]
 
 Ours: /maps/hotspots for a peer and a manager over N synthetic events (a quarter), served by
 the app (first and warm), drawn in headless Chromium (/usr/bin/chromium) with the network
 cut off. Naive: the page a user would write with folium (one CircleMarker per event, and a
 HeatMap of the raw points), on the same self-hosted Leaflet, rendered and drawn the same way.
+City: every manager page and a peer's of a synthetic 1M-event city (``bench/city_pages.py``).
 """
 
 from __future__ import annotations
@@ -235,7 +237,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--naive", default="10000,100000")
+    parser.add_argument("--city", default="", help="events of the city whose pages to measure")
+    parser.add_argument("--save", type=Path, help="write the city's pages to this folder")
     args = parser.parse_args()
+    for n in sizes(args.city):
+        from city_pages import measure
+
+        measure(n, args.save)
     browser = None
     playwright = None
     if Path(CHROMIUM).exists():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ import folium
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
+from maps.packing import json_for_html as json_for_html  # where pages have always found it
+from maps.packing import pack_layers
 from maps.records import BasisNote, Geometry, Site
 
 ASSET_JS = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
@@ -36,10 +37,6 @@ INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 LABELS_ID = "map-labels"
 # Where a page's forms take the viewer's token: filled per request, so cached pages hold none.
 CSRF_SLOT = '<input type="hidden" name="csrf_token" value="">'
-# Characters that could end a <script> block, start markup, or end a JavaScript line.
-JSON_IN_HTML = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
 
 
 class MapError(ValueError):
@@ -54,11 +51,6 @@ class Tiles:
     url: str | None
     attribution: str = ""
     streets: str | None = None
-
-
-def json_for_html(value: Any) -> str:
-    """JSON that can sit inside an HTML ``<script type="application/json">`` block unchanged."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(JSON_IN_HTML)
 
 
 class Labels(MacroElement):
@@ -286,6 +278,7 @@ def _tree(element: Element) -> Iterator[Element]:
 
 def render(fmap: folium.Map) -> str:
     """The page's HTML; fails if anything would load from another host."""
+    pack_layers(fmap)
     root = page_of(fmap)
     for number, element in enumerate(_tree(root)):
         element._id = f"{number:x}"  # in place of a random id: the same map, the same scripts

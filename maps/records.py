@@ -254,5 +254,8 @@ def _rounded(value: object, decimals: int | None) -> object:
     if isinstance(value, float):
         return round(value, decimals)
     if isinstance(value, list):
+        if value and isinstance(value[0], list) and value[0] and isinstance(value[0][0], float):
+            # A ring or a line, the bulk of every page: rounded without a call per number.
+            return [[round(x, decimals) for x in pair] for pair in value]
         return [_rounded(v, decimals) for v in value]
     return value

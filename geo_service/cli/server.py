@@ -29,6 +29,10 @@ def demo(
 ) -> None:
     """Create the database and load the synthetic demo town (program 'demo')."""
     from geo_service.demo import load_demo
+    from geo_service.demo_report import demo_headlines, headline_lines
+    from geo_service.services.hotspots import HotspotCache
+    from geo_service.services.network import NetworkCache
+    from geo_service.services.program import Services
 
     settings = get_settings()
     with opened(settings) as (store, defaults):
@@ -49,6 +53,11 @@ def demo(
             f"{loaded.sites} service sites, {loaded.context} context features, "
             f"a walking network of {loaded.network.nodes} nodes and {loaded.network.edges} edges."
         )
+        services = Services(
+            store, defaults, settings, HotspotCache(settings.hotspot_cache_entries), NetworkCache()
+        )
+        for line in headline_lines(demo_headlines(services, program_id, now=time.time())):
+            typer.echo(line)
         typer.echo("Demo keys (shown once; earlier demo keys are revoked):")
         for role in Role:
             _, key = create_key(store, program="demo", role=role, label="demo")  # program exists

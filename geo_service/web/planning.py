@@ -65,6 +65,9 @@ MINUTES = ("5", "10", "15")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+MAP_CANDIDATES = 100  # drawn and listed on the siting map, best first
+
+
 class CoverageMapAsk(Ask):
     service: Service = Service.NALOXONE
     kind: EventKind = EventKind.OVERDOSE  # a kind that is not demand shows overdoses
@@ -234,6 +237,13 @@ def _ranked(ranking: Ranking) -> list[RankedSite]:
     ]
 
 
+def _top(ranked: list[RankedSite], plan: LockerPlan) -> list[RankedSite]:
+    """The best-ranked candidates and every chosen locker: with no candidates loaded every
+    busy grid cell is one, and a city's thousands made a 20 MB page."""
+    chosen = {s.place.name for s in plan.choice.sites} if plan.choice else set()
+    return [r for n, r in enumerate(ranked) if n < MAP_CANDIDATES or r.name in chosen]
+
+
 def _left_out(ranking: Ranking) -> list[LeftOut]:
     return [
         LeftOut(e.place.name, *e.place.position, e.reason) for e in ranking.candidates.left_out()
@@ -277,7 +287,7 @@ async def siting_page(
             lockers=_locker_summary(lockers),
             catchments=_locker_catchments(ctx, ask, lockers),
             exclusions=[Shape(name, geometry) for name, geometry in zone_shapes(ctx)],
-            ranking=_ranked(ranking),
+            ranking=_top(_ranked(ranking), lockers),
             excluded=_left_out(ranking),
             header_html=header(title, form, [], ctx.role),
             basis=lockers.basis.note(),

@@ -33,6 +33,7 @@ from maps.base import (
     render,
 )
 from maps.cleanup import CleanupPage, cleanup_map
+from maps.packing import unpacked_layers
 from maps.records import Site
 from tests.conftest import bearer, collection, demo_town, make_settings
 from tests.geo_service.test_hotspots_api import town_events
@@ -216,6 +217,18 @@ def test_online_tiles_are_allowed_by_origin_only(tmp_path: Path) -> None:
 # -- nothing leaks -------------------------------------------------------------------------
 
 
+def drawn(page: str, name: str) -> set[int]:
+    """Every value of property ``name`` the page holds: spelt out, or in a packed layer."""
+    spelt = {int(n) for n in re.findall(rf'"{name}":\s*(\d+)', page)}
+    packed = {
+        int(f["properties"][name])
+        for layer in unpacked_layers(page).values()
+        for f in layer
+        if name in f["properties"]
+    }
+    return spelt | packed
+
+
 def lattice_or_known(
     pairs: list[tuple[float, float]], app: FastAPI, known: set[tuple[float, float]]
 ) -> list[tuple[float, float]]:
@@ -251,7 +264,7 @@ def test_a_peer_page_holds_only_released_cells_counts_and_public_points(
     ).json()
     allowed_counts = {f["properties"]["count"] for f in released["features"]}
     allowed_counts |= {f["properties"]["count"] for f in clusters["features"]}
-    counts = {int(n) for n in re.findall(r'"count":\s*(\d+)', page)}
+    counts = drawn(page, "count")
     assert counts and counts <= allowed_counts
     known = {(-101.8712, 54.7688)}  # the service site, a public place
     # cluster centroids: weighted means of released cells by released counts
@@ -282,7 +295,7 @@ def test_trend_pages_for_peers_show_released_month_cells_only(town: Any) -> None
             f"/v1/published?kind=needle_report&period={month}", headers=headers
         ).json()
         allowed |= {f["properties"]["count"] for f in body["features"]}
-    counts = {int(n) for n in re.findall(r'"count":\s*(\d+)', page)}
+    counts = drawn(page, "count")
     assert counts <= allowed
     assert all(n >= 5 for n in counts)
 
@@ -314,7 +327,7 @@ def test_a_peer_coverage_map_shows_released_gap_cells_only(town: Any) -> None:
     api = client.get(f"/v1/coverage?{query}&top=300", headers=headers).json()
     (result,) = api["results"]
     allowed = {f["properties"]["events"] for f in result["uncovered"]["features"]}
-    shown = {int(n) for n in re.findall(r'"events":\s*(\d+)', page)}
+    shown = drawn(page, "events")
     assert shown and shown <= allowed and min(shown) >= 5
     assert "hour-table" in page and page.count("<tr>") >= 8
     # The 9-to-5 hub is open at 10 a.m. on Monday but not at 2 a.m.: its catchment is drawn

@@ -5,12 +5,16 @@ the README names is fetched with the key `keys create` printed (issue 16 part 7)
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +23,8 @@ from typer.testing import CliRunner
 
 from geo_service.cli import app as cli
 from geo_service.main import create_app
+from geo_service.periods import Bucket, latest_published
+from geo_service.services.releases import DEFAULT_GRACE_DAYS
 from geo_service.settings import get_settings
 from tests.conftest import SHARED_DATA, bearer
 
@@ -111,3 +117,136 @@ def test_set_up_your_own_program_in_five_commands(monkeypatch: pytest.MonkeyPatc
     assert page.status_code == 200, page.text[:500]
     assert "Hot spots of needle reports, July–September 2015" in page.text
     assert "-71.191, 42.283" in page.text  # the program's own outline, not Flin Flon's
+
+
+# -- examples that stay true as the dates move (issue 17) ------------------------------------
+
+# A fixed month, quarter or year: 2026-Q3, 2026-05, 2026. The spellings YYYY-Qn, YYYY-MM stay.
+FIXED_DATE = re.compile(r"(?<![\w%])(?:19|20)\d\d(?:-Q[1-4]|-[01]\d)?(?![\w])")
+PERCENT = re.compile(r"\d+(?:\.\d+)?\s?%")
+PERIOD_LINE = re.compile(r"^PERIOD=(.*)$", re.M)
+
+
+def runnable_examples(text: str) -> list[str]:
+    """Every fenced block, inline code span and link to the local service."""
+    blocks = re.findall(r"```\w*\n(.*?)```", text, re.DOTALL)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    links = re.findall(r"http://127\.0\.0\.1:8000/\S*", text)
+    return blocks + spans + links
+
+
+def test_runnable_examples_name_relative_periods_only() -> None:
+    text = README.read_text(encoding="utf-8")
+    own_program = section("Set up your own program")  # Boston's file is 2015's: its own dates
+    fixed = [
+        (example, found)
+        for example in runnable_examples(text.replace(own_program, ""))
+        for found in FIXED_DATE.findall(example)
+    ]
+    assert fixed == []
+    assert "$PERIOD" in text and PERIOD_LINE.search(text) is not None
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def test_the_readme_quotes_no_percentage_about_the_demo_town() -> None:
+    """The town moves with today's date: its shares are printed by `make demo`, not written
+    here. Only a measured table that names the bench printing it may quote them."""
+    parts = paragraphs(README.read_text(encoding="utf-8"))
+    quoted = [
+        p
+        for before, p in zip(["", *parts], parts, strict=False)
+        if "demo" in p and PERCENT.search(p) and "bench/" not in before + p
+    ]
+    assert quoted == []
+
+
+def shell_period(stub_date: str | None = None) -> str:
+    """The README's PERIOD line run by bash (``date`` replaced by ``stub_date`` if given)."""
+    match = PERIOD_LINE.search(README.read_text(encoding="utf-8"))
+    assert match is not None
+    stub = f"date() {{ echo '{stub_date}'; }}; " if stub_date else ""
+    script = f"{stub}PERIOD={match.group(1)}; echo $PERIOD"
+    env = {**os.environ, "TZ": "America/Winnipeg"}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("month", range(1, 13))
+def test_the_readmes_period_is_the_last_published_quarter(month: int) -> None:
+    tz = ZoneInfo("America/Winnipeg")
+    seven_days_ago = dt.datetime(2027, month, 15, 12, tzinfo=tz)
+    now = seven_days_ago.timestamp() + DEFAULT_GRACE_DAYS * 86_400
+    expected = latest_published(Bucket.QUARTER, now=now, grace_days=DEFAULT_GRACE_DAYS, tz=tz)
+    assert shell_period(f"2027 {month:02d}") == expected
+
+
+def printed_share(output: str, before: str) -> str:
+    match = re.search(re.escape(before) + r" ?(\d+%)", output)
+    assert match is not None, (before, output)
+    return match.group(1)
+
+
+def night_share(by_hour: dict[str, Any]) -> float:
+    events = [row[:6] for row in by_hour["events"]]
+    shares = [row[:6] for row in by_hour["share_open"]]
+    total = sum(sum(row) for row in events)
+    covered = sum(
+        e * (s or 0.0)
+        for er, sr in zip(events, shares, strict=True)
+        for e, s in zip(er, sr, strict=True)
+    )
+    return float(covered / total)
+
+
+@pytest.fixture
+def demo_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in list(os.environ):
+        if name.startswith("GEO_SERVICE_") and name != "GEO_SERVICE_SHARED_DATA":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", f"sqlite:///{tmp_path}/demo.sqlite3")
+    monkeypatch.setenv("GEO_SERVICE_MAP_TILES", "none")
+    get_settings.cache_clear()
+    result = runner.invoke(cli, ["demo"], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    yield result.output
+    get_settings.cache_clear()
+
+
+def test_the_demo_prints_the_numbers_it_computes(demo_output: str) -> None:
+    """What `geo-service demo` prints is what the API answers for the town it just made."""
+    out = demo_output
+    keys = dict(re.findall(r"^  (peer|planner|manager|steward) +(gs_\S+)$", out, re.M))
+    quarter_match = re.search(r"The last finished quarter is (\d{4}-Q[1-4])\.", out)
+    assert quarter_match is not None
+    quarter = quarter_match.group(1)
+    assert shell_period() == quarter  # the README's examples name the quarter the demo prints
+    with TestClient(create_app(get_settings())) as client:
+        links = re.findall(r"http://127\.0\.0\.1:8000(/\S+)", out)
+        assert len(links) == 3 and all(f"period={quarter}" in link for link in links)
+        for link in links:
+            assert client.get(link, headers=bearer(keys["peer"])).status_code == 200, link
+        coverage = client.get(
+            "/v1/coverage?service=naloxone&kind=overdose&minutes=10",
+            headers=bearer(keys["manager"]),
+        ).json()
+        (result,) = coverage["results"]
+        lockers = client.post(
+            "/v1/siting/lockers",
+            json={"p": 3, "service": "needles"},
+            headers=bearer(keys["planner"]),
+        ).json()
+    assert printed_share(out, "naloxone site:") == f"{result['share_open']:.0%}"
+    assert printed_share(out, "while it was open,") == f"{result['share_anytime']:.0%}"
+    assert printed_share(out, "if hours did not matter,") == f"{night_share(result['by_hour']):.0%}"
+    assert printed_share(out, "coverage") == f"{lockers['coverage_before']:.0%}"
+    assert printed_share(out, "->") == f"{lockers['coverage_after']:.0%}"
+    assert f"({lockers['solver']['status']})" in out
+    for left_out in lockers["excluded"]:
+        assert f"left out: {left_out['name']} ({left_out['reason']})" in out
+    # The shares the README's prose describes, on the town the demo made.
+    assert result["share_open"] < result["share_anytime"]
+    assert lockers["coverage_after"] > lockers["coverage_before"]
