@@ -15,6 +15,7 @@ import pytest
 from geo_service.auth import Role
 from maps.base import Tiles
 from maps.coverage import hour_table
+from maps.packing import unpacked_layers
 from maps.records import CountCell, GiCell, HourShares, Month
 from maps.rolled_up import HATCH_ID, ROLLED_UP_STYLE
 from maps.trends import TrendPage, trend_map
@@ -178,8 +179,11 @@ def test_month_words_are_text_not_markup() -> None:
 
 
 def _styles(page: str) -> list[dict[str, Any]]:
-    """Every per-feature style folium wrote into the page."""
-    return [json.loads(s) for s in re.findall(r"return (\{[^{}]*\});", page)]
+    """Every style a square of the page is drawn with: the packed layers' style tables
+    (each entry is some square's style) and any style folium still writes per feature."""
+    tables = re.findall(r"var \w+_styles = (\[.*?\]);\n", page)
+    packed = [style for table in tables for style in json.loads(table)]
+    return packed + [json.loads(s) for s in re.findall(r"return (\{[^{}]*\});", page)]
 
 
 def test_a_peers_rolled_up_squares_are_hatched_outlines_not_fills(town: Any) -> None:
@@ -218,7 +222,10 @@ def test_a_months_total_counts_its_small_and_rolled_up_squares() -> None:
     months = [Month("2026-03", [CountCell(square, 30), CountCell(square, 11, rolled_up=True)])]
     page = trend_map(TrendPage("T", (0, 0, 1, 1), square, months), tiles=Tiles(None))
     assert island(page, "trend-months")["months"][0]["words"] == "March 2026 — 41 reports"
-    assert page.index('{"count": 11, "rolled_up": true}') < page.index('{"count": 30}')
+    drawn = [f["properties"] for layer in unpacked_layers(page).values() for f in layer]
+    counts = [p["count"] for p in drawn]
+    assert counts.index(11) < counts.index(30)  # the rolled-up square is drawn first, under
+    assert drawn[counts.index(11)].get("rolled_up") is True
     styles = _styles(page)
     assert ROLLED_UP_STYLE in styles and ROLLED_UP in page
     assert [
