@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.auth import Action, Role
 from geo_service.context import allowed
 from geo_service.errors import NotFound
-from geo_service.models import KEYED, problems
+from geo_service.models import (
+    KEYED,
+    InviteList,
+    InviteRequest,
+    NewInviteAnswer,
+    RevokedInvite,
+    problems,
+)
 from geo_service.services.invites import (
-    CODE_BITS,
-    MAX_SESSION_DAYS,
     InviteAsk,
     create_invite,
     join_url,
@@ -27,44 +31,6 @@ from geo_service.storage import InviteRecord
 
 router = APIRouter(prefix="/v1", tags=["stewardship"], responses=KEYED)
 InviterContext = Annotated[ProgramContext, Depends(allowed(Action.MANAGE_INVITES))]
-
-
-class InviteRequest(BaseModel):
-    """Who the phone will be: peers and planners only (a manager gets a key, deliberately)."""
-
-    model_config = ConfigDict(extra="forbid")
-    role: Literal["peer", "planner"]
-    session_days: int = Field(
-        default=MAX_SESSION_DAYS,
-        ge=1,
-        le=MAX_SESSION_DAYS,
-        description="how long the phone stays signed in after joining",
-    )
-    label: str | None = Field(default=None, max_length=100, description="a note, not a name")
-
-
-class InviteInfo(BaseModel):
-    id: int
-    role: Literal["peer", "planner"]
-    session_days: int
-    created_at: int = Field(description="UTC epoch seconds")
-    expires_at: int = Field(description="UTC epoch seconds; the code works until then, once")
-    label: str | None
-
-
-class NewInviteAnswer(InviteInfo):
-    code: str = Field(
-        description=f"8 characters ({CODE_BITS:.1f} bits), shown only now; never stored"
-    )
-    url: str = Field(description="the /join link the QR code carries")
-
-
-class InviteList(BaseModel):
-    invites: list[InviteInfo] = Field(description="open invites: not used, revoked or expired")
-
-
-class RevokedInvite(BaseModel):
-    revoked: int = Field(description="the invite's id; a phone that joined with it is signed out")
 
 
 def _info(invite: InviteRecord) -> dict[str, Any]:
