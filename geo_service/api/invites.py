@@ -49,6 +49,7 @@ def _info(invite: InviteRecord) -> dict[str, Any]:
     summary="Make a one-time invite code for a phone (stewards)",
     status_code=201,
     response_model=NewInviteAnswer,
+    responses=problems(413),
 )
 def post_invite(body: InviteRequest, ctx: InviterContext) -> Any:
     """The code works once, for 24 hours, on ``/join``; the phone then has its own key
