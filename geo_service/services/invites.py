@@ -164,7 +164,8 @@ class Joined:
 
 
 def join(store: Store, text: str, *, now: int | None = None) -> Joined | None:
-    """Use a code once: a new key for this phone (never shown to anyone) and a session on it.
+    """Use a code once: a new key for this phone (never shown to anyone), a session on it and
+    the ``invite.use`` audit row, in one transaction.
     None for a code that is unknown, used, expired, revoked or malformed, all alike."""
     now = int(time.time()) if now is None else now
     code = normalise(text)
@@ -181,15 +182,6 @@ def join(store: Store, text: str, *, now: int | None = None) -> Joined | None:
     invite, expires_at = redeemed
     assert invite.used_key_id is not None
     principal = Principal(invite.used_key_id, Role(invite.role), invite.program, invite.program_id)
-    record(
-        store,
-        "invite.use",
-        actor="join page",
-        program_id=invite.program_id,
-        key_id=principal.key_id,
-        invite_id=invite.id,
-        session_days=invite.session_days,
-    )
     return Joined(token, principal, expires_at)
 
 

@@ -92,6 +92,7 @@ def test_a_link_fills_the_field_and_a_tap_signs_the_phone_in(
         preview = TestClient(app).get(made["url"])
         assert preview.status_code == 200 and f'value="{made["code"]}"' in preview.text
         assert preview.headers["cache-control"] == "no-store"
+        assert preview.headers["referrer-policy"] == "no-referrer"
     assert open_ids(client, steward) == [made["id"]]
     phone, joined = tap_join(app, made["code"].lower().replace("-", " "))
     assert joined.status_code == 303 and joined.headers["location"] == "/maps"
@@ -126,6 +127,10 @@ def test_every_bad_code_gets_the_same_plain_refusal(
         assert phone.get("/maps", follow_redirects=False).status_code == 303
         bodies.add(refused.text)
     assert len(bodies) == 1 and "did not work" in bodies.pop()
+    # Only something shaped like a code is written back into the page, so no markup is.
+    for text in ("</script><b>x", "`${1}`", '"><img src=x>'):
+        shown_back = TestClient(app).get("/join", params={"code": text}).text
+        assert text not in shown_back and 'value=""' in shown_back
     refusals = [r for r in store.audit_rows() if r.action == "invite.refused"]
     assert len(refusals) == 6 and all(r.program_id is None for r in refusals)
 
@@ -360,3 +365,23 @@ def test_postgresql_joins_once_and_keeps_no_code() -> None:
                 dumped += str(conn.execute(sa.text("SELECT * FROM audit_log")).all())
             engine.dispose()
             assert code not in dumped and code.replace("-", "") not in dumped
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_join_is_written_whole_or_not_at_all(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    program_id = store.program_id("town")
+    assert program_id is not None
+    made = create_invite(store, InviteAsk(program_id, "town", Role.PEER), actor="t")
+    keys_before = len(store.list_keys())
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the audit row could not be written")
+
+    monkeypatch.setattr(store, "_append_audit", broken)
+    with pytest.raises(RuntimeError):
+        join(store, made.code)
+    monkeypatch.undo()
+    assert len(store.list_keys()) == keys_before  # no phone key, no session
+    assert join(store, made.code) is not None  # and the code was not used up

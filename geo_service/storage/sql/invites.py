@@ -7,9 +7,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from geo_service.storage.records import InviteRecord, NewInvite, Redemption
+from geo_service.storage.records import (
+    AuditEntry,
+    InviteRecord,
+    JsonObject,
+    NewInvite,
+    Redemption,
+)
 from geo_service.storage.schema import api_keys, invites, programs, sessions
-from geo_service.storage.sql.engine import SqlBase, inserted_id, today
+from geo_service.storage.sql.audit import AuditSql
+from geo_service.storage.sql.engine import inserted_id, today
 
 
 def _invite_select() -> sa.Select[Any]:
@@ -29,7 +36,7 @@ def _invite_select() -> sa.Select[Any]:
     ).join(programs, programs.c.id == invites.c.program_id)
 
 
-class InviteSql(SqlBase):
+class InviteSql(AuditSql):
     def add_invite(self, invite: NewInvite) -> int:
         with self._write() as conn:
             result = conn.execute(
@@ -74,9 +81,10 @@ class InviteSql(SqlBase):
             return True
 
     def redeem_invite(self, join: Redemption) -> tuple[InviteRecord, int] | None:
-        """Use an open invite once: mark it used, make the phone's key and its session, all in
-        one transaction. The conditional UPDATE is the lock: of two joins racing for one code,
-        exactly one sees a row change. Returns the invite and the session's expiry."""
+        """Use an open invite once: mark it used, make the phone's key and its session and
+        write the ``invite.use`` audit row, all in one transaction. The conditional UPDATE is
+        the lock: of two joins racing for one code, exactly one sees a row change. Returns
+        the invite and the session's expiry."""
         open_invite = (
             invites.c.code_hash == join.code_hash,
             invites.c.used_at.is_(None),
@@ -113,4 +121,7 @@ class InviteSql(SqlBase):
                     token_hash=join.token_hash, key_id=key_id, expires_at=expires_at
                 )
             )
+            used: JsonObject = {"invite_id": invite.id, "session_days": invite.session_days}
+            entry = AuditEntry("invite.use", "join page", invite.program_id, key_id, used)
+            self._append_audit(conn, entry)
         return replace(invite, used_key_id=key_id), expires_at
