@@ -55,6 +55,7 @@ class Action(enum.StrEnum):
     READ_AUDIT = "reading the audit trail"
     EXPORT_PROGRAM = "exporting the program's data"
     DELETE_PROGRAM = "deleting the program's data"
+    MANAGE_INVITES = "inviting phones to sign in"
 
 
 # The one policy table: which roles may do what. Routes ask for an action, never a role set.
@@ -72,6 +73,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.READ_AUDIT: STEWARDS,
     Action.EXPORT_PROGRAM: STEWARDS,
     Action.DELETE_PROGRAM: STEWARDS,
+    Action.MANAGE_INVITES: STEWARDS,
 }
 
 

@@ -18,6 +18,7 @@ from geo_service.api import (
     events,
     health,
     hotspots,
+    invites,
     layers,
     published,
     sites,
@@ -36,6 +37,7 @@ from geo_service.security import (
     SecurityHeadersMiddleware,
 )
 from geo_service.services.hotspots import HotspotCache
+from geo_service.services.invites import JoinLimiter
 from geo_service.services.network import NetworkCache
 from geo_service.services.program import Services
 from geo_service.settings import Settings, get_settings
@@ -91,6 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.deployment = deployment
     app.state.hotspot_cache = HotspotCache(settings.hotspot_cache_entries)
     app.state.networks = NetworkCache()
+    app.state.join_limiter = JoinLimiter(
+        per_address=settings.invite_failures_per_address,
+        overall=settings.invite_failures_overall,
+    )
     register_error_handlers(app)
     app.add_exception_handler(web.SignInNeeded, web.send_to_sign_in)
     # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
@@ -130,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(published.router)
     app.include_router(steward.router)
+    app.include_router(invites.router)
     app.include_router(web.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     # uvicorn's access log (on when uvicorn is run by hand) prints query strings and

@@ -216,7 +216,7 @@ class RateLimitMiddleware:
 
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-BROWSER_FORM_PATHS = ("/signin", "/signout", "/maps")
+BROWSER_FORM_PATHS = ("/signin", "/signout", "/join", "/maps")
 
 
 def form_token(secret: str) -> str:

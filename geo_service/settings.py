@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Map background tiles ({z}/{x}/{y} URL); "none" draws only the outline and the layers.
     map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     map_tiles_attribution: str = "&copy; OpenStreetMap contributors"
+    # Wrong invite codes on /join, per client address and in all, within 15 minutes; once
+    # either is reached every try waits (429) until the oldest failure is 15 minutes old.
+    invite_failures_per_address: int = Field(default=10, ge=1, le=1000)
+    invite_failures_overall: int = Field(default=100, ge=1, le=100_000)
     # How long a browser sign-in lasts.
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # One analysis request waits at most this long (503 + Retry-After; the result is kept).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from geo_service.cli import areas, ingest, keys, layers, program, server
+from geo_service.cli import areas, ingest, invites, keys, layers, program, server
 
 app = typer.Typer(
     help="Privacy-first hot-spot service for harm-reduction programs.",
@@ -20,6 +20,9 @@ app.command()(server.demo)
 app.command()(server.migrate)
 app.command()(server.serve)
 app.add_typer(ingest.app, name="ingest")
+keys.keys_app.command("invite")(invites.keys_invite)
+keys.keys_app.command("invites")(invites.keys_invites)
+keys.keys_app.command("revoke-invite")(invites.keys_revoke_invite)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(keys.audit_app, name="audit")
 program.program_app.command("create")(areas.program_create)

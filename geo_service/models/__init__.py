@@ -26,6 +26,13 @@ from geo_service.models.geojson import (
     ServiceSite,
     ServiceSiteCollection,
 )
+from geo_service.models.invites import (
+    InviteInfo,
+    InviteList,
+    InviteRequest,
+    NewInviteAnswer,
+    RevokedInvite,
+)
 from geo_service.models.media import GeoJSONAnswer
 from geo_service.models.problems import KEYED, UPLOAD, Problem, problems
 
@@ -45,12 +52,17 @@ __all__ = [
     "ExportCollection",
     "GeoJSONAnswer",
     "HotspotCollection",
+    "InviteInfo",
+    "InviteList",
+    "InviteRequest",
     "LockerPlanAnswer",
+    "NewInviteAnswer",
     "Problem",
     "PublicationSettings",
     "RankingAnswer",
     "RejectedRow",
     "ReleaseCollection",
+    "RevokedInvite",
     "ServiceSite",
     "ServiceSiteCollection",
     "SiteFeatureCollection",

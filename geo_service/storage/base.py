@@ -18,12 +18,15 @@ from geo_service.storage.records import (
     EventCells,
     EventQuery,
     EventRows,
+    InviteRecord,
     KeyRecord,
     MonthlyAggregate,
     NetworkInfo,
     NetworkRows,
+    NewInvite,
     ProgramPublication,
     ProgramSummary,
+    Redemption,
     RetentionResult,
     SiteRecord,
     StoredEvent,
@@ -74,6 +77,15 @@ class KeyStore(Protocol):
     def end_session(self, token_hash: str) -> None: ...
     def list_keys(self, program: str | None = None) -> list[KeyRecord]: ...
     def revoke_key(self, key_id: int) -> bool: ...
+
+
+class InviteStore(Protocol):
+    """One-time invites; a join makes the phone's own key and session in one go."""
+
+    def add_invite(self, invite: NewInvite) -> int: ...
+    def list_invites(self, program_id: int | None = None) -> list[InviteRecord]: ...
+    def revoke_invite(self, invite_id: int, now: int, program_id: int | None = None) -> bool: ...
+    def redeem_invite(self, join: Redemption) -> tuple[InviteRecord, int] | None: ...
 
 
 class BatchStore(Protocol):
@@ -169,6 +181,7 @@ class Store(
     DatabaseStore,
     ProgramStore,
     KeyStore,
+    InviteStore,
     BatchStore,
     EventStore,
     ReleaseStore,

@@ -276,3 +276,44 @@ class KeyRecord:
     label: str | None
     created_on: str
     revoked_on: str | None
+
+
+@dataclass(frozen=True)
+class InviteRecord:
+    """A one-time invite as stored: never the code, only its keyed hash (not returned)."""
+
+    id: int
+    program: str
+    program_id: int
+    role: str
+    session_days: int
+    created_at: int  # UTC epoch seconds
+    expires_at: int
+    created_by: str
+    used_at: int | None
+    used_key_id: int | None  # the per-phone key the join made
+    revoked_at: int | None
+    label: str | None
+
+
+@dataclass(frozen=True)
+class NewInvite:
+    program_id: int
+    role: str
+    code_hash: str
+    session_days: int
+    created_at: int
+    expires_at: int
+    created_by: str
+    label: str | None
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """What a join must write in one transaction: the phone's own key and its session."""
+
+    code_hash: str
+    now: int
+    key_hash: str  # of a key nobody is shown: the phone holds only the session cookie
+    key_prefix: str
+    token_hash: str

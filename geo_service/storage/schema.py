@@ -202,6 +202,24 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False),  # UTC epoch seconds
 )
 
+# One-time invites: a keyed hash of the 8-character code, never the code itself.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("session_days", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # UTC epoch seconds
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("label", String(100), nullable=True),
+    Column("used_at", BigInteger, nullable=True),
+    Column("used_key_id", ForeignKey("api_keys.id"), nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
 # The walking network is public OpenStreetMap data, so its nodes are stored exactly.
 walking_networks = Table(
     "walking_networks",

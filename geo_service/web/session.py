@@ -97,7 +97,7 @@ def safe_next(target: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _set_cookie(
+def set_cookie(
     response: Response, request: Request, name: str, value: str, *, max_age: int, path: str
 ) -> None:
     response.set_cookie(
@@ -120,7 +120,7 @@ def signin_form(
     # Keep a pending secret, so two open sign-in tabs both still work.
     secret = pending if pending and len(pending) == 43 else secrets.token_urlsafe(32)
     response = page("signin.html", title="Sign in", next=safe_next(next), token=form_token(secret))
-    _set_cookie(response, request, SIGNIN_COOKIE, secret, max_age=3600, path="/signin")
+    set_cookie(response, request, SIGNIN_COOKIE, secret, max_age=3600, path="/signin")
     return response
 
 
@@ -143,7 +143,7 @@ def signin(
         return page("signin_refused.html", title="Sign in", status=401)
     response = RedirectResponse(safe_next(next), status_code=303)
     max_age = int(settings.session_hours * 3600)
-    _set_cookie(response, request, SESSION_COOKIE, token, max_age=max_age, path="/")
+    set_cookie(response, request, SESSION_COOKIE, token, max_age=max_age, path="/")
     response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
 

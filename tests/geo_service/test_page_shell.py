@@ -34,6 +34,8 @@ def every_field(text: str) -> dict[str, dict[str, Any]]:
         "header.html": {"title": text, "form": form, "links": [Link(text, text)], "role": text},
         "signin.html": {"title": text, "next": text, "token": text},
         "signin_refused.html": {"title": text},
+        "join.html": {"title": text, "code": text, "token": text, "days": text},
+        "join_refused.html": {"title": text},
         "index.html": {
             "title": text,
             "program": text,

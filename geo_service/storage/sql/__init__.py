@@ -22,6 +22,7 @@ from geo_service.storage.sql.engine import (
 )
 from geo_service.storage.sql.events import EventSql
 from geo_service.storage.sql.geography import GeographySql
+from geo_service.storage.sql.invites import InviteSql
 from geo_service.storage.sql.keys import KeySql
 from geo_service.storage.sql.layers import LayerSql
 from geo_service.storage.sql.networks import NetworkSql
@@ -52,6 +53,7 @@ class SqlStore(
     ProgramSql,
     GeographySql,
     KeySql,
+    InviteSql,
     BatchSql,
     EventSql,
     RetentionSql,

@@ -15,34 +15,39 @@ from geo_service.storage.sql.engine import SqlBase, inserted_id
 class AuditSql(SqlBase):
     def append_audit(self, entry: AuditEntry) -> AuditRow:
         """Append a row to the hash chain, in one transaction with the head's update."""
+        with self._write() as conn:
+            return self._append_audit(conn, entry)
+
+    def _append_audit(self, conn: sa.Connection, entry: AuditEntry) -> AuditRow:
+        """Append a row inside the caller's write transaction (so a change and its row are
+        written together, or neither is)."""
         at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         detail = detail_text(entry.detail)
         head = meta.c.key == AUDIT_HEAD_KEY
-        with self._write() as conn:
-            # Lock the head row before reading it, so two writers cannot chain onto one hash.
-            conn.execute(sa.update(meta).where(head).values(value=meta.c.value))
-            prev = conn.execute(sa.select(meta.c.value).where(head)).scalar_one()
-            digest = chain_hash(
-                prev,
-                at=at,
-                program_id=entry.program_id,
-                key_id=entry.key_id,
-                actor=entry.actor,
-                action=entry.action,
-                detail=detail,
-            )
-            values = {
-                "at": at,
-                "program_id": entry.program_id,
-                "key_id": entry.key_id,
-                "actor": entry.actor,
-                "action": entry.action,
-                "detail": detail,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-            row_id = inserted_id(conn.execute(sa.insert(audit_log).values(**values)))
-            conn.execute(sa.update(meta).where(head).values(value=digest))
+        # Lock the head row before reading it, so two writers cannot chain onto one hash.
+        conn.execute(sa.update(meta).where(head).values(value=meta.c.value))
+        prev = conn.execute(sa.select(meta.c.value).where(head)).scalar_one()
+        digest = chain_hash(
+            prev,
+            at=at,
+            program_id=entry.program_id,
+            key_id=entry.key_id,
+            actor=entry.actor,
+            action=entry.action,
+            detail=detail,
+        )
+        values = {
+            "at": at,
+            "program_id": entry.program_id,
+            "key_id": entry.key_id,
+            "actor": entry.actor,
+            "action": entry.action,
+            "detail": detail,
+            "prev_hash": prev,
+            "hash": digest,
+        }
+        row_id = inserted_id(conn.execute(sa.insert(audit_log).values(**values)))
+        conn.execute(sa.update(meta).where(head).values(value=digest))
         return AuditRow(id=row_id, **values)
 
     def audit_rows(
