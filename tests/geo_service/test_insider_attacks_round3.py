@@ -92,6 +92,7 @@ def asks(period: str) -> list[Ask]:
             {"p": 1, "period": period, "kinds": ["needle_report"]},
         ),
         ("POST", "/v1/routes/cleanup", None, route),
+        ("GET", "/v1/hotspots", {**needles, "distance_m": 300}, None),
         ("GET", "/maps/hotspots", needles, None),
         ("GET", "/maps/hotspots.geojson", needles, None),
         ("GET", "/maps/coverage", {"service": "needles", **needles}, None),
