@@ -1,6 +1,7 @@
-"""The periods a map's selector offers: for peers and planners every period released for
-the program and kind, for managers every finished period in the data's range; newest first,
-grouped by length, and always the one the title names (selected)."""
+"""The periods a map's selector offers: for peers and planners every period that may be
+released by now (whether or not anyone has asked for it yet), for managers every finished
+period in the data's range; newest first, grouped by length, and always the one the title
+names (selected)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import datetime as dt
 
 from geo_service.periods import Bucket, finished_periods, month_of, parse_period
 from geo_service.services.program import ProgramContext
+from geo_service.services.releases import grace_days
 from geo_service.settings import EventKind
 from geo_service.web.pages import Select
 from maps.words import PERIOD_GROUPS, period_words
@@ -16,24 +18,26 @@ GROUP_ORDER = (Bucket.QUARTER, Bucket.HALF, Bucket.YEAR, Bucket.MONTH)
 
 
 def offered_periods(ctx: ProgramContext, kind: EventKind) -> set[str]:
-    """Released periods (peers, planners) or finished ones since the first report (managers)."""
-    store, program_id = ctx.store, ctx.program_id
+    """Every period that may be released by now, over the retention window (peers,
+    planners), or every finished one since the first report (managers).
+
+    A peer's list never depends on which releases exist: a release is made when someone first
+    asks for its period, so listing the stored ones would tell a peer which periods others
+    (a planner, a manager previewing) had opened."""
+    store, program_id, tz = ctx.store, ctx.program_id, ctx.deployment.tz
+    now_month = month_of(dt.datetime.fromtimestamp(ctx.now, tz))
     if not ctx.full_view:
-        labels = {label for k, label in store.released_periods(program_id) if k == kind.value}
-        if store.publication(program_id).bucket == Bucket.QUARTER:
+        choice = store.publication(program_id)
+        first = now_month - ctx.settings.retention_months
+        by_bucket = finished_periods(first, now=ctx.now, grace_days=grace_days(choice), tz=tz)
+        if choice.bucket == Bucket.QUARTER:
             # Months are made as a quarter's parts but not shown on their own.
-            deployment = ctx.deployment
-            labels = {
-                label
-                for label in labels
-                if parse_period(label, deployment).bucket is not Bucket.MONTH
-            }
-        return labels
-    first = store.first_event_start(program_id, kind.value)
-    if first is None:
+            by_bucket.pop(Bucket.MONTH, None)
+        return {label for labels in by_bucket.values() for label in labels}
+    first_event = store.first_event_start(program_id, kind.value)
+    if first_event is None:
         return set()
-    tz = ctx.deployment.tz
-    first_month = month_of(dt.datetime.fromtimestamp(first, tz))
+    first_month = month_of(dt.datetime.fromtimestamp(first_event, tz))
     by_bucket = finished_periods(first_month, now=ctx.now, grace_days=0, tz=tz)
     return {label for labels in by_bucket.values() for label in labels}
 
