@@ -10,11 +10,14 @@ from geo_service.models.answers import (
     LockerPlanAnswer,
     PublicationSettings,
     RankingAnswer,
+    ReportAnswer,
 )
 from geo_service.models.bodies import (
     EVENTS_REQUEST_BODY,
+    REPORTS_REQUEST_BODY,
     SITES_REQUEST_BODY,
     EventFeatureCollection,
+    PhoneReport,
     SiteFeatureCollection,
 )
 from geo_service.models.geojson import (
@@ -32,6 +35,7 @@ from geo_service.models.problems import KEYED, UPLOAD, Problem, problems
 __all__ = [
     "EVENTS_REQUEST_BODY",
     "KEYED",
+    "REPORTS_REQUEST_BODY",
     "SITES_REQUEST_BODY",
     "UPLOAD",
     "AuditPage",
@@ -46,11 +50,13 @@ __all__ = [
     "GeoJSONAnswer",
     "HotspotCollection",
     "LockerPlanAnswer",
+    "PhoneReport",
     "Problem",
     "PublicationSettings",
     "RankingAnswer",
     "RejectedRow",
     "ReleaseCollection",
+    "ReportAnswer",
     "ServiceSite",
     "ServiceSiteCollection",
     "SiteFeatureCollection",
