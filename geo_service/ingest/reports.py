@@ -147,7 +147,7 @@ def read_report(doc: Any, deployment: Deployment) -> Report:
     kind = doc.get("type")
     if kind is None:
         raise ReportRefused("missing_field", field="type")
-    if kind not in TYPE_FIELDS:
+    if not isinstance(kind, str) or kind not in TYPE_FIELDS:
         raise ReportRefused("unknown_type", values=", ".join(TYPE_FIELDS))
     allowed = set(COMMON_FIELDS) | set(TYPE_FIELDS[kind])
     for name in doc:
