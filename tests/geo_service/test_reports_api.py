@@ -493,3 +493,22 @@ def test_postgres_stores_each_type_once_under_concurrent_posts(postgres_app: Fas
         for row in rows:
             expected = next(e for e in EXPECTED.values() if e["kind"] == row["kind"])
             assert {k: row.get(k) for k in expected} == expected
+
+
+def test_a_stewards_export_carries_every_answer_of_a_report(
+    app: FastAPI, client: TestClient, keys: Keys
+) -> None:
+    """The program's whole record: what only a phone report holds comes out too."""
+    import csv
+    import io
+
+    for kind in EXPECTED:
+        assert send(client, report(app, kind), keys["peer"]).status_code == 201
+    table = client.get("/v1/export?format=csv", headers=keys["steward"])
+    assert table.status_code == 200, table.text
+    rows = {r["kind"]: r for r in csv.DictReader(io.StringIO(table.text))}
+    assert rows["needle_report"]["picked_up"] == "true"
+    assert rows["cleanup"]["minutes"] == "90"
+    assert rows["overdose"]["outcome"] == "hospital"
+    assert rows["supplies_needed"]["supplies"] == "naloxone,sharps_bin"
+    assert rows["cleanup"]["outcome"] == rows["cleanup"]["supplies"] == ""
