@@ -292,6 +292,29 @@ def test_logs_carry_no_square_bucket_key_or_body(
     assert token not in text
 
 
+def test_a_report_for_a_released_month_is_held_back_and_answered_alike(
+    app: FastAPI,
+    client: TestClient,
+    keys: Keys,
+    store: SqlStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The late rule of /v1/events: stored for managers, in no release, and the phone's answer
+    does not tell that its month was already out."""
+    import sqlalchemy as sa
+
+    normal = send(client, report(app, "cleanup_done"), keys["peer"])
+    month = hour_start(1).strftime("%Y-%m")
+    monkeypatch.setattr(store, "released_periods", lambda _: {("needle_report", month)})
+    late = send(client, report(app), keys["peer"])
+    assert late.status_code == normal.status_code == 201
+    assert set(late.json()) == set(normal.json()) and late.json()["status"] == "stored"
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT kind, late FROM events")).all()
+    flags = {str(kind): bool(flag) for kind, flag in rows}
+    assert flags == {"cleanup": False, "needle_report": True}
+
+
 def test_a_report_raises_the_data_version_and_a_refusal_does_not(
     app: FastAPI, client: TestClient, keys: Keys, store: SqlStore
 ) -> None:
