@@ -43,6 +43,7 @@ class Action(enum.StrEnum):
     """What a route does, in the words a refusal uses: ``<action> needs one of the roles``."""
 
     SUBMIT_EVENTS = "submitting events"
+    SEND_REPORTS = "sending reports from a phone"
     READ_EVENTS = "reading events"
     READ_SITES = "reading sites"
     ADD_SITES = "adding service sites"
@@ -61,6 +62,8 @@ class Action(enum.StrEnum):
 # The one policy table: which roles may do what. Routes ask for an action, never a role set.
 POLICY: dict[Action, frozenset[Role]] = {
     Action.SUBMIT_EVENTS: EVENT_WRITERS,
+    # One square and hour per report, every type (an overdose a peer helped at, too).
+    Action.SEND_REPORTS: frozenset({Role.PEER, Role.MANAGER, Role.STEWARD}),
     Action.READ_EVENTS: FULL_VIEW,
     Action.READ_SITES: ANYONE,
     Action.ADD_SITES: FULL_VIEW,

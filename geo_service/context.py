@@ -88,6 +88,7 @@ def allowed(action: Action) -> Callable[[ProgramContext], ProgramContext]:
 
 # Role gates, named by what they allow (see POLICY in auth.py).
 SubmitterContext = Annotated[ProgramContext, Depends(allowed(Action.SUBMIT_EVENTS))]
+ReporterContext = Annotated[ProgramContext, Depends(allowed(Action.SEND_REPORTS))]
 PlannerContext = Annotated[ProgramContext, Depends(allowed(Action.SITE_LOCKERS))]
 ManagerContext = Annotated[ProgramContext, Depends(allowed(Action.READ_EVENTS))]
 StewardContext = Annotated[ProgramContext, Depends(allowed(Action.READ_AUDIT))]

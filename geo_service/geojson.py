@@ -77,6 +77,10 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
             props["naloxone_given"] = row.naloxone_given
         if row.kind == EventKind.NEEDLE_REPORT.value:
             props["place_type"] = row.place_type
+        # What a phone report added (POST /v1/reports); absent for other rows.
+        extra = {"picked_up": row.picked_up, "minutes": row.minutes, "outcome": row.outcome}
+        extra["supplies"] = row.supplies
+        props.update({name: value for name, value in extra.items() if value is not None})
         features.append(
             {
                 "type": "Feature",

@@ -21,6 +21,7 @@ from geo_service.api import (
     invites,
     layers,
     published,
+    reports,
     sites,
     siting,
     steward,
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_docs(app)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(reports.router)
     app.include_router(sites.router)
     app.include_router(hotspots.router)
     app.include_router(cleanup.router)

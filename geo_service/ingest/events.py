@@ -31,7 +31,19 @@ from geo_service.storage import EventRows
 
 KINDS = frozenset(k.value for k in EventKind)
 SOURCES = ("peer", "outreach", "ems", "er", "city", "other")
-PLACE_TYPES = ("street", "park", "playground", "school", "transit", "private", "other")
+# The last three are the phone's choices (POST /v1/reports) beside park and other.
+PLACE_TYPES = (
+    "street",
+    "park",
+    "playground",
+    "school",
+    "transit",
+    "private",
+    "other",
+    "lane",
+    "stairwell",
+    "building",
+)
 MAX_COUNT = 10_000
 MAX_NALOXONE_DOSES = 50
 _DATE = r"^\d{4}-\d{2}-\d{2}$"  # a date only: the whole local day, time_precision 'day'
@@ -57,7 +69,7 @@ class ValidatedBatch:
         for arr in (r.cell_m, r.cell_ix, r.cell_iy, r.bucket_start, r.bucket_hours, r.count):
             digest.update(arr.tobytes())
         digest.update(repr((r.kind, r.source, r.fatal, r.naloxone_doses, r.place_type)).encode())
-        digest.update(repr((r.naloxone_given, r.time_precision)).encode())
+        digest.update(repr((r.naloxone_given, r.time_precision, r.details)).encode())
         digest.update(repr([(x.index, x.code) for x in self.rejected]).encode())
         return digest.hexdigest()
 

@@ -10,11 +10,14 @@ from geo_service.models.answers import (
     LockerPlanAnswer,
     PublicationSettings,
     RankingAnswer,
+    ReportAnswer,
 )
 from geo_service.models.bodies import (
     EVENTS_REQUEST_BODY,
+    REPORTS_REQUEST_BODY,
     SITES_REQUEST_BODY,
     EventFeatureCollection,
+    PhoneReport,
     SiteFeatureCollection,
 )
 from geo_service.models.geojson import (
@@ -39,6 +42,7 @@ from geo_service.models.problems import KEYED, UPLOAD, Problem, problems
 __all__ = [
     "EVENTS_REQUEST_BODY",
     "KEYED",
+    "REPORTS_REQUEST_BODY",
     "SITES_REQUEST_BODY",
     "UPLOAD",
     "AuditPage",
@@ -57,11 +61,13 @@ __all__ = [
     "InviteRequest",
     "LockerPlanAnswer",
     "NewInviteAnswer",
+    "PhoneReport",
     "Problem",
     "PublicationSettings",
     "RankingAnswer",
     "RejectedRow",
     "ReleaseCollection",
+    "ReportAnswer",
     "RevokedInvite",
     "ServiceSite",
     "ServiceSiteCollection",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.models.basis import AnswerBasis
 from geo_service.models.geojson import Geometry
@@ -295,3 +295,12 @@ class DeletedRows(BaseModel):
 
 class DeleteAnswer(BaseModel):
     deleted: DeletedRows = Field(description="the rows deleted, per table")
+
+
+class ReportAnswer(BaseModel):
+    """What the phone is told after a report: thanks and the map, never a count."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["stored"]
+    thanks: str
+    map: str = Field(description="the latest released map of the report's kind")

@@ -33,6 +33,45 @@ class EventProperties(BaseModel):
     ) = Field(default=None, description="needle reports only")
 
 
+class PhoneReport(BaseModel):
+    """One report from the phone: a grid square and a time bucket, never a position.
+
+    Fields other than ``type``, ``cell`` and ``bucket`` belong to one type each (see their
+    descriptions); any other field, a position above all, is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["needles_here", "cleanup_done", "overdose_helped", "supplies_needed"]
+    cell: str = Field(
+        pattern=r"^\d{1,6}:-?\d{1,9}:-?\d{1,9}$",
+        description="the square the phone snapped to: cell size in metres:column:row of the "
+        "program's grid (the size of the type's kind: needles, clean-ups and supplies on the "
+        "needle grid, overdoses on the overdose grid)",
+        examples=["125:2524:48577"],
+    )
+    bucket: str = Field(
+        description="the start of a local hour with its offset (2026-05-01T14:00-05:00), or a "
+        "date for 'earlier today' or 'yesterday' (the whole local day); at most 48 hours back",
+    )
+    count: Literal["1", "2-5", "6-20", "more"] | None = Field(
+        default=None,
+        description="needles_here, cleanup_done: the stepper; stored as 1, 3, 13 and 21",
+    )
+    picked_up: bool | None = Field(default=None, description="needles_here")
+    place: Literal["park", "lane", "stairwell", "building", "other"] | None = Field(
+        default=None, description="needles_here"
+    )
+    minutes: int | None = Field(default=None, ge=1, le=480, description="cleanup_done")
+    naloxone_doses: int | None = Field(
+        default=None, ge=0, le=5, description="overdose_helped: 5 means five or more"
+    )
+    outcome: Literal["ok", "hospital", "died"] | None = Field(
+        default=None, description="overdose_helped"
+    )
+    supplies: list[Literal["needles", "naloxone", "pipes", "sharps_bin"]] | None = Field(
+        default=None, min_length=1, description="supplies_needed"
+    )
+
+
 class EventFeature(BaseModel):
     type: Literal["Feature"]
     geometry: PointGeometry
@@ -79,3 +118,7 @@ SITES_REQUEST_BODY = _body(
     SiteFeatureCollection,
     "name, site_type, services (separated by ';'), opening_hours, address, latitude, longitude",
 )
+REPORTS_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PhoneReport"}}},
+}

@@ -7,13 +7,18 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from geo_service.models.bodies import EventFeatureCollection, SiteFeatureCollection
+from geo_service.models.bodies import EventFeatureCollection, PhoneReport, SiteFeatureCollection
 from geo_service.models.problems import Problem
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 # The request bodies (parsed by the routes, so declared with openapi_extra) and the Problem
 # every error status refers to by hand.
-REFERRED: tuple[type[BaseModel], ...] = (EventFeatureCollection, SiteFeatureCollection, Problem)
+REFERRED: tuple[type[BaseModel], ...] = (
+    EventFeatureCollection,
+    SiteFeatureCollection,
+    PhoneReport,
+    Problem,
+)
 
 
 def component_schemas() -> dict[str, Any]:

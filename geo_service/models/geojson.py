@@ -25,7 +25,9 @@ class Link(BaseModel):
 
 
 class EventCellProperties(BaseModel):
-    kind: EventKind
+    kind: EventKind | Literal["supplies_needed"] = Field(
+        description="supplies_needed: a phone report asking for supplies in that square"
+    )
     cell: str = Field(description="cell_m:ix:iy")
     cell_m: int
     bucket_start: str = Field(description="RFC 3339, UTC")
@@ -39,6 +41,14 @@ class EventCellProperties(BaseModel):
     place_type: str | None = Field(default=None, description="needle reports only")
     time_precision: Literal["hour", "day"] = Field(
         default="hour", description="day: a date only, the bucket is the whole local day"
+    )
+    picked_up: bool | None = Field(default=None, description="phone needle reports only")
+    minutes: int | None = Field(default=None, description="phone clean-up reports only")
+    outcome: Literal["ok", "hospital", "died"] | None = Field(
+        default=None, description="phone overdose reports only"
+    )
+    supplies: str | None = Field(
+        default=None, description="supplies_needed: kinds, comma-separated"
     )
 
 

@@ -39,6 +39,11 @@ EVENT_COLUMNS = [
     "place_type",
     "time_precision",
     "naloxone_given",
+    # A phone report's answers (POST /v1/reports); blank for other rows.
+    "picked_up",
+    "minutes",
+    "outcome",
+    "supplies",
 ]
 
 
@@ -91,6 +96,10 @@ def export_program(
                     e.place_type or "",
                     e.time_precision,
                     _flag(e.naloxone_given),
+                    _flag(e.picked_up),
+                    _blank(e.minutes),
+                    e.outcome or "",
+                    e.supplies or "",
                 ]
             )
         for a in aggregates:
@@ -105,12 +114,7 @@ def export_program(
                     "",
                     a.month,
                     a.count,
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
+                    *[""] * (len(EVENT_COLUMNS) - 9),
                 ]
             )
         return out.getvalue().encode(), "text/csv"

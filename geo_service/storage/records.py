@@ -33,9 +33,20 @@ class EventRows:
     # 'hour' (a time of day, in its bucket) or 'day' (a date only: the whole local day,
     # left out of hour-of-week tables); None: all 'hour'
     time_precision: list[str] | None = None
+    details: ReportDetails | None = None  # phone reports only; None: none recorded
 
     def __len__(self) -> int:
         return len(self.kind)
+
+
+@dataclass(frozen=True)
+class ReportDetails:
+    """What a phone report adds beyond the CSV columns, one entry per row (None: not asked)."""
+
+    picked_up: list[bool | None]
+    minutes: list[int | None]
+    outcome: list[str | None]
+    supplies: list[str | None]
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,10 @@ class StoredEvent:
     place_type: str | None
     naloxone_given: bool | None = None
     time_precision: str = "hour"
+    picked_up: bool | None = None
+    minutes: int | None = None
+    outcome: str | None = None
+    supplies: str | None = None
 
 
 @dataclass(frozen=True)

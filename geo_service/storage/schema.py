@@ -116,6 +116,11 @@ events = Table(
     Column("naloxone_given", Boolean, nullable=True),  # overdoses only
     # 'hour': the bucket holds the time of day; 'day': a date only, the whole local day
     Column("time_precision", String(4), nullable=False, server_default="hour"),
+    # Phone reports (POST /v1/reports) only; NULL: not recorded.
+    Column("picked_up", Boolean, nullable=True),  # needles: picked up by the reporter
+    Column("minutes", SmallInteger, nullable=True),  # clean-ups: how long it took
+    Column("outcome", String(8), nullable=True),  # overdoses: ok, hospital, died
+    Column("supplies", String(48), nullable=True),  # supplies_needed: kinds, comma-separated
     Index("ix_events_program_kind_time", "program_id", "kind", "bucket_start"),
 )
 

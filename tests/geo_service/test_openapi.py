@@ -97,7 +97,7 @@ def test_every_v1_operation_documents_its_success_answer_with_a_schema(
                 assert schema, f"{where} {status} {media} has no schema"
                 if "json" in media:
                     assert "$ref" in schema, f"{where} {status} {media} names no model"
-    assert seen == 25  # with POST, GET and DELETE /v1/invites
+    assert seen == 26  # with POST, GET and DELETE /v1/invites and POST /v1/reports
 
 
 def test_every_error_answer_is_documented_as_a_problem(document: dict[str, Any]) -> None:
@@ -116,6 +116,7 @@ def test_every_error_answer_is_documented_as_a_problem(document: dict[str, Any])
             }, f"{where} {status}"
     assert {"404"} <= set(document["paths"]["/v1/sites/{site_id}"]["get"]["responses"])
     assert "409" in document["paths"]["/v1/events"]["post"]["responses"]
+    assert {"400", "409", "415"} <= set(document["paths"]["/v1/reports"]["post"]["responses"])
 
 
 # -- (c) valid OpenAPI 3.1 ------------------------------------------------------------------
@@ -240,3 +241,26 @@ def test_an_error_answer_matches_the_problem_schema(
     ).validate(response.json())
     problem = models.Problem.model_validate(response.json())
     assert problem.model_dump(mode="json", exclude_unset=True) == response.json()
+
+
+def test_a_phone_report_and_its_stored_event_match_their_schemas(
+    app: Any, client: TestClient, document: dict[str, Any], keys: Keys
+) -> None:
+    """Issue 18: the route is declared with its body, and real answers (the phone's, and a
+    manager's reading of every type stored, supplies_needed too) validate."""
+    from tests.geo_service.test_reports_api import EXPECTED, report
+
+    operation = document["paths"]["/v1/reports"]["post"]
+    body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    validator = OAS31Validator({**body_schema, "components": document["components"]})
+    for kind in EXPECTED:
+        body = report(app, kind)
+        validator.validate(body)  # what the phone sends is what the document says
+        assert not validator.is_valid({**body, "lat": 54.7})  # a position is not in it
+        answer = client.post(
+            "/v1/reports", json=body, headers={**keys["peer"], "Idempotency-Key": kind}
+        )
+        check_answer(document, "post", "/v1/reports", answer)
+    events = client.get("/v1/events", headers=keys["manager"])
+    assert len(events.json()["features"]) == len(EXPECTED)
+    check_answer(document, "get", "/v1/events", events)

@@ -37,11 +37,17 @@ EVENT_COLUMNS = (
     "late",
     "naloxone_given",
     "time_precision",
+    "picked_up",
+    "minutes",
+    "outcome",
+    "supplies",
 )
 
 
 def _event_tuples(batch: BatchRecord, rows: EventRows) -> list[tuple[object, ...]]:
     n = len(rows)
+    nothing: list[None] = [None] * n
+    details = rows.details
     return list(
         zip(
             [batch.program_id] * n,
@@ -60,6 +66,10 @@ def _event_tuples(batch: BatchRecord, rows: EventRows) -> list[tuple[object, ...
             [False] * n if rows.late is None else rows.late.tolist(),
             [None] * n if rows.naloxone_given is None else rows.naloxone_given,
             ["hour"] * n if rows.time_precision is None else rows.time_precision,
+            nothing if details is None else details.picked_up,
+            nothing if details is None else details.minutes,
+            nothing if details is None else details.outcome,
+            nothing if details is None else details.supplies,
             strict=True,
         )
     )
@@ -132,6 +142,10 @@ class EventSql(SqlBase):
                 c.place_type,
                 c.naloxone_given,
                 c.time_precision,
+                c.picked_up,
+                c.minutes,
+                c.outcome,
+                c.supplies,
             )
             .where(*where)
             .order_by(c.id)
