@@ -115,7 +115,8 @@ def test_a_scanned_invite_is_one_tap_to_the_maps(browser: Any, server: dict[str,
     # The same link again (a second phone, or a reload): refused, plainly.
     again, _, _ = phone(browser, server["base"])
     again.goto(f"{server['base']}/join?code={code}")
-    again.tap(".join-go")
+    with again.expect_navigation():  # read the answer's heading, not the join page's
+        again.tap(".join-go")
     assert again.locator("h1").inner_text() == "That code did not work"
     assert errors == [] and outside == [], (errors, outside)
     page.context.close()
