@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from geo_service.auth import Role
+from maps.packing import unpacked_layers
 from tests.conftest import demo_town, problem
 
 PAGE = "/maps/hotspots?kind=needle_report"
@@ -28,7 +29,13 @@ def page(demo: dict[str, Any], role: Role, query: str = "") -> Any:
 
 
 def classes_drawn(html: str) -> Counter[int]:
-    return Counter(int(v) for v in re.findall(r'"gi_class": (-?\d+)', html))
+    """The Gi* classes of the squares a page draws (read through the page's packed layers)."""
+    return Counter(
+        int(f["properties"]["gi_class"])
+        for layer in unpacked_layers(html).values()
+        for f in layer
+        if f["properties"].get("gi_class") is not None
+    )
 
 
 def api_parameters(demo: dict[str, Any], **params: Any) -> dict[str, Any]:
