@@ -31,6 +31,7 @@ def demo(
     from geo_service.demo import load_demo
     from geo_service.demo_report import demo_headlines, headline_lines
     from geo_service.services.hotspots import HotspotCache
+    from geo_service.services.invites import InviteAsk, create_invite, join_url
     from geo_service.services.network import NetworkCache
     from geo_service.services.program import Services
 
@@ -62,6 +63,13 @@ def demo(
         for role in Role:
             _, key = create_key(store, program="demo", role=role, label="demo")  # program exists
             typer.echo(f"  {role.value:8s} {key}")
+        ask = InviteAsk(program_id=program_id, program="demo", role=Role.PEER, label="demo")
+        code = create_invite(store, ask, actor="demo").code
+        typer.echo(
+            "A peer's phone (or a narrow browser window): open "
+            f"{join_url(settings.public_url or 'http://127.0.0.1:8000', code)} and tap Join "
+            "(one use, for 24 hours), then report from /report."
+        )
 
 
 def migrate() -> None:
@@ -96,6 +104,7 @@ def serve(
     )
     typer.echo(
         f"Serving on {base}\n  maps:      {base}/maps (sign in by pasting a key)\n"
+        f"  phone:     {base}/report (a peer signed in with an invite's code on /join)\n"
         f"  API docs:  {base}/docs\n  health:    {base}/healthz\n"
         f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"
         f"  sites:     {base}/v1/sites\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typer.testing import CliRunner
 
 from geo_service.cli import app
 from geo_service.deployment import Deployment
+from geo_service.services.invites import join
 from geo_service.settings import get_settings
 from geo_service.storage.sql import SqlStore, open_existing_store, open_store
 from tests.conftest import SHARED_DATA
@@ -105,8 +108,13 @@ def test_demo_loads_a_synthetic_town_with_hot_spots() -> None:
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     assert result.stdout.count("gs_") == 4
+    # A phone's way in: the printed link's code signs a peer in once.
+    link = re.search(r"/join\?code=([2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4})", result.stdout)
+    assert link, result.stdout
     store = _store()
     program_id = store.program_id("demo") or 0
+    joined = join(store, link.group(1), now=int(time.time()))
+    assert joined is not None and join(store, link.group(1), now=int(time.time())) is None
     counts = store.count_rows(program_id)
     assert counts["events"] > 5000 and counts["sites"] == 15 and counts["context"] == 13
     with store.engine.connect() as conn:
@@ -130,7 +138,7 @@ def test_demo_loads_a_synthetic_town_with_hot_spots() -> None:
     assert again.exit_code == 0
     store = _store()
     assert store.count_rows(program_id) == counts
-    assert sum(k.revoked_on is None for k in store.list_keys("demo")) == 4
+    assert sum(k.revoked_on is None and k.label == "demo" for k in store.list_keys("demo")) == 4
     store.close()
 
 
