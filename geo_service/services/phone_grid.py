@@ -33,18 +33,43 @@ TMERC_ONLY = frozenset(
 
 
 def phone_grid(deployment: Deployment) -> dict[str, Any]:
-    """The phone's grid configuration, JSON-ready (see the module's docstring)."""
+    """The phone's grid configuration, JSON-ready (see the module's docstring).
+
+    With no projection the phone can repeat, ``corners`` also holds the corners of the
+    listed squares (a lattice per size), so the page can still draw squares to tap."""
     grid = deployment.grid
     sizes = {name: deployment.cell_m(kind) for name, kind in TYPE_KIND.items()}
-    return {
+    cells = {str(size): report_cells(deployment, size) for size in sorted(set(sizes.values()))}
+    config: dict[str, Any] = {
         "projection": phone_projection(deployment.crs),
         "origin": [grid.origin_x_m, grid.origin_y_m],
         "sizes": sizes,
-        "cells": {
-            str(size): report_cells(deployment, size) for size in sorted(set(sizes.values()))
-        },
+        "cells": cells,
         "outline": _outline(deployment),
     }
+    if config["projection"] is None:
+        config["corners"] = {
+            size: _lattice(deployment, int(size), runs) for size, runs in cells.items()
+        }
+    return config
+
+
+def _lattice(deployment: Deployment, cell_m: int, runs: list[list[int]]) -> dict[str, Any]:
+    """Every corner of the squares' bounding block, lon/lat to 7 decimals, row by row:
+    corner (ix, iy) is at ``lonlat[2 * ((iy - iy0) * nx + ix - ix0)]``."""
+    if not runs:
+        return {"ix0": 0, "iy0": 0, "nx": 0, "lonlat": []}
+    ix0, iy0 = min(r[1] for r in runs), runs[0][0]
+    nx, ny = max(r[2] for r in runs) - ix0 + 2, runs[-1][0] - iy0 + 2
+    gx, gy = np.meshgrid(np.arange(ix0, ix0 + nx), np.arange(iy0, iy0 + ny))
+    grid = deployment.grid
+    lon, lat = to_lonlat(
+        grid.origin_x_m + gx.ravel() * float(cell_m),
+        grid.origin_y_m + gy.ravel() * float(cell_m),
+        crs=deployment.crs,
+    )
+    lonlat: list[float] = np.round(np.column_stack([lon, lat]), 7).ravel().tolist()
+    return {"ix0": ix0, "iy0": iy0, "nx": nx, "lonlat": lonlat}
 
 
 def phone_projection(crs: str) -> dict[str, Any] | None:

@@ -195,9 +195,22 @@
       return lonLat === null ? null : [lonLat[1], lonLat[0]];
     }
 
+    // Without a projection, corners come from the server's lattice (drawing only).
+    function listedCorners(cell) {
+      const lattice = (config.corners || {})[String(cell[0])];
+      if (!lattice || !inside(cell.join(":"))) return null;
+      const at = function (ix, iy) {
+        const k = 2 * ((iy - lattice.iy0) * lattice.nx + ix - lattice.ix0);
+        return [lattice.lonlat[k + 1], lattice.lonlat[k]];
+      };
+      const ix = cell[1], iy = cell[2];
+      return [at(ix, iy), at(ix + 1, iy), at(ix + 1, iy + 1), at(ix, iy + 1)];
+    }
+
     function corners(id) {
       const cell = parse(id);
-      if (cell === null || projection === null) return null;
+      if (cell !== null && projection === null) return listedCorners(cell);
+      if (cell === null) return null;
       const x0 = ox + cell[1] * cell[0], y0 = oy + cell[2] * cell[0];
       const x1 = x0 + cell[0], y1 = y0 + cell[0];
       const out = [toLatLon(x0, y0), toLatLon(x1, y0), toLatLon(x1, y1), toLatLon(x0, y1)];
@@ -206,7 +219,11 @@
 
     function centre(id) {
       const cell = parse(id);
-      if (cell === null || projection === null) return null;
+      if (cell !== null && projection === null) {
+        const c = listedCorners(cell);
+        return c === null ? null : [(c[0][0] + c[2][0]) / 2, (c[0][1] + c[2][1]) / 2];
+      }
+      if (cell === null) return null;
       return toLatLon(ox + (cell[1] + 0.5) * cell[0], oy + (cell[2] + 0.5) * cell[0]);
     }
 

@@ -40,11 +40,11 @@ def test_a_position_within_half_a_millimetre_of_an_edge_takes_the_cell_above(
     ix: int, iy: int
 ) -> None:
     xmin, ymin, _, _ = cell_bounds([ix], [iy], grid=GRID, cell_m=125)
-    for below in (0.0, 1e-7, 0.0004):
-        got = snap_positions_to_cells(xmin - below, ymin - below, grid=GRID, cell_m=125)
+    for gap in (0.0, 1e-7, 0.0004):
+        got = snap_positions_to_cells(xmin - gap, ymin - gap, grid=GRID, cell_m=125)
         assert (int(got[0][0]), int(got[1][0])) == (ix, iy)
-    below = snap_positions_to_cells(xmin - 0.0006, ymin - 0.0006, grid=GRID, cell_m=125)
-    assert (int(below[0][0]), int(below[1][0])) == (ix - 1, iy - 1)
+    lower = snap_positions_to_cells(xmin - 0.0006, ymin - 0.0006, grid=GRID, cell_m=125)
+    assert (int(lower[0][0]), int(lower[1][0])) == (ix - 1, iy - 1)
     # Metre inputs to snap_to_cells stay exact: no rounding there.
     exact = snap_to_cells(xmin - 1e-7, ymin - 1e-7, grid=GRID, cell_m=125)
     assert (int(exact[0][0]), int(exact[1][0])) == (ix - 1, iy - 1)

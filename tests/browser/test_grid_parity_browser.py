@@ -176,7 +176,7 @@ def test_corners_and_centres_match_pyproj_and_inside_matches_the_list(
     page.context.close()
 
 
-def test_a_second_tmerc_deployment_agrees_and_a_null_projection_snaps_nothing(
+def test_a_second_tmerc_deployment_agrees_and_a_null_projection_only_draws(
     browser: Any, server: dict[str, Any], tmp_path: Path
 ) -> None:
     from geo_service.deployment import Deployment
@@ -200,6 +200,20 @@ def test_a_second_tmerc_deployment_agrees_and_a_null_projection_snaps_nothing(
     assert lambert["projection"] is None
     nothing = page.evaluate(SNAP_ALL, [lambert, points[:20].tolist(), [125]])
     assert nothing == [None] * 20
+    # Still squares to tap: their corners from the lattice, to a centimetre or so.
+    from analysis.projection import to_metres
+
+    iy, ix, _ = lambert["cells"]["125"][0]
+    ids = [f"125:{ix}:{iy}", f"125:{ix - 1}:{iy}"]
+    (_, shape, centre), (_, missing, _) = page.evaluate(SHAPES, [lambert, ids])
+    assert missing is None
+    lat, lon = np.array(shape).T
+    x, y = to_metres(lon, lat, crs="EPSG:3347")
+    x0, y0 = ix * 125.0, iy * 125.0
+    assert np.abs(x - [x0, x0 + 125, x0 + 125, x0]).max() < 0.02
+    assert np.abs(y - [y0, y0, y0 + 125, y0 + 125]).max() < 0.02
+    cx, cy = to_metres([centre[1]], [centre[0]], crs="EPSG:3347")
+    assert abs(cx[0] - x0 - 62.5) < 0.05 and abs(cy[0] - y0 - 62.5) < 0.05
     odd = page.evaluate(
         """(config) => { const g = window.GeoGrid.make(config);
           return [g.snap(NaN, 54, 125), g.snap(-101.9, Infinity, 125), g.snap(-101.9, 54, 0),

@@ -101,10 +101,17 @@ def test_anything_the_phone_cannot_repeat_exactly_is_null(crs: str) -> None:
     assert phone_projection(crs) is None
 
 
-def test_a_null_projection_still_lists_the_squares(tmp_path: Path) -> None:
+def test_a_null_projection_still_lists_the_squares_and_their_corners(tmp_path: Path) -> None:
     config = phone_grid(default_deployment(tmp_path, projected_crs="EPSG:3347"))
     assert config["projection"] is None
-    assert config["cells"]["125"]
+    iy, _, last = config["cells"]["125"][-1]
+    lattice = config["corners"]["125"]
+    # The far corner of the last listed square, against pyproj's own inverse.
+    k = 2 * ((iy + 1 - lattice["iy0"]) * lattice["nx"] + last + 1 - lattice["ix0"])
+    back = Transformer.from_crs("EPSG:3347", "EPSG:4326", always_xy=True)
+    lon, lat = back.transform((last + 1) * 125.0, (iy + 1) * 125.0)
+    assert lattice["lonlat"][k : k + 2] == [round(lon, 7), round(lat, 7)]
+    assert "corners" not in phone_grid(default_deployment(tmp_path / "utm"))
 
 
 def expand(runs: list[list[int]]) -> set[tuple[int, int]]:
