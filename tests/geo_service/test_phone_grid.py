@@ -239,3 +239,19 @@ def test_the_config_does_not_change_when_reports_arrive(
     assert sent.status_code == 201, sent.text
     after = client.get(GRID_URL, headers=keys["peer"])
     assert after.content == before.content and after.headers["etag"] == before.headers["etag"]
+
+
+def test_each_program_gets_its_own_grid_never_anothers(
+    client: TestClient, store: SqlStore, keys: dict[str, dict[str, str]]
+) -> None:
+    from shapely.geometry import box
+
+    from geo_service.geography import Geography
+
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    far = Geography.from_settings(settings, area=box(-97.2, 49.85, -97.1, 49.92))  # Winnipeg
+    _, key = create_key(store, program="far", role=Role.PEER, geography=far.stored())
+    mine = client.get(GRID_URL, headers=bearer(key)).json()
+    town = client.get(GRID_URL, headers=keys["peer"]).json()
+    assert mine == json.loads(json.dumps(phone_grid(Deployment(settings, far))))
+    assert mine["outline"] != town["outline"] and mine["cells"] != town["cells"]
