@@ -79,6 +79,42 @@ def snap_to_cells(
     return _cell_index(x, grid.origin_x_m, cell_m), _cell_index(y, grid.origin_y_m, cell_m)
 
 
+def round_to_mm(v_m: npt.ArrayLike) -> FloatArray:
+    """Projected metres rounded to the millimetre, half up: ``floor(v * 1000 + 0.5) / 1000``.
+
+    Each step is one IEEE double operation, the same ones the phone's ``grid.js`` runs, so
+    both give the same bits for the same input.
+
+    Examples
+    --------
+    >>> round_to_mm([124.9995, 124.99949, -0.0005]).tolist()
+    [125.0, 124.999, 0.0]
+    """
+    v = np.asarray(v_m, dtype=np.float64)
+    rounded: FloatArray = np.floor(v * 1000.0 + 0.5) / 1000.0
+    return rounded
+
+
+def snap_positions_to_cells(
+    x_m: npt.ArrayLike, y_m: npt.ArrayLike, *, grid: Grid, cell_m: int
+) -> tuple[IntArray, IntArray]:
+    """Return the cell of each projected *position* (an event's place, not a cell's corner).
+
+    A position is taken to the millimetre first, so the phone and the server agree at a
+    border: a last-bit difference between two projection codes cannot move a point across
+    a cell edge, because the edges (whole metres from the origin) lie half a millimetre from
+    any rounding step. Then :func:`snap_to_cells`, exactly.
+
+    Examples
+    --------
+    >>> grid = Grid(origin_x_m=0.0, origin_y_m=0.0, base_cell_m=125)
+    >>> ix, iy = snap_positions_to_cells([124.9996, 124.9994], [0.0, 0.0], grid=grid, cell_m=125)
+    >>> ix.tolist()
+    [1, 0]
+    """
+    return snap_to_cells(round_to_mm(x_m), round_to_mm(y_m), grid=grid, cell_m=cell_m)
+
+
 def _cell_index(v: FloatArray, origin: float, cell_m: int) -> IntArray:
     # The division can round across a cell edge (or underflow a tiny negative offset to
     # -0.0), so nudge the index until the point lies inside the bounds ``cell_bounds`` gives.

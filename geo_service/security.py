@@ -36,8 +36,9 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
 ]
 # Answers that may set their own private caching although signed in: the program's streets
-# (public OpenStreetMap geometry, tagged by network version, nothing from events).
-PRIVATELY_CACHED = frozenset({"/maps/streets.json"})
+# (public OpenStreetMap geometry, tagged by network version, nothing from events) and the
+# phone's grid (the program's area and grid only).
+PRIVATELY_CACHED = frozenset({"/maps/streets.json", "/report/grid.json"})
 KEY_PARAMETERS = frozenset(
     {"key", "api_key", "apikey", "api-key", "token", "access_token", "auth", "authorization"}
 )

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analysis.grid import snap_to_cells
+from analysis.grid import snap_positions_to_cells
 from analysis.projection import to_metres
 from geo_service.deployment import Deployment
 from geo_service.settings import EventKind
@@ -21,7 +21,10 @@ IntArray = npt.NDArray[np.int64]
 def blur_locations(
     lon: npt.ArrayLike, lat: npt.ArrayLike, kinds: npt.ArrayLike, deployment: Deployment
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """Return ``(cell_m, cell_ix, cell_iy)``: each point's cell at its kind's cell size."""
+    """Return ``(cell_m, cell_ix, cell_iy)``: each point's cell at its kind's cell size.
+
+    Positions are taken to the millimetre before snapping (the phone's ``grid.js`` does the
+    same), so a square chosen on the phone is the square this gives."""
     kind_arr = np.asarray(kinds, dtype=object)
     x, y = to_metres(lon, lat, crs=deployment.crs)
     cell_m = np.zeros(len(kind_arr), dtype=np.int64)
@@ -32,7 +35,9 @@ def blur_locations(
         if not mask.any():
             continue
         size = deployment.cell_m(kind)
-        ix[mask], iy[mask] = snap_to_cells(x[mask], y[mask], grid=deployment.grid, cell_m=size)
+        ix[mask], iy[mask] = snap_positions_to_cells(
+            x[mask], y[mask], grid=deployment.grid, cell_m=size
+        )
         cell_m[mask] = size
     return cell_m, ix, iy
 
