@@ -96,8 +96,10 @@ def _circles(
     max_radius_m: float | None,
 ) -> _Circles:
     n = len(ix)
-    cap = n if max_cells is None else min(max_cells, n)
     reach = np.inf if max_radius_m is None else max_radius_m / cell_m
+    cap = n if max_cells is None else min(max_cells, n)
+    if np.isfinite(reach):  # no disk of this radius holds more cells than its square
+        cap = min(cap, (2 * int(reach) + 1) ** 2)
     look = min(cap + 1, n)  # one more, to see whether the last cell ties with the next
     tree = cKDTree(np.column_stack([ix, iy]).astype(np.float64))
     _, found = tree.query(tree.data, k=look, distance_upper_bound=reach * (1 + 1e-9))
@@ -210,9 +212,18 @@ def _null_maxima(
     batch_of, _, _, count, expected = _cylinders(
         circles, cell[event], age, day_total, batch, len(cell)
     )
-    best = log_likelihood_ratio(count, expected, len(cell)).max(axis=1)
-    opens = np.flatnonzero(np.r_[True, batch_of[1:] != batch_of[:-1]])  # rows come by batch
-    largest[batch_of[opens]] = np.maximum.reduceat(best, opens)
+    # Counts are whole numbers and, for a given count above mu, the LLR falls as mu grows:
+    # each shuffle's largest LLR is that of some count with the smallest mu seen with it.
+    counts = int(count.max()) + 1
+    key = batch_of[:, None] * counts + count.astype(np.int64)
+    flat = np.full(len(shuffled) * counts, np.inf)
+    np.minimum.at(flat, key.ravel(), expected.ravel())
+    smallest = flat.reshape(len(shuffled), counts)
+    seen = np.isfinite(smallest)
+    llr = log_likelihood_ratio(
+        np.broadcast_to(np.arange(counts), smallest.shape)[seen], smallest[seen], len(cell)
+    )
+    np.maximum.at(largest, np.nonzero(seen)[0], llr)
     return largest
 
 
