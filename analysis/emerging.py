@@ -64,10 +64,10 @@ class Pattern(IntEnum):
     HISTORICAL_COLD = -8
 
 
-#: What a peer reads for each pattern; "step" is the analysis period (week or month).
+#: What a peer reads for each pattern (the map says which weeks or months it covers).
 PEER_NAMES: dict[Pattern, str] = {
     Pattern.NONE: N_("nothing stands out"),
-    Pattern.NEW_HOT: N_("new this period"),
+    Pattern.NEW_HOT: N_("newly busy"),
     Pattern.CONSECUTIVE_HOT: N_("busy lately, not before"),
     Pattern.INTENSIFYING_HOT: N_("getting worse"),
     Pattern.PERSISTENT_HOT: N_("always busy"),
@@ -75,7 +75,7 @@ PEER_NAMES: dict[Pattern, str] = {
     Pattern.SPORADIC_HOT: N_("busy on and off"),
     Pattern.OSCILLATING_HOT: N_("was quiet, now busy"),
     Pattern.HISTORICAL_HOT: N_("was busy, not now"),
-    Pattern.NEW_COLD: N_("quiet for the first time"),
+    Pattern.NEW_COLD: N_("newly quiet"),
     Pattern.CONSECUTIVE_COLD: N_("quiet lately, not before"),
     Pattern.INTENSIFYING_COLD: N_("getting quieter"),
     Pattern.PERSISTENT_COLD: N_("always quiet"),

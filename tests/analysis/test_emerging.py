@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ast
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pymannkendall
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from libpysal.weights import W
 from scipy import stats
 
+from analysis import emerging
 from analysis.emerging import (
     PEER_NAMES,
     EmergingError,
@@ -286,3 +289,20 @@ def test_a_planted_new_and_a_planted_rising_hot_spot_are_found() -> None:
     assert found.trend.z[rising] > 0 and found.trend.p[rising] < 0.05
     far = (np.abs(ix - 2) > 2) & (np.abs(ix - 9) > 2)
     assert np.all(found.pattern[far] <= 0)  # no hot pattern far from both
+
+
+def test_peer_names_are_marked_for_gettext() -> None:
+    # xgettext/pybabel extract only literal strings inside N_(...): every name must be one.
+    source = ast.parse(Path(emerging.__file__).read_text(encoding="utf-8"))
+    table = next(
+        node.value
+        for node in ast.walk(source)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and node.target.id == "PEER_NAMES"
+    )
+    assert isinstance(table, ast.Dict) and len(table.values) == len(Pattern)
+    for value in table.values:
+        assert isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+        assert value.func.id == "N_" and isinstance(value.args[0], ast.Constant)
+    assert emerging.N_("getting worse") == "getting worse"
