@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 from analysis.grid import FloatArray, IntArray
 
 SHUFFLES_AT_ONCE = 64  # shuffles scanned together: fewer numpy calls, bounded memory
+MAX_CIRCLE_TABLE = 5_000_000  # cells × cells per circle: about 40 MB per table of them
 
 
 class ScanError(ValueError):
@@ -100,6 +101,8 @@ def _circles(
     cap = n if max_cells is None else min(max_cells, n)
     if np.isfinite(reach):  # no disk of this radius holds more cells than its square
         cap = min(cap, (2 * int(reach) + 1) ** 2)
+    if n * cap > MAX_CIRCLE_TABLE:
+        raise ScanError("the circles are too large for this many cells: lower the limits")
     look = min(cap + 1, n)  # one more, to see whether the last cell ties with the next
     tree = cKDTree(np.column_stack([ix, iy]).astype(np.float64))
     _, found = tree.query(tree.data, k=look, distance_upper_bound=reach * (1 + 1e-9))
@@ -303,12 +306,15 @@ def _check(
     last_day: int | None,
     limits: ScanLimits,
 ) -> tuple[IntArray, IntArray, IntArray, int]:
-    arrays = [np.asarray(a) for a in (ix, iy, day)]
+    try:
+        arrays = [np.asarray(a, dtype=np.float64) for a in (ix, iy, day)]
+    except (TypeError, ValueError):
+        raise ScanError("cells and days must be numbers") from None
     if any(a.ndim != 1 for a in arrays) or len({len(a) for a in arrays}) != 1:
         raise ScanError("ix, iy and day must be one-dimensional and of the same length")
     if len(arrays[0]) < 2:
         raise ScanError("the scan needs at least two events")
-    if any(not np.all(np.isfinite(a.astype(np.float64))) for a in arrays):
+    if any(not np.all(np.isfinite(a)) for a in arrays):
         raise ScanError("cells and days must be finite")
     if any(not np.array_equal(a, np.round(a)) for a in arrays):
         raise ScanError("cells and days must be whole numbers")

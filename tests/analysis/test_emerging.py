@@ -306,3 +306,18 @@ def test_peer_names_are_marked_for_gettext() -> None:
         assert isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
         assert value.func.id == "N_" and isinstance(value.args[0], ast.Constant)
     assert emerging.N_("getting worse") == "getting worse"
+
+
+def test_patterns_do_not_depend_on_cell_order() -> None:
+    rng = np.random.default_rng(8)
+    ix, iy = block(9, 9)
+    cube = rng.poisson(1.0, (81, 15)).astype(float)
+    cube[40, 8:] += 12
+    order = rng.permutation(81)
+    ours = find_emerging_hot_spots(ix, iy, cube, cell_m=CELL_M, distance_m=150.0)
+    moved = find_emerging_hot_spots(
+        ix[order], iy[order], cube[order], cell_m=CELL_M, distance_m=150.0
+    )
+    assert np.array_equal(moved.pattern, ours.pattern[order])
+    np.testing.assert_allclose(moved.gi.z, ours.gi.z[order], rtol=0, atol=1e-12)
+    assert ours.pattern[40] > 0

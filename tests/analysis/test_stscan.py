@@ -169,9 +169,34 @@ def test_uniform_data_rarely_gives_a_significant_cluster() -> None:
         ({"iy": [0, 1]}, "same length"),
         ({"day": [0, float("nan"), 2]}, "finite"),
         ({"permutations": -1}, "zero or more"),
+        ({"day": ["a", "b", "c"]}, "must be numbers"),
     ],
 )
 def test_bad_input_is_refused(arguments: dict[str, object], message: str) -> None:
     call: dict[str, object] = {"ix": [0, 1, 2], "iy": [0, 1, 2], "day": [1, 2, 3]} | arguments
     with pytest.raises(ScanError, match=message):
         space_time_scan(cell_m=CELL_M, **call)  # type: ignore[arg-type]
+
+
+def test_circles_too_large_for_the_cells_are_refused_before_any_work() -> None:
+    ix, iy = np.arange(3000) % 60, np.arange(3000) // 60
+    day = np.arange(3000) % 30
+    with pytest.raises(ScanError, match="too large"):
+        space_time_scan(
+            ix, iy, day, cell_m=CELL_M, limits=ScanLimits(max_cells=2000, max_radius_m=None)
+        )
+
+
+def test_the_clusters_do_not_depend_on_event_order() -> None:
+    ix, iy, day = town(5, planted=8, side=15, n=400)
+    order = np.random.default_rng(0).permutation(len(ix))
+    limits = ScanLimits(max_days=5, max_radius_m=250.0)
+    runs = [
+        space_time_scan(x, y, d, cell_m=CELL_M, limits=limits, permutations=0)
+        for x, y, d in ((ix, iy, day), (ix[order], iy[order], day[order]))
+    ]
+    described = [
+        [(c.cells.tolist(), c.days, c.observed, round(c.llr, 12)) for c in run.clusters]
+        for run in runs
+    ]
+    assert described[0] == described[1] and len(described[0]) > 1
