@@ -14,7 +14,9 @@ The documentation's pattern definitions overlap in three places; the choices mad
   definition that speaks of a final step that is not hot), never persistent;
 - a cell hot in the final step with fewer than 90 % hot steps and any significant cold step is
   oscillating, not new or consecutive (as sfdep reads it: new and consecutive have no
-  significant history; oscillating is the one pattern that names a cold history).
+  significant history; oscillating is the one pattern that names a cold history);
+- a cell cold in the final step after at least 90 % hot steps is an oscillating cold spot,
+  not a historical hot spot (and the mirror): what the final step shows comes first.
 
 Cold patterns mirror the hot ones with hot and cold swapped.
 """
@@ -271,7 +273,10 @@ def classify_patterns(
     falling = (np.asarray(trend_p) < alpha) & (np.asarray(trend_z) < 0)
     hot = _one_side(sig == 1, sig == -1, rising, falling)
     cold = _one_side(sig == -1, sig == 1, falling, rising)
-    return np.where(hot != 0, hot, -cold).astype(np.int8)
+    # A pattern about the final step wins over the other side's historical pattern.
+    current = np.where((hot > 0) & (hot != Pattern.HISTORICAL_HOT), hot, 0)
+    current = np.where((cold > 0) & (cold != Pattern.HISTORICAL_HOT), -cold, current)
+    return np.where(current != 0, current, np.where(hot > 0, hot, -cold)).astype(np.int8)
 
 
 def _one_side(

@@ -226,6 +226,9 @@ TABLE: list[tuple[str, int, Pattern]] = [
     (".C...C.C.C", FLAT, Pattern.SPORADIC_COLD),
     ("HH.......C", DOWN, Pattern.OSCILLATING_COLD),
     ("CCCCCCCCC.", UP, Pattern.HISTORICAL_COLD),
+    # hot for 90 % and cold now (and the mirror): the final step's pattern, not historical
+    ("HHHHHHHHHC", DOWN, Pattern.OSCILLATING_COLD),
+    ("CCCCCCCCCH", UP, Pattern.OSCILLATING_HOT),
 ]
 
 
