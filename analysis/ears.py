@@ -43,7 +43,6 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -116,12 +115,39 @@ def baseline_statistic(
     first = BASELINE_DAYS + lag - 1  # first day with a full baseline
     expected = np.full_like(y, np.nan)
     sigma = np.full_like(y, np.nan)
-    if y.shape[1] > first:
-        # Window k covers days k .. k+6; day t's baseline is window t - lag - 6.
-        windows = sliding_window_view(y[:, : y.shape[1] - lag], BASELINE_DAYS, axis=1)
-        expected[:, first:] = windows.mean(axis=2)
-        sigma[:, first:] = np.maximum(windows.std(axis=2, ddof=1), min_sigma)
+    mean, sd = trailing_mean_sd(y, window=BASELINE_DAYS, lag=lag)
+    expected[:, first:] = mean
+    sigma[:, first:] = np.maximum(sd, min_sigma)
     return (y - expected) / sigma, expected, sigma
+
+
+def trailing_mean_sd(y: FloatArray, *, window: int, lag: int) -> tuple[FloatArray, FloatArray]:
+    """Mean and sample sd of the ``window`` days ending ``lag`` days before each day.
+
+    Only days from ``window + lag - 1`` on have such a window; the answer covers those.
+    Each window is summed twice (mean, then squared deviations) from shifted slices, which
+    is as exact as a two-pass sd and far faster than a strided window view.
+
+    Examples
+    --------
+    >>> mean, sd = trailing_mean_sd(np.array([[1.0, 2.0, 3.0, 9.0]]), window=3, lag=1)
+    >>> mean.tolist(), sd.tolist()
+    ([[2.0]], [[1.0]])
+    """
+    first = window + lag - 1
+    days = y.shape[1]
+    if days <= first:
+        empty = np.empty((y.shape[0], 0))
+        return empty, empty.copy()
+    slices = [y[:, first - lag - k : days - lag - k] for k in range(window)]
+    total = slices[0].copy()
+    for part in slices[1:]:
+        total += part
+    mean = total / window
+    squares = np.zeros_like(mean)
+    for part in slices:
+        squares += np.square(part - mean)
+    return mean, np.sqrt(squares / (window - 1))
 
 
 def ears_c1(counts: npt.ArrayLike, *, min_sigma: float = 0.5, threshold: float = 3.0) -> EarsResult:

@@ -30,15 +30,15 @@ on the unit the data are written in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special, stats
 
-from analysis.ears import EarsError, FloatArray, as_daily_counts
+from analysis.ears import EarsError, FloatArray, as_daily_counts, trailing_mean_sd
 
 IntArray = npt.NDArray[np.int64]
 
@@ -72,10 +72,12 @@ class EwmaResult:
 
 @dataclass(frozen=True)
 class _Baseline:
+    """Each judged day's baseline, days first (judged days x areas) for the day-by-day loop."""
+
     first_day: int
-    expected: FloatArray  # areas x judged days
+    expected: FloatArray
     sd: FloatArray
-    length: IntArray  # judged days
+    length: IntArray  # per judged day
 
 
 def detect_ewma(
@@ -86,8 +88,13 @@ def detect_ewma(
     guard_days: int = 2,
     smoothing: tuple[float, ...] = (0.4, 0.9),
     unit: float = 1.0,
+    last_days: int | None = None,
 ) -> EwmaResult:
     """Run ESSENCE's EWMA detector on each area's daily counts (areas x days).
+
+    ``last_days`` limits the p-values and levels to the last days (the rest NaN and NONE):
+    Student's t is most of the cost. To judge today on ingest, pass the last
+    :func:`ewma_history_days` days with ``last_days=1``.
 
     Examples
     --------
@@ -97,13 +104,19 @@ def detect_ewma(
     (True, 2)
     """
     y = as_daily_counts(counts)
-    _check(baseline_days, min_baseline_days, guard_days, smoothing, unit)
+    _check(baseline_days, min_baseline_days, guard_days, smoothing, unit, last_days)
     base = _baseline(y, baseline_days, min_baseline_days, guard_days)
-    areas, days = y.shape
-    expected = np.full((areas, days), np.nan)
-    expected[:, base.first_day :] = base.expected
+    expected = np.full_like(y, np.nan)
+    expected[:, base.first_day :] = base.expected.T
+    by_day = np.ascontiguousarray(y.T)
     p_values = tuple(
-        _smoother_p_statistic(y, base, w, guard_days=guard_days, unit=unit) for w in smoothing
+        (p.T, statistic.T)
+        for p, statistic in (
+            _smoother_p_statistic(
+                by_day, base, w, guard_days=guard_days, unit=unit, last_days=last_days
+            )
+            for w in smoothing
+        )
     )
     best = np.argmin(np.stack([np.where(np.isnan(p), np.inf, p) for p, _ in p_values]), axis=0)
     p_value = np.choose(best, [p for p, _ in p_values])
@@ -117,6 +130,28 @@ def detect_ewma(
         smoothing_used=used,
         level=ewma_level(p_value),
     )
+
+
+def ewma_history_days(
+    *,
+    baseline_days: int = 28,
+    guard_days: int = 2,
+    smoothing: tuple[float, ...] = (0.4, 0.9),
+) -> int:
+    """Days of history that judge the last day as the whole history would, to 1e-16.
+
+    The smoothed level forgets a day by a factor ``1 - w`` a day, and pulling an outlier
+    back only brings two runs closer; so once both have full baselines, a run started
+    this many days back agrees with one started years back to ``(1 - w)`` to that power.
+
+    Examples
+    --------
+    >>> ewma_history_days()
+    104
+    """
+    slowest = 1 - min(smoothing)
+    forgetting = 1 if slowest <= 0 else math.ceil(math.log(1e-16) / math.log(slowest))
+    return baseline_days + guard_days + 1 + forgetting
 
 
 def ewma_level(p_value: npt.ArrayLike) -> IntArray:
@@ -139,6 +174,7 @@ def _check(
     guard_days: int,
     smoothing: tuple[float, ...],
     unit: float,
+    last_days: int | None,
 ) -> None:
     if not 3 <= min_baseline_days <= baseline_days:
         raise EarsError("the baseline must hold at least 3 days and no more than its maximum")
@@ -148,36 +184,41 @@ def _check(
         raise EarsError("each smoothing weight must be in (0, 1]")
     if not unit > 0:
         raise EarsError("the unit must be positive")
+    if last_days is not None and last_days < 1:
+        raise EarsError("last_days must be at least 1")
 
 
 def _baseline(y: FloatArray, most: int, least: int, guard: int) -> _Baseline:
-    """Mean and sd of each judged day's baseline: full windows, then the growing start."""
+    """Mean and sd of each judged day's baseline: the growing start, then full windows."""
     days = y.shape[1]
     first_day = least + guard
     judged = np.arange(first_day, days)
     length = np.minimum(judged - guard, most).astype(np.int64)
-    expected = np.empty((y.shape[0], len(judged)))
+    expected = np.empty((len(judged), y.shape[0]))
     sd = np.empty_like(expected)
-    growing = length < most
-    for column in np.flatnonzero(growing):  # at most most - least days, at the start
-        window = y[:, : judged[column] - guard]
-        expected[:, column] = window.mean(axis=1)
-        sd[:, column] = window.std(axis=1, ddof=1)
-    if (~growing).any():
-        # Day t's full window is days t-guard-most .. t-guard-1, window index t-guard-most.
-        start = int(judged[~growing][0]) - guard - most
-        windows = sliding_window_view(y[:, start : days - guard - 1], most, axis=1)
-        expected[:, ~growing] = windows.mean(axis=2)
-        sd[:, ~growing] = windows.std(axis=2, ddof=1)
+    growing = int((length < most).sum())  # at most most - least days, at the start
+    for row in range(growing):
+        window = y[:, : judged[row] - guard]
+        expected[row] = window.mean(axis=1)
+        sd[row] = window.std(axis=1, ddof=1)
+    full_mean, full_sd = trailing_mean_sd(y, window=most, lag=guard + 1)
+    skip = first_day + growing - (most + guard)  # full windows before the first judged one
+    expected[growing:] = full_mean[:, skip:].T
+    sd[growing:] = full_sd[:, skip:].T
     return _Baseline(first_day, expected, sd, length)
 
 
 def _smoother_p_statistic(
-    y: FloatArray, base: _Baseline, w: float, *, guard_days: int, unit: float
+    by_day: FloatArray,
+    base: _Baseline,
+    w: float,
+    *,
+    guard_days: int,
+    unit: float,
+    last_days: int | None,
 ) -> tuple[FloatArray, FloatArray]:
-    """One smoother's p-value and statistic per area and day (NaN before the first judged day)."""
-    areas, days = y.shape
-    n = base.length.astype(np.float64)
+    """One smoother's p-value and statistic, days x areas, NaN before the first judged day."""
+    n = base.length.astype(np.float64)[:, np.newaxis]
     freedom = n - 1
     ucl_warning = np.round(stats.t.ppf(1 - YELLOW_P, freedom), 5)
     ucl_alert = np.round(stats.t.ppf(1 - RED_P, freedom), 5)
@@ -187,17 +228,21 @@ def _smoother_p_statistic(
     floor = unit * (w / ucl_warning) * (1 + 0.5 * (1 - w) ** 2)
     constant = unit * (0.1289 - (0.2414 - 0.1826 * (1 - w) ** 4) * np.log(0.5)) * (w / ucl_warning)
     sigma = np.maximum(floor, base.sd * variance_factor + constant)
-    statistic = np.full((areas, days), np.nan)
-    level = y[:, 0].copy()
+    # An outlier is pulled back to the alert limit so it does not drag the next days.
+    lowest, highest = base.expected - ucl_alert * sigma, base.expected + ucl_alert * sigma
+    weighted = w * by_day
+    level = by_day[0].copy()
     for day in range(1, base.first_day):  # warm-up: smoothed, never judged or pulled back
-        level = w * y[:, day] + (1 - w) * level
-    for column, day in enumerate(range(base.first_day, days)):
-        level = w * y[:, day] + (1 - w) * level
-        expected, spread, limit = base.expected[:, column], sigma[:, column], ucl_alert[column]
-        today = (level - expected) / spread
-        statistic[:, day] = today
-        # An outlier is pulled back to the alert limit so it does not drag the next days.
-        level = np.where(np.abs(today) > limit, expected + np.sign(today) * limit * spread, level)
-    p_value = np.full((areas, days), np.nan)
-    p_value[:, base.first_day :] = special.stdtr(freedom, -statistic[:, base.first_day :])
+        level = weighted[day] + (1 - w) * level
+    levels = np.empty_like(base.expected)
+    for row, day in enumerate(range(base.first_day, by_day.shape[0])):
+        level = weighted[day] + (1 - w) * level
+        levels[row] = level
+        np.clip(level, lowest[row], highest[row], out=level)
+    statistic = np.full_like(by_day, np.nan)
+    statistic[base.first_day :] = (levels - base.expected) / sigma
+    p_value = np.full_like(by_day, np.nan)
+    rows = len(levels) if last_days is None else min(last_days, len(levels))
+    if rows > 0:
+        p_value[-rows:] = special.stdtr(freedom[-rows:], -statistic[-rows:])
     return p_value, statistic

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats
 
 from analysis.ears import EarsError, FloatArray
-from analysis.ewma import EwmaLevel, detect_ewma
+from analysis.ewma import EwmaLevel, detect_ewma, ewma_history_days
 from tests.analysis.daily_series import boston_daily_counts, synthetic_daily_counts
 
 
@@ -155,6 +155,8 @@ def test_short_series_and_bad_parameters() -> None:
         detect_ewma([1] * 20, baseline_days=10, min_baseline_days=11)
     with pytest.raises(EarsError, match="unit"):
         detect_ewma([1] * 20, unit=0)
+    with pytest.raises(EarsError, match="last_days"):
+        detect_ewma([1] * 20, last_days=0)
 
 
 series_tables = hnp.arrays(
@@ -190,3 +192,36 @@ def test_a_spike_on_the_last_day_lowers_its_p_value(counts: FloatArray, spike: i
         assume(movable.any())
         assert (new[:, -1][movable] < old[:, -1][movable]).all()
     np.testing.assert_array_equal(after.p_value[:, :-1], before.p_value[:, :-1])
+
+
+@given(
+    counts=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 3), st.integers(105, 200)),
+        elements=st.integers(0, 40).map(float),
+    )
+)
+def test_the_last_day_needs_only_its_history(counts: FloatArray) -> None:
+    full = detect_ewma(counts)
+    days = ewma_history_days()
+    tail = detect_ewma(counts[:, -days:], last_days=1)
+    np.testing.assert_allclose(tail.p_value[:, -1], full.p_value[:, -1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(tail.level[:, -1], full.level[:, -1])
+    assert np.isnan(tail.p_value[:, :-1]).all()  # last_days=1 judges only the last day
+    assert (tail.level[:, :-1] == EwmaLevel.NONE).all()
+
+
+def test_a_shorter_history_is_not_enough_after_an_outlier() -> None:
+    # Flat 2s with a 30 on day 100 of 120. The whole history pulls that outlier back to the
+    # alert limit on day 100; a run started on day 88 has no baseline then, so it keeps the
+    # full jump in its smoothed level, and 19 days at w = 0.4 do not forget it (0.6^19).
+    # Both judge day 119 with the same 28-day baseline (days 89..116).
+    counts = np.full((1, 120), 2.0)
+    counts[0, 100] = 30.0
+    one = {"smoothing": (0.4,)}
+    full = detect_ewma(counts, **one).p_value[0, -1]  # type: ignore[arg-type]
+    short = detect_ewma(counts[:, 88:], **one).p_value[0, -1]  # type: ignore[arg-type]
+    enough = detect_ewma(counts[:, -ewma_history_days() :], **one)  # type: ignore[arg-type]
+    assert short < full
+    assert short != pytest.approx(full, rel=1e-6)
+    assert enough.p_value[0, -1] == pytest.approx(full, rel=1e-12)
