@@ -92,8 +92,8 @@ def detect_ewma(
 ) -> EwmaResult:
     """Run ESSENCE's EWMA detector on each area's daily counts (areas x days).
 
-    ``last_days`` limits the p-values and levels to the last days (the rest NaN and NONE):
-    Student's t is most of the cost. To judge today on ingest, pass the last
+    ``last_days`` limits the answer (p-values, statistics, levels) to the last days, the
+    rest NaN and NONE: Student's t is most of the cost. To judge today on ingest, pass the last
     :func:`ewma_history_days` days with ``last_days=1``.
 
     Examples
@@ -118,10 +118,18 @@ def detect_ewma(
             for w in smoothing
         )
     )
-    best = np.argmin(np.stack([np.where(np.isnan(p), np.inf, p) for p, _ in p_values]), axis=0)
-    p_value = np.choose(best, [p for p, _ in p_values])
-    statistic = np.choose(best, [s for _, s in p_values])
-    used = np.where(np.isnan(p_value), np.nan, np.asarray(smoothing)[best])
+    # The smoother with the smaller p answers, over the days that have p-values.
+    judged = y.shape[1] - base.first_day
+    rows = max(judged, 0) if last_days is None else min(last_days, max(judged, 0))
+    window = slice(y.shape[1] - rows, None)
+    p_value, statistic, used = (np.full_like(y, np.nan) for _ in range(3))
+    if rows > 0:
+        each_p = np.stack([p[:, window] for p, _ in p_values])
+        best = np.argmin(each_p, axis=0)[np.newaxis]
+        each_statistic = np.stack([s[:, window] for _, s in p_values])
+        p_value[:, window] = np.take_along_axis(each_p, best, axis=0)[0]
+        statistic[:, window] = np.take_along_axis(each_statistic, best, axis=0)[0]
+        used[:, window] = np.asarray(smoothing)[best[0]]
     return EwmaResult(
         expected=expected,
         statistic=statistic,
