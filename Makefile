@@ -34,6 +34,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/price_of_privacy.py
 	$(BIN)/python bench/bench_routing.py
 	$(BIN)/python bench/bench_siting.py --spopt-seconds 120
+	$(BIN)/python bench/bench_emerging.py
+	$(BIN)/python bench/bench_stscan.py
+	$(BIN)/python bench/bench_ears.py  # runs R's earsC too (about 5 minutes)
 	$(BIN)/python bench/bench_load.py  # needs PostgreSQL: GEO_SERVICE_TEST_POSTGRES_URL
 
 clean:
