@@ -29,6 +29,7 @@ LANG_COOKIE = "gs_lang"
 LANG_PARAMETER = "lang"
 COOKIE_YEAR_S = 365 * 24 * 3600
 API_PREFIX = "/v1/"
+LANGUAGE_KEY = "geo_service.language"  # where the middleware leaves its choice in the scope
 _MAX_ACCEPT_CHARS = 500  # a longer header is read this far only
 
 
@@ -80,6 +81,9 @@ def choose_language(query: str, cookie_header: str, accept_language: str) -> str
 
 
 def _scope_language(scope: Scope) -> str:
+    if LANGUAGE_KEY in scope:
+        chosen: str = scope[LANGUAGE_KEY]
+        return chosen
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
     query = scope.get("query_string", b"").decode("latin-1")
     return choose_language(query, headers.get("cookie", ""), headers.get("accept-language", ""))
@@ -100,7 +104,15 @@ class LanguageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        asked = _asked(scope.get("query_string", b"").decode("latin-1"))
+        query = scope.get("query_string", b"").decode("latin-1")
+        asked = _asked(query)
+        # ``lang`` is this middleware's: the routes (which refuse names they do not declare)
+        # never see it, and the language it chose travels in the scope.
+        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != LANG_PARAMETER]
+        language = _scope_language(scope)
+        scope = {**scope, LANGUAGE_KEY: language}
+        if len(kept) != len(parse_qsl(query, keep_blank_values=True)):
+            scope["query_string"] = urlencode(kept).encode("latin-1")
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -120,7 +132,7 @@ class LanguageMiddleware:
             # refusal of a report is told in the caller's language by its own handler.
             await self.app(scope, receive, send_with_cookie)
             return
-        with speaking(_scope_language(scope)):
+        with speaking(language):
             await self.app(scope, receive, send_with_cookie)
 
 
