@@ -41,7 +41,7 @@ bench: $(BIN)/.installed
 # language's catalogue up to date with it (new messages appear there untranslated).
 messages: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg --no-location --project=geo-service -o maps/locale/messages.pot .
-	$(BIN)/pybabel update --no-location -i maps/locale/messages.pot -d maps/locale
+	$(BIN)/pybabel update -i maps/locale/messages.pot -d maps/locale
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -20,7 +20,6 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -42,12 +41,9 @@ def languages() -> tuple[str, ...]:
 
 
 def own_name(language: str) -> str:
-    """A language's name in itself ("Français"), as a switch link shows it."""
-    try:
-        name = Locale.parse(language).get_display_name(language)
-    except (UnknownLocaleError, ValueError):
-        return language
-    return name[:1].upper() + name[1:] if name else language
+    """A language's name in itself, as a switch link shows it: each catalogue translates the
+    source language's name into its own ("Français", "ᓀᐦᐃᔭᐍᐏᐣ")."""
+    return translations(language).gettext(OWN_NAME)
 
 
 @cache
@@ -92,3 +88,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:  # noqa: N802 (gettext's own name for "mark, translate later")
     """Marks a message for extraction; it is translated where it is shown, with :func:`_`."""
     return message
+
+
+# Translated as the name of the catalogue's own language: "Français" in French.
+OWN_NAME = N_("English")
