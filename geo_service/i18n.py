@@ -110,7 +110,9 @@ class LanguageMiddleware:
         # never see it, and the language it chose travels in the scope.
         kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != LANG_PARAMETER]
         language = _scope_language(scope)
-        scope = {**scope, LANGUAGE_KEY: language}
+        # In place, not a copy: the middlewares around this one read what the routes set in
+        # the scope (the key check's mark, for the rate limit).
+        scope[LANGUAGE_KEY] = language
         if len(kept) != len(parse_qsl(query, keep_blank_values=True)):
             scope["query_string"] = urlencode(kept).encode("latin-1")
 
