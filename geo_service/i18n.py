@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Request
@@ -64,7 +64,7 @@ def _cookie(header: str) -> str | None:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(header)
-    except Exception:  # a mangled Cookie header means no choice, not an error page
+    except CookieError:  # a mangled Cookie header means no choice, not an error page
         return None
     morsel = jar.get(LANG_COOKIE)
     return morsel.value if morsel is not None and morsel.value in languages() else None
@@ -119,7 +119,8 @@ class LanguageMiddleware:
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.add_vary_header("Accept-Language")
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.add_vary_header("Accept-Language")  # a page's words follow it
                 if asked is not None:
                     secure = "; Secure" if scope.get("scheme") == "https" else ""
                     headers.append(

@@ -97,6 +97,7 @@ def test_lang_in_the_query_is_kept_in_a_strict_cookie_for_a_year(pages: TestClie
     assert cookie.startswith("gs_lang=fr;")
     assert "Max-Age=31536000" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert '<html lang="fr">' in page.text
+    assert "Accept-Language" in page.headers["vary"]  # a shared cache keeps each language
     # The cookie now chooses French without the query.
     again = pages.get("/join")
     assert '<html lang="fr">' in again.text and "<h1>Rejoindre avec un code</h1>" in again.text
