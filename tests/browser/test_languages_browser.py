@@ -19,6 +19,7 @@ from tests.conftest import make_settings
 browser = maps_browser.browser
 pytestmark = pytest.mark.skipif(not maps_browser.CHROMIUM.exists(), reason="no chromium")
 PHONE = {"width": 360, "height": 740}
+MANAGER_KEY: list[str] = []  # made by the server fixture
 CREE = "ᓀᐦᐃᔭᐍᐏᐣ"  # nêhiyawêwin: "the Cree language"
 FONT = "Noto Sans Canadian Aboriginal"
 # Puts the syllabics on the page, waits for the fonts, and says which of our faces loaded.
@@ -40,6 +41,7 @@ SWITCH_SIZES = """() => [...document.querySelectorAll('.lang-switch a')].map(a =
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
+    from geo_service.auth import Role, create_key
     from geo_service.main import create_app
 
     tmp: Path = tmp_path_factory.mktemp("languages")
@@ -55,13 +57,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             break
         except OSError:
             time.sleep(0.1)
+    MANAGER_KEY.append(create_key(app.state.store, program="town", role=Role.MANAGER)[1])
     yield base
     instance.should_exit = True
     thread.join(timeout=10)
 
 
-def phone(browser: Any, base: str) -> tuple[Any, list[str], list[str]]:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+def phone(browser: Any, base: str, **options: Any) -> tuple[Any, list[str], list[str]]:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, **options)
     outside: list[str] = []
     fetched: list[str] = []
 
@@ -108,3 +111,18 @@ def test_the_switch_is_big_and_turns_the_pages_french(browser: Any, server: str)
     page.goto(f"{server}/join")  # the choice is kept (the gs_lang cookie)
     assert page.inner_text("h1") == "Rejoindre avec un code"
     assert outside == []
+
+
+def test_a_maps_switch_is_big_and_speaks_french(browser: Any, server: str) -> None:
+    key = {"Authorization": f"Bearer {MANAGER_KEY[0]}"}
+    page, outside, _ = phone(browser, server, extra_http_headers=key)
+    page.goto(f"{server}/maps/hotspots?period=2025-Q2")
+    sizes = page.evaluate(SWITCH_SIZES)
+    assert [name for name, _, _ in sizes] == ["English", "Français"]
+    for name, width, height in sizes:
+        assert width >= 48 and height >= 48, name
+    page.tap(".lang-switch a[hreflang=fr]")
+    page.wait_for_url("**lang=fr")
+    assert page.text_content(".map-legend h2") == "Ce que les couleurs veulent dire"
+    assert outside == []
+    page.screenshot(path=str(maps_browser.SHOTS / "hotspots-fr-360x740.png"))
