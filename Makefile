@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean messages
 
 $(BIN)/.installed: pyproject.toml constraints.txt geo_service/static/vendor.lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -38,6 +38,13 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_stscan.py
 	$(BIN)/python bench/bench_ears.py  # runs R's earsC too (about 5 minutes)
 	$(BIN)/python bench/bench_load.py  # needs PostgreSQL: GEO_SERVICE_TEST_POSTGRES_URL
+
+# The words to translate: extract every _(), ngettext() and N_() of geo_service/ and maps/
+# (python and templates, see babel.cfg) into the template catalogue, then bring each
+# language's catalogue up to date with it (new messages appear there untranslated).
+messages: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg --no-location --project=geo-service -o maps/locale/messages.pot .
+	$(BIN)/pybabel update -i maps/locale/messages.pot -d maps/locale
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

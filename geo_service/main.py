@@ -30,6 +30,7 @@ from geo_service.api.docs import add_docs, install_openapi
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError, register_error_handlers
 from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpErrorMiddleware
+from geo_service.i18n import register_language
 from geo_service.params import refuse_unknown_query
 from geo_service.security import (
     KeysNotInUrlMiddleware,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         overall=settings.invite_failures_overall,
     )
     register_error_handlers(app)
+    register_language(app)
     app.add_exception_handler(web.SignInNeeded, web.send_to_sign_in)
     # Added innermost first: the headers wrap everything, so even a 413 or 429 carries them.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

@@ -23,6 +23,7 @@ import folium
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
+from maps.language import _, current_language
 from maps.packing import json_for_html as json_for_html  # where pages have always found it
 from maps.packing import pack_layers
 from maps.records import BasisNote, Geometry, Site
@@ -181,7 +182,7 @@ def base_map(bounds: Sequence[float], *, tiles: Tiles) -> folium.Map:
 def add_outline(fmap: folium.Map, area: Geometry) -> None:
     folium.GeoJson(
         area,
-        name="Service area",
+        name=_("Service area"),
         style_function=lambda _: {"color": "#444444", "weight": 2, "fill": False},
         control=False,
     ).add_to(fmap)
@@ -189,12 +190,13 @@ def add_outline(fmap: folium.Map, area: Geometry) -> None:
 
 def add_sites(fmap: folium.Map, sites: Sequence[Site], *, show: bool = True) -> None:
     """Service sites as labelled circles: name, services, and today's opening hours."""
-    group = folium.FeatureGroup(name="Service sites", show=show)
+    group = folium.FeatureGroup(name=_("Service sites"), show=show)
     for site in sites:
         lon, lat = site.lon, site.lat
+        today = _("Today: {hours}").format(hours=site.today or _("hours not given"))
         label = (
             f"<b>{html.escape(site.name)}</b><br>{html.escape(', '.join(site.services))}"
-            f"<br>Today: {html.escape(site.today or 'hours not given')}"
+            f"<br>{html.escape(today)}"
         )
         marker = folium.CircleMarker(
             location=[round(lat, 6), round(lon, 6)],
@@ -214,8 +216,8 @@ LEGEND = Template(
 {% macro html(this, kwargs) %}
 {% if this.warning %}<div class="legend-stack">
 <p class="basis-warning" role="status">{{ this.warning }}</p>{% endif %}
-<details class="map-legend" open aria-label="Legend">
-  <summary class="legend-toggle">Legend</summary>
+<details class="map-legend" open aria-label="{{ this.legend_word }}">
+  <summary class="legend-toggle">{{ this.legend_word }}</summary>
   <h2>{{ this.title }}</h2>
   <ul>
   {% for colour, label in this.items %}
@@ -224,7 +226,7 @@ LEGEND = Template(
   </ul>
   {% if this.note %}<p>{{ this.note }}</p>{% endif %}
   {% if this.basis %}<p class="legend-basis">{{ this.basis }}</p>{% endif %}
-  {% if this.details %}<p class="legend-details">Details: {{ this.details }}</p>{% endif %}
+  {% if this.details %}<p class="legend-details">{{ this.details }}</p>{% endif %}
 </details>{% if this.warning %}</div>{% endif %}
 <script src="/static/legend.js" defer></script>
 {% endmacro %}
@@ -256,7 +258,10 @@ class Legend(MacroElement):
         self.title = html.escape(title)
         self.items = [(colour, html.escape(label)) for colour, label in items]
         self.note = html.escape(note)
-        self.details = html.escape(details)
+        self.legend_word = html.escape(_("Legend"))
+        self.details = (
+            html.escape(_("Details: {details}").format(details=details)) if details else ""
+        )
         self.basis = html.escape(basis.words) if basis else ""
         self.warning = html.escape(basis.warning) if basis else ""
 
@@ -283,6 +288,8 @@ def render(fmap: folium.Map) -> str:
     for number, element in enumerate(_tree(root)):
         element._id = f"{number:x}"  # in place of a random id: the same map, the same scripts
     page: str = root.render()
+    # folium writes a bare <html>: say which language the page is in.
+    page = page.replace("<html>", f'<html lang="{html.escape(current_language())}">', 1)
     off_host = OFF_HOST.findall(page)
     if off_host:
         raise MapError(f"the page would load {len(off_host)} files from other hosts")

@@ -21,6 +21,7 @@ from maps.base import (
     page_of,
     render,
 )
+from maps.language import _, ngettext
 from maps.records import BasisNote, Geometry, Route, RouteStop, Site
 from maps.words import expected_here_words, expected_route_words
 
@@ -73,9 +74,18 @@ def _stop_words(s: RouteStop, window: str) -> str:
 
 
 def _stop_tooltip(s: RouteStop, window: str) -> str:
-    return html.escape(
-        f"Team {s.team}, stop {s.order}: minute {s.arrival_minute:.0f}, {_stop_words(s, window)}"
+    said = _("Team {team}, stop {order}: minute {minute}, {worth}").format(
+        team=s.team, order=s.order, minute=f"{s.arrival_minute:.0f}", worth=_stop_words(s, window)
     )
+    return html.escape(said)
+
+
+def _team_words(team: int, stops: int, minutes: float, km: float) -> str:
+    return ngettext(
+        "Team {team}: {stops} stop, {minutes} min, {km} km",
+        "Team {team}: {stops} stops, {minutes} min, {km} km",
+        stops,
+    ).format(team=team, stops=stops, minutes=f"{minutes:.0f}", km=f"{km:.1f}")
 
 
 def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
@@ -90,8 +100,7 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
         add_label(
             fmap,
             path,
-            tooltip=f"Team {p.team}: {p.stops} stops, {p.duration_min:.0f} min, "
-            f"{p.distance_m / 1000:.1f} km",
+            tooltip=_team_words(p.team, p.stops, p.duration_min, p.distance_m / 1000),
         )
     for s in route.stops:
         icon = folium.DivIcon(
@@ -118,17 +127,28 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
     items = [
         (
             team_colour(t.team),
-            f"Team {t.team}: {t.stops} stops, {t.duration_min:.0f} of "
-            f"{route.budget_min:g} min, {t.distance_m / 1000:.1f} km",
+            ngettext(
+                "Team {team}: {stops} stop, {minutes} of {budget} min, {km} km",
+                "Team {team}: {stops} stops, {minutes} of {budget} min, {km} km",
+                t.stops,
+            ).format(
+                team=t.team,
+                stops=t.stops,
+                minutes=f"{t.duration_min:.0f}",
+                budget=f"{route.budget_min:g}",
+                km=f"{t.distance_m / 1000:.1f}",
+            ),
         )
         for t in route.paths
     ]
     note = (
         expected_route_words(route.expected_needles, route.stops_visited, route.window)
-        + f"; {route.stops_skipped} places left for another day. "
+        + "; "
+        + _("{skipped} places left for another day.").format(skipped=route.stops_skipped)
+        + " "
         + f"{route.routing_note.capitalize()}."
     )
-    fmap.add_child(Legend("Clean-up route", items, note, basis=page.basis))
+    fmap.add_child(Legend(_("Clean-up route"), items, note, basis=page.basis))
     page_of(fmap).html.add_child(Element(_stop_list(page)))
     add_header(fmap, page.header_html)
     return render(fmap)
@@ -137,22 +157,34 @@ def cleanup_map(page: CleanupPage, *, tiles: Tiles) -> str:
 def _stop_list(page: CleanupPage) -> str:
     """The stops as a list a crew without a phone can carry; doubles as the log form."""
     stops = page.route.stops
+    needles_label = _("Needles collected at team {team} stop {order}")
+    after = html.escape(
+        _(
+            "After the walk, enter the needles collected at each stop you visited (0 if none; "
+            "leave it empty if you did not get there)."
+        )
+    )
     rows = []
     for p in stops:
         needles_input = (
             f'<input type="number" name="needles" min="0" max="10000" inputmode="numeric" '
-            f'aria-label="Needles collected at team {p.team} stop {p.order}">'
+            f'aria-label="{html.escape(needles_label.format(team=p.team, order=p.order))}">'
             f'<input type="hidden" name="stop" value="{html.escape(p.stop)}">'
             if page.log_form_action
             else ""
         )
+        when = _("Team {team} · minute {minute}").format(
+            team=p.team, minute=f"{p.arrival_minute:.0f}"
+        )
         rows.append(
             f'<li><span class="stop-number" style="background:{team_colour(p.team)}">'
-            f"{p.order}</span> Team {p.team} · minute {p.arrival_minute:.0f} · "
+            f"{p.order}</span> {html.escape(when)} · "
             f"{html.escape(_stop_words(p, page.route.window))}"
             f"{needles_input}</li>"
         )
-    listing = "".join(rows) or "<li>No stops: nothing to visit in this period.</li>"
+    nothing = html.escape(_("No stops: nothing to visit in this period."))
+    listing = "".join(rows) or f"<li>{nothing}</li>"
+    stops_word = html.escape(_("Stops"))
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
         for k, v in page.hidden_fields
@@ -161,9 +193,8 @@ def _stop_list(page: CleanupPage) -> str:
         return (
             '<form class="route-list side-panel" method="post" '
             f'action="{html.escape(page.log_form_action)}">'
-            f"<h2>Stops</h2><ol>{listing}</ol>{hidden}{CSRF_SLOT}"
-            "<p>After the walk, enter the needles collected at each stop you visited (0 if "
-            "none; leave it empty if you did not get there).</p>"
-            '<button type="submit">Log this clean-up</button></form>'
+            f"<h2>{stops_word}</h2><ol>{listing}</ol>{hidden}{CSRF_SLOT}"
+            f"<p>{after}</p>"
+            f'<button type="submit">{html.escape(_("Log this clean-up"))}</button></form>'
         )
-    return f'<div class="route-list side-panel"><h2>Stops</h2><ol>{listing}</ol></div>'
+    return f'<div class="route-list side-panel"><h2>{stops_word}</h2><ol>{listing}</ol></div>'

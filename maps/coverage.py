@@ -26,9 +26,10 @@ from maps.base import (
     page_of,
     render,
 )
+from maps.language import N_, _
 from maps.records import BasisNote, Catchment, GapCell, Geometry, HourShares, feature_collection
 
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 CATCHMENT = "#1b7837"  # ColorBrewer PRGn green: where a walk reaches a site
 GAP = ("#fee5d9", "#fcae91", "#fb6a4a", "#cb181d")  # Reds: more uncovered, darker
 SHARE_STEPS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")  # RdYlGn, 5 classes
@@ -61,15 +62,17 @@ def hour_table(by_hour: HourShares, chosen: int | None, link: str) -> str:
     scrolls the way phones scroll (down), with the day names kept in view; 24 columns of
     hours could only fit as 11 px slivers or a table scrolled sideways.
     """
-    head = "".join(f'<th scope="col">{day}</th>' for day in DAYS)
+    days = [html.escape(_(day)) for day in DAYS]
+    head = "".join(f'<th scope="col">{day}</th>' for day in days)
     rows = []
     for h in range(24):
         cells = []
-        for d, day in enumerate(DAYS):
+        for d, day in enumerate(days):
             share = by_hour.share_open[d][h]
             text = "" if share is None else f"{round(100 * share)}"
             mark = ' class="chosen"' if chosen == d * 24 + h else ""
-            label = f"{day} {h:02d}:00: " + ("no data" if share is None else f"{text}% covered")
+            said = _("no data") if share is None else _("{share}% covered").format(share=text)
+            label = f"{day} {h:02d}:00: " + html.escape(said)
             cells.append(
                 f'<td{mark} style="background:{_share_colour(share)}" title="{label}">'
                 f'<a href="{html.escape(link)}&amp;hour={d * 24 + h}" aria-label="{label}">'
@@ -78,18 +81,18 @@ def hour_table(by_hour: HourShares, chosen: int | None, link: str) -> str:
         rows.append(f'<tr><th scope="row">{h:02d}</th>{"".join(cells)}</tr>')
     return (
         '<div class="hour-table side-panel">'
-        "<h2>Share of events covered by an open site, by day and hour (%)</h2>"
+        f"<h2>{html.escape(_('Share of events covered by an open site, by day and hour (%)'))}</h2>"
         f'<table><thead><tr><th scope="col"></th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
-        f"<p>{html.escape(by_hour.note or 'Blank: no events in that hour.')} "
-        "Choose an hour to see only the sites open then.</p></div>"
+        f"<p>{html.escape(by_hour.note or _('Blank: no events in that hour.'))} "
+        f"{html.escape(_('Choose an hour to see only the sites open then.'))}</p></div>"
     )
 
 
 def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
-    reach = folium.FeatureGroup(name="Walking catchments")
+    reach = folium.FeatureGroup(name=_("Walking catchments"))
     for c in page.catchments:
         open_ = c.open
         look: dict[str, Any] = {
@@ -100,7 +103,8 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             "dashArray": None if open_ else "4 4",
         }
         shape = outlined_shape(c.geometry, look).add_to(reach)
-        add_label(fmap, shape, tooltip=html.escape(f"{c.name}: {'open' if open_ else 'closed'}"))
+        state = _("open") if open_ else _("closed")
+        add_label(fmap, shape, tooltip=html.escape(f"{c.name}: {state}"))
         marker = folium.CircleMarker(
             [c.lat, c.lon],
             radius=6,
@@ -110,7 +114,7 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
             fill_color=CATCHMENT if c.open else "#ffffff",
             fill_opacity=1.0,
         ).add_to(reach)
-        hours = c.hours or "hours not given"
+        hours = c.hours or _("hours not given")
         add_label(
             fmap, marker, tooltip=html.escape(f"{c.name} ({hours})"), name=html.escape(c.name)
         )
@@ -119,9 +123,12 @@ def coverage_map(page: CoveragePage, *, tiles: Tiles, table_html: str) -> str:
     fit_to_data(fmap, [add_gaps(fmap, page.gaps)] if page.gaps else [reach])
     folium.LayerControl(collapsed=True).add_to(fmap)
     items = [
-        (CATCHMENT, f"Within {page.minutes:g} min walk of a site open then"),
-        ("#cccccc", "Within reach, but the site is closed then"),
-        (GAP[3], "Cells with uncovered events (darker: more)"),
+        (
+            CATCHMENT,
+            _("Within {minutes} min walk of a site open then").format(minutes=f"{page.minutes:g}"),
+        ),
+        ("#cccccc", _("Within reach, but the site is closed then")),
+        (GAP[3], _("Cells with uncovered events (darker: more)")),
     ]
     fmap.add_child(Legend(page.title, items, page.note, basis=page.basis))
     page_of(fmap).html.add_child(Element(table_html))
@@ -139,12 +146,12 @@ def add_gaps(fmap: folium.Map, gaps: Sequence[GapCell]) -> folium.GeoJson:
         step = step_of_rank[feature["properties"]["rank"]]
         return {"color": "#67000d", "weight": 0.6, "fillColor": GAP[step], "fillOpacity": 0.8}
 
-    names = [name for name, _ in gaps[0].details]
+    names = [name for name, _value in gaps[0].details]
     layer = folium.GeoJson(
         feature_collection(
             [(g.geometry, {**dict(g.details), "rank": g.rank}) for g in gaps], decimals=None
         ),
-        name="Uncovered cells",
+        name=_("Uncovered cells"),
         style_function=style,
         tooltip=folium.GeoJsonTooltip(
             fields=names, aliases=[name.replace("_", " ") for name in names]

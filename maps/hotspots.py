@@ -23,6 +23,7 @@ from maps.base import (
     fit_to_data,
     render,
 )
+from maps.language import _
 from maps.records import (
     BasisNote,
     Cluster,
@@ -41,7 +42,13 @@ GI_COLOUR = {
     3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f7f7f7",
     -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac",
 }  # fmt: skip
-GI_STYLE: dict[int, tuple[str, str]] = {v: (c, gi_words(v)) for v, c in GI_COLOUR.items()}
+
+
+def gi_style() -> dict[int, tuple[str, str]]:
+    """Each Gi* class's colour and words, in the language being spoken."""
+    return {v: (c, gi_words(v)) for v, c in GI_COLOUR.items()}
+
+
 # ColorBrewer YlOrRd, 10 steps for heat levels 1..10.
 HEAT = [
     "#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c",
@@ -86,10 +93,12 @@ def _gi_properties(cell: GiCell, details: bool) -> dict[str, object]:
     properties: dict[str, object] = {
         "count": cell.count,
         "gi_class": cell.gi_class,
-        "what": ROLLED_UP if cell.gi_class is None else gi_words(cell.gi_class),
+        "what": _(ROLLED_UP) if cell.gi_class is None else gi_words(cell.gi_class),
     }
     if details:
-        properties["details"] = "rolled up" if cell.gi_class is None else gi_details(cell.gi_class)
+        properties["details"] = (
+            _("rolled up") if cell.gi_class is None else gi_details(cell.gi_class)
+        )
     if cell.cell_m is not None:
         properties["cell_m"] = cell.cell_m
     return properties
@@ -110,7 +119,7 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
     if page.heat:
         folium.GeoJson(
             feature_collection([(h.geometry, {"level": h.level}) for h in page.heat]),
-            name="Heat (where reports gather)",
+            name=_("Heat (where reports gather)"),
             style_function=_heat_style,
             show=False,
         ).add_to(fmap)
@@ -118,11 +127,15 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
         fmap.add_child(HatchPattern())
         squares = folium.GeoJson(
             _coarse_first(page.cells, page.details),
-            name="Busier and quieter places",
+            name=_("Busier and quieter places"),
             style_function=_cell_style,
             tooltip=folium.GeoJsonTooltip(
                 fields=["count", "what", *(["details"] if page.details else [])],
-                aliases=["Reports", "What it means", *(["Details"] if page.details else [])],
+                aliases=[
+                    _("Reports"),
+                    _("What it means"),
+                    *([_("Details")] if page.details else []),
+                ],
             ),
         ).add_to(fmap)
         fit_to_data(fmap, [squares])
@@ -131,16 +144,17 @@ def hotspot_map(page: HotspotPage, *, tiles: Tiles) -> str:
             feature_collection(
                 [(c.geometry, {"rank": c.rank, "count": c.count}) for c in page.clusters]
             ),
-            name="Clusters, ranked",
+            name=_("Clusters, ranked"),
             style_function=_cluster_style,
             tooltip=folium.GeoJsonTooltip(
-                fields=["rank", "count"], aliases=["Cluster number", "Reports"]
+                fields=["rank", "count"], aliases=[_("Cluster number"), _("Reports")]
             ),
         ).add_to(fmap)
     add_sites(fmap, page.sites)
     folium.LayerControl(collapsed=True).add_to(fmap)
-    items = [GI_STYLE[v] for v in (3, 2, 1, 0, -1, -2, -3)] + [LEGEND_ITEM]
-    details = GI_LEGEND_DETAILS if page.details else ""
-    fmap.add_child(Legend("What the colours mean", items, page.note, details, page.basis))
+    items = [gi_style()[v] for v in (3, 2, 1, 0, -1, -2, -3)]
+    items.append((LEGEND_ITEM[0], _(LEGEND_ITEM[1])))
+    details = _(GI_LEGEND_DETAILS) if page.details else ""
+    fmap.add_child(Legend(_("What the colours mean"), items, page.note, details, page.basis))
     add_header(fmap, page.header_html)
     return render(fmap)

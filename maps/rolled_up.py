@@ -30,7 +30,7 @@ ROLLED_UP_STYLE: dict[str, Any] = {
     "className": "rolled-up",
 }
 SWATCH = f"repeating-linear-gradient(45deg, {INK} 0 2px, transparent 2px 7px)"
-LEGEND_ITEM = (SWATCH, ROLLED_UP)
+LEGEND_ITEM = (SWATCH, ROLLED_UP)  # its words are an English message: shown through _()
 
 
 class HatchPattern(MacroElement):

@@ -23,6 +23,7 @@ from maps.base import (
     json_for_html,
     render,
 )
+from maps.language import N_, _
 from maps.records import BasisNote, Geometry, Month, Site, feature_collection
 from maps.rolled_up import LEGEND_ITEM, ROLLED_UP_STYLE, HatchPattern
 from maps.words import month_total_words, period_words
@@ -30,10 +31,10 @@ from maps.words import month_total_words, period_words
 # ColorBrewer Purples: sequential, for how many reports a shown cell holds. Each label says
 # exactly the counts its colour is given (a manager's 1-report square is "1 to 4").
 BINS = [
-    (1, "#efedf5", "1 to 4 reports"),
-    (5, "#dadaeb", "5 to 9 reports"),
-    (10, "#9e9ac8", "10 to 24 reports"),
-    (25, "#6a51a3", "25 or more reports"),
+    (1, "#efedf5", N_("1 to 4 reports")),
+    (5, "#dadaeb", N_("5 to 9 reports")),
+    (10, "#9e9ac8", N_("10 to 24 reports")),
+    (25, "#6a51a3", N_("25 or more reports")),
 ]
 
 
@@ -54,7 +55,7 @@ def _style(feature: dict[str, Any]) -> dict[str, Any]:
         return dict(ROLLED_UP_STYLE)
     count = int(feature["properties"]["count"])
     colour = BINS[0][1]
-    for floor, fill, _ in BINS:
+    for floor, fill, _label in BINS:
         if count >= floor:
             colour = fill
     return {"fillColor": colour, "color": "#555555", "weight": 0.5, "fillOpacity": 0.8}
@@ -73,16 +74,16 @@ class MonthSlider(MacroElement):
     _template = Template(
         """
 {% macro html(this, kwargs) %}
-<div class="trend-controls" role="group" aria-label="Month">
+<div class="trend-controls" role="group" aria-label="{{ this.words.month }}">
   <output id="month-label" for="month" aria-live="polite">{{ this.last_words }}</output>
   <div class="trend-row">
     <button type="button" id="month-previous" class="trend-step"
-      aria-label="Previous month">&#8249;</button>
+      aria-label="{{ this.words.previous }}">&#8249;</button>
     <input id="month" class="trend-slider" type="range"
       min="0" max="{{ this.last }}" value="{{ this.last }}" step="1"
-      aria-label="Month" aria-valuetext="{{ this.last_words }}">
+      aria-label="{{ this.words.month }}" aria-valuetext="{{ this.last_words }}">
     <button type="button" id="month-next" class="trend-step"
-      aria-label="Next month">&#8250;</button>
+      aria-label="{{ this.words.next }}">&#8250;</button>
   </div>
 </div>
 <script type="application/json" id="trend-months">{{ this.data() }}</script>
@@ -98,6 +99,11 @@ class MonthSlider(MacroElement):
         self.steps = list(steps)
         self.last = len(steps) - 1
         self.last_words = html.escape(steps[-1][1])
+        self.words = {
+            "month": html.escape(_("Month")),
+            "previous": html.escape(_("Previous month")),
+            "next": html.escape(_("Next month")),
+        }
 
     def data(self) -> str:
         return json_for_html(
@@ -126,7 +132,9 @@ def _month_layer(fmap: folium.Map, month: Month, shown: bool) -> tuple[folium.Fe
         layer = folium.GeoJson(
             feature_collection(cells, decimals=None),
             style_function=_style,
-            tooltip=folium.GeoJsonTooltip(fields=["count"], aliases=[f"Reports in {label}"]),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["count"], aliases=[_("Reports in {month}").format(month=label)]
+            ),
         ).add_to(group)
     group.add_to(fmap)
     return group, layer
@@ -149,7 +157,9 @@ def trend_map(page: TrendPage, *, tiles: Tiles) -> str:
     add_sites(fmap, page.sites, show=False)
     folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.add_child(MonthSlider(fmap, steps))
-    items = [(colour, label) for _, colour, label in BINS] + ([LEGEND_ITEM] if rolled_up else [])
-    fmap.add_child(Legend("Reports per square", items, page.note, basis=page.basis))
+    items = [(colour, _(label)) for _low, colour, label in BINS]
+    if rolled_up:
+        items.append((LEGEND_ITEM[0], _(LEGEND_ITEM[1])))
+    fmap.add_child(Legend(_("Reports per square"), items, page.note, basis=page.basis))
     add_header(fmap, page.header_html)
     return render(fmap)

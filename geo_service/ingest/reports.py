@@ -6,7 +6,9 @@ and a few answers. This module reads and checks one; :mod:`geo_service.services.
 stores it through the same rules as ``POST /v1/events``.
 
 Every refusal's words come from ``REPORT_MESSAGES`` (one table, so another language's
-catalogue can follow); none quotes the request's values.
+catalogue can follow: the ``N_`` markers put them in it, and the language
+handler in :mod:`geo_service.i18n` tells them in the request's language); none quotes the
+request's values.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +27,7 @@ from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError
 from geo_service.ingest.event_input import RawEvents
 from geo_service.settings import EventKind
+from maps.language import N_
 
 SUPPLIES_NEEDED = "supplies_needed"  # a kind of its own: a request, never a count of use
 POSITION_FIELDS = frozenset(
@@ -60,51 +64,66 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,39}$")
 
 # The one table of what a refused report is told: (status, words). Words may hold {field},
 # {cell_m}, {hours} or {values}, filled from our own names and settings, never from input.
+A_FIELD = N_("a field")  # in place of a field name that is not one of ours
 REPORT_MESSAGES: dict[str, tuple[int, str]] = {
     "idempotency_key_required": (
         400,
-        "send an Idempotency-Key header (one new UUID per report) so a report is stored once",
+        N_("send an Idempotency-Key header (one new UUID per report) so a report is stored once"),
     ),
-    "not_an_object": (422, "the report must be one JSON object"),
+    "not_an_object": (422, N_("the report must be one JSON object")),
     "position_refused": (
         422,
-        "'{field}' is a position; send only the square (cell) the phone snapped it to",
+        N_("'{field}' is a position; send only the square (cell) the phone snapped it to"),
     ),
-    "unknown_field": (422, "'{field}' is not part of this kind of report"),
-    "missing_field": (422, "'{field}' is required for this kind of report"),
-    "unknown_type": (422, "type must be one of: {values}"),
-    "cell_invalid": (422, "cell must look like 125:2524:48577 (size in metres:column:row)"),
-    "cell_wrong_size": (422, "this kind of report uses squares of {cell_m} m"),
-    "cell_outside_area": (422, "that square is outside the program's area"),
+    "unknown_field": (422, N_("'{field}' is not part of this kind of report")),
+    "missing_field": (422, N_("'{field}' is required for this kind of report")),
+    "unknown_type": (422, N_("type must be one of: {values}")),
+    "cell_invalid": (422, N_("cell must look like 125:2524:48577 (size in metres:column:row)")),
+    "cell_wrong_size": (422, N_("this kind of report uses squares of {cell_m} m")),
+    "cell_outside_area": (422, N_("that square is outside the program's area")),
     "bucket_invalid": (
         422,
-        "bucket must be the start of an hour with its offset (2026-05-01T14:00-05:00) or a "
-        "date for earlier today or yesterday (2026-05-01)",
+        N_(
+            "bucket must be the start of an hour with its offset (2026-05-01T14:00-05:00) or "
+            "a date for earlier today or yesterday (2026-05-01)"
+        ),
     ),
-    "bucket_in_future": (422, "that time is in the future; check the phone's clock"),
-    "bucket_too_old": (422, "reports are taken for the last {hours} hours only"),
-    "count_not_on_stepper": (422, "count must be one of: {values}"),
-    "picked_up_invalid": (422, "picked_up must be true or false"),
-    "place_invalid": (422, "place must be one of: {values}"),
-    "minutes_invalid": (422, "minutes must be a whole number from 1 to {values}"),
-    "doses_invalid": (422, "naloxone_doses must be a whole number from 0 to 5 (5: five or more)"),
-    "outcome_invalid": (422, "outcome must be one of: {values}"),
-    "supplies_invalid": (422, "supplies must be a list of one or more of: {values}"),
-    "report_refused": (422, "this report cannot be taken by this key"),
+    "bucket_in_future": (422, N_("that time is in the future; check the phone's clock")),
+    "bucket_too_old": (422, N_("reports are taken for the last {hours} hours only")),
+    "count_not_on_stepper": (422, N_("count must be one of: {values}")),
+    "picked_up_invalid": (422, N_("picked_up must be true or false")),
+    "place_invalid": (422, N_("place must be one of: {values}")),
+    "minutes_invalid": (422, N_("minutes must be a whole number from 1 to {values}")),
+    "doses_invalid": (
+        422,
+        N_("naloxone_doses must be a whole number from 0 to 5 (5: five or more)"),
+    ),
+    "outcome_invalid": (422, N_("outcome must be one of: {values}")),
+    "supplies_invalid": (422, N_("supplies must be a list of one or more of: {values}")),
+    "report_refused": (422, N_("this report cannot be taken by this key")),
 }
 
 
 class ReportRefused(ServiceError):
     """A report refused whole, with words from REPORT_MESSAGES; nothing is stored."""
 
-    title = "The report was not taken"
+    title = N_("The report was not taken")
 
     def __init__(self, code: str, field: str | None = None, **words: object) -> None:
         status, text = REPORT_MESSAGES[code]
-        named = field if field is not None and _NAME.match(field) else "a field"
+        named = field if field is not None and _NAME.match(field) else A_FIELD
         extra = {"field": named} if field is not None else {}
-        super().__init__(text.format(field=named, **words), code=code, **extra)
+        self.words = {"field": named, **words}
+        super().__init__(text.format(**self.words), code=code, **extra)
         self.status = status
+
+    def told(self, gettext: Callable[[str], str]) -> str:
+        """The detail in another language: the table's words through ``gettext``, filled
+        with the same values (our own names and settings)."""
+        words = dict(self.words)
+        if words["field"] == A_FIELD:
+            words["field"] = gettext(A_FIELD)
+        return gettext(REPORT_MESSAGES[self.code][1]).format(**words)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from geo_service.web.pages import (
 from geo_service.web.session import FormTokenDep, SessionCookie, ViewerContext, form_refused
 from geo_service.web.shell import message
 from maps.cleanup import CleanupPage, cleanup_map
+from maps.language import N_, _, ngettext
 from maps.records import Route, RouteEnd, RouteStop, TeamPath
 
 router = APIRouter(include_in_schema=False)
@@ -139,21 +140,26 @@ def _route_page(ctx: ProgramContext, ask: RoutePageAsk) -> CleanupPage:
     form = HeaderForm(
         "/maps/cleanup",
         [
-            Select("start_site", "Start", starts, str(start_id)),
-            select("budget", BUDGETS, f"{ask.budget:g}", "Minutes"),
-            select("teams", TEAMS, str(ask.teams), "Teams"),
+            Select("start_site", N_("Start"), starts, str(start_id)),
+            select("budget", BUDGETS, f"{ask.budget:g}", N_("Minutes")),
+            select("teams", TEAMS, str(ask.teams), N_("Teams")),
         ],
-        button="Plan",
+        button=N_("Plan"),
     )
     params = route_query(start_id, ask.budget, ask.teams, ask.period)
     links = [
-        Link(f"/maps/cleanup.gpx?{params}", "GPX for phones", download=True),
+        Link(f"/maps/cleanup.gpx?{params}", N_("GPX for phones"), download=True),
         Link(f"/maps/cleanup.geojson?{params}", "GeoJSON", download=True),
     ]
-    plural = "s" if ask.teams > 1 else ""
-    title = f"Clean-up route: {ask.budget:g} min, {ask.teams} team{plural}"
+    title = ngettext(
+        "Clean-up route: {minutes} min, {teams} team",
+        "Clean-up route: {minutes} min, {teams} teams",
+        ask.teams,
+    ).format(minutes=f"{ask.budget:g}", teams=ask.teams)
     if ask.logged is not None:
-        title += f" (logged {ask.logged} stops: this plan already counts them)"
+        title += " " + _("(logged {stops} stops: this plan already counts them)").format(
+            stops=ask.logged
+        )
     hidden = [
         ("start_site", str(start_id)),
         ("budget", f"{ask.budget:g}"),
@@ -174,12 +180,12 @@ def _route_page(ctx: ProgramContext, ask: RoutePageAsk) -> CleanupPage:
 
 @router.get("/maps/cleanup")
 async def cleanup_page(
-    ctx: ViewerContext, ask: Annotated[RoutePageAsk, Query()], token: FormTokenDep
+    request: Request, ctx: ViewerContext, ask: Annotated[RoutePageAsk, Query()], token: FormTokenDep
 ) -> Response:
     def build() -> str:
         return cleanup_map(_route_page(ctx, ask), tiles=map_tiles(ctx))
 
-    return await serve_map(build, ctx.settings, token)
+    return await serve_map(request, build, ctx.settings, token)
 
 
 @router.get("/maps/cleanup.{fmt}")
@@ -204,11 +210,18 @@ def cleanup_download(fmt: str, ctx: ViewerContext, ask: Annotated[RouteAsk, Quer
 # -- logging a route's stops -----------------------------------------------------------------
 
 
-def _not_logged(text: str, status: int, back: tuple[str, str] | None = None) -> Response:
-    return message("Nothing was logged", text, title="Log", status=status, back=back)
+def _not_logged(
+    request: Request, text: str, status: int, back: tuple[str, str] | None = None
+) -> Response:
+    """``text`` comes translated; ``back``'s words are an English message."""
+    return message(
+        request, N_("Nothing was logged"), text, title=N_("Log"), status=status, back=back
+    )
 
 
-def _stops(stop_ids: list[str], counts: list[str]) -> list[tuple[str, int]] | Response:
+def _stops(
+    request: Request, stop_ids: list[str], counts: list[str]
+) -> list[tuple[str, int]] | Response:
     """The stops with a needle count (an empty count: the stop was not reached), or why not."""
     stops = []
     for stop, text in zip(stop_ids, counts, strict=True):
@@ -216,9 +229,10 @@ def _stops(stop_ids: list[str], counts: list[str]) -> list[tuple[str, int]] | Re
             continue
         if not text.isdigit() or int(text) > MAX_NEEDLES:
             return _not_logged(
-                "Needles must be whole numbers from 0 to 10,000.",
+                request,
+                _("Needles must be whole numbers from 0 to 10,000."),
                 400,
-                back=("/maps/cleanup", "Back to the route"),
+                back=("/maps/cleanup", N_("Back to the route")),
             )
         stops.append((stop, int(text)))
     return stops
@@ -246,14 +260,14 @@ async def cleanup_log_form(
     sent = form.get(CSRF_FIELD)
     bearer = request.headers.get("authorization") is not None
     if not bearer and not form_token_matches(session, sent if isinstance(sent, str) else None):
-        return form_refused()
+        return form_refused(request)
     stop_ids = [str(v) for v in form.getlist("stop")]
     counts = [str(v).strip() for v in form.getlist("needles")]
     if len(stop_ids) != len(counts) or len(stop_ids) > 500:
-        return _not_logged("The form was incomplete.", 400)
+        return _not_logged(request, _("The form was incomplete."), 400)
     if not _may_log(ctx.role):
-        return _not_logged("This role may not log clean-ups.", 403)
-    stops = _stops(stop_ids, counts)
+        return _not_logged(request, _("This role may not log clean-ups."), 403)
+    stops = _stops(request, stop_ids, counts)
     if isinstance(stops, Response):
         return stops
     back = _back_to_route(form)
@@ -263,5 +277,5 @@ async def cleanup_log_form(
     try:
         await run_in_threadpool(log_cleanup, ctx, stops, now)
     except ServiceError as exc:
-        return _not_logged(exc.detail, exc.status)
+        return _not_logged(request, exc.detail, exc.status)
     return RedirectResponse(f"/maps/cleanup?{back}&logged={len(stops)}", status_code=303)

@@ -13,12 +13,13 @@ from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from shapely.geometry import mapping
 from starlette.responses import Response
 
 from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.geojson import Feature, FeatureCollection
+from geo_service.i18n import language_of
 from geo_service.periods import (
     ONLY_PERIODS_BELOW_MANAGER,
     Bucket,
@@ -26,7 +27,7 @@ from geo_service.periods import (
     parse_datetime,
     parse_period,
 )
-from geo_service.services.basis import note_from_json
+from geo_service.services.basis import Basis
 from geo_service.services.deadline import timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.program import ProgramContext
@@ -35,12 +36,12 @@ from geo_service.services.releases import check_period, grace_days, release_rule
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
 from geo_service.web.pages import (
-    KIND_WORDS,
     HeaderForm,
     Link,
     Select,
     bounds,
     header,
+    kind_words,
     map_tiles,
     serve_map,
     sites_for_map,
@@ -49,8 +50,9 @@ from geo_service.web.period_choices import period_choice
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.band_chart import BandCurve, band_chart
 from maps.hotspots import HotspotPage, hotspot_map
-from maps.records import Cluster, GiCell, HeatCell
-from maps.words import period_words, window_words
+from maps.language import N_, SOURCE_LANGUAGE, _, speaking
+from maps.records import BasisNote, Cluster, GiCell, HeatCell
+from maps.words import MONTH_LEAVES_OUT, period_words, window_words
 
 router = APIRouter(include_in_schema=False)
 PeriodText = Annotated[str | None, Query(max_length=10)]
@@ -130,19 +132,35 @@ def _answer(
         end=end,
         distance_m=distance_m,
     )
-    body, _ = timed_answer(ctx, query, period)
+    # The answer is the API's, cached for every viewer: built in English whatever the page
+    # speaks (the page tells its own words from its numbers).
+    with speaking(SOURCE_LANGUAGE):
+        body, _replayed = timed_answer(ctx, query, period)
     return cast(FeatureCollection, orjson.loads(body))
 
 
-def _note(ctx: ProgramContext, peers_view: bool) -> str:
-    head = "Squares show where reports were made (to about a block). "
-    if not peers_view:
-        return head + "You see every square (manager view)."
-    rule = release_rule(ctx.settings, ctx.store.publication(ctx.program_id), 0)
-    return head + (
-        f"A square is shown only when it has at least {rule.k} reports besides those of "
-        "the person who reported most there; quieter places look empty."
+def _spoken_basis(basis: Mapping[str, object], window: str) -> BasisNote:
+    """The answer's basis in the page's language: the answer's numbers, the page's window."""
+    used, released, in_window = (
+        basis["reports_used"],
+        basis["reports_released"],
+        basis["reports_in_window"],
     )
+    of = released if released is not None else in_window
+    assert isinstance(used, int) and isinstance(of, int | None)
+    busiest_only = MONTH_LEAVES_OUT in str(basis["words"])  # the answer's words are English
+    return Basis(used, of or 0, released is not None, window, busiest_only).note()
+
+
+def _note(ctx: ProgramContext, peers_view: bool) -> str:
+    head = _("Squares show where reports were made (to about a block).") + " "
+    if not peers_view:
+        return head + _("You see every square (manager view).")
+    rule = release_rule(ctx.settings, ctx.store.publication(ctx.program_id), 0)
+    return head + _(
+        "A square is shown only when it has at least {k} reports besides those of "
+        "the person who reported most there; quieter places look empty."
+    ).format(k=rule.k)
 
 
 def _int(feature: Feature, name: str) -> int:
@@ -176,11 +194,11 @@ def _band_choice(
     parameters = cast(dict[str, Any], cells["summary"])["parameters"]
     curve = [(float(p["distance_m"]), float(p["z"])) for p in parameters.get(CURVE, [])]
     automatic = float(parameters.get("automatic_distance_m", 0.0))
-    options = [(AUTOMATIC, f"automatic ({automatic:g} m)")] + [
+    options = [(AUTOMATIC, _("automatic ({distance} m)").format(distance=f"{automatic:g}"))] + [
         (f"{d:g}", f"{d:g} m") for d, _ in curve
     ]
     if not curve:  # nothing to analyse in this window: no bands were tried
-        options = [(AUTOMATIC, "automatic")]
+        options = [(AUTOMATIC, _("automatic"))]
     picked = band or AUTOMATIC
     if picked not in {value for value, _ in options}:
         raise InvalidParameter(
@@ -191,7 +209,7 @@ def _band_choice(
         in_use = float(picked)
         cells = _answer(ctx, kind, Method.GI_STAR, window, in_use)
     chart = band_chart(BandCurve(curve, in_use, automatic)) if curve else ""
-    return cells, [Select("distance_m", "Band", options, picked)], chart
+    return cells, [Select("distance_m", N_("Band"), options, picked)], chart
 
 
 def _hotspot_page(
@@ -200,7 +218,7 @@ def _hotspot_page(
     cells, band_select, chart = _band_choice(ctx, kind, window, band)
     clusters = _answer(ctx, kind, Method.DBSCAN, window)
     heat = _answer(ctx, kind, Method.DENSITY, window)
-    title = f"Hot spots of {KIND_WORDS[kind]}, {window.words}"
+    title = _("Hot spots of {kind}, {window}").format(kind=kind_words(kind), window=window.words)
     # Listed after the answers, so the period just released is among them; a datetime
     # window leads the list in words (choosing it again keeps the default period).
     lead = None if window.period is not None else ("", window.words)
@@ -230,12 +248,13 @@ def _hotspot_page(
         header_html=header(title, form, links, ctx.role, chart),
         note=_note(ctx, AUDIENCE_OF_ROLE.get(ctx.role) is not None),
         details=ctx.full_view,
-        basis=note_from_json(cast(Mapping[str, object], cells["summary"]["basis"])),
+        basis=_spoken_basis(cast(Mapping[str, object], cells["summary"]["basis"]), window.words),
     )
 
 
 @router.get("/maps/hotspots")
 async def hotspots_page(
+    request: Request,
     ctx: ViewerContext,
     token: FormTokenDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
@@ -249,9 +268,10 @@ async def hotspots_page(
     version = store.data_version(ctx.program_id)
     base = map_tiles(ctx)  # its streets' tag is in the key: a new network, a new page
     asked = (period, datetime, distance_m)
+    # Its words are in the request's language: the language is in the key.
     page_key = (
         "map:hotspots", ctx.program_id, version, kind, asked, audience, ctx.role.value,
-        base.streets,
+        base.streets, language_of(request),
     )  # fmt: skip
 
     def build() -> str:
@@ -266,7 +286,7 @@ async def hotspots_page(
             cache.keep_body(page_key, rendered.encode())
         return rendered
 
-    return await serve_map(build, ctx.settings, token)
+    return await serve_map(request, build, ctx.settings, token)
 
 
 def _csv(answer: FeatureCollection) -> str:

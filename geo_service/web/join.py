@@ -28,6 +28,7 @@ from geo_service.services.invites import (
 )
 from geo_service.web.session import form_refused, set_cookie
 from geo_service.web.shell import message, page
+from maps.language import N_, _
 
 router = APIRouter(include_in_schema=False)
 JOIN_COOKIE = "gs_join"  # the join form's own secret, before there is a session
@@ -51,11 +52,13 @@ def join_form(
     secret = pending if pending and len(pending) == 43 else secrets.token_urlsafe(32)
     ready = normalise(code) if code else None
     response = page(
+        request,
         "join.html",
-        title="Join",
+        title=N_("Join"),
         code=shown(ready) if ready else "",
         token=form_token(secret),
         days=MAX_SESSION_DAYS,
+        switch_query=[("code", shown(ready))] if ready else [],  # a QR link keeps its code
     )
     # The code sits in this page's address: keep the page out of every cache.
     response.headers["Cache-Control"] = "no-store"
@@ -63,7 +66,7 @@ def join_form(
     return response
 
 
-def _too_many(store: StoreDep, address: str, wait: int) -> HTMLResponse:
+def _too_many(request: Request, store: StoreDep, address: str, wait: int) -> HTMLResponse:
     record(
         store,
         "invite.rate_limited",
@@ -71,9 +74,12 @@ def _too_many(store: StoreDep, address: str, wait: int) -> HTMLResponse:
         client=client_tag(store.server_secret(), address),
     )
     response = message(
-        "Too many tries",
-        f"Wait {max(1, wait // 60)} minutes, then try again, or ask your steward.",
-        title="Join",
+        request,
+        N_("Too many tries"),
+        _("Wait {minutes} minutes, then try again, or ask your steward.").format(
+            minutes=max(1, wait // 60)
+        ),
+        title=N_("Join"),
         status=429,
     )
     response.headers["Retry-After"] = str(wait)
@@ -89,11 +95,11 @@ def join_post(
     pending: Annotated[str | None, Cookie(alias=JOIN_COOKIE)] = None,
 ) -> Response:
     if not form_token_matches(pending, csrf_token):
-        return form_refused()
+        return form_refused(request)
     limiter, address, now = _limiter(request), _address(request), time.time()
     wait = limiter.retry_after(address, now)
     if wait is not None:
-        return _too_many(store, address, wait)
+        return _too_many(request, store, address, wait)
     joined = join(store, code, now=int(now))
     if joined is None:
         limiter.failed(address, now)
@@ -103,7 +109,7 @@ def join_post(
             actor="join page",
             client=client_tag(store.server_secret(), address),
         )
-        return page("join_refused.html", title="Join", status=401)
+        return page(request, "join_refused.html", title=N_("Join"), status=401)
     response = RedirectResponse("/maps", status_code=303)
     max_age = joined.expires_at - int(now)
     set_cookie(response, request, SESSION_COOKIE, joined.token, max_age=max_age, path="/")

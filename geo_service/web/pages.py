@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import opening_hours
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from geo_service.auth import Action, Role
 from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError, as_service_error
+from geo_service.i18n import SwitchLink, switch_links
 from geo_service.security import CONTENT_SECURITY_POLICY
 from geo_service.services.program import ProgramContext
 from geo_service.settings import EventKind, Settings
@@ -26,15 +27,27 @@ from geo_service.web.session import FormTokenDep, ViewerContext
 from geo_service.web.shell import message, page, render, token_field
 from geo_service.web.streets import streets_url
 from maps.base import CSRF_SLOT, Tiles, inline_script_hashes
+from maps.language import N_, _, current_language
 from maps.records import Site
 
 router = APIRouter(include_in_schema=False)
 
-KIND_WORDS = {
-    EventKind.NEEDLE_REPORT: "needle reports",
-    EventKind.OVERDOSE: "overdoses",
-    EventKind.CLEANUP: "clean-ups",
+KIND_WORDS = {  # English messages: shown through _()
+    EventKind.NEEDLE_REPORT: N_("needle reports"),
+    EventKind.OVERDOSE: N_("overdoses"),
+    EventKind.CLEANUP: N_("clean-ups"),
 }
+
+ROLE_WORDS = {
+    Role.PEER: N_("peer"),
+    Role.PLANNER: N_("planner"),
+    Role.MANAGER: N_("manager"),
+    Role.STEWARD: N_("steward"),
+}
+
+
+def kind_words(kind: EventKind) -> str:
+    return _(KIND_WORDS[kind])
 
 
 # -- the header above a map ------------------------------------------------------------------
@@ -63,7 +76,7 @@ class HeaderForm:
     action: str
     selects: Sequence[Select]
     hidden: Sequence[tuple[str, str]] = ()
-    button: str = "Show"
+    button: str = N_("Show")
 
 
 @dataclass(frozen=True)
@@ -73,12 +86,38 @@ class Link:
     download: bool = False
 
 
+def _spoken(form: HeaderForm) -> HeaderForm:
+    """The form with its labels and button in the language being spoken."""
+    selects = [dataclasses.replace(s, label=_(s.label)) for s in form.selects]
+    return dataclasses.replace(form, selects=selects, button=_(form.button))
+
+
+def _switch(form: HeaderForm | None) -> list[SwitchLink]:
+    """The language switch of a map: the same map (the form's own values, never the
+    request's address, so a cached page carries nobody's query) in each language."""
+    if form is None:
+        return switch_links(current_language(), "/maps")
+    chosen = [(s.name, s.chosen) for s in form.selects]
+    return switch_links(current_language(), form.action, [*form.hidden, *chosen])
+
+
 def header(
     title: str, form: HeaderForm | None, links: Sequence[Link], role: Role, chart: str = ""
 ) -> str:
-    """The header's HTML; every value in it is escaped by the template, except ``chart``: an
-    SVG the server drew from numbers (:func:`maps.band_chart.band_chart`)."""
-    return render("header.html", title=title, form=form, links=links, role=role.value, chart=chart)
+    """The header's HTML, in the language being spoken (``title`` comes translated; labels,
+    the button and link words are English messages translated here); every value in it is
+    escaped by the template, except ``chart``: an SVG the server drew from numbers
+    (:func:`maps.band_chart.band_chart`)."""
+    return render(
+        "header.html",
+        current_language(),
+        title=title,
+        form=_spoken(form) if form else None,
+        links=[dataclasses.replace(link, words=_(link.words)) for link in links],
+        role=_(ROLE_WORDS.get(role, role.value)),
+        chart=chart,
+        switch=_switch(form),
+    )
 
 
 # -- building and serving a map --------------------------------------------------------------
@@ -118,7 +157,9 @@ def with_token(built: str, token: str) -> str:
     return built.replace(CSRF_SLOT, token_field(token))
 
 
-async def serve_map(build: Callable[[], str], settings: Settings, token: str) -> HTMLResponse:
+async def serve_map(
+    request: Request, build: Callable[[], str], settings: Settings, token: str
+) -> HTMLResponse:
     """Build a page off the event loop; a refusal becomes a plain page saying why. The
     policy hashes the page as built: filling its form token touches no script."""
     try:
@@ -128,11 +169,12 @@ async def serve_map(build: Callable[[], str], settings: Settings, token: str) ->
         if refusal is None:
             raise
         refused = message(
-            "This map cannot be shown",
+            request,
+            N_("This map cannot be shown"),
             refusal.detail,
-            title="Map",
+            title=N_("Map"),
             status=refusal.status,
-            back=("/maps", "Back to the maps"),
+            back=("/maps", N_("Back to the maps")),
         )
         refused.headers.update(refusal.headers)
         return refused
@@ -149,7 +191,7 @@ def _hours_today(hours: str, today: dt.datetime) -> str:
         )
         if str(state).endswith("OPEN")
     ]
-    return ", ".join(spans) if spans else "closed"
+    return ", ".join(spans) if spans else _("closed")
 
 
 def sites_for_map(ctx: ProgramContext) -> list[Site]:
@@ -172,14 +214,15 @@ def sites_for_map(ctx: ProgramContext) -> list[Site]:
 
 
 @router.get("/maps")
-def maps_index(ctx: ViewerContext, token: FormTokenDep) -> Response:
+def maps_index(request: Request, ctx: ViewerContext, token: FormTokenDep) -> Response:
     """The maps this viewer can open: a page that would only refuse them is not offered
     (the page itself still answers 403)."""
-    kinds = [(kind.value, words) for kind, words in KIND_WORDS.items()]
+    kinds = [(kind.value, kind_words(kind)) for kind in KIND_WORDS]
     siting = ctx.principal.may(Action.SITE_LOCKERS)
     return page(
+        request,
         "index.html",
-        title="Maps",
+        title=N_("Maps"),
         program=ctx.principal.program,
         kinds=kinds,
         siting=siting,

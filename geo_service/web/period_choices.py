@@ -12,6 +12,7 @@ from geo_service.services.program import ProgramContext
 from geo_service.services.releases import grace_days
 from geo_service.settings import EventKind
 from geo_service.web.pages import Select
+from maps.language import N_, _
 from maps.words import PERIOD_GROUPS, period_words
 
 GROUP_ORDER = (Bucket.QUARTER, Bucket.HALF, Bucket.YEAR, Bucket.MONTH)
@@ -56,13 +57,13 @@ def period_choice(
         grouped.setdefault(period.bucket, []).append((period.months[0], label))
     groups = [
         (
-            PERIOD_GROUPS[bucket.value],
+            _(PERIOD_GROUPS[bucket.value]),
             [(v, period_words(v)) for _, v in sorted(found, reverse=True)],
         )
         for bucket in GROUP_ORDER
         if (found := grouped.get(bucket))
     ]
-    return Select("period", "Period", [lead] if lead else [], chosen, groups)
+    return Select("period", N_("Period"), [lead] if lead else [], chosen, groups)
 
 
 def offered_years(ctx: ProgramContext, kind: EventKind, chosen: int) -> list[str]:

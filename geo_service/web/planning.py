@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from shapely.geometry import mapping
 from starlette.responses import Response
@@ -47,6 +47,7 @@ from geo_service.web.pages import (
 )
 from geo_service.web.session import FormTokenDep, ViewerContext
 from maps.coverage import CoveragePage, coverage_map, hour_table
+from maps.language import N_
 from maps.records import (
     Catchment,
     Criterion,
@@ -136,9 +137,9 @@ def _coverage_note(report: CoverageReport, ask: CoverageMapAsk, kind: EventKind,
 
 def _coverage_form(ask: CoverageMapAsk, kind: EventKind) -> HeaderForm:
     selects = [
-        select("service", [s.value for s in Service], ask.service.value, "Service"),
-        select("kind", [k.value for k in DEMAND_KINDS], kind.value, "Events"),
-        select("minutes", MINUTES, f"{ask.minutes:g}", "Minutes"),
+        select("service", [s.value for s in Service], ask.service.value, N_("Service")),
+        select("kind", [k.value for k in DEMAND_KINDS], kind.value, N_("Events")),
+        select("minutes", MINUTES, f"{ask.minutes:g}", N_("Minutes")),
     ]
     hidden = [("period", ask.period)] if ask.period else []
     return HeaderForm("/maps/coverage", selects, hidden=hidden)
@@ -154,7 +155,10 @@ def _coverage_link(ask: CoverageMapAsk, kind: EventKind) -> str:
 
 @router.get("/maps/coverage")
 async def coverage_page(
-    ctx: ViewerContext, ask: Annotated[CoverageMapAsk, Query()], token: FormTokenDep
+    request: Request,
+    ctx: ViewerContext,
+    ask: Annotated[CoverageMapAsk, Query()],
+    token: FormTokenDep,
 ) -> Response:
     kind = ask.kind if ask.kind in DEMAND_KINDS else EventKind.OVERDOSE
 
@@ -166,7 +170,7 @@ async def coverage_page(
         hour = ask.hour
         when = "any hour" if hour is None else f"{DAY_NAMES[hour // 24]} {hour % 24:02d}:00"
         title = f"Where {ask.service.value.replace('_', ' ')} does not reach {KIND_WORDS[kind]}"
-        links = [Link(link, "All hours")] if hour is not None else []
+        links = [Link(link, N_("All hours"))] if hour is not None else []
         page = CoveragePage(
             title=f"{title} ({when})",
             bounds=bounds(ctx.deployment),
@@ -182,7 +186,7 @@ async def coverage_page(
         table = hour_table(by_hour, hour, link)
         return coverage_map(page, tiles=map_tiles(ctx), table_html=table)
 
-    return await serve_map(build, ctx.settings, token)
+    return await serve_map(request, build, ctx.settings, token)
 
 
 # -- siting ----------------------------------------------------------------------------------
@@ -261,7 +265,7 @@ def _locker_catchments(ctx: ProgramContext, ask: SitingMapAsk, plan: LockerPlan)
 
 @router.get("/maps/siting")
 async def siting_page(
-    ctx: ViewerContext, ask: Annotated[SitingMapAsk, Query()], token: FormTokenDep
+    request: Request, ctx: ViewerContext, ask: Annotated[SitingMapAsk, Query()], token: FormTokenDep
 ) -> Response:
     def build() -> str:
         # Refused inside the page, so a peer sees why in the browser rather than a bare 403.
@@ -272,11 +276,11 @@ async def siting_page(
         form = HeaderForm(
             "/maps/siting",
             [
-                select("p", [str(n) for n in range(1, 11)], str(ask.p), "Lockers"),
-                select("minutes", MINUTES, f"{ask.minutes:g}", "Minutes"),
-                select("service", [s.value for s in Service], ask.service.value, "Holding"),
+                select("p", [str(n) for n in range(1, 11)], str(ask.p), N_("Lockers")),
+                select("minutes", MINUTES, f"{ask.minutes:g}", N_("Minutes")),
+                select("service", [s.value for s in Service], ask.service.value, N_("Holding")),
             ],
-            button="Place",
+            button=N_("Place"),
         )
         service = ask.service.value.replace("_", " ")
         title = f"{ask.p} new 24/7 {service} lockers, {lockers.window.label}"
@@ -294,7 +298,7 @@ async def siting_page(
         )
         return siting_map(page, tiles=map_tiles(ctx))
 
-    return await serve_map(build, ctx.settings, token)
+    return await serve_map(request, build, ctx.settings, token)
 
 
 def _sentence(text: str) -> str:

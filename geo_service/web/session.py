@@ -27,6 +27,7 @@ from geo_service.errors import Unauthenticated
 from geo_service.security import form_token, form_token_matches
 from geo_service.services.program import ProgramContext
 from geo_service.web.shell import message, page
+from maps.language import N_, _
 
 router = APIRouter(include_in_schema=False)
 SIGNIN_COOKIE = "gs_signin"  # the sign-in form's own secret, before there is a session
@@ -80,11 +81,12 @@ def viewer_form_token(session: SessionCookie = None) -> str:
 FormTokenDep = Annotated[str, Depends(viewer_form_token)]
 
 
-def form_refused() -> HTMLResponse:
+def form_refused(request: Request) -> HTMLResponse:
     return message(
-        "That form is out of date",
-        "Nothing was changed. Go back, reload the page and send it again.",
-        title="Refused",
+        request,
+        N_("That form is out of date"),
+        _("Nothing was changed. Go back, reload the page and send it again."),
+        title=N_("Refused"),
         status=403,
     )
 
@@ -119,7 +121,14 @@ def signin_form(
 ) -> HTMLResponse:
     # Keep a pending secret, so two open sign-in tabs both still work.
     secret = pending if pending and len(pending) == 43 else secrets.token_urlsafe(32)
-    response = page("signin.html", title="Sign in", next=safe_next(next), token=form_token(secret))
+    response = page(
+        request,
+        "signin.html",
+        title=N_("Sign in"),
+        next=safe_next(next),
+        token=form_token(secret),
+        switch_query=[("next", safe_next(next))] if next else [],
+    )
     set_cookie(response, request, SIGNIN_COOKIE, secret, max_age=3600, path="/signin")
     return response
 
@@ -136,11 +145,11 @@ def signin(
 ) -> Response:
     # Checked before the key: a forged sign-in (into the attacker's own key) never starts.
     if not form_token_matches(pending, csrf_token):
-        return form_refused()
+        return form_refused(request)
     try:
         token, _ = start_session(store, key, hours=settings.session_hours)
     except Unauthenticated:
-        return page("signin_refused.html", title="Sign in", status=401)
+        return page(request, "signin_refused.html", title=N_("Sign in"), status=401)
     response = RedirectResponse(safe_next(next), status_code=303)
     max_age = int(settings.session_hours * 3600)
     set_cookie(response, request, SESSION_COOKIE, token, max_age=max_age, path="/")
@@ -150,12 +159,13 @@ def signin(
 
 @router.post("/signout")
 def signout(
+    request: Request,
     store: StoreDep,
     session: SessionCookie = None,
     csrf_token: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
     if session and not form_token_matches(session, csrf_token):
-        return form_refused()
+        return form_refused(request)
     if session:
         store.end_session(hash_key(session))
     response = RedirectResponse("/signin", status_code=303)

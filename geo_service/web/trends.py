@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from shapely.geometry import mapping
 from starlette.responses import Response
 
@@ -22,10 +22,10 @@ from geo_service.services.publication import AUDIENCE_OF_ROLE
 from geo_service.services.releases import get_release, grace_days
 from geo_service.settings import EventKind
 from geo_service.web.pages import (
-    KIND_WORDS,
     HeaderForm,
     bounds,
     header,
+    kind_words,
     map_tiles,
     select,
     serve_map,
@@ -33,6 +33,7 @@ from geo_service.web.pages import (
 )
 from geo_service.web.period_choices import offered_years
 from geo_service.web.session import FormTokenDep, ViewerContext
+from maps.language import N_, _
 from maps.records import BasisNote, CountCell, Month
 from maps.trends import TrendPage, trend_map
 from maps.words import period_words
@@ -110,6 +111,7 @@ def _months(ctx: ProgramContext, kind: EventKind, year: int) -> tuple[list[Month
 
 @router.get("/maps/trends")
 async def trends_page(
+    request: Request,
     ctx: ViewerContext,
     token: FormTokenDep,
     kind: EventKind = EventKind.NEEDLE_REPORT,
@@ -120,11 +122,13 @@ async def trends_page(
 
     def build() -> str:
         full_view = AUDIENCE_OF_ROLE.get(ctx.role) is None
-        title = f"{KIND_WORDS[kind].capitalize()} month by month, {chosen}"
+        title = _("{kind} month by month, {year}").format(
+            kind=kind_words(kind).capitalize(), year=chosen
+        )
         years = offered_years(ctx, kind, chosen)
         form = HeaderForm(
             "/maps/trends",
-            [select("year", years, str(chosen), "Year")],
+            [select("year", years, str(chosen), N_("Year"))],
             hidden=[("kind", kind.value)],
         )
         months, basis = _months(ctx, kind, chosen)
@@ -135,10 +139,11 @@ async def trends_page(
             months=months,
             sites=sites_for_map(ctx),
             header_html=header(title, form, [], ctx.role),
-            note="Move the slider, or step with its ‹ and › buttons. "
-            + ("Manager view: every square." if full_view else "Quiet squares look empty."),
+            note=_("Move the slider, or step with its ‹ and › buttons.")
+            + " "
+            + (_("Manager view: every square.") if full_view else _("Quiet squares look empty.")),
             basis=basis,
         )
         return trend_map(page, tiles=map_tiles(ctx))
 
-    return await serve_map(build, ctx.settings, token)
+    return await serve_map(request, build, ctx.settings, token)

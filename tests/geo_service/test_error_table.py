@@ -7,7 +7,7 @@ import inspect
 import pkgutil
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.responses import Response
 
@@ -52,11 +52,11 @@ def raising_app(error: Exception) -> TestClient:
         raise error
 
     @app.get("/maps/thing")
-    async def page() -> Response:
+    async def page(request: Request) -> Response:
         def build() -> str:
             raise error
 
-        return await serve_map(build, Settings(), "")
+        return await serve_map(request, build, Settings(), "")
 
     return TestClient(app, raise_server_exceptions=False)
 

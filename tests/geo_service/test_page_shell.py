@@ -9,8 +9,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from markupsafe import escape
+from starlette.requests import Request
 
 from geo_service.auth import Role, create_key
+from geo_service.i18n import SwitchLink
 from geo_service.main import create_app
 from geo_service.web.pages import HeaderForm, Link, Select
 from geo_service.web.shell import TEMPLATES, page, render, token_field
@@ -30,20 +32,34 @@ PLAIN = "zq-plain-7"
 def every_field(text: str) -> dict[str, dict[str, Any]]:
     """Each template of the shell with ``text`` in every value it shows."""
     form = HeaderForm(text, [Select(text, text, [(text, text)], text)], [(text, text)], text)
+    switch = [SwitchLink(text, text, text, current=False)]
     return {
-        "header.html": {"title": text, "form": form, "links": [Link(text, text)], "role": text},
-        "signin.html": {"title": text, "next": text, "token": text},
-        "signin_refused.html": {"title": text},
-        "join.html": {"title": text, "code": text, "token": text, "days": text},
-        "join_refused.html": {"title": text},
+        "header.html": {
+            "title": text,
+            "form": form,
+            "links": [Link(text, text)],
+            "role": text,
+            "switch": switch,
+        },
+        "signin.html": {"title": text, "next": text, "token": text, "switch": switch},
+        "signin_refused.html": {"title": text, "switch": switch},
+        "join.html": {"title": text, "code": text, "token": text, "days": text, "switch": switch},
+        "join_refused.html": {"title": text, "switch": switch},
         "index.html": {
+            "switch": switch,
             "title": text,
             "program": text,
             "kinds": [(text, text)],
             "siting": True,
             "token": text,
         },
-        "message.html": {"title": text, "heading": text, "text": text, "back": (text, text)},
+        "message.html": {
+            "title": text,
+            "heading": text,
+            "text": text,
+            "back": (text, text),
+            "switch": switch,
+        },
     }
 
 
@@ -55,8 +71,8 @@ def test_every_template_is_checked() -> None:
 @pytest.mark.parametrize("payload", HOSTILE)
 @pytest.mark.parametrize("template", list(every_field(PLAIN)))
 def test_each_shown_value_comes_out_escaped(template: str, payload: str) -> None:
-    plain = render(template, **every_field(PLAIN)[template])
-    hostile = render(template, **every_field(payload)[template])
+    plain = render(template, "en", **every_field(PLAIN)[template])
+    hostile = render(template, "en", **every_field(payload)[template])
     # The page with the payload is the plain page with the payload, escaped, in its place:
     # no field anywhere was left as markup.
     assert hostile == plain.replace(PLAIN, str(escape(payload)))
@@ -70,7 +86,8 @@ def test_the_empty_token_field_is_the_slot_pages_are_filled_at() -> None:
 
 
 def test_a_refusal_page_keeps_its_status() -> None:
-    refused = page("message.html", title="t", heading="h", text="x", back=None, status=404)
+    request = Request({"type": "http", "path": "/x", "query_string": b"", "headers": []})
+    refused = page(request, "message.html", title="t", heading="h", text="x", back=None, status=404)
     assert refused.status_code == 404
 
 

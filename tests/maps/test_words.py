@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from maps.hotspots import GI_STYLE
+from maps.hotspots import gi_style
 from maps.words import gi_details, gi_words, period_words, window_words
 
 
@@ -34,6 +34,6 @@ def test_gi_classes_in_plain_words_and_details_for_managers() -> None:
     assert gi_details(3) == "Gi* hot spot, 99 % confidence (|z| ≥ 2.58, p ≤ 0.01)"
     assert gi_details(-2).startswith("Gi* cold spot, 95 % confidence")
     # The legend says what the popup says; no statistician's term reaches a peer's legend.
-    for level, (_, label) in GI_STYLE.items():
+    for level, (_, label) in gi_style().items():
         assert label == gi_words(level)
         assert "Gi" not in label and "confidence" not in label and "spot" not in label
