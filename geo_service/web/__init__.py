@@ -4,11 +4,21 @@ One module per page family; ``router`` holds them all, for the app to include on
 
 from fastapi import APIRouter
 
-from geo_service.web import cleanup, hotspots, join, pages, planning, session, streets, trends
+from geo_service.web import (
+    cleanup,
+    hotspots,
+    join,
+    pages,
+    planning,
+    report,
+    session,
+    streets,
+    trends,
+)
 from geo_service.web.session import SignInNeeded, send_to_sign_in
 
 router = APIRouter(include_in_schema=False)
-for _module in (session, join, pages, hotspots, trends, cleanup, planning, streets):
+for _module in (session, join, pages, hotspots, trends, cleanup, planning, streets, report):
     router.include_router(_module.router)
 
 __all__ = ["SignInNeeded", "router", "send_to_sign_in"]
