@@ -12,6 +12,7 @@
   var DB_NAME = "geo-report";
   var STORE = "queue";
   var FLUSH_EVERY_MS = 30000;
+  var CLOSE_ZOOM = 16;
   var report = null;  // {type, answers, cell, when}: what the peer has said so far
   var gridConfig = null;
   var grid = null;
@@ -250,9 +251,17 @@
       return square;
     }
 
-    if (report.cell) { choose(report.cell); }
+    // A square is a few pixels across the whole area: come closer to it (never to a
+    // position), so a second tap can move it to the next square with a finger.
+    function closer() {
+      if (report.cell && map.getZoom() < CLOSE_ZOOM) {
+        map.setView(grid.centre(report.cell), CLOSE_ZOOM, { animate: false });
+      }
+    }
+
+    if (report.cell && choose(report.cell)) { closer(); }
     map.on("click", function (event) {
-      choose(grid.snap(event.latlng.lng, event.latlng.lat, size));
+      if (choose(grid.snap(event.latlng.lng, event.latlng.lat, size))) { closer(); }
     });
     if (!config.projection) {
       locate.hidden = true;
@@ -264,7 +273,7 @@
       navigator.geolocation.getCurrentPosition(function (position) {
         // Snapped at once; the position goes out of scope with this callback.
         var shown = choose(grid.snap(position.coords.longitude, position.coords.latitude, size));
-        if (shown) { map.fitBounds(shown.getBounds(), { maxZoom: 16 }); }
+        if (shown) { closer(); }
       }, function () {
         note.textContent = word("location_failed");
       }, { enableHighAccuracy: true, maximumAge: 0, timeout: 20000 });
