@@ -177,6 +177,8 @@ class Phone:
         self.taps += 1
 
     def shot(self, name: str) -> None:
+        # No screen asks for words: no name, age or description can be typed anywhere.
+        assert self.page.locator("input, textarea, select, [contenteditable]").count() == 0
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.shots += 1
         self.page.screenshot(path=str(SHOTS / f"{self.shots:02d}-{name}.png"))
@@ -197,6 +199,13 @@ class Phone:
         self.page.touchscreen.tap(x, y)
         self.taps += 1
         return at_lon, at_lat
+
+    def tap_outside(self) -> None:
+        """Tap the map beside the program's outline (the fitted area leaves a margin)."""
+        self.page.wait_for_function("() => window.reportMap && window.reportMap._loaded")
+        box = self.page.locator("#report-map").bounding_box()
+        self.page.touchscreen.tap(box["x"] + 4, box["y"] + box["height"] / 2)
+        self.taps += 1
 
     def close(self) -> None:
         self.page.context.close()
@@ -282,6 +291,11 @@ def test_from_the_invite_to_each_report_stored_as_its_square_and_bucket(
         before = len(stored(report_service))
         answer_questions(phone, kind)
         phone.step("where")
+        if kind == "needles_here":
+            phone.tap_outside()
+            assert phone.page.locator(".note").inner_text() == WORDS["outside"]
+            assert phone.page.locator("button.go").is_disabled()
+            phone.shot("outside")
         at_lon, at_lat = phone.tap_square(*POINT)
         phone.page.wait_for_function("() => !document.querySelector('button.go').disabled")
         phone.shot(f"{kind}-where")
@@ -478,12 +492,97 @@ def test_a_refused_report_is_kept_with_the_reason_until_removed(
     assert reason in banner(phone)
     phone.shot("refused")
     [entry] = phone.page.evaluate(QUEUE)
-    assert entry["reason"] == reason
+    assert entry["reason"] == reason and set(entry) == {"id", "body", "reason"}
+    # The server's words are shown as text, whatever they hold.
+    hostile = '<img src="/x" onerror="window.pwned=1">${1+1}`'
+    phone.page.route(
+        "**/v1/reports",
+        lambda route: route.fulfill(
+            status=422,
+            content_type="application/problem+json",
+            json={"status": 422, "code": "report_refused", "detail": hostile},
+        ),
+    )
+    phone.tap_words("another")
+    to_review(phone)
+    phone.tap_words("send")
+    phone.step("refused")
+    assert phone.page.locator("#screen .reason").inner_text() == hostile
+    assert phone.page.locator("#screen img, #waiting img").count() == 0
+    assert phone.page.evaluate("() => window.pwned === undefined")
+    phone.page.unroute("**/v1/reports")
     phone.page.reload()  # kept, and not sent again on its own
     phone.page.wait_for_selector("#waiting .remove")
+    assert phone.page.locator("#waiting .remove").count() == 2
+    phone.tap(".remove")
+    phone.page.wait_for_function("() => document.querySelectorAll('#waiting .remove').length == 1")
     phone.tap(".remove")
     phone.page.wait_for_selector("#waiting", state="hidden")
     assert phone.page.evaluate(QUEUE) == []
     assert len(stored(report_service)) == before
     assert phone.outside == [], phone.outside
+    phone.close()
+
+
+def test_a_stale_token_is_renewed_once_and_an_ended_sign_in_says_so(
+    browser: Any, report_service: dict[str, Any]
+) -> None:
+    from geo_service.auth import revoke_key
+
+    phone = Phone.open(browser, report_service["base"])
+    phone.join(invite_code(report_service))
+    tokens: list[int] = []
+    phone.page.on("request", lambda r: tokens.append(1) if r.url.endswith("/report/token") else 0)
+    refused: list[int] = []
+
+    def stale_once(route: Any) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(1)
+        body = {"status": 403, "code": "form_token", "title": "Forbidden", "detail": "x"}
+        route.fulfill(status=403, content_type="application/problem+json", json=body)
+
+    phone.page.route("**/v1/reports", stale_once)
+    before = len(stored(report_service))
+    to_review(phone)
+    phone.tap_words("send")
+    phone.step("thanks")  # one new token, one more try, stored
+    assert refused and len(tokens) == 2 and len(stored(report_service)) == before + 1
+    # The steward revokes this phone: a report made now waits, and the page says to sign in.
+    store = report_service["app"].state.store
+    for key in store.list_keys("town"):
+        if (key.label or "").startswith("phone (invite") and key.revoked_on is None:
+            revoke_key(store, key.id)
+    phone.tap_words("another")
+    to_review(phone)
+    phone.tap_words("send")
+    phone.step("saved")
+    link = phone.page.locator("#waiting a.signin")
+    assert link.inner_text() == WORDS["sign_in_again"] and link.get_attribute("href") == "/join"
+    assert WORDS["waiting_one"] in banner(phone)
+    phone.shot("sign-in-again")
+    assert len(stored(report_service)) == before + 1
+    assert phone.outside == [] and phone.errors == [], (phone.outside, phone.errors)
+    phone.close()
+
+
+def test_without_a_projection_for_the_phone_the_location_button_says_why(
+    browser: Any, report_service: dict[str, Any]
+) -> None:
+    phone = Phone.open(browser, report_service["base"])
+
+    def no_projection(route: Any) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "projection": None})
+
+    # On the context: the page asks through its service worker.
+    phone.page.context.route("**/report/grid.json", no_projection)
+    phone.join(invite_code(report_service))
+    answer_questions(phone, "needles_here")
+    phone.step("where")
+    phone.page.wait_for_function("() => window.reportMap && window.reportMap._loaded")
+    assert phone.page.locator("button.locate").is_hidden()
+    assert phone.page.locator(".note").inner_text() == WORDS["no_location"]
+    assert phone.outside == [] and phone.errors == [], (phone.outside, phone.errors)
     phone.close()
