@@ -10,8 +10,10 @@ are for other report tests to reuse."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
+import shutil
 import threading
 import time
 import urllib.request
@@ -41,6 +43,7 @@ PIXEL_OF = """([lon, lat]) => {
   const x = Math.round(p.x), y = Math.round(p.y), at = map.containerPointToLatLng([x, y]);
   return [box.left + x, box.top + y, at.lng, at.lat]; }"""
 QUEUE = "() => window.reportQueue.all()"
+SHOT_NUMBERS = itertools.count(1)  # across the file: one folder of this run's steps in order
 
 
 @contextmanager
@@ -73,6 +76,8 @@ def report_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     from geo_service.main import create_app
     from geo_service.settings import Settings
 
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
     tmp = tmp_path_factory.mktemp("report")
     port = maps_browser.free_port()
     base = f"http://127.0.0.1:{port}"
@@ -135,7 +140,6 @@ class Phone:
     sent: list[dict[str, Any]] = field(default_factory=list)  # bodies of every POST
     keys: list[str] = field(default_factory=list)  # and their Idempotency-Keys
     taps: int = 0
-    shots: int = 0
 
     @classmethod
     def open(cls, browser: Any, base: str, **options: Any) -> Phone:
@@ -179,9 +183,7 @@ class Phone:
     def shot(self, name: str) -> None:
         # No screen asks for words: no name, age or description can be typed anywhere.
         assert self.page.locator("input, textarea, select, [contenteditable]").count() == 0
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.shots += 1
-        self.page.screenshot(path=str(SHOTS / f"{self.shots:02d}-{name}.png"))
+        self.page.screenshot(path=str(SHOTS / f"{next(SHOT_NUMBERS):02d}-{name}.png"))
 
     def step(self, name: str) -> None:
         self.page.wait_for_selector(f"#screen[data-step='{name}']")
@@ -232,9 +234,14 @@ ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-def answer_questions(phone: Phone, kind: str) -> None:
+def answer_questions(phone: Phone, kind: str, *, shots: bool = False) -> None:
     phone.tap(f"button.type.{kind}")
+    shown = None
     for key in FLOWS[kind][0]:
+        step = phone.page.get_attribute("#screen", "data-step")
+        if shots and key != "died_yes" and step != shown:
+            phone.shot(f"{kind}-{step}")
+            shown = step
         if kind == "overdose_helped" and key == "died_yes":
             phone.step("q-died")
             phone.shot(f"{kind}-asks-again")
@@ -289,7 +296,7 @@ def test_from_the_invite_to_each_report_stored_as_its_square_and_bucket(
     taps_to_thanks = None
     for kind in FLOWS:
         before = len(stored(report_service))
-        answer_questions(phone, kind)
+        answer_questions(phone, kind, shots=True)
         phone.step("where")
         if kind == "needles_here":
             phone.tap_outside()
@@ -301,6 +308,7 @@ def test_from_the_invite_to_each_report_stored_as_its_square_and_bucket(
         phone.shot(f"{kind}-where")
         phone.tap("button.go")
         phone.step("when")
+        phone.shot(f"{kind}-when")
         phone.tap_words(FLOWS[kind][1])
         phone.step("review")
         phone.shot(f"{kind}-review")
