@@ -237,13 +237,14 @@
     var size = config.sizes[report.type];
 
     function choose(cell) {
-      if (!cell || !grid.inside(cell)) {
+      var corners = cell && grid.inside(cell) ? grid.corners(cell) : null;
+      if (!corners) {
         note.textContent = word("outside");
         return;
       }
       report.cell = cell;
       if (square) { map.removeLayer(square); }
-      square = L.polygon(grid.corners(cell), {
+      square = L.polygon(corners, {
         color: "#b35900", weight: 3, fillColor: "#f2a93b", fillOpacity: 0.5, interactive: false
       }).addTo(map);
       note.textContent = word("square_chosen");
@@ -254,14 +255,17 @@
     // A square is a few pixels across the whole area: come closer to it (never to a
     // position), so a second tap can move it to the next square with a finger.
     function closer() {
-      if (report.cell && map.getZoom() < CLOSE_ZOOM) {
-        map.setView(grid.centre(report.cell), CLOSE_ZOOM, { animate: false });
+      var centre = report.cell ? grid.centre(report.cell) : null;
+      if (centre && map.getZoom() < CLOSE_ZOOM) {
+        map.setView(centre, CLOSE_ZOOM, { animate: false });
       }
     }
 
     if (report.cell && choose(report.cell)) { closer(); }
     map.on("click", function (event) {
-      if (choose(grid.snap(event.latlng.lng, event.latlng.lat, size))) { closer(); }
+      var lon = event.latlng.lng, lat = event.latlng.lat;
+      var cell = config.projection ? grid.snap(lon, lat, size) : listedSquare(lon, lat, size);
+      if (choose(cell)) { closer(); }
     });
     if (!config.projection) {
       locate.hidden = true;
@@ -281,6 +285,30 @@
   }
 
   var useLocation = function () { /* set once the map is drawn */ };
+
+  // Without a projection the phone can repeat, the tapped square is the listed square whose
+  // corners (from the server) hold the tap.
+  function listedSquare(lon, lat, size) {
+    var runs = (gridConfig.cells || {})[String(size)] || [];
+    for (var r = 0; r < runs.length; r++) {
+      for (var ix = runs[r][1]; ix <= runs[r][2]; ix++) {
+        var id = size + ":" + ix + ":" + runs[r][0];
+        if (holds(grid.corners(id), lat, lon)) { return id; }
+      }
+    }
+    return null;
+  }
+
+  function holds(ring, lat, lon) {
+    if (!ring) { return false; }
+    var inside = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var a = ring[i], b = ring[j];
+      if ((a[0] > lat) !== (b[0] > lat) &&
+          lon < (b[1] - a[1]) * (lat - a[0]) / (b[0] - a[0]) + a[1]) { inside = !inside; }
+    }
+    return inside;
+  }
 
   // ---- when: an hour or a day ---------------------------------------------------------
   function two(n) { return (n < 10 ? "0" : "") + n; }
