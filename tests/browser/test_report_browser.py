@@ -48,6 +48,10 @@ PIXEL_OF = """([lon, lat]) => {
   const x = Math.round(p.x), y = Math.round(p.y), at = map.containerPointToLatLng([x, y]);
   return [box.left + x, box.top + y, at.lng, at.lat]; }"""
 QUEUE = "() => window.reportQueue.all()"
+BUTTON_SIZES = """() => Array.from(document.querySelectorAll('#screen .big'))
+  .filter((b) => b.offsetParent !== null)
+  .map((b) => [b.getBoundingClientRect().width, b.getBoundingClientRect().height])"""
+KEPT_URLS = "async () => (await (await caches.open('geo-report-v1')).keys()).map((r) => r.url)"
 SHOT_NUMBERS = itertools.count(1)  # across the file: one folder of this run's steps in order
 
 
@@ -195,6 +199,9 @@ class Phone:
     def shot(self, name: str) -> None:
         # No screen asks for words: no name, age or description can be typed anywhere.
         assert self.page.locator("input, textarea, select, [contenteditable]").count() == 0
+        # Big buttons: at least 56 px tall and the screen's width (less its margins).
+        sizes = self.page.evaluate(BUTTON_SIZES)
+        assert sizes and all(h >= 56 and w >= 320 for w, h in sizes), sizes
         self.page.screenshot(path=str(SHOTS / f"{next(SHOT_NUMBERS):02d}-{name}.png"))
 
     def step(self, name: str) -> None:
@@ -426,6 +433,11 @@ def test_an_offline_report_waits_survives_a_reload_and_is_stored_once(
     assert len(rows) == before + 1
     assert rows[-1]["cell"] == square_of(report_service, "needle_report", at_lon, at_lat)
     check_bodies(phone.sent)
+    # What the service worker kept: this service's own files, never a report or a token.
+    kept = phone.page.evaluate(KEPT_URLS)
+    assert f"{phone.base}/report" in kept and f"{phone.base}/static/grid.js" in kept
+    assert all(u.startswith(phone.base + "/") for u in kept), kept
+    assert not [u for u in kept if "/v1/" in u or u.endswith("/report/token")], kept
     assert phone.outside == [], phone.outside
     phone.close()
 
