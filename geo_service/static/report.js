@@ -200,7 +200,9 @@
       return answer.ok ? answer.json() : null;
     }).then(function (body) {
       if (body && body.format === "streets-1") {
-        L.polyline(decodeStreets(body), { color: "#8c8c8c", weight: 2, interactive: false })
+        L.polyline(decodeStreets(body), {
+          color: "#8c8c8c", weight: 2, interactive: false, className: "report-street"
+        })
           .addTo(map);
       }
     }).catch(function () { /* the outline and the squares still show */ });

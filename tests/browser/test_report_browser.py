@@ -52,6 +52,7 @@ BUTTON_SIZES = """() => Array.from(document.querySelectorAll('#screen .big'))
   .filter((b) => b.offsetParent !== null)
   .map((b) => [b.getBoundingClientRect().width, b.getBoundingClientRect().height])"""
 KEPT_URLS = "async () => (await (await caches.open('geo-report-v1')).keys()).map((r) => r.url)"
+STREET = "#report-map path.report-street"
 SHOT_NUMBERS = itertools.count(1)  # across the file: one folder of this run's steps in order
 
 
@@ -82,6 +83,7 @@ def program_service(tmp: Any, **settings: Any) -> Iterator[dict[str, Any]]:
     """A service with program "town" (the default area) and a key per role; everything in
     this process, so a test spends its time in the browser."""
     from geo_service.auth import Role, create_key
+    from geo_service.demo import demo_streets
     from geo_service.main import create_app
     from geo_service.settings import Settings
 
@@ -99,6 +101,9 @@ def program_service(tmp: Any, **settings: Any) -> Iterator[dict[str, Any]]:
     with running(app, port):
         store = app.state.store
         keys = {role: create_key(store, program="town", role=role)[1] for role in Role}
+        streets = demo_streets(app.state.deployment)  # the offline base map's streets
+        program_id = store.get_or_create_program("town")
+        store.replace_network(program_id, source="demo streets", rows=streets, area_share=1.0)
         yield {"base": base, "keys": keys, "app": app}
 
 
@@ -318,6 +323,7 @@ def test_from_the_invite_to_each_report_stored_as_its_square_and_bucket(
         answer_questions(phone, kind, shots=True)
         phone.step("where")
         if kind == "needles_here":
+            phone.page.wait_for_selector(STREET)  # drawn from the program's streets
             phone.tap_outside()
             assert phone.page.locator(".note").inner_text() == WORDS["outside"]
             assert phone.page.locator("button.go").is_disabled()
@@ -436,6 +442,7 @@ def test_an_offline_report_waits_survives_a_reload_and_is_stored_once(
     # What the service worker kept: this service's own files, never a report or a token.
     kept = phone.page.evaluate(KEPT_URLS)
     assert f"{phone.base}/report" in kept and f"{phone.base}/static/grid.js" in kept
+    assert [u for u in kept if "/maps/streets.json?v=" in u]
     assert all(u.startswith(phone.base + "/") for u in kept), kept
     assert not [u for u in kept if "/v1/" in u or u.endswith("/report/token")], kept
     assert phone.outside == [], phone.outside
