@@ -3,7 +3,7 @@
 // for static files. It never keeps /v1/* (reports go through the page's own queue),
 // /report/token (a token must never sit in a cache), or anything from another origin.
 "use strict";
-var CACHE = "geo-report-v1";
+var CACHE = "geo-report-v1";  // named by the kept files' digest when served (web/report.py)
 var KEPT = [
   "/report", "/report/grid.json", "/report/manifest.webmanifest",
   "/report/icon-192.png", "/report/icon-512.png",

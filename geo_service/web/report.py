@@ -9,6 +9,7 @@ service worker (served from the root so it may control ``/report``) are public f
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from functools import cache
@@ -135,9 +136,22 @@ def report_worker() -> Response:
     )
 
 
+# The files the worker keeps cache-first; their digest names its cache (see worker_script).
+WORKER_FILES = ("report.js", "report.css", "grid.js", "vendor/leaflet/leaflet.js")
+CACHE_SLOT = b'"geo-report-v1"'
+
+
 @cache
 def worker_script() -> bytes:
-    return (STATIC / "report-sw.js").read_bytes()
+    """The worker, its cache named by the digest of the files it keeps cache-first: a new
+    version of any of them changes the worker's bytes, so phones install it, and its
+    ``activate`` drops the old cache instead of serving old scripts for ever."""
+    digest = hashlib.sha256()
+    for name in WORKER_FILES:
+        path = STATIC / name
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    script = (STATIC / "report-sw.js").read_bytes()
+    return script.replace(CACHE_SLOT, f'"geo-report-{digest.hexdigest()[:16]}"'.encode(), 1)
 
 
 def _icon_pixel(x: int, y: int, size: int) -> bytes:

@@ -51,7 +51,12 @@ QUEUE = "() => window.reportQueue.all()"
 BUTTON_SIZES = """() => Array.from(document.querySelectorAll('#screen .big'))
   .filter((b) => b.offsetParent !== null)
   .map((b) => [b.getBoundingClientRect().width, b.getBoundingClientRect().height])"""
-KEPT_URLS = "async () => (await (await caches.open('geo-report-v1')).keys()).map((r) => r.url)"
+KEPT_URLS = """async () => {
+  const urls = [];
+  for (const name of await caches.keys()) {
+    for (const kept of await (await caches.open(name)).keys()) { urls.push(kept.url); }
+  }
+  return urls; }"""
 STREET = "#report-map path.report-street"
 SHOT_NUMBERS = itertools.count(1)  # across the file: one folder of this run's steps in order
 

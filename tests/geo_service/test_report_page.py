@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from geo_service.auth import SESSION_COOKIE
 from geo_service.security import form_token
-from geo_service.web import report_words
+from geo_service.web import report, report_words
 from geo_service.web.report import THEME
 from tests.conftest import problem
 from tests.geo_service.test_invites import ORIGIN, invite, tap_join
@@ -187,4 +187,26 @@ def test_the_app_installs_with_its_manifest_icons_and_worker(
         "text/javascript"
     )
     assert worker.headers["service-worker-allowed"] == "/report"
-    assert worker.text == (STATIC / "report-sw.js").read_text()
+    # The cache is named by what it keeps cache-first: a new report.js means a new worker.
+    source = (STATIC / "report-sw.js").read_text()
+    named = re.search(r'var CACHE = "(geo-report-[0-9a-f]{16})";', worker.text)
+    assert named and worker.text == source.replace('"geo-report-v1"', f'"{named.group(1)}"')
+
+
+def test_a_changed_script_gives_the_worker_a_new_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (*report.WORKER_FILES, "report-sw.js"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((STATIC / name).read_bytes())
+    monkeypatch.setattr(report, "STATIC", tmp_path)
+    report.worker_script.cache_clear()
+    first = report.worker_script()
+    report.worker_script.cache_clear()
+    assert report.worker_script() == first  # the same files, the same worker
+    (tmp_path / "report.js").write_bytes(b"// a new version\n")
+    report.worker_script.cache_clear()
+    second = report.worker_script()
+    report.worker_script.cache_clear()
+    assert second != first and second.replace(b"\n", b"") != first.replace(b"\n", b"")
+    assert first.count(b"geo-report-") == second.count(b"geo-report-") == 1
