@@ -210,3 +210,14 @@ def test_a_changed_script_gives_the_worker_a_new_cache(
     report.worker_script.cache_clear()
     assert second != first and second.replace(b"\n", b"") != first.replace(b"\n", b"")
     assert first.count(b"geo-report-") == second.count(b"geo-report-") == 1
+
+
+def test_every_phone_of_a_program_gets_the_same_page(
+    app: FastAPI, client: TestClient, keys: Keys
+) -> None:
+    # Nothing personal in it: the service worker may keep it, and a peer who reads its
+    # source learns nothing about another phone or what anyone sent.
+    first, second = joined(app, client, keys), joined(app, client, keys)
+    assert first.get("/report").text == second.get("/report").text
+    manager = client.get("/report", headers=keys["manager"])
+    assert manager.status_code == 200 and manager.text == first.get("/report").text
