@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from geo_service.auth import SESSION_COOKIE
 from geo_service.security import form_token
@@ -82,10 +83,12 @@ def test_words_cannot_become_markup_or_script(
     # A catalogue's translation is text from a contributor: it must stay data.
     hostile = "</script><script>alert(1)</script>`${alert(2)}`\u2028&amp;"
     monkeypatch.setitem(report_words.WORDS, "choose", hostile)
+    monkeypatch.setitem(report_words.WORDS, "page_title", hostile)
     phone = joined(app, client, keys)
     html = phone.get("/report").text
     assert html.count("<script") == 4  # the island and three scripts of our own
     assert "alert(1)</script>" not in html
+    assert f"<title>{escape(hostile)}</title>" in html
     assert page_data(html)["words"]["choose"] == hostile
 
 
