@@ -228,6 +228,7 @@
   }
 
   function drawMap(config, box, note, next, locate) {
+    if (window.reportMap) { window.reportMap.remove(); }  // the last report's map, let go
     var map = L.map(box, { zoomControl: true, attributionControl: false });
     window.reportMap = map;  // the browser tests tap known points through it
     var outline = L.geoJSON(config.outline, {
