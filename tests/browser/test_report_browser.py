@@ -348,3 +348,32 @@ def test_without_a_projection_the_phone_repeats_a_tap_still_picks_a_square(
         assert row["cell"] == square_of(service, "needle_report", at_lon, at_lat)
         assert phone.outside == [] and phone.errors == [], (phone.outside, phone.errors)
         phone.close()
+
+
+def test_a_report_that_failed_to_send_is_tried_again_every_30_seconds(
+    browser: Any, report_service: dict[str, Any]
+) -> None:
+    phone = Phone.open(browser, report_service["base"])
+    phone.page.clock.install()  # the page's timers run when the test says
+    phone.join(invite_code(report_service))
+    dropped: list[int] = []
+
+    def drop_once(route: Any) -> None:
+        if dropped:
+            route.continue_()
+        else:
+            dropped.append(1)
+            route.abort()
+
+    phone.page.route("**/v1/reports", drop_once)
+    before = len(stored(report_service))
+    to_review(phone)
+    phone.tap_words("send")
+    phone.step("saved")
+    phone.page.clock.run_for(29_000)
+    assert WORDS["waiting_one"] in banner(phone) and len(phone.sent) == 1
+    phone.page.clock.run_for(2_000)
+    phone.page.wait_for_selector("#waiting", state="hidden")
+    assert len(phone.sent) == 2 and len(stored(report_service)) == before + 1
+    assert phone.outside == [], phone.outside
+    phone.close()
