@@ -123,6 +123,8 @@ def analysis_problems() -> dict[type[ValueError], Problem]:
     from analysis.clusters import ClusterError
     from analysis.coverage import CoverageError
     from analysis.density import DensityError
+    from analysis.ears import EarsError
+    from analysis.emerging import EmergingError
     from analysis.grid import GridError
     from analysis.hotspots import HotspotError
     from analysis.network import NetworkError
@@ -130,6 +132,7 @@ def analysis_problems() -> dict[type[ValueError], Problem]:
     from analysis.publication import PublicationError
     from analysis.routing import RoutingError
     from analysis.siting import SitingError
+    from analysis.stscan import ScanError
 
     # The status and code these had when each call site re-raised them as InvalidParameter.
     invalid = Problem(InvalidParameter.status, InvalidParameter.code, InvalidParameter.title)
@@ -140,6 +143,10 @@ def analysis_problems() -> dict[type[ValueError], Problem]:
         HotspotError: invalid,
         RoutingError: invalid,
         SitingError: invalid,
+        # The change-over-time methods (issue 19): their messages name our limits, not input.
+        EarsError: invalid,
+        EmergingError: invalid,
+        ScanError: invalid,
         # Its cell-size message quotes the size it was given, which may be the request's.
         GridError: replace(
             invalid,

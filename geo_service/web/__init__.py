@@ -10,6 +10,7 @@ from geo_service.web import (
     join,
     pages,
     planning,
+    report,
     report_grid,
     session,
     streets,
@@ -18,7 +19,8 @@ from geo_service.web import (
 from geo_service.web.session import SignInNeeded, send_to_sign_in
 
 router = APIRouter(include_in_schema=False)
-for _module in (session, join, pages, hotspots, trends, cleanup, planning, streets, report_grid):
+_PAGES = (session, join, pages, hotspots, trends, cleanup, planning, streets, report, report_grid)
+for _module in _PAGES:
     router.include_router(_module.router)
 
 __all__ = ["SignInNeeded", "router", "send_to_sign_in"]

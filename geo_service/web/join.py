@@ -15,7 +15,7 @@ from fastapi import APIRouter, Cookie, Form, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from geo_service.audit import record
-from geo_service.auth import SESSION_COOKIE
+from geo_service.auth import SESSION_COOKIE, Action
 from geo_service.context import StoreDep
 from geo_service.security import form_token, form_token_matches
 from geo_service.services.invites import (
@@ -110,7 +110,9 @@ def join_post(
             client=client_tag(store.server_secret(), address),
         )
         return page(request, "join_refused.html", title=N_("Join"), status=401)
-    response = RedirectResponse("/maps", status_code=303)
+    response = RedirectResponse(
+        "/report" if joined.principal.may(Action.SEND_REPORTS) else "/maps", status_code=303
+    )
     max_age = joined.expires_at - int(now)
     set_cookie(response, request, SESSION_COOKIE, joined.token, max_age=max_age, path="/")
     response.delete_cookie(JOIN_COOKIE, path="/join")

@@ -170,4 +170,5 @@ def signout(
         store.end_session(hash_key(session))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'  # the phone's report queue too
     return response

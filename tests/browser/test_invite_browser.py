@@ -1,6 +1,6 @@
 """From a steward's invite to a signed-in phone, in Chromium at 360x740 with the network cut
 off: the steward runs ``geo-service keys invite``, the phone opens the QR code's link, taps
-Join once and lands on the maps index as a peer. Typing the code by hand works too."""
+Join once and lands on the report page as a peer. Typing the code by hand works too."""
 
 from __future__ import annotations
 
@@ -92,7 +92,9 @@ def invite(server: dict[str, Any], png: Path | None = None) -> str:
     return made.stdout.splitlines()[0]
 
 
-def test_a_scanned_invite_is_one_tap_to_the_maps(browser: Any, server: dict[str, Any]) -> None:
+def test_a_scanned_invite_is_one_tap_to_the_report_page(
+    browser: Any, server: dict[str, Any]
+) -> None:
     png = server["tmp"] / "invite.png"
     code = invite(server, png)
     assert png.read_bytes().startswith(b"\x89PNG")
@@ -106,8 +108,10 @@ def test_a_scanned_invite_is_one_tap_to_the_maps(browser: Any, server: dict[str,
     taps = 0
     page.tap(".join-go")
     taps += 1
-    page.wait_for_url("**/maps")
+    page.wait_for_url("**/report")  # a peer lands on the report page
     assert taps == 1
+    page.wait_for_selector("#screen[data-step='choose']")
+    page.goto(f"{server['base']}/maps")
     assert page.locator("h1").inner_text() == "Maps for town"
     assert page.locator("a[href='/maps/siting']").count() == 0  # a peer's index
     assert page.locator("form[action='/signout'] button").is_visible()
@@ -132,7 +136,8 @@ def test_a_code_typed_in_lower_case_with_a_space_works(
     page.tap("#code")
     page.keyboard.type(code.replace("-", " ").lower())
     page.tap(".join-go")  # three taps and eight letters: field, (keyboard), Join
-    page.wait_for_url("**/maps")
+    page.wait_for_url("**/report")
+    page.goto(f"{server['base']}/maps")
     assert page.locator("h1").inner_text() == "Maps for town"
     assert errors == [] and outside == [], (errors, outside)
     page.context.close()

@@ -15,6 +15,8 @@ import analysis
 from analysis.clusters import ClusterError
 from analysis.coverage import CoverageError
 from analysis.density import DensityError
+from analysis.ears import EarsError
+from analysis.emerging import EmergingError
 from analysis.grid import Grid, GridError
 from analysis.hotspots import HotspotError
 from analysis.network import NetworkError
@@ -22,6 +24,7 @@ from analysis.projection import CrsError
 from analysis.publication import PublicationError
 from analysis.routing import RoutingError
 from analysis.siting import SitingError
+from analysis.stscan import ScanError
 from geo_service.errors import analysis_problems, register_error_handlers
 from geo_service.settings import Settings
 from geo_service.web.pages import serve_map
@@ -37,6 +40,9 @@ EXPECTED = {  # (status, code, whether its own message is shown)
     HotspotError: (400, "invalid_parameter", True),
     RoutingError: (400, "invalid_parameter", True),
     SitingError: (400, "invalid_parameter", True),
+    EarsError: (400, "invalid_parameter", True),
+    EmergingError: (400, "invalid_parameter", True),
+    ScanError: (400, "invalid_parameter", True),
     NetworkError: (422, "network_unusable", True),
     CrsError: (422, "crs_unusable", True),
     PublicationError: (422, "publication_failed", False),

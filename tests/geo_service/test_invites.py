@@ -95,7 +95,7 @@ def test_a_link_fills_the_field_and_a_tap_signs_the_phone_in(
         assert preview.headers["referrer-policy"] == "no-referrer"
     assert open_ids(client, steward) == [made["id"]]
     phone, joined = tap_join(app, made["code"].lower().replace("-", " "))
-    assert joined.status_code == 303 and joined.headers["location"] == "/maps"
+    assert joined.status_code == 303 and joined.headers["location"] == "/report"
     cookie = joined.headers["set-cookie"]
     assert "gs_session=" in cookie and "Max-Age=604800" in cookie and "HttpOnly" in cookie
     assert phone.get("/maps", follow_redirects=False).status_code == 200

@@ -1,0 +1,97 @@
+"""Every word a person reads on the report page (``/report``), in one table.
+
+``N_`` only marks a string for the message catalogues; the page gets ``WORDS`` as a JSON
+data island and ``static/report.js`` reads its words from there alone, so a language is
+one catalogue away. ``{n}`` in a word is filled by the page with a number."""
+
+from __future__ import annotations
+
+
+def N_(text: str) -> str:  # noqa: N802 - gettext's own name for a deferred marker
+    return text
+
+
+WORDS: dict[str, str] = {
+    "page_title": N_("Report"),
+    "app_name": N_("geo-service report"),
+    "app_short_name": N_("Report"),
+    "choose": N_("What did you find?"),
+    "needles_here": N_("Needles here"),
+    "cleanup_done": N_("Clean-up done"),
+    "overdose_helped": N_("Overdose — I helped"),
+    "supplies_needed": N_("Supplies needed"),
+    "how_many_needles": N_("How many needles?"),
+    "how_many_picked": N_("About how many did you pick up?"),
+    "count_1": N_("1"),
+    "count_2-5": N_("2 to 5"),
+    "count_6-20": N_("6 to 20"),
+    "count_more": N_("More than 20"),
+    "picked_up_question": N_("Did you pick them up?"),
+    "yes_picked": N_("Yes, picked up"),
+    "no_left": N_("No, still there"),
+    "place_question": N_("What kind of place?"),
+    "place_park": N_("Park"),
+    "place_lane": N_("Lane or alley"),
+    "place_stairwell": N_("Stairwell"),
+    "place_building": N_("Beside a building"),
+    "place_other": N_("Somewhere else"),
+    "minutes_question": N_("How long did it take?"),
+    "minutes_15": N_("About 15 minutes"),
+    "minutes_30": N_("About 30 minutes"),
+    "minutes_60": N_("About 1 hour"),
+    "minutes_120": N_("2 hours or more"),
+    "doses_question": N_("How many naloxone doses?"),
+    "doses_5": N_("5 or more"),
+    "outcome_question": N_("How did it end?"),
+    "outcome_ok": N_("They are OK"),
+    "outcome_hospital": N_("Went to hospital"),
+    "outcome_died": N_("They died"),
+    "died_confirm": N_("Are you sure? We are sorry."),
+    "died_yes": N_("Yes, they died"),
+    "died_back": N_("Go back"),
+    "supplies_question": N_("What is needed here? Tap all that fit."),
+    "supply_needles": N_("Needles"),
+    "supply_naloxone": N_("Naloxone"),
+    "supply_pipes": N_("Pipes"),
+    "supply_sharps_bin": N_("Sharps bin"),
+    "next": N_("Next"),
+    "back": N_("Back"),
+    "where": N_("Where? Tap the square on the map."),
+    "use_location": N_("Use my location"),
+    "locating": N_("Finding the square…"),
+    "location_failed": N_("The phone could not find where you are. Tap the map instead."),
+    "no_location": N_("“Use my location” is not ready for this area yet: tap the map."),
+    "outside": N_("That is outside the program's area. Tap a square inside the line."),
+    "square_chosen": N_("Square chosen"),
+    "when": N_("When?"),
+    "now": N_("Now"),
+    "earlier_today": N_("Earlier today"),
+    "yesterday": N_("Yesterday"),
+    "review": N_("Check and send"),
+    "review_what": N_("What"),
+    "review_where": N_("Where"),
+    "review_where_text": N_("the square you chose on the map"),
+    "review_when": N_("When"),
+    "send": N_("Send"),
+    "start_over": N_("Start again"),
+    "thanks": N_("Thank you — this helps plan the next clean-up"),
+    "see_map": N_("See the map"),
+    "another": N_("Report something else"),
+    "saved_waiting": N_("Saved on this phone. It will be sent when there is signal."),
+    "waiting_one": N_("1 report waiting to send"),
+    "waiting_many": N_("{n} reports waiting to send"),
+    "send_now": N_("Try to send now"),
+    "refused": N_("This report was not taken:"),
+    "remove": N_("Remove"),
+    "sign_in_again": N_("Your sign-in has ended. Sign in again"),
+    "clear_phone": N_("Clear this phone"),
+    "clear_confirm": N_(
+        "Delete everything this page keeps on this phone, including reports not yet sent, "
+        "and sign out?"
+    ),
+    "clear_yes": N_("Yes, clear and sign out"),
+    "clear_no": N_("Keep"),
+    "cleared": N_("This phone is cleared and signed out."),
+    "cannot_report": N_("Ask your steward for a peer invite code to report from this phone."),
+    "offline_page": N_("No signal. The report page will open when it is kept on this phone."),
+}
