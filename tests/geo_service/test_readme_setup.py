@@ -225,10 +225,15 @@ def test_the_demo_prints_the_numbers_it_computes(demo_output: str) -> None:
     quarter = quarter_match.group(1)
     assert shell_period() == quarter  # the README's examples name the quarter the demo prints
     with TestClient(create_app(get_settings())) as client:
-        links = re.findall(r"http://127\.0\.0\.1:8000(/\S+)", out)
+        found = re.findall(r"http://127\.0\.0\.1:8000(/\S+)", out)
+        (invite,) = [link for link in found if link.startswith("/join?code=")]
+        links = [link for link in found if link != invite]
         assert len(links) == 3 and all(f"period={quarter}" in link for link in links)
         for link in links:
             assert client.get(link, headers=bearer(keys["peer"])).status_code == 200, link
+        # The phone's invite link opens the join page with its code filled in.
+        code = invite.removeprefix("/join?code=")
+        assert f'value="{code}"' in client.get(invite).text
         coverage = client.get(
             "/v1/coverage?service=naloxone&kind=overdose&minutes=10",
             headers=bearer(keys["manager"]),
