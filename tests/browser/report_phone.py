@@ -10,8 +10,6 @@ import datetime as dt
 import itertools
 import json
 import re
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,26 +46,7 @@ STREET = "#report-map path.report-street"
 SHOT_NUMBERS = itertools.count(1)  # across the file: one folder of this run's steps in order
 
 
-@contextmanager
-def running(app: Any, port: int) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1:port in a thread; yield its base address."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+running = maps_browser.running
 
 
 @contextmanager

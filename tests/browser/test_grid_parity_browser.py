@@ -6,8 +6,6 @@ every report size; then a second deployment on a Transverse Mercator that is not
 from __future__ import annotations
 
 import json
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,28 +40,16 @@ SHAPES = """([config, ids]) => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
 
     from geo_service.auth import Role, create_key
     from geo_service.main import create_app
 
     tmp = tmp_path_factory.mktemp("grid")
     port = maps_browser.free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(make_settings(tmp, public_url=base, map_tiles="none"))
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    _, key = create_key(app.state.store, program="town", role=Role.PEER)
-    yield {"base": base, "app": app, "key": key}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    app = create_app(make_settings(tmp, public_url=f"http://127.0.0.1:{port}", map_tiles="none"))
+    with maps_browser.running(app, port) as base:
+        _, key = create_key(app.state.store, program="town", role=Role.PEER)
+        yield {"base": base, "app": app, "key": key}
 
 
 def points_for(deployment: Any, config: dict[str, Any], seed: int, n: int) -> np.ndarray:

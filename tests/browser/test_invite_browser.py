@@ -7,9 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +31,6 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
-
     from geo_service.main import create_app
     from geo_service.settings import Settings
 
@@ -52,19 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     settings = Settings(
         database_url=env["GEO_SERVICE_DATABASE_URL"], public_url=base, map_tiles="none"
     )
-    app = create_app(settings)
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield {"base": base, "env": env, "tmp": tmp}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with maps_browser.running(create_app(settings), port):
+        yield {"base": base, "env": env, "tmp": tmp}
 
 
 def phone(browser: Any, base: str) -> tuple[Any, list[str], list[str]]:

@@ -4,9 +4,6 @@ and the language switch is a 48 px target that turns the page French and stays F
 
 from __future__ import annotations
 
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,28 +36,14 @@ SWITCH_SIZES = """() => [...document.querySelectorAll('.lang-switch a')].map(a =
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from geo_service.auth import Role, create_key
     from geo_service.main import create_app
 
     tmp: Path = tmp_path_factory.mktemp("languages")
-    port = maps_browser.free_port()
     app = create_app(make_settings(tmp, map_tiles="none"))
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    MANAGER_KEY.append(create_key(app.state.store, program="town", role=Role.MANAGER)[1])
-    yield base
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with maps_browser.running(app) as base:
+        MANAGER_KEY.append(create_key(app.state.store, program="town", role=Role.MANAGER)[1])
+        yield base
 
 
 def phone(browser: Any, base: str, **options: Any) -> tuple[Any, list[str], list[str]]:

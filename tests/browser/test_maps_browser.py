@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -51,10 +52,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@contextmanager
+def running(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port unless given) in a thread while the block
+    runs, once it answers ``/healthz``; yield its base address."""
     import uvicorn
 
+    port = free_port() if port is None else port
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from geo_service.auth import Role, create_key
     from geo_service.main import create_app
     from geo_service.settings import Settings
@@ -70,23 +93,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     )
     settings = Settings(database_url=url, map_tiles="none", rate_limit_per_key=0)
     app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    store = app.state.store
-    keys = {role: create_key(store, program="demo", role=role)[1] for role in Role}
-    yield {"base": base, "keys": keys, "store": store}
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with running(app) as base:  # the app's store opens when it starts serving
+        store = app.state.store
+        keys = {role: create_key(store, program="demo", role=role)[1] for role in Role}
+        yield {"base": base, "keys": keys, "store": store}
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,6 @@ unreachable, the streets still appear; with tiles that load, the streets are nev
 from __future__ import annotations
 
 import base64
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -64,29 +61,14 @@ OVERLAPS = """() => {
 @pytest.fixture(scope="module")
 def tiles_server(server: dict[str, Any]) -> Iterator[str]:
     """The same program and keys, served by an app whose tiles point at a tile host."""
-    import uvicorn
-
     from geo_service.main import create_app
     from geo_service.settings import Settings
 
     url = server["store"].engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, map_tiles=UNREACHABLE_TILES, rate_limit_per_key=0,
                         map_tiles_attribution="test tiles")  # fmt: skip
-    port = maps_browser.free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with maps_browser.running(create_app(settings)) as base:
+        yield base
 
 
 def open_map(
