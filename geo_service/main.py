@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from geo_service import __version__, web
@@ -33,6 +32,7 @@ from geo_service.http import BodyLimitMiddleware, RequestLogMiddleware, StartUpE
 from geo_service.i18n import register_language
 from geo_service.params import refuse_unknown_query
 from geo_service.security import (
+    ApiCorsMiddleware,
     KeysNotInUrlMiddleware,
     RateLimitMiddleware,
     SameOriginChangesMiddleware,
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SameOriginChangesMiddleware)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ApiCorsMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],

@@ -14,6 +14,7 @@ import threading
 import time
 from urllib.parse import parse_qsl
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.auth import KEY_PREFIX, SESSION_COOKIE
@@ -105,6 +106,18 @@ class KeysNotInUrlMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class ApiCorsMiddleware(CORSMiddleware):
+    """CORS for the API (``/v1/``) only. Pages, the phone's ``/report*`` answers (its form
+    token among them) and sign-in are for this service's own pages: no other site is ever
+    told it may read them, whatever origins the API trusts."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("path", "").startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 # Set in the request's scope by the key check once a key proved valid.

@@ -128,7 +128,8 @@ def report_manifest(request: Request) -> Response:
     return Response(
         orjson.dumps(manifest),
         media_type="application/manifest+json",
-        headers={"Cache-Control": "no-cache"},
+        # Its words follow the phone's language: a shared cache must keep one per language.
+        headers={"Cache-Control": "no-cache", "Vary": "Accept-Language"},
     )
 
 
