@@ -25,6 +25,7 @@ from maps.base import (
     render,
 )
 from maps.coverage import outlined_shape
+from maps.language import _
 from maps.records import BasisNote, Geometry, LeftOut, LockerSummary, RankedSite, Shape
 
 EXCLUDED = "#762a83"  # PRGn purple: exclusion buffers
@@ -52,16 +53,21 @@ def _breakdown(entry: RankedSite) -> str:
         for c in entry.criteria
     )
     return (
-        f"<b>{html.escape(entry.name)}</b><br>Consumption-site score {entry.score:.2f} "
-        f"(rank {entry.rank})<table><tr><th>criterion</th><th>value</th><th>weight</th>"
-        f"<th>adds</th></tr>{rows}</table>"
+        f"<b>{html.escape(entry.name)}</b><br>"
+        + html.escape(
+            _("Consumption-site score {score} (rank {rank})").format(
+                score=f"{entry.score:.2f}", rank=entry.rank
+            )
+        )
+        + f"<table><tr><th>{html.escape(_('criterion'))}</th><th>{html.escape(_('value'))}</th>"
+        f"<th>{html.escape(_('weight'))}</th><th>{html.escape(_('adds'))}</th></tr>{rows}</table>"
     )
 
 
 def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     fmap = base_map(page.bounds, tiles=tiles)
     add_outline(fmap, page.area)
-    zones = folium.FeatureGroup(name="Exclusion buffers")
+    zones = folium.FeatureGroup(name=_("Exclusion buffers"))
     buffer_style = {
         "color": EXCLUDED,
         "weight": 1.5,
@@ -73,7 +79,7 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
         zone = outlined_shape(z.geometry, buffer_style).add_to(zones)
         add_label(fmap, zone, tooltip=html.escape(z.name))
     zones.add_to(fmap)
-    reach = folium.FeatureGroup(name="Catchments of the chosen lockers")
+    reach = folium.FeatureGroup(name=_("Catchments of the chosen lockers"))
     walk_style = {"color": CHOSEN, "weight": 1.5, "fillColor": CHOSEN, "fillOpacity": 0.15}
     for c in page.catchments:
         walk = outlined_shape(c.geometry, walk_style).add_to(reach)
@@ -81,17 +87,21 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     reach.add_to(fmap)
     ranked = {r.name: r for r in page.ranking}
     chosen = {c.name: c for c in page.lockers.chosen}
-    group = folium.FeatureGroup(name="Candidates")
+    group = folium.FeatureGroup(name=_("Candidates"))
     entries: list[RankedSite | LeftOut] = [*page.ranking, *page.excluded]
     for entry in entries:
         name = entry.name
         popup = (
             _breakdown(entry)
             if isinstance(entry, RankedSite)
-            else (f"<b>{html.escape(name)}</b><br>Excluded: {html.escape(entry.reason)}")
+            else f"<b>{html.escape(name)}</b><br>"
+            + html.escape(_("Excluded: {reason}").format(reason=entry.reason))
         )
         if name in chosen:
-            popup += f"<br>Locker #{chosen[name].rank}: adds " + html.escape(chosen[name].adds)
+            adds = _("Locker #{rank}: adds {adds}").format(
+                rank=chosen[name].rank, adds=chosen[name].adds
+            )
+            popup += "<br>" + html.escape(adds)
             icon = folium.DivIcon(
                 html=f'<div class="stop-number" style="background:{CHOSEN}">'
                 f"{chosen[name].rank}</div>",
@@ -120,13 +130,18 @@ def siting_map(page: SitingPage, *, tiles: Tiles) -> str:
     lockers = page.lockers
     before, after = lockers.coverage_before, lockers.coverage_after
     items = [
-        (CHOSEN, f"Chosen locker sites ({len(chosen)}) and their {lockers.minutes:g}-min walks"),
-        (EXCLUDED, "Exclusion buffers (no site inside)"),
-        ("#ffffff", "Other candidates: click for the consumption-site score"),
+        (
+            CHOSEN,
+            _("Chosen locker sites ({n}) and their {minutes}-min walks").format(
+                n=len(chosen), minutes=f"{lockers.minutes:g}"
+            ),
+        ),
+        (EXCLUDED, _("Exclusion buffers (no site inside)")),
+        ("#ffffff", _("Other candidates: click for the consumption-site score")),
     ]
-    note = (
-        f"Events covered by an open site: {_pct(before)} now, {_pct(after)} with these "
-        f"{lockers.opening_hours} sites. " + (lockers.reason or "")
+    covered = _("Events covered by an open site: {before} now, {after} with these {hours} sites.")
+    note = covered.format(before=_pct(before), after=_pct(after), hours=lockers.opening_hours) + (
+        " " + lockers.reason if lockers.reason else ""
     )
     fmap.add_child(Legend(page.title, items, note, basis=page.basis))
     page_of(fmap).html.add_child(Element(ranking_panel(page.ranking, page.excluded)))
@@ -143,22 +158,32 @@ def ranking_panel(ranking: Sequence[RankedSite], excluded: Sequence[LeftOut]) ->
             for c in entry.criteria
         )
         rows.append(
-            f"<li><b>{html.escape(entry.name)}</b>: score {entry.score:.2f} "
-            f"<small>({html.escape(parts)})</small></li>"
+            f"<li><b>{html.escape(entry.name)}</b>: "
+            + html.escape(_("score {score}").format(score=f"{entry.score:.2f}"))
+            + f" <small>({html.escape(parts)})</small></li>"
         )
     left_out = "".join(f"<li>{html.escape(e.name)}: {html.escape(e.reason)}</li>" for e in excluded)
     weights = ", ".join(
         f"{c.name.replace('_', ' ')} {c.weight:g}" for c in (ranking[0].criteria if ranking else ())
     )
     return (
-        '<div class="ranking side-panel"><h2>Consumption-site ranking</h2>'
-        f"<p>Weights: {html.escape(weights)}. Each criterion is divided by its largest value "
-        "among the candidates, then weighted.</p>"
-        f"<ol>{''.join(rows)}</ol>"
-        + (f"<h3>Left out (exclusion buffers)</h3><ul>{left_out}</ul>" if left_out else "")
+        f'<div class="ranking side-panel"><h2>{html.escape(_("Consumption-site ranking"))}</h2>'
+        + "<p>"
+        + html.escape(
+            _(
+                "Weights: {weights}. Each criterion is divided by its largest value among the "
+                "candidates, then weighted."
+            ).format(weights=weights)
+        )
+        + f"</p><ol>{''.join(rows)}</ol>"
+        + (
+            f"<h3>{html.escape(_('Left out (exclusion buffers)'))}</h3><ul>{left_out}</ul>"
+            if left_out
+            else ""
+        )
         + "</div>"
     )
 
 
 def _pct(share: float | None) -> str:
-    return "not shown (too few events)" if share is None else f"{100 * share:.0f}%"
+    return _("not shown (too few events)") if share is None else f"{100 * share:.0f}%"

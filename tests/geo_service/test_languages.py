@@ -241,3 +241,16 @@ def test_a_translation_is_escaped_like_any_text(monkeypatch: pytest.MonkeyPatch)
     assert "<b id" not in page and "<i a" not in page
     assert "&lt;b id=&#34;x&#34;&gt;Join with a code&lt;/b&gt;" in page
     assert "&lt;i a=&#34;1&#34;&gt;" in page  # a value inside a translated sentence, escaped
+
+
+def test_a_planners_siting_map_in_french_and_english(town: Any) -> None:
+    _, client, keys = town
+    url = f"/maps/siting?p=2&period={PERIOD}"
+    planner = bearer(keys[Role.PLANNER])
+    french = client.get(url + "&lang=fr", headers=planner)
+    assert french.status_code == 200, french.text
+    assert "Sites de casiers choisis (2)" in french.text and "Candidats" in french.text
+    assert "Classement des sites de consommation" in french.text or "Poids" in french.text
+    assert "Chosen locker sites" not in french.text
+    english = client.get(url + "&lang=en", headers=planner).text
+    assert "Chosen locker sites (2)" in english and "Sites de casiers" not in english
