@@ -5,9 +5,21 @@ Code that touches one aggregate can ask for its protocol alone, so a test double
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
+from geo_service.storage.alert_records import (
+    AlertArea,
+    AlertRule,
+    DailyCount,
+    DailyTally,
+    Delivery,
+    NewAlert,
+    NewAlertRule,
+    NewSubscriber,
+    StoredAlert,
+    Subscriber,
+)
 from geo_service.storage.records import (
     AuditEntry,
     AuditRow,
@@ -100,8 +112,18 @@ class BatchStore(Protocol):
 class EventStore(Protocol):
     """Blurred events (late rows included), their sums, and retention into monthly aggregates."""
 
-    def store_events(self, batch: BatchRecord, rows: EventRows) -> None: ...
-    def store_event_stream(self, batch: BatchRecord, chunks: Iterable[EventRows]) -> None: ...
+    def store_events(
+        self,
+        batch: BatchRecord,
+        rows: EventRows,
+        tally: Callable[[EventRows], DailyTally] | None = None,
+    ) -> None: ...
+    def store_event_stream(
+        self,
+        batch: BatchRecord,
+        chunks: Iterable[EventRows],
+        tally: Callable[[EventRows], DailyTally] | None = None,
+    ) -> None: ...
     def query_events(
         self, query: EventQuery, *, grid_origin: tuple[float, float]
     ) -> list[StoredEvent]: ...
@@ -177,6 +199,42 @@ class NetworkStore(Protocol):
     def load_network(self, program_id: int) -> tuple[NetworkInfo, NetworkRows] | None: ...
 
 
+class AlertStore(Protocol):
+    """Daily series, named areas, alert rules, alerts and their delivery (issue 19)."""
+
+    def daily_series(
+        self, program_id: int, kind: str, *, first_day: str, areas: Sequence[str] | None = None
+    ) -> list[DailyCount]: ...
+    def replace_daily_series(self, program_id: int, tally: DailyTally) -> None: ...
+    def add_alert_area(self, program_id: int, name: str, geometry: str, now: int) -> int: ...
+    def alert_areas(self, program_id: int) -> list[AlertArea]: ...
+    def delete_alert_area(self, program_id: int, area_id: int, now: int) -> bool: ...
+    def add_alert_rule(self, rule: NewAlertRule) -> int: ...
+    def alert_rules(self, program_id: int, *, with_deleted: bool = False) -> list[AlertRule]: ...
+    def delete_alert_rule(self, program_id: int, rule_id: int, now: int) -> bool: ...
+    def draft_alert(self, alert: NewAlert) -> int | None: ...
+    def alert(self, program_id: int, alert_id: int) -> StoredAlert | None: ...
+    def list_alerts(
+        self,
+        program_id: int,
+        *,
+        statuses: Sequence[str] | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[StoredAlert]: ...
+    def decide_alert(
+        self, program_id: int, alert_id: int, *, status: str, now: int, key_id: int | None
+    ) -> StoredAlert | None: ...
+    def set_poster_public(self, program_id: int, alert_id: int, public: bool) -> bool: ...
+    def add_subscriber(self, subscriber: NewSubscriber) -> int: ...
+    def subscribers(self, program_id: int) -> list[Subscriber]: ...
+    def delete_subscriber(self, program_id: int, subscriber_id: int, now: int) -> bool: ...
+    def add_delivery(self, delivery: Delivery) -> None: ...
+    def deliveries(self, alert_id: int) -> list[Delivery]: ...
+    def alert_phone(self, program_id: int) -> str | None: ...
+    def set_alert_phone(self, program_id: int, phone: str | None) -> None: ...
+
+
 class Store(
     DatabaseStore,
     ProgramStore,
@@ -189,6 +247,7 @@ class Store(
     SiteStore,
     LayerStore,
     NetworkStore,
+    AlertStore,
     Protocol,
 ):
     """Everything the routes and CLI need from a database."""

@@ -60,6 +60,8 @@ programs = Table(
     Column("bucket_hours", Text, nullable=True),  # JSON: event kind -> hours per bucket
     # Bumped with every change of the geography, so workers rebuild their cached deployment.
     Column("geography_version", Integer, nullable=False, server_default="0"),
+    # The phone number a drug-alert poster gives; the steward's to set (NULL: none).
+    Column("alert_phone", String(32), nullable=True),
 )
 
 api_keys = Table(
@@ -256,4 +258,102 @@ network_edges = Table(
     Column("v", Integer, nullable=False),
     Column("length_m", Float, nullable=False),
     Index("ix_network_edges_program", "program_id"),
+)
+
+
+# Issue 19. Counts per program, kind, area and local day, kept in the same transaction as the
+# events they count. ``area``: "all" (the program), "cell:<m>:<ix>:<iy>" (a coarse cell of at
+# least 1 km²) or "area:<id>" (a named area).
+daily_counts = Table(
+    "daily_counts",
+    metadata,
+    Column("program_id", ForeignKey("programs.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("area", String(48), primary_key=True),
+    Column("day", String(10), primary_key=True),  # local date, YYYY-MM-DD
+    Column("events", Integer, nullable=False),  # reports (rows)
+    Column("amount", Integer, nullable=False),  # their counts (needles; 1 per overdose)
+    Column("naloxone", Integer, nullable=False),  # naloxone doses named
+)
+
+# Areas a steward draws or imports for alerts, so a warning can name a place in words.
+alert_areas = Table(
+    "alert_areas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("geometry", Text, nullable=False),  # GeoJSON polygon or multipolygon, WGS 84
+    Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("method", String(16), nullable=False),  # count | naloxone | ears_c1..c3 | ewma
+    Column("window_hours", SmallInteger, nullable=False),
+    Column("threshold", Integer, nullable=False),  # N (fixed rules); the minimum count (others)
+    Column("areas", String(16), nullable=False),  # program | cells | named | all
+    Column("auto_send", Boolean, nullable=False),
+    Column("options", Text, nullable=False),  # JSON: the method's own settings
+    Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),  # kept: sent alerts still name it
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("rule_id", ForeignKey("alert_rules.id"), nullable=False),
+    Column("area", String(48), nullable=False),
+    Column("area_name", String(200), nullable=False),  # the area in words
+    Column("day", String(10), nullable=False),  # the local day the window ends on
+    Column("window_start", BigInteger, nullable=False),  # UTC epoch seconds
+    Column("window_end", BigInteger, nullable=False),
+    Column("observed", Integer, nullable=False),
+    Column("expected", Float, nullable=True),
+    Column("statistic", Float, nullable=True),
+    Column("level", SmallInteger, nullable=False),  # 1 yellow, 2 red (EWMA); 2 otherwise
+    # Reports left after removing the largest reporting key(s): shown below manager level
+    # only if at least k (the release rule); NULL: never shown.
+    Column("releasable", Integer, nullable=True),
+    Column("status", String(12), nullable=False),  # drafted | sent | dismissed
+    Column("drafted_at", BigInteger, nullable=False),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decided_by", Integer, nullable=True),  # key id; NULL: automatic or the CLI
+    Column("poster_public", Boolean, nullable=False, server_default=false()),
+    UniqueConstraint("program_id", "rule_id", "area", "day", name="uq_alerts_rule_day"),
+    Index("ix_alerts_program_status", "program_id", "status", "id"),
+)
+
+# Where sent alerts go: a webhook (signed with its secret) or an email address, each with the
+# audience whose view it receives.
+alert_subscribers = Table(
+    "alert_subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("channel", String(8), nullable=False),  # webhook | email
+    Column("target", String(500), nullable=False),
+    Column("audience", String(16), nullable=False),  # a role: peer, planner, manager
+    Column("secret", String(128), nullable=True),  # the webhook's HMAC key
+    Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", ForeignKey("alerts.id"), nullable=False),
+    Column("subscriber_id", ForeignKey("alert_subscribers.id"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", String(200), nullable=False),  # a status, never the target or body
 )

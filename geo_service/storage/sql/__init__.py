@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geo_service.errors import ConfigurationError
 from geo_service.storage.connection import DatabaseTimeouts, parse_database_url, start_up_errors
+from geo_service.storage.sql.alerts import AlertSql
 from geo_service.storage.sql.audit import AuditSql
 from geo_service.storage.sql.batches import SECRET_META_KEY, BatchSql
 from geo_service.storage.sql.database import GRID_KEY, MIGRATIONS, DatabaseSql, alembic_config
@@ -62,6 +63,7 @@ class SqlStore(
     SiteSql,
     LayerSql,
     NetworkSql,
+    AlertSql,
 ):
     """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo_service.storage.alert_records import DailyTally
 from geo_service.storage.records import (
     BatchRecord,
     EventBuckets,
@@ -17,6 +18,7 @@ from geo_service.storage.records import (
     StoredEvent,
 )
 from geo_service.storage.schema import events
+from geo_service.storage.sql.alerts import add_daily
 from geo_service.storage.sql.batches import insert_batch
 from geo_service.storage.sql.engine import SqlBase, bump_version, int_table
 
@@ -76,17 +78,30 @@ def _event_tuples(batch: BatchRecord, rows: EventRows) -> list[tuple[object, ...
 
 
 class EventSql(SqlBase):
-    def store_events(self, batch: BatchRecord, rows: EventRows) -> None:
+    def store_events(
+        self,
+        batch: BatchRecord,
+        rows: EventRows,
+        tally: Callable[[EventRows], DailyTally] | None = None,
+    ) -> None:
         """Store the batch record and all its events in one transaction."""
-        self.store_event_stream(batch, [rows])
+        self.store_event_stream(batch, [rows], tally)
 
-    def store_event_stream(self, batch: BatchRecord, chunks: Iterable[EventRows]) -> None:
-        """Like ``store_events`` for many chunks, still in one transaction."""
+    def store_event_stream(
+        self,
+        batch: BatchRecord,
+        chunks: Iterable[EventRows],
+        tally: Callable[[EventRows], DailyTally] | None = None,
+    ) -> None:
+        """Like ``store_events`` for many chunks, still in one transaction; ``tally`` gives
+        each chunk's additions to the daily series, stored in the same transaction."""
         with self._write() as conn:
             insert_batch(conn, batch)
             for rows in chunks:
                 if len(rows):
                     self._bulk_insert_events(conn, batch, rows)
+                    if tally is not None:
+                        add_daily(conn, batch.program_id, tally(rows))
             bump_version(conn, batch.program_id)
 
     def _bulk_insert_events(self, conn: Connection, batch: BatchRecord, rows: EventRows) -> None:

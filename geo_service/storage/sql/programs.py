@@ -7,8 +7,14 @@ from sqlalchemy.exc import IntegrityError
 
 from geo_service.storage.records import ProgramPublication, StoredGeography
 from geo_service.storage.schema import (
+    alert_areas,
+    alert_deliveries,
+    alert_rules,
+    alert_subscribers,
+    alerts,
     batches,
     context_features,
+    daily_counts,
     events,
     monthly_aggregates,
     network_edges,
@@ -102,9 +108,19 @@ class ProgramSql(SqlBase):
         return counts
 
     def delete_program_data(self, program_id: int) -> None:
-        """Delete a program's events, sites, context layers, network and batches (keys stay)."""
+        """Delete a program's events, alerts, sites, context layers, network and batches (keys
+        stay)."""
         with self._write() as conn:
+            deliveries = sa.select(alerts.c.id).where(alerts.c.program_id == program_id)
+            conn.execute(
+                sa.delete(alert_deliveries).where(alert_deliveries.c.alert_id.in_(deliveries))
+            )
             for table in (
+                alerts,
+                alert_rules,
+                alert_areas,
+                alert_subscribers,
+                daily_counts,
                 events,
                 releases,
                 monthly_aggregates,
