@@ -57,6 +57,11 @@ class Action(enum.StrEnum):
     EXPORT_PROGRAM = "exporting the program's data"
     DELETE_PROGRAM = "deleting the program's data"
     MANAGE_INVITES = "inviting phones to sign in"
+    READ_ALERTS = "reading alerts"
+    READ_ALERT_SETTINGS = "reading alert rules, areas and settings"
+    CHANGE_ALERT_SETTINGS = "changing alert rules, areas and settings"
+    DECIDE_ALERTS = "confirming or dismissing alerts"
+    PUBLISH_POSTERS = "publishing an alert poster"
 
 
 # The one policy table: which roles may do what. Routes ask for an action, never a role set.
@@ -77,6 +82,14 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.EXPORT_PROGRAM: STEWARDS,
     Action.DELETE_PROGRAM: STEWARDS,
     Action.MANAGE_INVITES: STEWARDS,
+    # Everyone with a key reads alerts; what each role is shown is cut by
+    # services.alerts.views (peers and planners: sent alerts, no small counts).
+    Action.READ_ALERTS: ANYONE,
+    Action.READ_ALERT_SETTINGS: FULL_VIEW,
+    Action.CHANGE_ALERT_SETTINGS: STEWARDS,
+    # A person reviews a draft before it goes out (human review, as BC's alerts do).
+    Action.DECIDE_ALERTS: FULL_VIEW,
+    Action.PUBLISH_POSTERS: STEWARDS,
 }
 
 

@@ -11,6 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from geo_service import __version__, web
 from geo_service.api import (
+    alerts,
     audit,
     cleanup,
     coverage,
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(published.router)
     app.include_router(steward.router)
     app.include_router(invites.router)
+    app.include_router(alerts.router)
     app.include_router(web.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     # uvicorn's access log (on when uvicorn is run by hand) prints query strings and

@@ -2,6 +2,18 @@
 answer's shape, and the ``Problem`` every error is answered with."""
 
 from geo_service.ingest.batches import BatchResult, RejectedRow
+from geo_service.models.alerts import (
+    AlertAnswer,
+    AlertAreaCollection,
+    AlertDeleted,
+    AlertList,
+    AlertRuleAnswer,
+    AlertRuleList,
+    AlertRuleRequest,
+    AlertSettingsAnswer,
+    AlertSettingsRequest,
+    PosterChoice,
+)
 from geo_service.models.answers import (
     AuditPage,
     CleanupRoute,
@@ -45,6 +57,15 @@ __all__ = [
     "REPORTS_REQUEST_BODY",
     "SITES_REQUEST_BODY",
     "UPLOAD",
+    "AlertAnswer",
+    "AlertAreaCollection",
+    "AlertDeleted",
+    "AlertList",
+    "AlertRuleAnswer",
+    "AlertRuleList",
+    "AlertRuleRequest",
+    "AlertSettingsAnswer",
+    "AlertSettingsRequest",
     "AuditPage",
     "BatchResult",
     "CleanupRoute",
@@ -62,6 +83,7 @@ __all__ = [
     "LockerPlanAnswer",
     "NewInviteAnswer",
     "PhoneReport",
+    "PosterChoice",
     "Problem",
     "PublicationSettings",
     "RankingAnswer",
