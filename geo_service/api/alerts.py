@@ -83,12 +83,19 @@ def _caller(ctx: ProgramContext) -> Caller:
     return Caller(ctx.program_id, ctx.principal.actor, ctx.principal.key_id, int(ctx.now))
 
 
-def _full_view(ctx: ProgramContext, request: Request, alert: StoredAlert) -> dict[str, Any]:
+def _json(body: dict[str, Any]) -> Response:
+    """The answer exactly as the views cut it: no member a role may not see is added back
+    (a response model would write every optional member, as null)."""
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _full_view(ctx: ProgramContext, request: Request, alert: StoredAlert) -> Response:
     """A decided alert as the manager or steward who decided it sees it."""
     rules = {r.id: r for r in ctx.store.alert_rules(ctx.program_id, with_deleted=True)}
-    return alert_view(
+    view = alert_view(
         alert, rules[alert.rule_id], role=ctx.role, k=0, language=language_of(request)
     )
+    return _json(view)
 
 
 # -- rules ----------------------------------------------------------------------------------
@@ -205,29 +212,29 @@ def get_alerts(ctx: AlertReader, request: Request, ask: Annotated[AlertsAsk, Que
     alerts, following = list_alerts(
         ctx.store, reader, history=ask.status == "history", page=page, now=int(ctx.now)
     )
-    return {"alerts": alerts, "next_before": following}
+    return _json({"alerts": alerts, "next_before": following})
 
 
 @router.get(
     "/alerts/{alert_id}",
     summary="One alert, as the caller's role may see it",
-    response_model=AlertAnswer,
-    responses=problems(404),
+    responses={200: {"model": AlertAnswer}, **problems(404)},
 )
-def get_alert(ctx: AlertReader, request: Request, alert_id: Id) -> Any:
+def get_alert(ctx: AlertReader, request: Request, alert_id: Id) -> Response:
     """An alert a peer may not see (a draft, a dismissed one, another program's) answers
     exactly as an id that does not exist."""
     reader = reader_for(ctx.store, ctx.settings, ctx.program_id, ctx.role, language_of(request))
-    return one_alert(ctx.store, reader, alert_id)
+    return _json(one_alert(ctx.store, reader, alert_id))
 
 
 @router.post(
     "/alerts/{alert_id}/confirm",
     summary="Send a drafted alert (managers and stewards)",
-    response_model=AlertAnswer,
-    responses={**problems(404, 413), **DECIDED},
+    responses={200: {"model": AlertAnswer}, **problems(404, 413), **DECIDED},
 )
-def confirm_alert(ctx: Decider, request: Request, alert_id: Id, background: BackgroundTasks) -> Any:
+def confirm_alert(
+    ctx: Decider, request: Request, alert_id: Id, background: BackgroundTasks
+) -> Response:
     """Once only (409 after). Delivered to the program's subscribers after the answer, so a
     slow webhook never holds the request. Audited with the confirming key."""
     sent = decide_alert(ctx.store, _caller(ctx), alert_id, confirm=True)
@@ -238,10 +245,9 @@ def confirm_alert(ctx: Decider, request: Request, alert_id: Id, background: Back
 @router.post(
     "/alerts/{alert_id}/dismiss",
     summary="Dismiss a drafted alert (managers and stewards)",
-    response_model=AlertAnswer,
-    responses={**problems(404, 413), **DECIDED},
+    responses={200: {"model": AlertAnswer}, **problems(404, 413), **DECIDED},
 )
-def dismiss_alert(ctx: Decider, request: Request, alert_id: Id) -> Any:
+def dismiss_alert(ctx: Decider, request: Request, alert_id: Id) -> Response:
     """A dismissed alert is never sent and never shown below manager level. Audited."""
     dismissed = decide_alert(ctx.store, _caller(ctx), alert_id, confirm=False)
     return _full_view(ctx, request, dismissed)
@@ -250,10 +256,11 @@ def dismiss_alert(ctx: Decider, request: Request, alert_id: Id) -> Any:
 @router.post(
     "/alerts/{alert_id}/poster",
     summary="Publish (or withdraw) a sent alert's printable poster (stewards)",
-    response_model=AlertAnswer,
-    responses={**problems(404, 413), **DECIDED},
+    responses={200: {"model": AlertAnswer}, **problems(404, 413), **DECIDED},
 )
-def post_poster(ctx: PosterPublisher, request: Request, alert_id: Id, body: PosterChoice) -> Any:
+def post_poster(
+    ctx: PosterPublisher, request: Request, alert_id: Id, body: PosterChoice
+) -> Response:
     """Public: anyone may open /alerts/{id}/poster (no counts below the public's k, no map).
     Audited."""
     alert = publish_poster(ctx.store, _caller(ctx), alert_id, public=body.public)

@@ -274,7 +274,7 @@ def test_a_manager_confirms_a_draft_once_and_it_is_delivered_once(
 
 
 def test_a_dismissed_alert_cannot_be_confirmed_and_is_never_delivered(
-    client: TestClient, keys: Keys, store: SqlStore, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, drafted: int, deliveries: list[Any]
 ) -> None:
     dismissed = client.post(f"/v1/alerts/{drafted}/dismiss", headers=keys["steward"])
     assert dismissed.json()["status"] == "dismissed"
@@ -421,3 +421,30 @@ def test_a_cookie_without_a_key_changes_nothing(
     problem(same, 401)  # the alert routes take a key, never a browser's session
     assert store.alert_rules(town_id(store)) == []
     _ = keys
+
+
+# -- answers match the OpenAPI document -----------------------------------------------------
+
+
+def test_alert_answers_match_their_documented_schemas(
+    client: TestClient, keys: Keys, store: SqlStore, drafted: int, deliveries: list[Any]
+) -> None:
+    from tests.geo_service.test_openapi import check_answer
+
+    _ = deliveries
+    document = client.get("/openapi.json").json()
+    steward, manager, peer = keys["steward"], keys["manager"], keys["peer"]
+    confirmed = client.post(f"/v1/alerts/{drafted}/confirm", headers=manager)
+    check_answer(document, "post", "/v1/alerts/{alert_id}/confirm", confirmed)
+    for headers in (peer, manager):
+        listed = client.get("/v1/alerts", headers=headers)
+        assert listed.json()["alerts"]
+        check_answer(document, "get", "/v1/alerts", listed)
+        one = client.get(f"/v1/alerts/{drafted}", headers=headers)
+        check_answer(document, "get", "/v1/alerts/{alert_id}", one)
+    check_answer(document, "get", "/v1/alert-rules", client.get("/v1/alert-rules", headers=manager))
+    added = client.post("/v1/alert-areas", json=square("Downtown"), headers=steward)
+    check_answer(document, "post", "/v1/alert-areas", added)
+    check_answer(document, "get", "/v1/alert-areas", client.get("/v1/alert-areas", headers=manager))
+    phone = client.put("/v1/alert-settings", json={"phone": "204 555 0100"}, headers=steward)
+    check_answer(document, "put", "/v1/alert-settings", phone)
