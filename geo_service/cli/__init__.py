@@ -1,4 +1,5 @@
-"""The ``geo-service`` command: demo, serve, ingest, keys, audit, program, network, layers.
+"""The ``geo-service`` command: demo, serve, ingest, keys, audit, program, network, layers,
+alerts.
 
 Each group lives in its own module; this one assembles them into ``app``.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from geo_service.cli import areas, ingest, invites, keys, layers, program, server
+from geo_service.cli import alerts, areas, ingest, invites, keys, layers, program, server
 
 app = typer.Typer(
     help="Privacy-first hot-spot service for harm-reduction programs.",
@@ -32,6 +33,7 @@ program.program_app.command("update")(areas.program_update)
 app.add_typer(program.program_app, name="program")
 app.add_typer(server.network_app, name="network")
 app.add_typer(layers.app, name="layers")
+app.add_typer(alerts.app, name="alerts")
 app.command()(server.assets)
 app.command()(program.retention)
 

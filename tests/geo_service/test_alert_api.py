@@ -427,7 +427,7 @@ def test_a_cookie_without_a_key_changes_nothing(
 
 
 def test_alert_answers_match_their_documented_schemas(
-    client: TestClient, keys: Keys, store: SqlStore, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, drafted: int, deliveries: list[Any]
 ) -> None:
     from tests.geo_service.test_openapi import check_answer
 

@@ -104,12 +104,13 @@ def test_a_steward_raised_k_applies_to_its_own_audience_only(
 def _peer_view(client: TestClient, headers: dict[str, str], ids: list[int]) -> list[bytes]:
     """Everything a peer can ask about alerts, as bytes."""
     answers = []
-    for params in (
+    asks: list[dict[str, Any]] = [
         {},
         {"status": "history"},
         {"status": "history", "limit": 1},
         {"status": "open", "limit": 200},
-    ):
+    ]
+    for params in asks:
         answers.append(client.get("/v1/alerts", params=params, headers=headers).content)
     answers += [client.get(f"/v1/alerts/{i}", headers=headers).content for i in ids]
     return answers
