@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -448,3 +449,30 @@ def test_alert_answers_match_their_documented_schemas(
     check_answer(document, "get", "/v1/alert-areas", client.get("/v1/alert-areas", headers=manager))
     phone = client.put("/v1/alert-settings", json={"phone": "204 555 0100"}, headers=steward)
     check_answer(document, "put", "/v1/alert-settings", phone)
+
+
+def test_areas_arrive_as_geojson_and_multipolygons_too(
+    client: TestClient, keys: Keys, store: SqlStore
+) -> None:
+    east, west = square("e", lon=-101.86), square("w", lon=-101.90)
+    both = {
+        "type": "Feature",
+        "properties": {"name": "Both ends", "ignored": "other properties are left out"},
+        "geometry": {
+            "type": "MultiPolygon",
+            "coordinates": [east["geometry"]["coordinates"], west["geometry"]["coordinates"]],
+        },
+    }
+    headers = {**keys["steward"], "Content-Type": "application/geo+json"}
+    added = client.post("/v1/alert-areas", content=orjson.dumps(both), headers=headers)
+    assert added.status_code == 201, added.text
+    [stored] = store.alert_areas(town_id(store))
+    assert (stored.name, orjson.loads(stored.geometry)["type"]) == ("Both ends", "MultiPolygon")
+    assert added.json()["features"][0]["properties"] == {
+        "id": stored.id,
+        "name": "Both ends",
+        "created_at": added.json()["features"][0]["properties"]["created_at"],
+    }
+    csv = client.post("/v1/alert-areas", content=b"name\nx", headers={**keys["steward"],
+                      "Content-Type": "text/csv"})  # fmt: skip
+    problem(csv, 422)
