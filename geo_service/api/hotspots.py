@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from analysis.grid import GridError
 from geo_service.context import ContextDep
-from geo_service.errors import InvalidParameter, problem_response
+from geo_service.errors import Forbidden, InvalidParameter, problem_response
 from geo_service.geojson import GEOJSON
 from geo_service.i18n import language_of
 from geo_service.models import KEYED, GeoJSONAnswer, HotspotCollection, problems
@@ -24,7 +24,13 @@ from geo_service.services.deadline import AnalysisOverdue, answer_within, timed_
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.hotspots.cube import TimeStep
 from geo_service.services.hotspots.emerging import EmergingQuery, emerging_answer
-from geo_service.services.hotspots.scan import MAX_PERMUTATIONS, ScanQuery, scan_answer, today
+from geo_service.services.hotspots.scan import (
+    MANAGERS_ONLY,
+    MAX_PERMUTATIONS,
+    ScanQuery,
+    scan_answer,
+    today,
+)
 from geo_service.services.program import ProgramContext
 from geo_service.services.releases import check_period, levels_above_stored
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
@@ -294,8 +300,10 @@ def _spoken_labels(body: bytes, language: str) -> bytes:
 
 def change_over_time(request: Request, ctx: ProgramContext, ask: HotspotParams) -> Response:
     """``method=emerging`` or ``method=stscan``, within the analysis deadline."""
-    check_costs(ctx, ask)
     emerging = ask.method is Method.EMERGING
+    if not emerging and not ctx.full_view:
+        raise Forbidden(MANAGERS_ONLY)
+    check_costs(ctx, ask)
     if emerging:
         query = emerging_query(ask)
         compute: Callable[[], tuple[bytes, bool]] = lambda: emerging_answer(ctx, query)  # noqa: E731
