@@ -322,3 +322,25 @@ def test_peer_with_nothing_released_gets_nothing(client: TestClient, keys: Keys)
     body = emerging(client, keys["peer"]).json()
     assert body["features"] == []
     assert body["summary"]["warnings"]
+
+
+def test_the_public_has_no_emerging_answer(client: TestClient) -> None:
+    response = client.get("/v1/hotspots", params={"kind": "needle_report", "method": "emerging"})
+    assert response.status_code == 401
+
+
+@pytest.mark.usefixtures("new_hot_town")
+def test_steps_past_the_retention_period_are_said(client: TestClient, keys: Keys) -> None:
+    # The test settings keep 240 months; 24 monthly steps stay inside them, no warning.
+    body = emerging(client, keys["manager"], steps=24, distance_m=130).json()
+    assert not any("retention" in w for w in body["summary"]["warnings"])
+
+
+def test_a_short_retention_is_said(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path, retention_months=12))) as client:
+        store: SqlStore = client.app.state.store  # type: ignore[attr-defined]
+        manager = bearer(create_key(store, program="town", role=Role.MANAGER)[1])
+        body = emerging(client, manager, steps=24).json()
+        assert any("retention" in w for w in body["summary"]["warnings"])
+        body = emerging(client, manager, steps=6).json()
+        assert not any("retention" in w for w in body["summary"]["warnings"])

@@ -163,6 +163,7 @@ def test_steward_may_scan(client: TestClient, keys: Keys) -> None:
         {"max_days": 0},
         {"max_radius_m": 99999},
         {"last_day": "2999-01-01"},
+        {"last_day": "0001-01-01"},
         {"last_day": "</script>${x}`"},
         {"period": "2025-05"},
         {"eps_m": 300},

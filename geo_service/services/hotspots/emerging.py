@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import orjson
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 DEFAULT_STEPS = {TimeStep.MONTH: 12, TimeStep.WEEK: 26}
 MAX_STEPS = {TimeStep.MONTH: 24, TimeStep.WEEK: 104}
+AVERAGE_MONTH_S = 30.44 * DAY_S
 FEW_STEPS = 10  # ArcGIS Pro asks for at least ten time steps for a trend to mean much
 ONLY_MONTHS_BELOW_MANAGER = (
     "peers and planners see emerging hot spots by month only: they are built from the "
@@ -138,6 +139,12 @@ def emerging_answer(ctx: ProgramContext, query: EmergingQuery) -> tuple[bytes, b
         window = _window(steps, tz)
         basis = full_basis(cube.total, cube.total, window)
         collection = publish_emerging(deployment, query, cube, basis, full=True)
+        if steps[0].start < ctx.now - ctx.settings.retention_months * AVERAGE_MONTH_S:
+            # Rolled-up months keep their totals but no cell: such a step looks quiet.
+            cast(list[str], collection["summary"]["warnings"]).append(
+                "the oldest time steps reach past the retention period; events there were "
+                "rolled into monthly totals and are not counted, so those steps look quieter"
+            )
     else:
         releases = _released_months(ctx, query)
         # The program and its geography are in the key: two programs' releases may hash alike.

@@ -22,6 +22,7 @@ from analysis.stscan import ScanLimits, SpaceTimeScan, space_time_scan
 from geo_service.deployment import Deployment
 from geo_service.errors import Forbidden, InvalidParameter
 from geo_service.geojson import Feature, FeatureCollection
+from geo_service.periods import FIRST_YEAR
 from geo_service.services.basis import full_basis
 from geo_service.settings import EventKind
 from maps.words import FEW_REPORTS, window_words
@@ -117,6 +118,8 @@ def scan_answer(ctx: ProgramContext, query: ScanQuery) -> tuple[bytes, bool]:
         raise Forbidden(MANAGERS_ONLY)
     if query.last_day > today(ctx):
         raise InvalidParameter("last_day must not be after today")
+    if query.last_day.year < FIRST_YEAR:
+        raise InvalidParameter(f"last_day must fall in {FIRST_YEAR} or later")
     cache = ctx.services.hotspots
     key = ("stscan", ctx.program_id, ctx.store.data_version(ctx.program_id), query)
     body = cache.cached_body(key)
