@@ -308,6 +308,19 @@ def test_peer_answer_is_a_function_of_releases_only(
     assert emerging(client, planner).json()["features"] == body["features"]
 
 
+@pytest.mark.parametrize("option", ["time_step", "steps", "alpha", "time_step_interval"])
+def test_emerging_options_are_refused_with_other_methods(
+    client: TestClient, keys: Keys, option: str
+) -> None:
+    value = {"time_step": "week", "steps": "6", "alpha": "0.01", "time_step_interval": "2"}[option]
+    response = client.get(
+        "/v1/hotspots",
+        params={"kind": "needle_report", "method": "gi_star", option: value},
+        headers=keys["manager"],
+    )
+    assert "method=emerging" in problem(response, 400)["detail"]
+
+
 def test_weeks_are_refused_for_peers_with_the_reason(client: TestClient, keys: Keys) -> None:
     response = client.get(
         "/v1/hotspots",

@@ -24,7 +24,7 @@ from geo_service.auth import FULL_VIEW
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
 from geo_service.geojson import Feature, FeatureCollection, polygon
-from geo_service.periods import DAY_S, Bucket, month_of, period_of
+from geo_service.periods import DAY_S, Bucket, latest_published, parse_period, period_of
 from geo_service.services.basis import Basis, combined, full_basis, release_basis
 from geo_service.services.hotspots.cube import (
     Cube,
@@ -97,7 +97,9 @@ def _released_months(ctx: ProgramContext, query: EmergingQuery) -> list[Release]
     if choice.bucket == Bucket.QUARTER:
         raise InvalidParameter(QUARTERLY_PROGRAM)
     tz = ctx.deployment.tz
-    latest = month_of(dt.datetime.fromtimestamp(ctx.now - grace_days(choice) * DAY_S, tz)) - 1
+    # The latest month published by now, as every other period choice reads it.
+    label = latest_published(Bucket.MONTH, now=ctx.now, grace_days=grace_days(choice), tz=tz)
+    latest = parse_period(label, ctx.deployment).months[0]
     first = latest - query.step_count + 1
     return [
         get_release(
