@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Annotated, Self
 
 import orjson
@@ -12,17 +14,28 @@ from starlette.responses import Response
 
 from analysis.grid import GridError
 from geo_service.context import ContextDep
-from geo_service.errors import InvalidParameter, problem_response
+from geo_service.errors import Forbidden, InvalidParameter, problem_response
 from geo_service.geojson import GEOJSON
+from geo_service.i18n import language_of
 from geo_service.models import KEYED, GeoJSONAnswer, HotspotCollection, problems
 from geo_service.params import Ask
 from geo_service.periods import ONLY_PERIODS_BELOW_MANAGER, Period, parse_datetime, parse_period
-from geo_service.services.deadline import AnalysisOverdue, timed_answer
+from geo_service.services.deadline import AnalysisOverdue, answer_within, timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
+from geo_service.services.hotspots.cube import TimeStep
+from geo_service.services.hotspots.emerging import EmergingQuery, emerging_answer
+from geo_service.services.hotspots.scan import (
+    MANAGERS_ONLY,
+    MAX_PERMUTATIONS,
+    ScanQuery,
+    scan_answer,
+    today,
+)
 from geo_service.services.program import ProgramContext
 from geo_service.services.releases import check_period, levels_above_stored
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 from geo_service.settings import EventKind
+from maps.language import SOURCE_LANGUAGE, translations
 
 router = APIRouter(prefix="/v1", tags=["hotspots"], responses=KEYED)
 
@@ -31,7 +44,16 @@ METHOD_OPTIONS = {
     Method.DBSCAN: frozenset({"eps_m", "min_events"}),
     Method.HDBSCAN: frozenset({"min_cluster_size", "min_samples"}),
     Method.DENSITY: frozenset({"bandwidth_m"}),
+    Method.EMERGING: frozenset({"distance_m", "time_step", "steps", "time_step_interval", "alpha"}),
+    Method.STSCAN: frozenset({"max_days", "max_radius_m", "permutations", "seed", "last_day"}),
 }
+# The change-over-time methods pick their own window (the latest steps, or the year up to
+# last_day) at the stored cell size.
+OWN_WINDOW = frozenset({Method.EMERGING, Method.STSCAN})
+# Options only the change-over-time methods read (not part of a HotspotQuery).
+CHANGE_OPTIONS = frozenset(
+    {"time_step", "steps", "time_step_interval", "alpha", "max_days", "max_radius_m", "last_day"}
+)
 # What one peer or planner request may cost: permutations, and a band of at most this share
 # of the service area's width (a wider band makes the whole town one neighbourhood anyway).
 MAX_PERMUTATIONS_BELOW_MANAGER = 999
@@ -63,6 +85,13 @@ def check_costs(ctx: ProgramContext, ask: HotspotParams) -> None:
 def check_options(given: set[str], method: Method) -> None:
     """Refuse options of another method instead of ignoring them (unknown names are refused
     app-wide by ``geo_service.params``)."""
+    if method in OWN_WINDOW:
+        window = sorted(given & {"datetime", "period", "cell_m"})
+        if window:
+            raise InvalidParameter(
+                f"{', '.join(window)} does not apply to method={method.value}: it reads the "
+                "latest time steps (steps, last_day) at the stored cell size"
+            )
     for other, names in METHOD_OPTIONS.items():
         stray = sorted((given & names) - METHOD_OPTIONS[method])
         if stray:
@@ -92,12 +121,15 @@ class HotspotParams(Ask):
         "peers and planners the release's cells summed into the larger squares",
     )
     distance_m: float | None = Field(
-        None, gt=0, le=50_000, description="gi_star: distance band (default: from the data)"
+        None,
+        gt=0,
+        le=50_000,
+        description="gi_star, emerging: distance band (default: from the data)",
     )
     permutations: int = Field(
         0, ge=0, le=9999, description="gi_star: 0 for analytic p-values, e.g. 999"
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="gi_star: permutation seed")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="gi_star, stscan: permutation seed")
     fdr: bool = Field(True, description="gi_star: Benjamini–Hochberg correction")
     eps_m: float | None = Field(
         None, gt=0, le=50_000, description="dbscan: radius (default 2 cells)"
@@ -113,6 +145,29 @@ class HotspotParams(Ask):
     )
     bandwidth_m: float | None = Field(
         None, gt=0, le=50_000, description="density: kernel sd (default 2 cells)"
+    )
+    time_step: TimeStep = Field(
+        TimeStep.MONTH, description="emerging: month or week (peers and planners: month)"
+    )
+    steps: int | None = Field(
+        None,
+        ge=2,
+        le=104,
+        description="emerging: time steps back from the latest finished one (default 12 "
+        "months or 26 weeks; at most 24 months or 104 weeks)",
+    )
+    time_step_interval: int = Field(
+        1, ge=0, le=12, description="emerging: earlier steps in each bin's neighbourhood"
+    )
+    alpha: float = Field(
+        0.05, ge=0.001, le=0.1, description="emerging: level for bins (after FDR) and trends"
+    )
+    max_days: int = Field(7, ge=1, le=31, description="stscan: longest window in days")
+    max_radius_m: float = Field(
+        500.0, gt=0, le=2000, description="stscan: largest circle's radius in metres"
+    )
+    last_day: dt.date | None = Field(
+        None, description="stscan: the last day scanned (default today, local time)"
     )
 
     @model_validator(mode="after")
@@ -161,7 +216,9 @@ def hotspot_query(ctx: ProgramContext, ask: HotspotParams) -> tuple[HotspotQuery
         start, end = period.start, period.end
     else:
         start, end = parse_datetime(ask.datetime) if ask.datetime else (None, None)
-    options = ask.model_dump(exclude={"kind", "method", "datetime", "period", "cell_m"})
+    options = ask.model_dump(
+        exclude={"kind", "method", "datetime", "period", "cell_m", *CHANGE_OPTIONS}
+    )
     query = HotspotQuery(ask.kind, ask.method, size, start, end, **options)
     return query, period
 
@@ -183,6 +240,8 @@ def get_hotspots(
     ``cell_m`` those cells summed into larger squares): defaults chosen from the data are
     chosen from the release, and hidden reports leave no mark.
     """
+    if ask.method in OWN_WINDOW:
+        return change_over_time(request, ctx, ask)
     query, period = hotspot_query(ctx, ask)
     try:
         body, cached = timed_answer(ctx, query, period)
@@ -200,3 +259,73 @@ def get_hotspots(
     # Only managers learn whether an answer was cached: for a peer it would tell when data land.
     headers = {"X-Analysis-Cache": "hit" if cached else "miss"} if ctx.full_view else None
     return Response(body, media_type=GEOJSON, headers=headers)
+
+
+def scan_query(ctx: ProgramContext, ask: HotspotParams) -> ScanQuery:
+    permutations = ask.permutations if "permutations" in ask.model_fields_set else None
+    if permutations is not None and permutations > MAX_PERMUTATIONS:
+        raise InvalidParameter(f"stscan takes at most {MAX_PERMUTATIONS} permutations")
+    return ScanQuery(
+        kind=ask.kind,
+        last_day=ask.last_day or today(ctx),
+        max_days=ask.max_days,
+        max_radius_m=ask.max_radius_m,
+        permutations=MAX_PERMUTATIONS if permutations is None else permutations,
+        seed=ask.seed,
+    )
+
+
+def emerging_query(ask: HotspotParams) -> EmergingQuery:
+    return EmergingQuery(
+        kind=ask.kind,
+        time_step=ask.time_step,
+        steps=ask.steps,
+        distance_m=ask.distance_m,
+        time_step_interval=ask.time_step_interval,
+        alpha=ask.alpha,
+    )
+
+
+def _spoken_labels(body: bytes, language: str) -> bytes:
+    """Each feature's ``label`` in the request's language (answers are cached in English)."""
+    if language == SOURCE_LANGUAGE:
+        return body
+    spoken = translations(language).gettext
+    collection = orjson.loads(body)
+    for feature in collection["features"]:
+        properties = feature["properties"]
+        properties["label"] = spoken(properties["label"])
+    return orjson.dumps(collection)
+
+
+def change_over_time(request: Request, ctx: ProgramContext, ask: HotspotParams) -> Response:
+    """``method=emerging`` or ``method=stscan``, within the analysis deadline."""
+    emerging = ask.method is Method.EMERGING
+    if not emerging and not ctx.full_view:
+        raise Forbidden(MANAGERS_ONLY)
+    check_costs(ctx, ask)
+    if emerging:
+        query = emerging_query(ask)
+        compute: Callable[[], tuple[bytes, bool]] = lambda: emerging_answer(ctx, query)  # noqa: E731
+    else:
+        scan = scan_query(ctx, ask)
+        compute = lambda: scan_answer(ctx, scan)  # noqa: E731
+    try:
+        body, cached = answer_within(ctx.settings.analysis_seconds, compute)
+    except AnalysisOverdue as exc:
+        return overdue_response(exc)
+    if ctx.full_view:
+        audit_small_cells(
+            ctx.store,
+            ctx.settings,
+            ctx.principal,
+            route="/v1/hotspots",
+            counts=feature_counts(orjson.loads(body), "count" if emerging else "observed"),
+            parameters=request.query_params,
+        )
+    headers = {"X-Analysis-Cache": "hit" if cached else "miss"} if ctx.full_view else {}
+    if emerging:
+        body = _spoken_labels(body, language_of(request))
+        headers["Vary"] = "Accept-Language, Cookie"
+        headers["Content-Language"] = language_of(request)
+    return Response(body, media_type=GEOJSON, headers=headers or None)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from geo_service.web import (
     cleanup,
+    emerging,
     hotspots,
     join,
     pages,
@@ -19,7 +20,10 @@ from geo_service.web import (
 from geo_service.web.session import SignInNeeded, send_to_sign_in
 
 router = APIRouter(include_in_schema=False)
-_PAGES = (session, join, pages, hotspots, trends, cleanup, planning, streets, report, report_grid)
+_PAGES = (
+    session, join, pages, hotspots, emerging, trends, cleanup, planning, streets, report,
+    report_grid,
+)  # fmt: skip
 for _module in _PAGES:
     router.include_router(_module.router)
 

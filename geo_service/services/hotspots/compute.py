@@ -35,6 +35,8 @@ class Method(enum.StrEnum):
     DBSCAN = "dbscan"
     HDBSCAN = "hdbscan"
     DENSITY = "density"
+    EMERGING = "emerging"  # served by .emerging, on a space-time cube
+    STSCAN = "stscan"  # served by .scan, on events per local day
 
 
 @dataclass(frozen=True)
