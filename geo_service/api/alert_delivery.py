@@ -153,7 +153,7 @@ def get_feed(
     its printable poster; in the request's language (``?lang=fr`` or Accept-Language)."""
     body = build_feed(store, settings, principal, language_of(request))
     etag = etag_of(body)
-    headers = {"ETag": etag, "Cache-Control": "private, no-store", "Vary": "Accept-Language"}
+    headers = {"ETag": etag, "Cache-Control": "no-store", "Vary": "Accept-Language"}
     if if_none_match == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=ATOM_MEDIA, headers=headers)

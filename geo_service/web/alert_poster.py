@@ -54,5 +54,5 @@ def alert_poster(
     else:
         response = page(request, "alert_poster.html", title=N_("Drug alert"), poster=poster)
     # A poster the steward unpublishes must not stay in a cache.
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Cache-Control"] = "no-store"
     return response

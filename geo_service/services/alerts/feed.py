@@ -12,7 +12,14 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
 from geo_service.auth import Principal
-from geo_service.services.alerts.messages import poster_url, role_view, rule_of, text_of, title_of
+from geo_service.services.alerts.messages import (
+    audience_k,
+    poster_url,
+    rules_by_id,
+    text_of,
+    title_of,
+)
+from geo_service.services.alerts.views import alert_view
 from geo_service.settings import Settings
 from geo_service.storage import Store
 from maps.language import N_, translations
@@ -67,11 +74,13 @@ def build_feed(store: Store, settings: Settings, principal: Principal, language:
     ET.SubElement(
         feed, _atom("link"), {"rel": "self", "href": (settings.public_url or "") + FEED_PATH}
     )
+    rules = rules_by_id(store, principal.program_id)
+    k = audience_k(store, settings, principal.program_id, principal.role)
     for alert in sent:
-        rule = rule_of(store, alert)
+        rule = rules.get(alert.rule_id)
         if rule is None:
             continue
-        view = role_view(store, settings, alert, rule, role=principal.role)[language]
+        view = alert_view(alert, rule, role=principal.role, k=k, language=language)
         entry = ET.SubElement(feed, _atom("entry"))
         _text(entry, "id", entry_id(settings, program, alert.id))
         _text(entry, "title", title_of(view))

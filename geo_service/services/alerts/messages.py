@@ -29,10 +29,13 @@ def audience_k(store: Store, settings: Settings, program_id: int, role: Role) ->
     return threshold(settings, store.publication(program_id), audience)
 
 
+def rules_by_id(store: Store, program_id: int) -> dict[int, AlertRule]:
+    """The program's rules, those the steward deleted since an alert was sent too."""
+    return {rule.id: rule for rule in store.alert_rules(program_id, with_deleted=True)}
+
+
 def rule_of(store: Store, alert: StoredAlert) -> AlertRule | None:
-    """The alert's rule, even if the steward deleted it since."""
-    rules = store.alert_rules(alert.program_id, with_deleted=True)
-    return next((rule for rule in rules if rule.id == alert.rule_id), None)
+    return rules_by_id(store, alert.program_id).get(alert.rule_id)
 
 
 def poster_path(alert_id: int) -> str:
