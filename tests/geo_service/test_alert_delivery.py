@@ -394,7 +394,7 @@ def test_a_managers_email_has_the_counts(
     alert_id = make_alert(store, town(store), releasable=3, observed=4)
     deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
     body = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
-    assert "Reports in the window: 4; expected: 1.2." in body.get_content()  # type: ignore[attr-defined]
+    assert "Reports in the window: 4; expected: 1.2." in body.get_content()
 
 
 def test_a_hostile_area_name_cannot_add_a_mail_header(
