@@ -104,7 +104,9 @@ def get_subscribers(ctx: SubscriberReader) -> Any:
     response_model=DeletedAlertSubscriber,
     responses=problems(404),
 )
-def remove_subscriber(ctx: SubscriberWriter, subscriber_id: Annotated[int, Path(ge=1)]) -> Any:
+def remove_subscriber(
+    ctx: SubscriberWriter, subscriber_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> Any:
     principal = ctx.principal
     if not delete_subscriber(
         ctx.store,

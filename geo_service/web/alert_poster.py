@@ -36,7 +36,7 @@ def alert_poster(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    alert_id: Annotated[int, Path(ge=1, le=2**62)],
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     authorization: Annotated[str | None, Header()] = None,
     session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> HTMLResponse:

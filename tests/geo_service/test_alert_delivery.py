@@ -12,9 +12,11 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +40,7 @@ FRENCH_HEADLINE = "Plus de surdoses que d’habitude au cours des dernières 24 
 class Receiver:
     url: str
     statuses: list[int] = field(default_factory=list)  # answers to give, then 204
+    delay_s: float = 0.0  # how long to think before answering
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
@@ -49,6 +52,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.received.append((dict(self.headers.items()), body))
+            time.sleep(state.delay_s)
             self.send_response(state.statuses.pop(0) if state.statuses else 204)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -430,3 +434,82 @@ def test_an_unreachable_smtp_server_is_a_recorded_failure(
     deliver_alert(store, smtp_settings(settings, port), town(store), alert_id)
     [delivery] = store.deliveries(alert_id)
     assert (delivery.ok, delivery.detail) == (False, "ConnectionRefusedError")
+
+
+def test_the_readmes_verification_snippet_accepts_a_delivery_and_refuses_a_tampered_one(
+    client: TestClient, keys: Keys, store: SqlStore, settings: Settings, receiver: Receiver
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Alert delivery") :]
+    snippet = section[section.index("```python\n") + 10 : section.index("```\n\nA webhook gets")]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # the README's own words, run as they are written
+    secret = subscribe(client, keys, "webhook", receiver.url, "peer")["secret"]
+    deliver_alert(store, settings, town(store), make_alert(store, town(store)))
+    [(headers, body)] = receiver.received
+    assert namespace["verified"](secret, headers, body)
+    assert not namespace["verified"](secret, headers, body + b" ")
+    assert not namespace["verified"]("whsec_other", headers, body)
+
+
+def test_a_slow_webhook_times_out_and_is_recorded(
+    client: TestClient,
+    keys: Keys,
+    store: SqlStore,
+    settings: Settings,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(webhooks, "TIMEOUT_S", 0.2)
+    receiver.delay_s = 1.0
+    subscribe(client, keys, "webhook", receiver.url, "peer")
+    alert_id = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert_id)
+    assert len(receiver.received) == 3
+    assert store.deliveries(alert_id)[0].detail == "TimeoutError (3 tries)"
+
+
+def test_one_subscribers_failure_does_not_stop_the_next_and_nothing_raises(
+    client: TestClient,
+    keys: Keys,
+    store: SqlStore,
+    settings: Settings,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = subscribe(client, keys, "webhook", "https://hooks.example.org/a", "peer")
+    second = subscribe(client, keys, "webhook", receiver.url, "peer")
+    real_post = webhooks.post
+
+    def post(url: str, secret: str, body: bytes) -> webhooks.Outcome:
+        if "example.org" in url:
+            raise RuntimeError("a bug in one delivery")
+        return real_post(url, secret, body)
+
+    monkeypatch.setattr(webhooks, "post", post)
+    alert_id = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert_id)
+    outcomes = {d.subscriber_id: (d.ok, d.detail) for d in store.deliveries(alert_id)}
+    assert outcomes == {first["id"]: (False, "RuntimeError"), second["id"]: (True, "204")}
+
+    def broken(_program_id: int) -> list[object]:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(store, "subscribers", broken)
+    with caplog.at_level(logging.ERROR, logger="geo_service"):
+        deliver_alert(store, settings, town(store), alert_id)  # must not raise
+    assert f"alert {alert_id} delivery stopped: RuntimeError" in caplog.text
+
+
+def test_starttls_is_never_skipped_when_the_server_cannot_do_it(
+    client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
+) -> None:
+    """The test server has no TLS: with STARTTLS on (the default) nothing is sent in clear."""
+    subscribe(client, keys, "email", "peers@town.example.org", "peer")
+    alert_id = make_alert(store, town(store))
+    plain = smtp_settings(settings, mailbox.port).model_copy(update={"smtp_starttls": True})
+    deliver_alert(store, plain, town(store), alert_id)
+    assert mailbox.messages == []
+    [delivery] = store.deliveries(alert_id)
+    assert (delivery.ok, delivery.detail) == (False, "SMTPNotSupportedError")
