@@ -3,9 +3,14 @@ routes are built elsewhere): a rule, a drafted alert, and its decision."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi.testclient import TestClient
+
 from geo_service.storage.alert_records import NewAlert, NewAlertRule
 from geo_service.storage.sql import SqlStore
 
+Keys = dict[str, dict[str, str]]
 NOW = 1_764_700_000  # 2025-12-02, UTC
 
 
@@ -46,3 +51,19 @@ def make_alert(
         decided = store.decide_alert(program_id, alert_id, status=status, now=NOW + 60, key_id=None)
         assert decided is not None
     return alert_id
+
+
+def subscribe(client: TestClient, keys: Keys, channel: str, target: str, audience: str) -> Any:
+    answer = client.post(
+        "/v1/alert-subscribers",
+        json={"channel": channel, "target": target, "audience": audience},
+        headers=keys["steward"],
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def town(store: SqlStore) -> int:
+    program_id = store.program_id("town")
+    assert program_id is not None
+    return program_id

@@ -1,11 +1,9 @@
-"""Alert delivery: the steward's subscribers, signed webhooks received by a local HTTP server,
-and email received by a local aiosmtpd server. Each audience gets its own view: a peer hook or
-mailbox never gets a count below k, nor the observed or expected counts."""
+"""Alert delivery: the steward's subscribers, and signed webhooks received by a local HTTP
+server (email: test_alert_email.py). Each audience gets its own view: a peer hook never gets a
+count below k, nor the observed or expected counts."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
 import hmac
 import json
@@ -26,9 +24,8 @@ from geo_service.services.alerts import webhooks
 from geo_service.services.alerts.delivery import deliver_alert
 from geo_service.settings import Settings
 from geo_service.storage.sql import SqlStore
-from tests.geo_service.alert_helpers import make_alert
+from tests.geo_service.alert_helpers import Keys, make_alert, subscribe, town
 
-Keys = dict[str, dict[str, str]]
 HEADLINE = "More overdoses than usual in the last 24 hours"
 FRENCH_HEADLINE = "Plus de surdoses que d’habitude au cours des dernières 24 heures"
 
@@ -73,22 +70,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhooks, "BACKOFF_S", (0.01, 0.01))
-
-
-def subscribe(client: TestClient, keys: Keys, channel: str, target: str, audience: str) -> Any:
-    answer = client.post(
-        "/v1/alert-subscribers",
-        json={"channel": channel, "target": target, "audience": audience},
-        headers=keys["steward"],
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
-def town(store: SqlStore) -> int:
-    program_id = store.program_id("town")
-    assert program_id is not None
-    return program_id
 
 
 def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -325,117 +306,6 @@ def test_logs_name_the_alert_and_outcome_never_the_target_or_secret(
         assert secret_part not in said
 
 
-# -- email ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Mailbox:
-    port: int
-    messages: list[bytes] = field(default_factory=list)
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox(port=0)
-
-    class Handler:
-        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-            box.messages.append(envelope.content)
-            return "250 Message accepted for delivery"
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        box.port = s.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
-
-
-def smtp_settings(settings: Settings, port: int) -> Settings:
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": port,
-            "smtp_starttls": False,  # the test server speaks plain SMTP
-            "smtp_from": "alerts@town.example.org",
-            "public_url": "https://maps.example.org",
-        }
-    )
-
-
-def test_an_email_arrives_with_the_headline_in_english_and_french(
-    client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
-) -> None:
-    subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store), releasable=3, observed=6)
-    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
-
-    [raw] = mailbox.messages
-    mail = email.message_from_bytes(raw, policy=email.policy.default)
-    assert mail["Subject"] == f"{HEADLINE} — Downtown"
-    assert mail["To"] == "peers@town.example.org"
-    assert mail["From"] == "alerts@town.example.org"
-    body = mail.get_content()
-    english, french = body.split("-----")
-    assert "Drug alert — town" in english and "Carry naloxone." in english
-    assert "Alerte drogue — town" in french and FRENCH_HEADLINE in french
-    assert "Ayez de la naloxone sur vous." in french
-    assert f"https://maps.example.org/alerts/{alert_id}/poster" in english
-    digits = body.replace(f"/alerts/{alert_id}/", "/alerts/ID/").replace("24", "")
-    for hidden in ("overdoses reported", "Reports in the window", "3", "6", "1.25"):
-        assert hidden not in digits
-    [delivery] = store.deliveries(alert_id)
-    assert (delivery.ok, delivery.detail) == (True, "sent")
-
-
-def test_a_managers_email_has_the_counts(
-    client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
-) -> None:
-    subscribe(client, keys, "email", "manager@town.example.org", "manager")
-    alert_id = make_alert(store, town(store), releasable=3, observed=4)
-    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
-    body = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
-    assert "Reports in the window: 4; expected: 1.2." in body.get_content()
-
-
-def test_a_hostile_area_name_cannot_add_a_mail_header(
-    client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
-) -> None:
-    subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    hostile = "Main St\r\nBcc: spy@attacker.example\r\n\r\n</script>${x}`"
-    alert_id = make_alert(store, town(store), area_name=hostile)
-    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
-    mail = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
-    assert mail["Bcc"] is None
-    assert mail["Subject"] == f"{HEADLINE} — Main St Bcc: spy@attacker.example </script>${{x}}`"
-
-
-def test_without_an_smtp_host_email_is_recorded_as_not_configured(
-    client: TestClient, keys: Keys, store: SqlStore, settings: Settings
-) -> None:
-    subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
-    [delivery] = store.deliveries(alert_id)
-    assert (delivery.ok, delivery.detail) == (False, "not configured")
-
-
-def test_an_unreachable_smtp_server_is_a_recorded_failure(
-    client: TestClient, keys: Keys, store: SqlStore, settings: Settings
-) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, smtp_settings(settings, port), town(store), alert_id)
-    [delivery] = store.deliveries(alert_id)
-    assert (delivery.ok, delivery.detail) == (False, "ConnectionRefusedError")
-
-
 def test_the_readmes_verification_snippet_accepts_a_delivery_and_refuses_a_tampered_one(
     client: TestClient, keys: Keys, store: SqlStore, settings: Settings, receiver: Receiver
 ) -> None:
@@ -500,16 +370,3 @@ def test_one_subscribers_failure_does_not_stop_the_next_and_nothing_raises(
     with caplog.at_level(logging.ERROR, logger="geo_service"):
         deliver_alert(store, settings, town(store), alert_id)  # must not raise
     assert f"alert {alert_id} delivery stopped: RuntimeError" in caplog.text
-
-
-def test_starttls_is_never_skipped_when_the_server_cannot_do_it(
-    client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
-) -> None:
-    """The test server has no TLS: with STARTTLS on (the default) nothing is sent in clear."""
-    subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store))
-    plain = smtp_settings(settings, mailbox.port).model_copy(update={"smtp_starttls": True})
-    deliver_alert(store, plain, town(store), alert_id)
-    assert mailbox.messages == []
-    [delivery] = store.deliveries(alert_id)
-    assert (delivery.ok, delivery.detail) == (False, "SMTPNotSupportedError")

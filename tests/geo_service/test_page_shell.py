@@ -58,7 +58,6 @@ def every_field(text: str) -> dict[str, dict[str, Any]]:
             "title": text,
             "switch": switch,
             "poster": Poster(
-                language="en",
                 alert_words=text,
                 program=text,
                 date=text,

@@ -32,7 +32,6 @@ DRAFT_WORDS = N_("Draft: not sent yet")
 
 @dataclass(frozen=True)
 class Poster:
-    language: str
     alert_words: str
     program: str
     date: str
@@ -79,7 +78,6 @@ def poster_of(
     view = alert_view(alert, rule, role=Role.PEER, k=k, language=language)
     phone = store.alert_phone(alert.program_id)
     return Poster(
-        language=language,
         alert_words=words(ALERT_WORDS),
         program=program,
         date=format_date(dt.date.fromisoformat(alert.day), format="long", locale=language),
