@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from geo_service.auth import SESSION_COOKIE, start_session
+from geo_service.storage.records import ProgramPublication
 from geo_service.storage.sql import SqlStore
 from tests.conftest import bearer
 from tests.geo_service.alert_helpers import make_alert
@@ -176,3 +177,18 @@ def test_the_feed_holds_the_newest_fifty(client: TestClient, keys: Keys, store: 
     parsed = valid_feed(fetch(client, keys["peer"]))
     assert len(parsed.entries) == 50
     assert parsed.entries[0].link == f"/alerts/{made[-1]}/poster"
+
+
+def test_each_role_gets_its_own_k(
+    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, int]
+) -> None:
+    """The steward raised the planners' k to 8: the alert with 7 releasable reports shows its
+    count to peers (k 5) and not to planners."""
+    _ = alerts
+    town = store.program_id("town")
+    assert town is not None
+    store.set_publication(town, ProgramPublication(k_planner=8))
+    peer = valid_feed(fetch(client, keys["peer"])).entries[0].content[0].value
+    planner = valid_feed(fetch(client, keys["planner"])).entries[0].content[0].value
+    assert "7 overdoses reported" in peer
+    assert "overdoses reported" not in planner and "7" not in planner
