@@ -20,7 +20,7 @@ from geo_service.storage.sql import SqlStore
 from tests.geo_service.alert_helpers import Keys, make_alert, subscribe, town
 
 HEADLINE = "More overdoses than usual in the last 24 hours"
-FRENCH_HEADLINE = "Plus de surdoses que d’habitude au cours des dernières 24 heures"
+FRENCH_HEADLINE = "Plus de surdoses que d'habitude dans les dernières 24 heures"
 
 
 # -- email ------------------------------------------------------------------------------------

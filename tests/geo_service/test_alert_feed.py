@@ -23,7 +23,7 @@ FEED = "/v1/alerts/feed.atom"
 ATOM = "{http://www.w3.org/2005/Atom}"
 SCHEMA = etree.RelaxNG(etree.parse(str(Path(__file__).parents[1] / "data" / "atom.rng")))
 HEADLINE = "More overdoses than usual in the last 24 hours"
-FRENCH_HEADLINE = "Plus de surdoses que d’habitude au cours des dernières 24 heures"
+FRENCH_HEADLINE = "Plus de surdoses que d'habitude dans les dernières 24 heures"
 HOSTILE = "</script>]]><b>&amp; ${x} `rm` <![CDATA[x]]>"
 
 
