@@ -11,6 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from geo_service import __version__, web
 from geo_service.api import (
+    alert_delivery,
     alerts,
     audit,
     cleanup,
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_docs:
         add_docs(app)
     app.include_router(health.router)
+    # Before any /v1/alerts/{id} route, so /v1/alerts/feed.atom is not read as an id.
+    app.include_router(alert_delivery.router)
     app.include_router(events.router)
     app.include_router(reports.router)
     app.include_router(sites.router)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.grid import Grid, GridError
@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     # The address clients use (https://maps.example.org); links are built on it, never on
     # the request's Host header. Unset: links are relative.
     public_url: str | None = None
+    # Alert email (issue 19). No host: email subscribers are recorded as "not configured".
+    # STARTTLS is on by default: an alert says where overdoses happen, it must not cross the
+    # network in clear text.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None  # never printed with the settings
+    smtp_from: str = "geo-service@localhost"
+    smtp_starttls: bool = True
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from geo_service.auth import Role, create_key
 from geo_service.i18n import SwitchLink
 from geo_service.main import create_app
+from geo_service.services.alerts.poster import Poster
 from geo_service.web.pages import HeaderForm, Link, Select
 from geo_service.web.shell import TEMPLATES, page, render, token_field
 from maps.base import CSRF_SLOT
@@ -52,6 +53,22 @@ def every_field(text: str) -> dict[str, dict[str, Any]]:
             "kinds": [(text, text)],
             "siting": True,
             "token": text,
+        },
+        "alert_poster.html": {
+            "title": text,
+            "switch": switch,
+            "poster": Poster(
+                alert_words=text,
+                program=text,
+                date=text,
+                area=text,
+                headline=text,
+                count_words=text,
+                what_to_do_words=text,
+                what_to_do=[text, text],
+                call=text,
+                draft=text,
+            ),
         },
         "message.html": {
             "title": text,

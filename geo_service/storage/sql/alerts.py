@@ -281,3 +281,24 @@ class AlertSql(SqlBase):
             conn.execute(
                 sa.update(programs).where(programs.c.id == program_id).values(alert_phone=phone)
             )
+
+    # -- delivery's look-ups ----------------------------------------------------------------
+    def program_name(self, program_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(programs.c.name).where(programs.c.id == program_id)
+            ).scalar()
+        return None if value is None else str(value)
+
+    def public_poster(self, alert_id: int) -> tuple[StoredAlert, str] | None:
+        """A sent alert whose poster the steward published, with its program's name; the one
+        look-up by id alone, for the public poster page (no key, so no program)."""
+        c = alerts.c
+        query = (
+            sa.select(alerts, programs.c.name.label("program_name"))
+            .join(programs, programs.c.id == c.program_id)
+            .where(c.id == alert_id, c.status == "sent", c.poster_public.is_(True))
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (_alert(row), str(row.program_name))

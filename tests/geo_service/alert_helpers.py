@@ -1,0 +1,69 @@
+"""Alerts for the delivery tests, put straight into the store (the engine and the /v1 alert
+routes are built elsewhere): a rule, a drafted alert, and its decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from geo_service.storage.alert_records import NewAlert, NewAlertRule
+from geo_service.storage.sql import SqlStore
+
+Keys = dict[str, dict[str, str]]
+NOW = 1_764_700_000  # 2025-12-02, UTC
+
+
+def make_alert(
+    store: SqlStore,
+    program_id: int,
+    *,
+    area_name: str = "Downtown",
+    releasable: int | None = 3,
+    observed: int = 3,
+    status: str = "sent",
+    method: str = "count",
+) -> int:
+    """A new rule and one alert of it: ``status`` is drafted, sent or dismissed."""
+    rule_id = store.add_alert_rule(
+        NewAlertRule(program_id, "spike", "overdose", method, 24, 3, "program", False, "{}", NOW)
+    )
+    alert_id = store.draft_alert(
+        NewAlert(
+            program_id=program_id,
+            rule_id=rule_id,
+            area="all",
+            area_name=area_name,
+            day="2025-12-01",
+            window_start=NOW - 86_400,
+            window_end=NOW,
+            observed=observed,
+            expected=1.25,
+            statistic=None,
+            level=2,
+            releasable=releasable,
+            status="drafted",
+            drafted_at=NOW,
+        )
+    )
+    assert alert_id is not None
+    if status != "drafted":
+        decided = store.decide_alert(program_id, alert_id, status=status, now=NOW + 60, key_id=None)
+        assert decided is not None
+    return alert_id
+
+
+def subscribe(client: TestClient, keys: Keys, channel: str, target: str, audience: str) -> Any:
+    answer = client.post(
+        "/v1/alert-subscribers",
+        json={"channel": channel, "target": target, "audience": audience},
+        headers=keys["steward"],
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def town(store: SqlStore) -> int:
+    program_id = store.program_id("town")
+    assert program_id is not None
+    return program_id
