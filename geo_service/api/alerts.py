@@ -67,6 +67,9 @@ PosterPublisher = Annotated[ProgramContext, Depends(allowed(Action.PUBLISH_POSTE
 # Ids are 64-bit in the database: a larger number is refused before it reaches it.
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+# An alert's reference: random URL-safe characters (storage.sql.alerts.new_ref).
+REF_PATTERN = r"^[A-Za-z0-9_-]{16}$"
+Ref = Annotated[str, Path(pattern=REF_PATTERN, description="the alert's id, as listed")]
 DECIDED: dict[int | str, dict[str, Any]] = {
     409: {
         **problems(409)[409],
@@ -196,7 +199,9 @@ class AlertsAsk(Ask):
     status: Literal["open", "history"] = Field(
         "open", description="open: drafted in the last 7 days; history: all, newest first"
     )
-    before: int | None = Field(None, ge=1, le=MAX_ID, description="the next_before of a page")
+    before: str | None = Field(
+        None, pattern=REF_PATTERN, description="the next_before of the previous page"
+    )
     limit: int = Field(PAGE_DEFAULT, ge=1, le=PAGE_MAX)
 
 
@@ -220,7 +225,7 @@ def get_alerts(ctx: AlertReader, request: Request, ask: Annotated[AlertsAsk, Que
     summary="One alert, as the caller's role may see it",
     responses={200: {"model": AlertAnswer}, **problems(404)},
 )
-def get_alert(ctx: AlertReader, request: Request, alert_id: Id) -> Response:
+def get_alert(ctx: AlertReader, request: Request, alert_id: Ref) -> Response:
     """An alert a peer may not see (a draft, a dismissed one, another program's) answers
     exactly as an id that does not exist."""
     reader = reader_for(ctx.store, ctx.settings, ctx.program_id, ctx.role, language_of(request))
@@ -233,12 +238,12 @@ def get_alert(ctx: AlertReader, request: Request, alert_id: Id) -> Response:
     responses={200: {"model": AlertAnswer}, **problems(404, 413), **DECIDED},
 )
 def confirm_alert(
-    ctx: Decider, request: Request, alert_id: Id, background: BackgroundTasks
+    ctx: Decider, request: Request, alert_id: Ref, background: BackgroundTasks
 ) -> Response:
     """Once only (409 after). Delivered to the program's subscribers after the answer, so a
     slow webhook never holds the request. Audited with the confirming key."""
     sent = decide_alert(ctx.store, _caller(ctx), alert_id, confirm=True)
-    background.add_task(delivery.deliver_alert, ctx.store, ctx.settings, ctx.program_id, alert_id)
+    background.add_task(delivery.deliver_alert, ctx.store, ctx.settings, ctx.program_id, sent.id)
     return _full_view(ctx, request, sent)
 
 
@@ -247,7 +252,7 @@ def confirm_alert(
     summary="Dismiss a drafted alert (managers and stewards)",
     responses={200: {"model": AlertAnswer}, **problems(404, 413), **DECIDED},
 )
-def dismiss_alert(ctx: Decider, request: Request, alert_id: Id) -> Response:
+def dismiss_alert(ctx: Decider, request: Request, alert_id: Ref) -> Response:
     """A dismissed alert is never sent and never shown below manager level. Audited."""
     dismissed = decide_alert(ctx.store, _caller(ctx), alert_id, confirm=False)
     return _full_view(ctx, request, dismissed)
@@ -259,7 +264,7 @@ def dismiss_alert(ctx: Decider, request: Request, alert_id: Id) -> Response:
     responses={200: {"model": AlertAnswer}, **problems(404, 413), **DECIDED},
 )
 def post_poster(
-    ctx: PosterPublisher, request: Request, alert_id: Id, body: PosterChoice
+    ctx: PosterPublisher, request: Request, alert_id: Ref, body: PosterChoice
 ) -> Response:
     """Public: anyone may open /alerts/{id}/poster (no counts below the public's k, no map).
     Audited."""

@@ -45,6 +45,7 @@ app.add_typer(areas_app, name="areas")
 
 ProgramOption = Annotated[str, typer.Option(help="the program's name")]
 IdArgument = Annotated[int, typer.Argument(min=1, help="the id 'list' shows")]
+RefArgument = Annotated[str, typer.Argument(help="the alert's id as 'alerts list' shows it")]
 
 
 def _caller(program_id: int) -> Caller:
@@ -209,27 +210,27 @@ def alerts_list(
         typer.echo(line)
 
 
-def _decide(alert_id: int, program: str, *, confirm: bool) -> str:
+def _decide(ref: str, program: str, *, confirm: bool) -> str:
     settings = get_settings()
     with opened(settings) as (store, _):
         program_id = existing_program(store, program)
         try:
-            decide_alert(store, _caller(program_id), alert_id, confirm=confirm)
+            decided = decide_alert(store, _caller(program_id), ref, confirm=confirm)
         except ServiceError as exc:
             raise fail(exc.detail) from None
         if confirm:  # never raises: a failed delivery is recorded, not lost
-            delivery.deliver_alert(store, settings, program_id, alert_id)
+            delivery.deliver_alert(store, settings, program_id, decided.id)
     return "sent" if confirm else "dismissed"
 
 
 @app.command("confirm")
-def alerts_confirm(alert_id: IdArgument, program: ProgramOption) -> None:
+def alerts_confirm(alert_id: RefArgument, program: ProgramOption) -> None:
     """Send a drafted alert to peers, the feed and the subscribers."""
     typer.echo(f"Alert {alert_id} {_decide(alert_id, program, confirm=True)}.")
 
 
 @app.command("dismiss")
-def alerts_dismiss(alert_id: IdArgument, program: ProgramOption) -> None:
+def alerts_dismiss(alert_id: RefArgument, program: ProgramOption) -> None:
     """Dismiss a drafted alert: it is never sent, and peers never see it."""
     typer.echo(f"Alert {alert_id} {_decide(alert_id, program, confirm=False)}.")
 

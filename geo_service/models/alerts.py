@@ -89,7 +89,7 @@ class AlertAnswer(BaseModel):
     """One alert as the caller's role may see it. Peers and planners: the headline, the area
     in words, the window, and a count only when it reaches their k."""
 
-    id: int
+    id: str = Field(description="random: alerts cannot be counted from their ids")
     kind: str
     headline: str
     area: str = Field(description="the area in words: the whole program, a square, a name")
@@ -115,7 +115,7 @@ class AlertAnswer(BaseModel):
 
 class AlertList(BaseModel):
     alerts: list[AlertAnswer]
-    next_before: int | None = Field(description="the 'before' of the next page, if any")
+    next_before: str | None = Field(description="the 'before' of the next page, if any")
 
 
 class PosterChoice(BaseModel):

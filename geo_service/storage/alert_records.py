@@ -89,6 +89,7 @@ class StoredAlert(NewAlert):
     decided_at: int | None = None
     decided_by: int | None = None
     poster_public: bool = False
+    ref: str = ""  # the alert's only name outside the store (random; ids are never shown)
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,9 @@ alerts = Table(
     Column("id", Integer, primary_key=True),
     Column("program_id", ForeignKey("programs.id"), nullable=False),
     Column("rule_id", ForeignKey("alert_rules.id"), nullable=False),
+    # What every answer, link and poster calls the alert: random, so its ids cannot be
+    # counted (a gap between two would show a draft nobody sent, or another program's alert).
+    Column("ref", String(24), nullable=False, unique=True),
     Column("area", String(48), nullable=False),
     Column("area_name", String(200), nullable=False),  # the area in words
     Column("day", String(10), nullable=False),  # the local day the window ends on

@@ -31,17 +31,17 @@ def optional_viewer(
     return session_principal(store, session) if session else None
 
 
-@router.get("/alerts/{alert_id}/poster")
+@router.get("/alerts/{ref}/poster")
 def alert_poster(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    ref: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16}$")],
     authorization: Annotated[str | None, Header()] = None,
     session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
 ) -> HTMLResponse:
     viewer = optional_viewer(store, authorization, session)
-    found = find_poster(store, viewer, alert_id)
+    found = find_poster(store, viewer, ref)
     poster = None if found is None else poster_of(store, settings, found, language_of(request))
     if poster is None:
         response = message(

@@ -44,8 +44,9 @@ def draft(
     area: str = "all",
     releasable: int | None = 4,
     drafted_at: int | None = None,
-) -> int:
-    """A drafted alert, as the engine drafts one (observed 4 against 1.5 expected)."""
+) -> str:
+    """A drafted alert, as the engine drafts one (observed 4 against 1.5 expected); its
+    reference, the only name answers give it."""
     now = int(time.time()) if drafted_at is None else drafted_at
     alert = NewAlert(
         program_id=program_id,
@@ -65,7 +66,13 @@ def draft(
     )
     alert_id = store.draft_alert(alert)
     assert alert_id is not None
-    return alert_id
+    return ref_of(store, program_id, alert_id)
+
+
+def ref_of(store: SqlStore, program_id: int, alert_id: int) -> str:
+    stored = store.alert(program_id, alert_id)
+    assert stored is not None
+    return stored.ref
 
 
 def square(

@@ -48,9 +48,9 @@ def _authority(settings: Settings) -> str:
     return host or "geo-service"
 
 
-def entry_id(settings: Settings, program: str, alert_id: int) -> str:
+def entry_id(settings: Settings, program: str, ref: str) -> str:
     """Stable per alert (and the same for every role and language)."""
-    return f"tag:{_authority(settings)},{TAG_DATE}:{program}/alerts/{alert_id}"
+    return f"tag:{_authority(settings)},{TAG_DATE}:{program}/alerts/{ref}"
 
 
 def _text(parent: ET.Element, tag: str, text: str, **attrib: str) -> ET.Element:
@@ -82,13 +82,13 @@ def build_feed(store: Store, settings: Settings, principal: Principal, language:
             continue
         view = alert_view(alert, rule, role=principal.role, k=k, language=language)
         entry = ET.SubElement(feed, _atom("entry"))
-        _text(entry, "id", entry_id(settings, program, alert.id))
+        _text(entry, "id", entry_id(settings, program, alert.ref))
         _text(entry, "title", title_of(view))
         _text(entry, "updated", _time(alert.decided_at or alert.drafted_at))
         ET.SubElement(
             entry,
             _atom("link"),
-            {"rel": "alternate", "type": "text/html", "href": poster_url(settings, alert.id)},
+            {"rel": "alternate", "type": "text/html", "href": poster_url(settings, alert.ref)},
         )
         _text(entry, "content", text_of(view, language, role=principal.role), type="text")
     built: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -38,14 +38,14 @@ def rule_of(store: Store, alert: StoredAlert) -> AlertRule | None:
     return rules_by_id(store, alert.program_id).get(alert.rule_id)
 
 
-def poster_path(alert_id: int) -> str:
-    return f"/alerts/{alert_id}/poster"
+def poster_path(ref: str) -> str:
+    return f"/alerts/{ref}/poster"
 
 
-def poster_url(settings: Settings, alert_id: int) -> str:
+def poster_url(settings: Settings, ref: str) -> str:
     """Absolute on the configured public address; else relative (never built on a request's
     Host header)."""
-    return (settings.public_url or "") + poster_path(alert_id)
+    return (settings.public_url or "") + poster_path(ref)
 
 
 def role_view(

@@ -44,18 +44,16 @@ class Poster:
     draft: str | None  # a manager's preview of a draft says so
 
 
-def find_poster(
-    store: Store, viewer: Principal | None, alert_id: int
-) -> tuple[StoredAlert, str] | None:
+def find_poster(store: Store, viewer: Principal | None, ref: str) -> tuple[StoredAlert, str] | None:
     """The alert and its program's name, if ``viewer`` (``None``: the public) may see its
     poster."""
     if viewer is not None:
-        alert = store.alert(viewer.program_id, alert_id)
+        alert = store.alert_by_ref(viewer.program_id, ref)
         if alert is not None and (
             alert.status == "sent" or (alert.status == "drafted" and viewer.role in FULL_VIEW_ROLES)
         ):
             return alert, viewer.program
-    return store.public_poster(alert_id)
+    return store.public_poster(ref)
 
 
 def poster_k(store: Store, settings: Settings, program_id: int) -> int:

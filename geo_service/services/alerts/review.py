@@ -59,7 +59,7 @@ def reader_for(
 
 @dataclass(frozen=True)
 class Page:
-    before: int | None = None
+    before: str | None = None  # the reference of the last alert of the previous page
     limit: int = PAGE_DEFAULT
 
     def check(self) -> None:
@@ -78,13 +78,24 @@ def _views(store: Store, reader: Reader, alerts: list[StoredAlert]) -> list[dict
     ]
 
 
+def _before_id(store: Store, reader: Reader, page: Page) -> int | None:
+    """The stored id a page continues from; a reference the reader may not see (or none that
+    exists) is refused alike."""
+    if page.before is None:
+        return None
+    alert = store.alert_by_ref(reader.program_id, page.before)
+    if alert is None or not visible_to(alert, reader.role):
+        raise InvalidParameter("before is the next_before of an earlier page of alerts")
+    return alert.id
+
+
 def _open(store: Store, reader: Reader, page: Page, now: int) -> list[StoredAlert]:
     """Alerts drafted in the last week that the reader may see (drafts and sent ones for
     managers, sent ones for others), newest first; ids grow with drafting time."""
     cutoff = now - OPEN_DAYS * 86400
     statuses = reader.statuses or ("drafted", "sent")
     found: list[StoredAlert] = []
-    before = page.before
+    before = _before_id(store, reader, page)
     while len(found) < page.limit:
         batch = store.list_alerts(
             reader.program_id, statuses=statuses, limit=_SCAN_PAGE, before_id=before
@@ -98,39 +109,42 @@ def _open(store: Store, reader: Reader, page: Page, now: int) -> list[StoredAler
 
 def list_alerts(
     store: Store, reader: Reader, *, history: bool, page: Page, now: int
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of alerts as ``reader`` may see them, and the ``before`` of the next page."""
     page.check()
     if history:
         alerts = store.list_alerts(
-            reader.program_id, statuses=reader.statuses, limit=page.limit, before_id=page.before
+            reader.program_id,
+            statuses=reader.statuses,
+            limit=page.limit,
+            before_id=_before_id(store, reader, page),
         )
     else:
         alerts = _open(store, reader, page, now)
-    following = alerts[-1].id if len(alerts) == page.limit else None
+    following = alerts[-1].ref if len(alerts) == page.limit else None
     return _views(store, reader, alerts), following
 
 
-def one_alert(store: Store, reader: Reader, alert_id: int) -> dict[str, Any]:
+def one_alert(store: Store, reader: Reader, ref: str) -> dict[str, Any]:
     """One alert; a draft (for a peer), another program's or a missing one: the same 404."""
-    alert = store.alert(reader.program_id, alert_id)
+    alert = store.alert_by_ref(reader.program_id, ref)
     views = [] if alert is None else _views(store, reader, [alert])
     if not views:
         raise NotFound(NO_ALERT)
     return views[0]
 
 
-def _existing(store: Store, program_id: int, alert_id: int) -> StoredAlert:
-    alert = store.alert(program_id, alert_id)
+def _existing(store: Store, program_id: int, ref: str) -> StoredAlert:
+    alert = store.alert_by_ref(program_id, ref)
     if alert is None:
         raise NotFound(NO_ALERT)
     return alert
 
 
-def decide_alert(store: Store, caller: Caller, alert_id: int, *, confirm: bool) -> StoredAlert:
+def decide_alert(store: Store, caller: Caller, ref: str, *, confirm: bool) -> StoredAlert:
     """Send (confirm) or dismiss a draft, once; audited with the key that decided. The caller
     delivers a confirmed alert (services.alerts.delivery), off the request."""
-    _existing(store, caller.program_id, alert_id)
+    alert_id = _existing(store, caller.program_id, ref).id
     status = "sent" if confirm else "dismissed"
     decided = store.decide_alert(
         caller.program_id, alert_id, status=status, now=caller.now, key_id=caller.key_id
@@ -152,9 +166,9 @@ def decide_alert(store: Store, caller: Caller, alert_id: int, *, confirm: bool) 
     return decided
 
 
-def publish_poster(store: Store, caller: Caller, alert_id: int, *, public: bool) -> StoredAlert:
+def publish_poster(store: Store, caller: Caller, ref: str, *, public: bool) -> StoredAlert:
     """Let anyone open a sent alert's printable poster (or stop it); audited."""
-    _existing(store, caller.program_id, alert_id)
+    alert_id = _existing(store, caller.program_id, ref).id
     if not store.set_poster_public(caller.program_id, alert_id, public):
         raise Conflict(
             "only a sent alert has a poster; confirm the draft first", code="alert_not_sent"
@@ -168,7 +182,7 @@ def publish_poster(store: Store, caller: Caller, alert_id: int, *, public: bool)
         alert_id=alert_id,
         public=public,
     )
-    return _existing(store, caller.program_id, alert_id)
+    return _existing(store, caller.program_id, ref)
 
 
 def check_phone(phone: str | None) -> str | None:

@@ -71,7 +71,7 @@ def alert_view(
     count = shown_count(alert, k=k)
     words = translations(language).gettext
     view: dict[str, Any] = {
-        "id": alert.id,
+        "id": alert.ref,
         "kind": rule.kind,
         "headline": headline(rule, language),
         "area": alert.area_name,

@@ -4,6 +4,7 @@ where they were delivered."""
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,6 +72,11 @@ def add_daily(conn: Connection, program_id: int, tally: DailyTally) -> None:
             )
         ],
     )
+
+
+def new_ref() -> str:
+    """16 URL-safe characters (96 random bits): an alert's name in answers and links."""
+    return secrets.token_urlsafe(12)
 
 
 def _alert(row: Any) -> StoredAlert:
@@ -170,11 +176,19 @@ class AlertSql(SqlBase):
             ).first()
             if earlier is not None:
                 return None
-            result = conn.execute(sa.insert(alerts).values(**dataclasses.asdict(alert)))
+            result = conn.execute(
+                sa.insert(alerts).values(**dataclasses.asdict(alert), ref=new_ref())
+            )
             return inserted_id(result)
 
     def alert(self, program_id: int, alert_id: int) -> StoredAlert | None:
         query = sa.select(alerts).where(alerts.c.id == alert_id, alerts.c.program_id == program_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _alert(row)
+
+    def alert_by_ref(self, program_id: int, ref: str) -> StoredAlert | None:
+        query = sa.select(alerts).where(alerts.c.ref == ref, alerts.c.program_id == program_id)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else _alert(row)
@@ -290,14 +304,14 @@ class AlertSql(SqlBase):
             ).scalar()
         return None if value is None else str(value)
 
-    def public_poster(self, alert_id: int) -> tuple[StoredAlert, str] | None:
+    def public_poster(self, ref: str) -> tuple[StoredAlert, str] | None:
         """A sent alert whose poster the steward published, with its program's name; the one
-        look-up by id alone, for the public poster page (no key, so no program)."""
+        look-up by reference alone, for the public poster page (no key, so no program)."""
         c = alerts.c
         query = (
             sa.select(alerts, programs.c.name.label("program_name"))
             .join(programs, programs.c.id == c.program_id)
-            .where(c.id == alert_id, c.status == "sent", c.poster_public.is_(True))
+            .where(c.ref == ref, c.status == "sent", c.poster_public.is_(True))
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()

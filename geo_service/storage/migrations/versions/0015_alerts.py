@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("program_id", sa.Integer(), sa.ForeignKey("programs.id"), nullable=False),
         sa.Column("rule_id", sa.Integer(), sa.ForeignKey("alert_rules.id"), nullable=False),
+        sa.Column("ref", sa.String(length=24), nullable=False, unique=True),
         sa.Column("area", sa.String(length=48), nullable=False),
         sa.Column("area_name", sa.String(length=200), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
