@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         ):
             # releasable at the public k: the count line is on the poster too
             alerts[name] = make_alert(store, program_id, area_name=area, releasable=12)
-            assert store.set_poster_public(program_id, alerts[name], True)
+            assert store.set_poster_public(program_id, alerts[name].id, True)
         yield {"base": base, "alerts": alerts}
 
 
@@ -72,7 +72,7 @@ def open_poster(
         dialog.dismiss()
 
     page.on("dialog", refuse)
-    url = f"{server['base']}/alerts/{server['alerts'][alert]}/poster?lang={language}"
+    url = f"{server['base']}/alerts/{server['alerts'][alert].ref}/poster?lang={language}"
     answer = page.goto(url)
     assert answer is not None and answer.status == 200
     page.wait_for_load_state("load")

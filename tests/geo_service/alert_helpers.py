@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from geo_service.storage.alert_records import NewAlert, NewAlertRule
+from geo_service.storage.alert_records import NewAlert, NewAlertRule, StoredAlert
 from geo_service.storage.sql import SqlStore
 
 Keys = dict[str, dict[str, str]]
@@ -23,8 +23,9 @@ def make_alert(
     observed: int = 3,
     status: str = "sent",
     method: str = "count",
-) -> int:
-    """A new rule and one alert of it: ``status`` is drafted, sent or dismissed."""
+) -> StoredAlert:
+    """A new rule and one alert of it: ``status`` is drafted, sent or dismissed. Its ``ref``
+    names it in URLs and answers; its ``id`` is what the store's own methods take."""
     rule_id = store.add_alert_rule(
         NewAlertRule(program_id, "spike", "overdose", method, 24, 3, "program", False, "{}", NOW)
     )
@@ -48,9 +49,10 @@ def make_alert(
     )
     assert alert_id is not None
     if status != "drafted":
-        decided = store.decide_alert(program_id, alert_id, status=status, now=NOW + 60, key_id=None)
-        assert decided is not None
-    return alert_id
+        store.decide_alert(program_id, alert_id, status=status, now=NOW + 60, key_id=None)
+    made = store.alert(program_id, alert_id)
+    assert made is not None and made.status == status
+    return made
 
 
 def subscribe(client: TestClient, keys: Keys, channel: str, target: str, audience: str) -> Any:

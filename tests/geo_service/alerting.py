@@ -8,10 +8,13 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from geo_service.storage.alert_records import NewAlert
+from geo_service.storage.alert_records import NewAlert, StoredAlert
 from geo_service.storage.sql import SqlStore
 from tests.conftest import TOWN
 
+# Well-formed (16 URL-safe characters, as storage.sql.alerts.new_ref makes) and naming nothing.
+UNKNOWN_REF = "no-such-alert-00"
+REF = r"[A-Za-z0-9_-]{16}"
 RULE: dict[str, Any] = {
     "name": "Overdoses: 3 in 24 hours",
     "kind": "overdose",
@@ -73,6 +76,13 @@ def ref_of(store: SqlStore, program_id: int, alert_id: int) -> str:
     stored = store.alert(program_id, alert_id)
     assert stored is not None
     return stored.ref
+
+
+def stored(store: SqlStore, program_id: int, ref: str) -> StoredAlert:
+    """The alert behind a reference, with the id the store (and nothing outside it) uses."""
+    found = store.alert_by_ref(program_id, ref)
+    assert found is not None
+    return found
 
 
 def square(

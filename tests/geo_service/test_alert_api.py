@@ -14,7 +14,15 @@ from fastapi.testclient import TestClient
 from geo_service.services.alerts import delivery
 from geo_service.storage.sql import SqlStore
 from tests.conftest import problem
-from tests.geo_service.alerting import RULE, add_rule, draft, square, town_id
+from tests.geo_service.alerting import (
+    RULE,
+    UNKNOWN_REF,
+    add_rule,
+    draft,
+    square,
+    stored,
+    town_id,
+)
 
 Keys = dict[str, dict[str, str]]
 
@@ -53,9 +61,9 @@ def test_without_a_key_the_rules_and_alerts_answer_401(client: TestClient) -> No
         client.get("/v1/alert-rules"),
         client.post("/v1/alert-rules", json=RULE),
         client.get("/v1/alerts"),
-        client.get("/v1/alerts/1"),
+        client.get(f"/v1/alerts/{UNKNOWN_REF}"),
         client.get("/v1/alert-areas"),
-        client.post("/v1/alerts/1/confirm"),
+        client.post(f"/v1/alerts/{UNKNOWN_REF}/confirm"),
     ):
         problem(response, 401)
 
@@ -237,7 +245,8 @@ def test_an_area_is_removed_once_and_only_by_its_own_program(
 
 
 @pytest.fixture
-def drafted(client: TestClient, keys: Keys, store: SqlStore) -> int:
+def drafted(client: TestClient, keys: Keys, store: SqlStore) -> str:
+    """A draft's reference."""
     rule = add_rule(client, keys["steward"])
     return draft(store, town_id(store), rule["id"])
 
@@ -258,24 +267,24 @@ def test_a_manager_confirms_a_draft_once_and_it_is_delivered_once(
     client: TestClient,
     keys: Keys,
     store: SqlStore,
-    drafted: int,
+    drafted: str,
     deliveries: list[tuple[int, int]],
 ) -> None:
+    alert_id = stored(store, town_id(store), drafted).id  # delivery takes the store's id
     sent = client.post(f"/v1/alerts/{drafted}/confirm", headers=keys["manager"])
     assert sent.status_code == 200, sent.text
     assert (sent.json()["status"], sent.json()["id"]) == ("sent", drafted)
     assert sent.json()["sent_at"] == sent.json()["decided_at"] is not None
-    assert deliveries == [(town_id(store), drafted)]
+    assert deliveries == [(town_id(store), alert_id)]
     again = problem(client.post(f"/v1/alerts/{drafted}/confirm", headers=keys["steward"]), 409)
     assert again["code"] == "already_decided"
     problem(client.post(f"/v1/alerts/{drafted}/dismiss", headers=keys["manager"]), 409)
-    assert deliveries == [(town_id(store), drafted)]  # still once
-    stored = store.alert(town_id(store), drafted)
-    assert stored is not None and stored.status == "sent"
+    assert deliveries == [(town_id(store), alert_id)]  # still once
+    assert stored(store, town_id(store), drafted).status == "sent"
 
 
 def test_a_dismissed_alert_cannot_be_confirmed_and_is_never_delivered(
-    client: TestClient, keys: Keys, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, drafted: str, deliveries: list[Any]
 ) -> None:
     dismissed = client.post(f"/v1/alerts/{drafted}/dismiss", headers=keys["steward"])
     assert dismissed.json()["status"] == "dismissed"
@@ -285,33 +294,31 @@ def test_a_dismissed_alert_cannot_be_confirmed_and_is_never_delivered(
 
 @pytest.mark.parametrize("role", ["peer", "planner"])
 def test_peers_and_planners_cannot_decide(
-    client: TestClient, keys: Keys, store: SqlStore, drafted: int, role: str, deliveries: list[Any]
+    client: TestClient, keys: Keys, store: SqlStore, drafted: str, role: str, deliveries: list[Any]
 ) -> None:
     for action in ("confirm", "dismiss"):
         problem(client.post(f"/v1/alerts/{drafted}/{action}", headers=keys[role]), 403)
-    stored = store.alert(town_id(store), drafted)
-    assert stored is not None and stored.status == "drafted"
+    assert stored(store, town_id(store), drafted).status == "drafted"
     assert deliveries == []
 
 
 def test_another_programs_alert_answers_like_a_missing_one(
-    client: TestClient, keys: Keys, store: SqlStore, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, store: SqlStore, drafted: str, deliveries: list[Any]
 ) -> None:
-    missing = client.post("/v1/alerts/999999/confirm", headers=keys["other_manager"])
+    missing = client.post(f"/v1/alerts/{UNKNOWN_REF}/confirm", headers=keys["other_manager"])
     foreign = client.post(f"/v1/alerts/{drafted}/confirm", headers=keys["other_manager"])
     assert (foreign.status_code, foreign.content) == (missing.status_code, missing.content)
     problem(foreign, 404)
     problem(client.post(f"/v1/alerts/{drafted}/dismiss", headers=keys["other_manager"]), 404)
     assert deliveries == []
-    stored = store.alert(town_id(store), drafted)
-    assert stored is not None and stored.status == "drafted"
+    assert stored(store, town_id(store), drafted).status == "drafted"
 
 
 # -- poster and phone -----------------------------------------------------------------------
 
 
 def test_a_steward_publishes_the_poster_of_a_sent_alert_only(
-    client: TestClient, keys: Keys, store: SqlStore, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, store: SqlStore, drafted: str, deliveries: list[Any]
 ) -> None:
     url = f"/v1/alerts/{drafted}/poster"
     not_sent = problem(client.post(url, json={"public": True}, headers=keys["steward"]), 409)
@@ -322,9 +329,9 @@ def test_a_steward_publishes_the_poster_of_a_sent_alert_only(
     assert published.json()["poster_public"] is True
     withdrawn = client.post(url, json={"public": False}, headers=keys["steward"])
     assert withdrawn.json()["poster_public"] is False
-    problem(client.post("/v1/alerts/999999/poster", json={"public": True},
+    problem(client.post(f"/v1/alerts/{UNKNOWN_REF}/poster", json={"public": True},
                         headers=keys["steward"]), 404)  # fmt: skip
-    assert deliveries == [(town_id(store), drafted)]
+    assert deliveries == [(town_id(store), stored(store, town_id(store), drafted).id)]
 
 
 def test_the_posters_phone_number_is_set_by_the_steward(client: TestClient, keys: Keys) -> None:
@@ -354,7 +361,8 @@ def test_managers_page_through_the_history_and_see_the_last_week_open(
     program_id, now = town_id(store), int(time.time())
     old = draft(store, program_id, rule["id"], day="2026-11-01", drafted_at=now - 8 * 86400)
     ids = [draft(store, program_id, rule["id"], day=f"2026-11-{d}") for d in (28, 29, 30)]
-    store.decide_alert(program_id, ids[0], status="dismissed", now=now, key_id=None)
+    dismissed = stored(store, program_id, ids[0]).id
+    store.decide_alert(program_id, dismissed, status="dismissed", now=now, key_id=None)
     opened = client.get("/v1/alerts", headers=keys["manager"]).json()
     # Open: drafts and sent alerts of the last week; dismissed and older ones are history.
     assert [a["id"] for a in opened["alerts"]] == [ids[2], ids[1]]
@@ -370,15 +378,18 @@ def test_managers_page_through_the_history_and_see_the_last_week_open(
     one = client.get(f"/v1/alerts/{ids[2]}", headers=keys["manager"]).json()
     assert one == first["alerts"][0]
     assert (one["observed"], one["expected"], one["rule"]["name"]) == (4, 1.5, RULE["name"])
-    for bad in ({"limit": 0}, {"limit": 201}, {"status": "all"}, {"before": 0}):
+    for bad in ({"limit": 0}, {"limit": 201}, {"status": "all"}, {"before": 0}, {"before": "x"}):
         problem(client.get("/v1/alerts", params=bad, headers=keys["manager"]), 422)
+    # A well-formed reference that names no alert of the program cannot start a page.
+    unknown = {"status": "history", "before": UNKNOWN_REF}
+    problem(client.get("/v1/alerts", params=unknown, headers=keys["manager"]), 400)
 
 
 # -- audit ----------------------------------------------------------------------------------
 
 
 def test_every_change_is_audited_with_its_key_and_without_coordinates(
-    client: TestClient, keys: Keys, store: SqlStore, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, store: SqlStore, drafted: str, deliveries: list[Any]
 ) -> None:
     _ = deliveries
     steward = keys["steward"]
@@ -428,7 +439,7 @@ def test_a_cookie_without_a_key_changes_nothing(
 
 
 def test_alert_answers_match_their_documented_schemas(
-    client: TestClient, keys: Keys, drafted: int, deliveries: list[Any]
+    client: TestClient, keys: Keys, drafted: str, deliveries: list[Any]
 ) -> None:
     from tests.geo_service.test_openapi import check_answer
 

@@ -174,8 +174,8 @@ def test_a_webhook_arrives_signed_and_a_tampered_body_fails(
     client: TestClient, keys: Keys, store: SqlStore, settings: Settings, receiver: Receiver
 ) -> None:
     secret = subscribe(client, keys, "webhook", receiver.url, "peer")["secret"]
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
 
     [(headers, body)] = receiver.received
     assert headers["Content-Type"] == "application/json"
@@ -192,8 +192,9 @@ def test_a_webhook_arrives_signed_and_a_tampered_body_fails(
     payload = json.loads(body)
     assert payload["alert"]["headline"] == HEADLINE and payload["alert"]["area"] == "Downtown"
     assert payload["fr"]["headline"] == FRENCH_HEADLINE
-    assert payload["poster_url"] == f"/alerts/{alert_id}/poster"
-    [delivery] = store.deliveries(alert_id)
+    assert payload["alert"]["id"] == alert.ref  # never the store's id
+    assert payload["poster_url"] == f"/alerts/{alert.ref}/poster"
+    [delivery] = store.deliveries(alert.id)
     assert (delivery.ok, delivery.detail) == (True, "204")
 
 
@@ -202,10 +203,10 @@ def test_a_failing_webhook_is_tried_three_times_then_recorded_as_failed(
 ) -> None:
     subscribe(client, keys, "webhook", receiver.url, "manager")
     receiver.statuses = [500, 500, 500, 500]
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
     assert len(receiver.received) == 3
-    [delivery] = store.deliveries(alert_id)
+    [delivery] = store.deliveries(alert.id)
     assert (delivery.ok, delivery.detail) == (False, "500 (3 tries)")
 
 
@@ -214,10 +215,10 @@ def test_a_webhook_that_recovers_on_the_second_try_is_delivered(
 ) -> None:
     subscribe(client, keys, "webhook", receiver.url, "manager")
     receiver.statuses = [503]
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
     assert len(receiver.received) == 2
-    assert store.deliveries(alert_id)[0].detail == "204 (2 tries)"
+    assert store.deliveries(alert.id)[0].detail == "204 (2 tries)"
 
 
 def test_a_refusing_webhook_is_not_retried_and_redirects_are_not_followed(
@@ -225,7 +226,7 @@ def test_a_refusing_webhook_is_not_retried_and_redirects_are_not_followed(
 ) -> None:
     subscribe(client, keys, "webhook", receiver.url, "manager")
     receiver.statuses = [410, 302]
-    first, second = make_alert(store, town(store)), make_alert(store, town(store))
+    first, second = make_alert(store, town(store)).id, make_alert(store, town(store)).id
     deliver_alert(store, settings, town(store), first)
     deliver_alert(store, settings, town(store), second)
     assert len(receiver.received) == 2
@@ -240,9 +241,9 @@ def test_an_unreachable_webhook_records_the_error_class_not_the_url(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed when the block ends: nobody listens there
     subscribe(client, keys, "webhook", f"http://127.0.0.1:{port}/x", "peer")
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
-    [delivery] = store.deliveries(alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
+    [delivery] = store.deliveries(alert.id)
     assert delivery.ok is False
     assert delivery.detail == "ConnectionRefusedError (3 tries)"
 
@@ -253,8 +254,8 @@ def test_a_peer_hook_never_gets_a_count_below_k_and_a_manager_hook_gets_them(
     """The insider with a peer hook: three reports (k is 5) give no number at all."""
     subscribe(client, keys, "webhook", receiver.url, "peer")
     subscribe(client, keys, "webhook", receiver.url, "manager")
-    alert_id = make_alert(store, town(store), releasable=3, observed=3)
-    deliver_alert(store, settings, town(store), alert_id)
+    alert = make_alert(store, town(store), releasable=3, observed=3)
+    deliver_alert(store, settings, town(store), alert.id)
     (_, peer_body), (_, manager_body) = receiver.received
     peer = json.loads(peer_body)
     assert peer["alert"]["count"] is None and peer["alert"]["count_words"] is None
@@ -268,8 +269,8 @@ def test_a_peer_hook_gets_the_count_once_it_reaches_k(
     client: TestClient, keys: Keys, store: SqlStore, settings: Settings, receiver: Receiver
 ) -> None:
     subscribe(client, keys, "webhook", receiver.url, "peer")
-    alert_id = make_alert(store, town(store), releasable=5, observed=6)
-    deliver_alert(store, settings, town(store), alert_id)
+    alert = make_alert(store, town(store), releasable=5, observed=6)
+    deliver_alert(store, settings, town(store), alert.id)
     peer = json.loads(receiver.received[0][1])["alert"]
     assert (peer["count"], peer["count_words"]) == (5, "5 overdoses reported")
     assert "observed" not in peer
@@ -280,9 +281,9 @@ def test_drafts_and_dismissed_alerts_are_never_delivered(
 ) -> None:
     subscribe(client, keys, "webhook", receiver.url, "manager")
     for status in ("drafted", "dismissed"):
-        alert_id = make_alert(store, town(store), status=status)
-        deliver_alert(store, settings, town(store), alert_id)
-        assert store.deliveries(alert_id) == []
+        alert = make_alert(store, town(store), status=status)
+        deliver_alert(store, settings, town(store), alert.id)
+        assert store.deliveries(alert.id) == []
     deliver_alert(store, settings, town(store), 999_999)  # no such alert: nothing, no error
     assert receiver.received == []
 
@@ -297,11 +298,11 @@ def test_logs_name_the_alert_and_outcome_never_the_target_or_secret(
 ) -> None:
     secret = subscribe(client, keys, "webhook", receiver.url, "peer")["secret"]
     receiver.statuses = [500, 500, 500]
-    alert_id = make_alert(store, town(store))
+    alert = make_alert(store, town(store))
     with caplog.at_level(logging.INFO, logger="geo_service"):
-        deliver_alert(store, settings, town(store), alert_id)
+        deliver_alert(store, settings, town(store), alert.id)
     said = "\n".join(r.getMessage() for r in caplog.records)
-    assert f"alert {alert_id} delivery by webhook: 500 (3 tries)" in said
+    assert f"alert {alert.id} delivery by webhook: 500 (3 tries)" in said
     for secret_part in (secret, "127.0.0.1", "token", "Downtown", "naloxone"):
         assert secret_part not in said
 
@@ -315,7 +316,7 @@ def test_the_readmes_verification_snippet_accepts_a_delivery_and_refuses_a_tampe
     namespace: dict[str, Any] = {}
     exec(snippet, namespace)  # the README's own words, run as they are written
     secret = subscribe(client, keys, "webhook", receiver.url, "peer")["secret"]
-    deliver_alert(store, settings, town(store), make_alert(store, town(store)))
+    deliver_alert(store, settings, town(store), make_alert(store, town(store)).id)
     [(headers, body)] = receiver.received
     assert namespace["verified"](secret, headers, body)
     assert not namespace["verified"](secret, headers, body + b" ")
@@ -333,10 +334,10 @@ def test_a_slow_webhook_times_out_and_is_recorded(
     monkeypatch.setattr(webhooks, "TIMEOUT_S", 0.2)
     receiver.delay_s = 1.0
     subscribe(client, keys, "webhook", receiver.url, "peer")
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
     assert len(receiver.received) == 3
-    assert store.deliveries(alert_id)[0].detail == "TimeoutError (3 tries)"
+    assert store.deliveries(alert.id)[0].detail == "TimeoutError (3 tries)"
 
 
 def test_one_subscribers_failure_does_not_stop_the_next_and_nothing_raises(
@@ -358,9 +359,9 @@ def test_one_subscribers_failure_does_not_stop_the_next_and_nothing_raises(
         return real_post(url, secret, body)
 
     monkeypatch.setattr(webhooks, "post", post)
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
-    outcomes = {d.subscriber_id: (d.ok, d.detail) for d in store.deliveries(alert_id)}
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
+    outcomes = {d.subscriber_id: (d.ok, d.detail) for d in store.deliveries(alert.id)}
     assert outcomes == {first["id"]: (False, "RuntimeError"), second["id"]: (True, "204")}
 
     def broken(_program_id: int) -> list[object]:
@@ -368,5 +369,5 @@ def test_one_subscribers_failure_does_not_stop_the_next_and_nothing_raises(
 
     monkeypatch.setattr(store, "subscribers", broken)
     with caplog.at_level(logging.ERROR, logger="geo_service"):
-        deliver_alert(store, settings, town(store), alert_id)  # must not raise
-    assert f"alert {alert_id} delivery stopped: RuntimeError" in caplog.text
+        deliver_alert(store, settings, town(store), alert.id)  # must not raise
+    assert f"alert {alert.id} delivery stopped: RuntimeError" in caplog.text

@@ -68,8 +68,8 @@ def test_an_email_arrives_with_the_headline_in_english_and_french(
     client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
 ) -> None:
     subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store), releasable=3, observed=6)
-    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
+    alert = make_alert(store, town(store), releasable=3, observed=6)
+    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert.id)
 
     [raw] = mailbox.messages
     mail = email.message_from_bytes(raw, policy=email.policy.default)
@@ -81,11 +81,11 @@ def test_an_email_arrives_with_the_headline_in_english_and_french(
     assert "Drug alert — town" in english and "Carry naloxone." in english
     assert "Alerte drogue — town" in french and FRENCH_HEADLINE in french
     assert "Ayez de la naloxone sur vous." in french
-    assert f"https://maps.example.org/alerts/{alert_id}/poster" in english
-    digits = body.replace(f"/alerts/{alert_id}/", "/alerts/ID/").replace("24", "")
+    assert f"https://maps.example.org/alerts/{alert.ref}/poster" in english
+    digits = body.replace(f"/alerts/{alert.ref}/", "/alerts/REF/").replace("24", "")
     for hidden in ("overdoses reported", "Reports in the window", "3", "6", "1.25"):
         assert hidden not in digits
-    [delivery] = store.deliveries(alert_id)
+    [delivery] = store.deliveries(alert.id)
     assert (delivery.ok, delivery.detail) == (True, "sent")
 
 
@@ -93,8 +93,8 @@ def test_a_managers_email_has_the_counts(
     client: TestClient, keys: Keys, store: SqlStore, settings: Settings, mailbox: Mailbox
 ) -> None:
     subscribe(client, keys, "email", "manager@town.example.org", "manager")
-    alert_id = make_alert(store, town(store), releasable=3, observed=4)
-    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
+    alert = make_alert(store, town(store), releasable=3, observed=4)
+    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert.id)
     body = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
     assert "Reports in the window: 4; expected: 1.2." in body.get_content()
 
@@ -104,8 +104,8 @@ def test_a_hostile_area_name_cannot_add_a_mail_header(
 ) -> None:
     subscribe(client, keys, "email", "peers@town.example.org", "peer")
     hostile = "Main St\r\nBcc: spy@attacker.example\r\n\r\n</script>${x}`"
-    alert_id = make_alert(store, town(store), area_name=hostile)
-    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert_id)
+    alert = make_alert(store, town(store), area_name=hostile)
+    deliver_alert(store, smtp_settings(settings, mailbox.port), town(store), alert.id)
     mail = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
     assert mail["Bcc"] is None
     assert mail["Subject"] == f"{HEADLINE} — Main St Bcc: spy@attacker.example </script>${{x}}`"
@@ -115,9 +115,9 @@ def test_without_an_smtp_host_email_is_recorded_as_not_configured(
     client: TestClient, keys: Keys, store: SqlStore, settings: Settings
 ) -> None:
     subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, settings, town(store), alert_id)
-    [delivery] = store.deliveries(alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, settings, town(store), alert.id)
+    [delivery] = store.deliveries(alert.id)
     assert (delivery.ok, delivery.detail) == (False, "not configured")
 
 
@@ -128,9 +128,9 @@ def test_an_unreachable_smtp_server_is_a_recorded_failure(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store))
-    deliver_alert(store, smtp_settings(settings, port), town(store), alert_id)
-    [delivery] = store.deliveries(alert_id)
+    alert = make_alert(store, town(store))
+    deliver_alert(store, smtp_settings(settings, port), town(store), alert.id)
+    [delivery] = store.deliveries(alert.id)
     assert (delivery.ok, delivery.detail) == (False, "ConnectionRefusedError")
 
 
@@ -139,9 +139,9 @@ def test_starttls_is_never_skipped_when_the_server_cannot_do_it(
 ) -> None:
     """The test server has no TLS: with STARTTLS on (the default) nothing is sent in clear."""
     subscribe(client, keys, "email", "peers@town.example.org", "peer")
-    alert_id = make_alert(store, town(store))
+    alert = make_alert(store, town(store))
     plain = smtp_settings(settings, mailbox.port).model_copy(update={"smtp_starttls": True})
-    deliver_alert(store, plain, town(store), alert_id)
+    deliver_alert(store, plain, town(store), alert.id)
     assert mailbox.messages == []
-    [delivery] = store.deliveries(alert_id)
+    [delivery] = store.deliveries(alert.id)
     assert (delivery.ok, delivery.detail) == (False, "SMTPNotSupportedError")

@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from geo_service.auth import SESSION_COOKIE, start_session
+from geo_service.storage.alert_records import StoredAlert
 from geo_service.storage.records import ProgramPublication
 from geo_service.storage.sql import SqlStore
 from tests.conftest import bearer
 from tests.geo_service.alert_helpers import make_alert
+from tests.geo_service.alerting import REF
 
 Keys = dict[str, dict[str, str]]
 FEED = "/v1/alerts/feed.atom"
@@ -28,7 +30,7 @@ HOSTILE = "</script>]]><b>&amp; ${x} `rm` <![CDATA[x]]>"
 
 
 @pytest.fixture
-def alerts(store: SqlStore, keys: Keys) -> dict[str, int]:
+def alerts(store: SqlStore, keys: Keys) -> dict[str, StoredAlert]:
     _ = keys  # programs "town" and "other" exist
     town, other = store.program_id("town"), store.program_id("other")
     assert town is not None and other is not None
@@ -58,7 +60,7 @@ def fetch(client: TestClient, headers: dict[str, str], query: str = "") -> bytes
 
 
 def test_a_peers_feed_is_valid_atom_with_sent_alerts_only_and_no_count_below_k(
-    client: TestClient, keys: Keys, alerts: dict[str, int]
+    client: TestClient, keys: Keys, alerts: dict[str, StoredAlert]
 ) -> None:
     body = fetch(client, keys["peer"])
     parsed = valid_feed(body)
@@ -72,12 +74,12 @@ def test_a_peers_feed_is_valid_atom_with_sent_alerts_only_and_no_count_below_k(
     for hidden in (b"Draft Lane", b"Dismissed Row", b"Elsewhere", b"Reports in the window"):
         assert hidden not in body
     assert "Carry naloxone." in small
-    assert parsed.entries[1].link == f"/alerts/{alerts['small']}/poster"
-    assert parsed.entries[1].id.startswith("tag:geo-service,2026:town/alerts/")
+    assert parsed.entries[1].link == f"/alerts/{alerts['small'].ref}/poster"
+    assert parsed.entries[1].id == f"tag:geo-service,2026:town/alerts/{alerts['small'].ref}"
 
 
 def test_a_managers_feed_has_the_counts_of_the_manager_view_but_no_drafts(
-    client: TestClient, keys: Keys, alerts: dict[str, int]
+    client: TestClient, keys: Keys, alerts: dict[str, StoredAlert]
 ) -> None:
     _ = alerts
     body = fetch(client, keys["manager"])
@@ -89,19 +91,21 @@ def test_a_managers_feed_has_the_counts_of_the_manager_view_but_no_drafts(
 
 
 def test_entry_ids_are_stable_across_roles_and_languages(
-    client: TestClient, keys: Keys, alerts: dict[str, int]
+    client: TestClient, keys: Keys, alerts: dict[str, StoredAlert]
 ) -> None:
-    _ = alerts
     ids = [
         [e.id for e in valid_feed(fetch(client, keys[role], query)).entries]
         for role, query in (("peer", ""), ("manager", ""), ("planner", "?lang=fr"))
     ]
     assert ids[0] == ids[1] == ids[2]
-    assert all(re.fullmatch(r"tag:geo-service,2026:town/alerts/\d+", i) for i in ids[0])
+    assert all(re.fullmatch(rf"tag:geo-service,2026:town/alerts/{REF}", i) for i in ids[0])
+    assert ids[0] == [
+        f"tag:geo-service,2026:town/alerts/{alerts[a].ref}" for a in ("large", "small")
+    ]
 
 
 def test_the_feed_speaks_french_when_asked(
-    client: TestClient, keys: Keys, alerts: dict[str, int]
+    client: TestClient, keys: Keys, alerts: dict[str, StoredAlert]
 ) -> None:
     _ = alerts
     for headers, query in (({}, "?lang=fr"), ({"Accept-Language": "fr-CA"}, "")):
@@ -114,7 +118,7 @@ def test_the_feed_speaks_french_when_asked(
 
 
 def test_the_feed_needs_a_key_or_a_session(
-    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, int]
+    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, StoredAlert]
 ) -> None:
     _ = alerts
     assert client.get(FEED).status_code == 401
@@ -128,7 +132,7 @@ def test_the_feed_needs_a_key_or_a_session(
 
 
 def test_another_programs_alerts_are_absent(
-    client: TestClient, keys: Keys, alerts: dict[str, int]
+    client: TestClient, keys: Keys, alerts: dict[str, StoredAlert]
 ) -> None:
     _ = alerts
     parsed = valid_feed(fetch(client, keys["other_manager"]))
@@ -156,7 +160,7 @@ def test_hostile_area_names_are_escaped_text(
 
 
 def test_an_unchanged_feed_answers_304(
-    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, int]
+    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, StoredAlert]
 ) -> None:
     _ = alerts
     first = client.get(FEED, headers=keys["peer"])
@@ -176,11 +180,11 @@ def test_the_feed_holds_the_newest_fifty(client: TestClient, keys: Keys, store: 
     made = [make_alert(store, town, area_name=f"Area {i}") for i in range(52)]
     parsed = valid_feed(fetch(client, keys["peer"]))
     assert len(parsed.entries) == 50
-    assert parsed.entries[0].link == f"/alerts/{made[-1]}/poster"
+    assert parsed.entries[0].link == f"/alerts/{made[-1].ref}/poster"
 
 
 def test_each_role_gets_its_own_k(
-    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, int]
+    client: TestClient, keys: Keys, store: SqlStore, alerts: dict[str, StoredAlert]
 ) -> None:
     """The steward raised the planners' k to 8: the alert with 7 releasable reports shows its
     count to peers (k 5) and not to planners."""

@@ -1,5 +1,6 @@
 """What an alert tells each audience (issue 19, part 4), tested as an insider would try it:
-a peer key that also sends reports, polls, pages through every id, and compares its answers
+a peer key that also sends reports, polls, pages from every reference it can name, and
+compares its answers
 with a planner's. Peers and planners see sent alerts only, in words, with a count only when
 it reaches their k; never the rule's name, threshold, observed or expected values."""
 
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from geo_service.services.alerts import delivery
 from geo_service.storage.sql import SqlStore
 from tests.conftest import collection, feature, problem
-from tests.geo_service.alerting import RULE, add_rule, draft, square, town_id
+from tests.geo_service.alerting import RULE, UNKNOWN_REF, add_rule, draft, square, town_id
 
 Keys = dict[str, dict[str, str]]
 K = 5  # the deployment's floor for peers and planners (publish_min_count)
@@ -30,11 +31,12 @@ def no_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(delivery, "deliver_alert", lambda *_: None)
 
 
-def sent(client: TestClient, keys: Keys, store: SqlStore, rule_id: int, **draft_args: Any) -> int:
-    alert_id = draft(store, town_id(store), rule_id, **draft_args)
-    confirmed = client.post(f"/v1/alerts/{alert_id}/confirm", headers=keys["manager"])
+def sent(client: TestClient, keys: Keys, store: SqlStore, rule_id: int, **draft_args: Any) -> str:
+    """A sent alert's reference."""
+    ref = draft(store, town_id(store), rule_id, **draft_args)
+    confirmed = client.post(f"/v1/alerts/{ref}/confirm", headers=keys["manager"])
     assert confirmed.status_code == 200, confirmed.text
-    return alert_id
+    return ref
 
 
 @pytest.fixture
@@ -101,8 +103,9 @@ def test_a_steward_raised_k_applies_to_its_own_audience_only(
     }
 
 
-def _peer_view(client: TestClient, headers: dict[str, str], ids: list[int]) -> list[bytes]:
-    """Everything a peer can ask about alerts, as bytes."""
+def _peer_view(client: TestClient, headers: dict[str, str], refs: list[str]) -> list[bytes]:
+    """Everything a peer can ask about alerts naming ``refs`` (one alert each, and a page
+    before each), as bytes."""
     answers = []
     asks: list[dict[str, Any]] = [
         {},
@@ -110,9 +113,10 @@ def _peer_view(client: TestClient, headers: dict[str, str], ids: list[int]) -> l
         {"status": "history", "limit": 1},
         {"status": "open", "limit": 200},
     ]
+    asks += [{"status": "history", "before": ref} for ref in refs]
     for params in asks:
         answers.append(client.get("/v1/alerts", params=params, headers=headers).content)
-    answers += [client.get(f"/v1/alerts/{i}", headers=headers).content for i in ids]
+    answers += [client.get(f"/v1/alerts/{ref}", headers=headers).content for ref in refs]
     return answers
 
 
@@ -121,22 +125,23 @@ def test_an_insider_who_reports_and_polls_learns_nothing_of_drafts(
 ) -> None:
     peer = keys["peer"]
     earlier = sent(client, keys, store, rule_id, day="2026-11-27", releasable=K)
-    probe = [earlier, earlier + 1, earlier + 2, 999_999]
-    before = _peer_view(client, peer, probe)
+    # The insider cannot guess a draft's reference; even given it, the answers must be those
+    # for a reference that names nothing.
+    before = _peer_view(client, peer, [earlier, UNKNOWN_REF])
     # The insider sends a burst of reports; the engine (here: by hand) drafts an alert.
     hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     burst = [feature(observed_at=hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ")) for _ in range(5)]
     reported = client.post("/v1/events", json=collection(*burst), headers=peer)
     assert reported.status_code == 201, reported.text
     drafted = draft(store, town_id(store), rule_id, day="2026-11-28", releasable=K)
-    assert drafted in probe
-    assert _peer_view(client, peer, probe) == before
+    assert _peer_view(client, peer, [earlier, drafted]) == before
     client.post(f"/v1/alerts/{drafted}/dismiss", headers=keys["manager"])
-    assert _peer_view(client, peer, probe) == before
-    # A second draft, waiting for review: its id answers as one that never existed.
+    assert _peer_view(client, peer, [earlier, drafted]) == before
+    # A second draft, waiting for review: its reference answers as one that never existed.
     waiting = draft(store, town_id(store), rule_id, day="2026-11-29", releasable=K)
-    assert _peer_view(client, peer, probe) == before
-    missing = client.get("/v1/alerts/999999", headers=peer)
+    assert _peer_view(client, peer, [earlier, waiting]) == before
+    assert _peer_view(client, peer, [earlier, UNKNOWN_REF]) == before
+    missing = client.get(f"/v1/alerts/{UNKNOWN_REF}", headers=peer)
     for hidden in (drafted, waiting):
         answer = client.get(f"/v1/alerts/{hidden}", headers=peer)
         assert (answer.status_code, answer.content) == (missing.status_code, missing.content)
@@ -151,18 +156,22 @@ def test_sweeping_the_pages_shows_nothing_more(
     client: TestClient, keys: Keys, store: SqlStore, rule_id: int
 ) -> None:
     shown = {sent(client, keys, store, rule_id, day=f"2026-11-{d}") for d in (20, 22)}
-    hidden = {draft(store, town_id(store), rule_id, day=f"2026-11-{d}") for d in (21, 23, 24)}
-    client.post(f"/v1/alerts/{min(hidden)}/dismiss", headers=keys["manager"])
-    top = max(shown | hidden) + 2
+    hidden = [draft(store, town_id(store), rule_id, day=f"2026-11-{d}") for d in (21, 23, 24)]
+    client.post(f"/v1/alerts/{hidden[0]}/dismiss", headers=keys["manager"])
     for role in ("peer", "planner"):
-        seen: set[int] = set()
+        seen: set[str] = set()
         for status in ("open", "history"):
             for limit in (1, 2, 3, 200):
-                for before in [None, *range(1, top)]:
+                # Every reference the insider could learn, and more: the drafts' too.
+                for before in [None, UNKNOWN_REF, *sorted(shown), *hidden]:
                     params: dict[str, Any] = {"status": status, "limit": limit}
                     if before is not None:
                         params["before"] = before
-                    page = client.get("/v1/alerts", params=params, headers=keys[role]).json()
+                    answer = client.get("/v1/alerts", params=params, headers=keys[role])
+                    if before in (UNKNOWN_REF, *hidden):
+                        problem(answer, 400)
+                        continue
+                    page = answer.json()
                     seen |= {a["id"] for a in page["alerts"]}
                     assert page["next_before"] in (None, *shown)
         assert seen == shown, role
@@ -177,7 +186,7 @@ def test_another_programs_alert_answers_like_a_missing_one(
 
     outsider = bearer(create_key(store, program="other", role=Role.PEER)[1])
     foreign = client.get(f"/v1/alerts/{alert_id}", headers=outsider)
-    missing = client.get("/v1/alerts/999999", headers=outsider)
+    missing = client.get(f"/v1/alerts/{UNKNOWN_REF}", headers=outsider)
     assert (foreign.status_code, foreign.content) == (missing.status_code, missing.content)
     assert client.get("/v1/alerts", params={"status": "history"},
                       headers=outsider).json()["alerts"] == []  # fmt: skip

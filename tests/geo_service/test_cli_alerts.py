@@ -4,6 +4,7 @@ poster's phone number from the command line, with the same checks as the API."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from geo_service.deployment import Deployment
 from geo_service.services.alerts import delivery
 from geo_service.settings import get_settings
 from geo_service.storage.sql import SqlStore, open_store
-from tests.geo_service.alerting import draft, square
+from tests.geo_service.alerting import REF, UNKNOWN_REF, draft, square, stored
 
 runner = CliRunner()
 
@@ -121,24 +122,29 @@ def test_drafts_are_listed_confirmed_once_and_dismissed(monkeypatch: pytest.Monk
     )
     first = draft(store, program_id, rule["id"], day="2026-11-29")
     second = draft(store, program_id, rule["id"], day="2026-11-30")
+    first_id = stored(store, program_id, first).id
     store.close()
     listed = run("list", "--program", "town").stdout.splitlines()
     assert [line.split("\t")[:2] for line in listed] == [
-        [str(second), "drafted"], [str(first), "drafted"],
+        [second, "drafted"], [first, "drafted"],
     ]  # fmt: skip
+    assert all(re.fullmatch(REF, line.split("\t")[0]) for line in listed)
+    # The store's id names no alert here either: only the reference the list shows does.
+    by_id = run("confirm", str(first_id), "--program", "town")
+    assert by_id.exit_code == 2 and "no alert" in by_id.output
     assert "4 seen (expected 1.5)" in listed[0] and "rule 1: 3 in 24h" in listed[0]
     confirmed = run("confirm", str(first), "--program", "town")
     assert (confirmed.exit_code, confirmed.stdout) == (0, f"Alert {first} sent.\n")
-    assert delivered == [(program_id, first)]
+    assert delivered == [(program_id, first_id)]
     again = run("confirm", str(first), "--program", "town")
     assert again.exit_code == 2 and "already confirmed or dismissed" in again.output
     assert run("dismiss", str(second), "--program", "town").stdout == f"Alert {second} dismissed.\n"
     assert run("confirm", str(second), "--program", "town").exit_code == 2
-    assert run("confirm", "999", "--program", "town").exit_code == 2
-    assert delivered == [(program_id, first)]
+    assert run("confirm", UNKNOWN_REF, "--program", "town").exit_code == 2
+    assert delivered == [(program_id, first_id)]
     history = run("list", "--program", "town", "--all").stdout.splitlines()
     assert [line.split("\t")[:2] for line in history] == [
-        [str(second), "dismissed"], [str(first), "sent"], [str(old), "drafted"],
+        [second, "dismissed"], [first, "sent"], [old, "drafted"],
     ]  # fmt: skip
     store = _store()
     actions = [r.action for r in store.audit_rows(program_id, after_id=0, limit=100)]
