@@ -5,6 +5,7 @@ drafted once per rule, area and day, and a draft is decided once."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from geo_service.storage.records import BatchRecord, EventRows
 from geo_service.storage.schema import metadata
 from geo_service.storage.sql import SqlStore, open_store
 from tests.conftest import fresh_postgres_database
+from tests.geo_service.alerting import REF
 
 ALERT_TABLES = {
     "daily_counts",
@@ -146,5 +148,12 @@ def test_an_alert_is_drafted_once_and_decided_once(store: SqlStore) -> None:
     assert store.alert(other, first) is None
     assert store.set_poster_public(other, first, True) is False
     assert store.set_poster_public(program_id, first, True) is True
+    # Its reference finds it in its own program only; its id, as text, finds nothing.
+    ref = sent.ref
+    assert re.fullmatch(REF, ref)
+    by_ref = store.alert_by_ref(program_id, ref)
+    assert by_ref is not None and (by_ref.id, by_ref.poster_public) == (first, True)
+    assert store.alert_by_ref(other, ref) is None
+    assert store.alert_by_ref(program_id, str(first)) is None
     store.delete_program_data(program_id)
     assert store.list_alerts(program_id) == []
