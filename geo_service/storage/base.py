@@ -46,6 +46,7 @@ from geo_service.storage.records import (
     StoredRelease,
     StoredSite,
 )
+from geo_service.storage.window_records import WindowReports
 
 
 class DatabaseStore(Protocol):
@@ -235,6 +236,15 @@ class AlertStore(Protocol):
     def set_alert_phone(self, program_id: int, phone: str | None) -> None: ...
 
 
+class AlertWindowStore(Protocol):
+    """The reports of an alert rule's short window, with their reporters."""
+
+    def window_reports(
+        self, program_id: int, kind: str, *, start: int, end: int
+    ) -> WindowReports: ...
+    def program_name(self, program_id: int) -> str | None: ...
+
+
 class Store(
     DatabaseStore,
     ProgramStore,
@@ -248,6 +258,7 @@ class Store(
     LayerStore,
     NetworkStore,
     AlertStore,
+    AlertWindowStore,
     Protocol,
 ):
     """Everything the routes and CLI need from a database."""
