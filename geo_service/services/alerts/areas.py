@@ -231,9 +231,9 @@ def area_words(
     centre = deployment.service_area_m.centroid
     dx = deployment.grid.origin_x_m + (ix + 0.5) * size - centre.x
     dy = deployment.grid.origin_y_m + (iy + 0.5) * size - centre.y
-    distance = round(math.hypot(dx, dy) / 1000.0)
-    if distance == 0:
+    if abs(dx) <= size / 2 and abs(dy) <= size / 2:  # the square holding the centre
         return words(NEAR_CENTRE).format(program=program)
+    distance = max(round(math.hypot(dx, dy) / 1000.0), 1)
     direction = words(DIRECTIONS[round(math.degrees(math.atan2(dx, dy)) / 45.0) % 8])
     if size <= COARSE_MIN_M:
         return words(SQUARE_KM).format(distance=distance, direction=direction, program=program)
