@@ -101,3 +101,21 @@ def test_names_and_the_whole_area_in_words(town: Town) -> None:
     assert area_words(town.deployment, "area:9", names=names, program="t", language="en") == (
         "an area the program named"
     )
+
+
+def test_two_databases_with_a_program_1_keep_their_own_areas(tmp_path: Path) -> None:
+    import json
+
+    from geo_service.services.alerts.areas import areas_for
+
+    found = []
+    for n, east in ((1, 0.0), (2, 1200.0)):
+        with alert_town(tmp_path / str(n)) as town:
+            geometry = json.dumps(square_around(town.deployment, east, 0, 400))
+            town.store.add_alert_area(town.program_id, f"area {n}", geometry, 0)
+            (named,) = areas_for(town.store, town.deployment, town.program_id).named
+            found.append(
+                (town.program_id, named.key, named.name, round(named.polygon_m.centroid.x))
+            )
+    assert found[0][:2] == found[1][:2] == (1, "area:1")
+    assert found[0][2:] != found[1][2:]

@@ -156,15 +156,16 @@ def project(deployment: Deployment, geometry: BaseGeometry) -> BaseGeometry:
     return projected
 
 
-# Projected polygons per program, kept while its geography and named areas stay the same.
-_CACHE: dict[tuple[int, str, tuple[int, ...]], AlertAreas] = {}
+# Projected polygons, kept while a program's geography and named areas stay the same. Keyed
+# by content, not ids alone: two databases in one process may both have a program 1.
+_CACHE: dict[tuple[str, tuple[tuple[int, str, str], ...]], AlertAreas] = {}
 _CACHE_SIZE = 64
 
 
 def areas_for(store: Store, deployment: Deployment, program_id: int) -> AlertAreas:
     """The program's alert areas (polygons projected once per geography and area list)."""
     stored = store.alert_areas(program_id)
-    key = (program_id, deployment.geography.stamp, tuple(area.id for area in stored))
+    key = (deployment.geography.stamp, tuple((a.id, a.name, a.geometry) for a in stored))
     cached = _CACHE.get(key)
     if cached is not None:
         return cached

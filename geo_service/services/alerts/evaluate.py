@@ -56,7 +56,8 @@ class _Run:
     program_id: int
     now: int
     areas: AlertAreas
-    windows: dict[tuple[str, int], WindowReports] = dataclasses.field(default_factory=dict)
+    longest_s: int  # the longest rolling window of any rule
+    windows: dict[str, WindowReports] = dataclasses.field(default_factory=dict)
 
     @property
     def today(self) -> str:
@@ -69,12 +70,17 @@ class _Run:
         )
         return int(midnight.timestamp())
 
-    def reports(self, kind: str, start: int) -> WindowReports:
-        if (kind, start) not in self.windows:
-            self.windows[kind, start] = self.store.window_reports(
-                self.program_id, kind, start=start, end=self.now
+    def reports(self, kind: str) -> WindowReports:
+        """The kind's reports from the earliest window any rule looks at (the rolling 24
+        hours or today's start) to now: one read, each rule filters its own window."""
+        if kind not in self.windows:
+            self.windows[kind] = self.store.window_reports(
+                self.program_id,
+                kind,
+                start=min(self.now - self.longest_s, self.day_start),
+                end=self.now,
             )
-        return self.windows[kind, start]
+        return self.windows[kind]
 
     def matrix(self, kind: str, rules: list[AlertRule]) -> DailyMatrix:
         days = max(history_days(rule) for rule in rules)
@@ -90,8 +96,7 @@ def find(run: _Run, rules: list[AlertRule]) -> list[Finding]:
         mine = [rule for rule in rules if rule.kind == kind]
         fixed = [rule for rule in mine if rule.method in FIXED_METHODS]
         if fixed:
-            widest = max(rule.window_hours for rule in fixed)
-            reports = run.reports(kind, run.now - widest * 3600)
+            reports = run.reports(kind)
             for rule in fixed:
                 found += fixed_findings(rule, reports, run.areas, now=run.now)
         daily = [rule for rule in mine if rule.method in DAILY_METHODS]
@@ -107,10 +112,9 @@ def find(run: _Run, rules: list[AlertRule]) -> list[Finding]:
 def _window_reports(run: _Run, finding: Finding) -> WindowReports:
     """The reports an alert's releasable count is taken from: its rolling window, or for a
     daily rule the buckets that started today (the day's count)."""
+    reports = run.reports(finding.rule.kind)
     if finding.rule.method in FIXED_METHODS:
-        widest = finding.window_end - finding.window_start
-        return run.reports(finding.rule.kind, run.now - widest)
-    reports = run.reports(finding.rule.kind, run.day_start)
+        return reports
     today = reports.bucket_start >= run.day_start
     return WindowReports(*(getattr(reports, f.name)[today] for f in dataclasses.fields(reports)))
 
@@ -130,8 +134,14 @@ def evaluate_rules(
     rules = store.alert_rules(program_id)
     if not rules:
         return []
-    run = _Run(store, deployment, program_id, now, areas_for(store, deployment, program_id))
+    longest = max(rule.window_hours for rule in rules) * 3600
+    run = _Run(
+        store, deployment, program_id, now, areas_for(store, deployment, program_id), longest
+    )
     findings = find(run, rules)
+    if findings:  # one read instead of a refused write per alert already drafted today
+        done = store.drafted_on(program_id, run.today)
+        findings = [f for f in findings if (f.rule.id, f.area) not in done]
     if not findings:
         return []
     choice = store.publication(program_id)

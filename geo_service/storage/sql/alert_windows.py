@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import sqlalchemy as sa
 
-from geo_service.storage.schema import batches, events, programs
+from geo_service.storage.schema import alerts, batches, events, programs
 from geo_service.storage.sql.engine import SqlBase, compiled
 from geo_service.storage.window_records import WindowReports
 
@@ -51,3 +51,11 @@ class AlertWindowSql(SqlBase):
         with self.engine.connect() as conn:
             name = conn.execute(query).scalar()
         return None if name is None else str(name)
+
+    def drafted_on(self, program_id: int, day: str) -> set[tuple[int, str]]:
+        """The (rule, area) pairs that already have an alert on a local day, so evaluation
+        skips them without a write each."""
+        c = alerts.c
+        query = sa.select(c.rule_id, c.area).where(c.program_id == program_id, c.day == day)
+        with self.engine.connect() as conn:
+            return {(int(rule), str(area)) for rule, area in conn.execute(query)}
