@@ -275,6 +275,7 @@ def test_a_burst_posted_to_the_api_drafts_an_alert(
     _http_rule(store, store.program_id("town"))  # type: ignore[attr-defined]
     response = client.post("/v1/events", json=_overdoses_now(3), headers=keys["manager"])
     assert response.status_code in (200, 201), response.text
+    evaluate.settled()  # evaluated in the background: the answer never waits for it
     alerts = store.list_alerts(store.program_id("town"))  # type: ignore[attr-defined]
     assert [(a.area, a.observed, a.status) for a in alerts] == [(PROGRAM_AREA, 3, "drafted")]
 
@@ -294,6 +295,7 @@ def test_an_error_in_evaluation_leaves_the_batch_stored(
     _http_rule(store, program_id)
     response = client.post("/v1/events", json=_overdoses_now(3), headers=keys["manager"])
     assert response.status_code in (200, 201), response.text
+    evaluate.settled()
     assert response.json()["accepted"] == 3
     assert store.count_rows(program_id)["events"] == 3  # type: ignore[attr-defined]
     assert store.list_alerts(program_id) == []  # type: ignore[attr-defined]

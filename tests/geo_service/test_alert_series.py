@@ -259,3 +259,53 @@ def test_no_event_lands_on_a_day_it_did_not_start(town: Town) -> None:
     assert [(d.day, d.events) for d in days] == [(f"2026-05-{31:02d}", 1)] + [
         (f"2026-06-{d:02d}", 1) for d in range(1, 7)
     ]
+
+
+# -- every ingest path --------------------------------------------------------------------------
+
+
+def test_events_phone_reports_and_cleanups_all_add_to_the_series(
+    app: object, client: object, store: object, keys: dict[str, dict[str, str]]
+) -> None:
+    import datetime as dt
+    import uuid
+
+    from fastapi.testclient import TestClient
+
+    from geo_service.ingest.privacy import blur_locations
+    from geo_service.storage.sql import SqlStore
+    from tests.conftest import TOWN, collection, feature
+
+    assert isinstance(client, TestClient) and isinstance(store, SqlStore)
+    deployment = app.state.deployment  # type: ignore[attr-defined]
+    program_id = store.program_id("town") or 0
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=90)
+    events = collection(feature(kind="overdose", observed_at=at.isoformat(), naloxone_doses=1))
+    assert client.post("/v1/events", json=events, headers=keys["manager"]).status_code == 201
+    m, ix, iy = blur_locations([TOWN[0]], [TOWN[1]], ["overdose"], deployment)
+    hour = at.astimezone(deployment.tz).replace(minute=0, second=0, microsecond=0)
+    phone = {
+        "type": "overdose_helped",
+        "cell": f"{m[0]}:{ix[0]}:{iy[0]}",
+        "bucket": hour.isoformat(timespec="minutes"),
+        "naloxone_doses": 2,
+        "outcome": "hospital",
+    }
+    sent = client.post(
+        "/v1/reports", json=phone, headers={**keys["peer"], "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert sent.status_code in (200, 201), sent.text
+    c, cx, cy = blur_locations([TOWN[0]], [TOWN[1]], ["cleanup"], deployment)
+    log = {"stops": [{"stop": f"{c[0]}:{cx[0]}:{cy[0]}", "needles": 7}]}
+    logged = client.post("/v1/cleanups", json=log, headers=keys["peer"])
+    assert logged.status_code == 201, logged.text
+
+    def whole(kind: str) -> list[tuple[int, int, int]]:
+        rows = store.daily_series(program_id, kind, first_day="2000-01-01", areas=[PROGRAM_AREA])
+        return [(r.events, r.amount, r.naloxone) for r in rows]
+
+    stored = {e.kind: e for e in store.all_events(program_id)}
+    assert set(stored) == {"overdose", "cleanup"}
+    assert sum(e for e, _, _ in whole("overdose")) == 2
+    assert sum(n for _, _, n in whole("overdose")) == 3
+    assert whole("cleanup") == [(1, 7, 0)]

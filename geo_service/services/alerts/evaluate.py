@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -214,44 +214,53 @@ def check_alerts(
 
 # -- the ingest hook ---------------------------------------------------------------------------
 
-# One worker: deliveries leave in order, and a slow webhook never holds up a request.
-_DELIVERIES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-delivery")
+# One worker for evaluations after ingest and the deliveries they cause: they run in order,
+# a slow webhook never holds up a request, and how long a sender waits for its answer never
+# depends on what the rules found (a draft is a write; its time must not tell a peer).
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
 
 
-def _in_background(store: Store, settings: Settings, program_id: int) -> Deliver:
-    def deliver(alert_id: int) -> None:
-        _DELIVERIES.submit(deliver_alert, store, settings, program_id, alert_id)
-
-    return deliver
-
-
-def deliveries_done() -> None:
-    """Wait for the deliveries handed to the background so far (tests, shutdown)."""
-    _DELIVERIES.submit(lambda: None).result()
+def settled() -> None:
+    """Wait for the evaluations and deliveries handed to the background so far (tests, a
+    command that exits)."""
+    _BACKGROUND.submit(lambda: None).result()
 
 
 def after_batch(
     store: Store, deployment: Deployment, program_id: int, kinds: Iterable[str]
-) -> list[StoredAlert]:
-    """Evaluate the program's rules after a batch of ``kinds`` committed, if any active rule
-    watches one of them. Never raises: the batch is stored whatever happens here."""
+) -> Future[list[StoredAlert]] | None:
+    """After a batch of ``kinds`` committed: if an active rule watches one of them, evaluate
+    the program's rules in the background. Never raises; the batch stands whatever happens."""
     try:
         touched = set(kinds)
         if not any(rule.kind in touched for rule in store.alert_rules(program_id)):
-            return []
-        settings = deployment.settings
+            return None
+    except Exception as exc:  # the stored batch must stand
+        _log_failure(program_id, exc)
+        return None
+    return _BACKGROUND.submit(_evaluate_quietly, store, deployment, program_id, int(time.time()))
+
+
+def _evaluate_quietly(
+    store: Store, deployment: Deployment, program_id: int, now: int
+) -> list[StoredAlert]:
+    settings = deployment.settings
+
+    def deliver(alert_id: int) -> None:
+        _BACKGROUND.submit(deliver_alert, store, settings, program_id, alert_id)
+
+    try:
         return evaluate_rules(
-            store,
-            deployment,
-            program_id,
-            now=int(time.time()),
-            settings=settings,
-            deliver=_in_background(store, settings, program_id),
+            store, deployment, program_id, now=now, settings=settings, deliver=deliver
         )
-    except Exception as exc:
-        logger.error(
-            "alert rules of program %d were not evaluated after a batch: %s",
-            program_id,
-            type(exc).__name__,
-        )
+    except Exception as exc:  # logged by its type only: no values, no coordinates
+        _log_failure(program_id, exc)
         return []
+
+
+def _log_failure(program_id: int, exc: Exception) -> None:
+    logger.error(
+        "alert rules of program %d were not evaluated after a batch: %s",
+        program_id,
+        type(exc).__name__,
+    )
