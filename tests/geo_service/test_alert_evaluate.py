@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from analysis.ears import HISTORY_DAYS, detect_ears
+from analysis.ears import HISTORY_DAYS, Method, detect_ears
 from analysis.ewma import detect_ewma, ewma_history_days
 from geo_service.auth import Role, create_key
 from geo_service.services.alerts import evaluate
@@ -39,6 +39,9 @@ from tests.geo_service.alert_fixtures import (
 def town(tmp_path: Path) -> Iterator[Town]:
     with alert_town(tmp_path) as opened:
         yield opened
+
+
+EARS: dict[str, Method] = {"ears_c1": "C1", "ears_c2": "C2", "ears_c3": "C3"}
 
 
 def run(town: Town, now: int = NOW) -> list[StoredAlert]:
@@ -133,6 +136,35 @@ def test_ears_c2_equals_analysis_on_the_same_series(town: Town) -> None:
     day_start = NOW - 12 * HOUR  # local midnight
     assert (alert.window_start, alert.window_end) == (day_start, NOW)
     assert len(series) == HISTORY_DAYS["C2"]
+
+
+@pytest.mark.parametrize("method", ["ears_c1", "ears_c2", "ears_c3"])
+@pytest.mark.parametrize(
+    ("series", "options"),
+    [
+        ([1, 0, 2, 1, 0, 1, 2, 0, 1, 0, 1, 6], {}),
+        ([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1], {}),  # C3 = 3: the three-day sum of C2 - 1
+        ([3, 1, 2, 1, 3, 2, 1, 2, 3, 2, 1, 4], {"threshold": 1.5, "min_sigma": 1.0}),
+        ([3, 1, 2, 1, 3, 2, 1, 2, 3, 2, 1, 4], {"threshold": "high", "min_sigma": -1}),
+    ],
+)
+def test_each_ears_method_drafts_what_analysis_says(
+    town: Town, method: str, series: list[int], options: dict[str, object]
+) -> None:
+    daily_rows(town, series, cell(town.deployment, "overdose"))
+    add_rule(town, method, threshold=1, areas="program", options=options)
+    alerts = run(town)
+    usable = {k: v for k, v in options.items() if isinstance(v, float)}  # bad ones: defaults
+    expected = detect_ears(
+        np.array([series], dtype=float),
+        method=EARS[method],
+        min_sigma=usable.get("min_sigma", 0.5),
+        threshold=usable.get("threshold"),
+    )
+    assert len(alerts) == int(expected.alarm[0, -1])
+    if alerts:
+        assert alerts[0].statistic == pytest.approx(float(expected.statistic[0, -1]))
+        assert alerts[0].observed == series[-1]
 
 
 @pytest.mark.parametrize(

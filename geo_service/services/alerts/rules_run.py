@@ -49,6 +49,14 @@ def options(rule: AlertRule) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def positive(chosen: dict[str, Any], name: str) -> float | None:
+    """An option that must be a positive number; anything else means the default."""
+    value = chosen.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    return float(value)
+
+
 def in_scope(rule: AlertRule, keys: list[str], named: frozenset[str]) -> npt.NDArray[np.bool_]:
     """Which area keys a rule watches: the program, its coarse cells, its named areas, all."""
     program = np.array([k == PROGRAM_AREA for k in keys], dtype=bool)
@@ -131,8 +139,8 @@ def daily_findings(
         result = detect_ears(
             counts,
             method=EARS_METHODS[rule.method],
-            min_sigma=float(chosen.get("min_sigma", 0.5)),
-            threshold=None if chosen.get("threshold") is None else float(chosen["threshold"]),
+            min_sigma=positive(chosen, "min_sigma") or 0.5,
+            threshold=positive(chosen, "threshold"),
         )
         alarm = result.alarm[:, -1]
         level = np.where(alarm, _ALARM_LEVEL, 0)
