@@ -119,3 +119,28 @@ def test_two_databases_with_a_program_1_keep_their_own_areas(tmp_path: Path) -> 
             )
     assert found[0][:2] == found[1][:2] == (1, "area:1")
     assert found[0][2:] != found[1][2:]
+
+
+def test_adding_and_deleting_a_named_area_rebuilds_its_series(town: Town) -> None:
+    from geo_service.services.alerts.named import add_named_area, delete_named_area
+    from tests.geo_service.alert_fixtures import NOW, rows, store_rows
+
+    where = cell(town.deployment, "overdose", 100, 100)
+    store_rows(town, rows("overdose", [NOW - 6 * 3600] * 2, where))  # before the area existed
+    geometry = square_around(town.deployment, 100, 100, 400)
+    area_id = add_named_area(
+        town.store, town.deployment, town.program_id, " Lakeview ", geometry, now=NOW
+    )
+    key = f"area:{area_id}"
+
+    def series() -> list[tuple[str, int]]:
+        days = town.store.daily_series(town.program_id, "overdose", first_day="2000-01-01")
+        return [(d.day, d.events) for d in days if d.area == key]
+
+    assert series() == [("2026-06-15", 2)]
+    assert [a.name for a in town.store.alert_areas(town.program_id)] == ["Lakeview"]
+    assert delete_named_area(town.store, town.deployment, town.program_id, area_id, now=NOW)
+    assert series() == []
+    assert not delete_named_area(town.store, town.deployment, town.program_id, area_id, now=NOW)
+    with pytest.raises(InvalidParameter, match="name of 1 to 80"):
+        add_named_area(town.store, town.deployment, town.program_id, " ", geometry, now=NOW)
