@@ -182,7 +182,9 @@ def import_events(
         _noting(upload, lambda record: store.store_event_stream(record, chunks, tally)),
     )
     if not replayed:  # after the commit: an alert never holds up or undoes the batch
-        after_batch(store, deployment, sender.program_id, {k for c in chunks for k in c.kind})
+        after_batch(
+            store, deployment, sender.program_id, set().union(*(set(c.kind) for c in chunks))
+        )
     return Imported(answer, replayed)
 
 

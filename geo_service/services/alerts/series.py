@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo_service.deployment import Deployment
-from geo_service.services.alerts.areas import AlertAreas, areas_for
+from geo_service.services.alerts.areas import AlertAreas, areas_for, group_rows
 from geo_service.storage import EventQuery, EventRows, IntArray, Store, StoredEvent
 from geo_service.storage.alert_records import DailyTally
 
@@ -53,20 +53,19 @@ def tally_rows(rows: EventRows, areas: AlertAreas, timezone: str) -> DailyTally:
     if not len(rows):
         empty = np.zeros(0, dtype=np.int64)
         return DailyTally([], [], [], empty, empty.copy(), empty.copy())
-    kinds, kind_code = np.unique(np.asarray(rows.kind, dtype=object), return_inverse=True)
-    days, day_code = np.unique(local_day_numbers(rows.bucket_start, timezone), return_inverse=True)
+    kind_code, kind_first = group_rows(pd.factorize(np.asarray(rows.kind, dtype=object))[0])
+    day_numbers = local_day_numbers(rows.bucket_start, timezone)
+    day_code, day_first = group_rows(day_numbers)
     inside = areas.membership(
         np.asarray(rows.cell_m, dtype=np.int64),
         np.asarray(rows.cell_ix, dtype=np.int64),
         np.asarray(rows.cell_iy, dtype=np.int64),
     )
-    n_keys, n_days = len(inside.keys), len(days)
-    # One integer per (kind, area, day), so numpy groups the pairs without Python loops.
-    group = (kind_code.reshape(-1)[inside.row] * n_keys + inside.code) * n_days + day_code.reshape(
-        -1
-    )[inside.row]
-    groups, slot = np.unique(group, return_inverse=True)
-    slot = slot.reshape(-1)
+    n_keys, n_days = len(inside.keys), len(day_first)
+    # One integer per (kind, area, day), so the pairs group without Python loops.
+    group = (kind_code[inside.row] * n_keys + inside.code) * n_days + day_code[inside.row]
+    slot, group_first = group_rows(group)
+    groups = group[group_first]
 
     def total(values: IntArray) -> IntArray:
         summed = np.bincount(slot, weights=values[inside.row], minlength=len(groups))
@@ -74,9 +73,10 @@ def tally_rows(rows: EventRows, areas: AlertAreas, timezone: str) -> DailyTally:
 
     kind_of, rest = np.divmod(groups, n_keys * n_days)
     key_of, day_of = np.divmod(rest, n_days)
-    day_texts = [day_text(int(d)) for d in days.tolist()]
+    day_texts = [day_text(d) for d in day_numbers[day_first].tolist()]
+    kinds = [rows.kind[i] for i in kind_first.tolist()]
     return DailyTally(
-        kind=[str(kinds[k]) for k in kind_of.tolist()],
+        kind=[kinds[k] for k in kind_of.tolist()],
         area=[inside.keys[k] for k in key_of.tolist()],
         day=[day_texts[d] for d in day_of.tolist()],
         events=total(np.ones(len(rows), dtype=np.int64)),
