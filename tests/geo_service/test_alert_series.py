@@ -309,3 +309,30 @@ def test_events_phone_reports_and_cleanups_all_add_to_the_series(
     assert sum(e for e, _, _ in whole("overdose")) == 2
     assert sum(n for _, _, n in whole("overdose")) == 3
     assert whole("cleanup") == [(1, 7, 0)]
+
+
+def test_a_batch_of_many_chunks_is_tallied_once_with_the_same_sums(town: Town) -> None:
+    from geo_service.services.alerts.series import program_tally, whole_batch_tally
+    from tests.conftest import batch_record
+
+    where = cell(town.deployment, "overdose")
+    chunks = [rows("overdose", [NOW - d * DAY] * (d + 1), where) for d in range(4)]
+    tally = program_tally(town.store, town.deployment, town.program_id)
+    calls: list[int] = []
+
+    def counted(chunk: object) -> object:
+        calls.append(1)
+        return tally(chunk)  # type: ignore[arg-type]
+
+    once = whole_batch_tally(counted, chunks)  # type: ignore[arg-type]
+    town.store.store_event_stream(batch_record("events", town.program_id), chunks, once)
+    assert len(calls) == 1  # the whole batch at once, not a tally per chunk
+    days = town.store.daily_series(
+        town.program_id, "overdose", first_day="2000-01-01", areas=[PROGRAM_AREA]
+    )
+    assert [(d.day, d.events) for d in days] == [
+        ("2026-06-12", 4),
+        ("2026-06-13", 3),
+        ("2026-06-14", 2),
+        ("2026-06-15", 1),
+    ]

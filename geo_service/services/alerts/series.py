@@ -48,11 +48,15 @@ def _naloxone(doses: list[int | None]) -> IntArray:
     return np.array([d or 0 for d in doses], dtype=np.int64)
 
 
+def empty_tally() -> DailyTally:
+    nothing = np.zeros(0, dtype=np.int64)
+    return DailyTally([], [], [], nothing, nothing.copy(), nothing.copy())
+
+
 def tally_rows(rows: EventRows, areas: AlertAreas, timezone: str) -> DailyTally:
     """The rows' additions to the series, summed per (kind, area, local day)."""
     if not len(rows):
-        empty = np.zeros(0, dtype=np.int64)
-        return DailyTally([], [], [], empty, empty.copy(), empty.copy())
+        return empty_tally()
     kind_code, kind_first = group_rows(pd.factorize(np.asarray(rows.kind, dtype=object))[0])
     day_numbers = local_day_numbers(rows.bucket_start, timezone)
     day_code, day_first = group_rows(day_numbers)
@@ -98,6 +102,49 @@ def series_tally(deployment: Deployment, areas: AlertAreas) -> Tally:
 def program_tally(store: Store, deployment: Deployment, program_id: int) -> Tally:
     """The tally for a program's own areas (read once per batch, projected once per area)."""
     return series_tally(deployment, areas_for(store, deployment, program_id))
+
+
+def whole_batch_tally(tally: Tally, chunks: list[EventRows]) -> Tally:
+    """For a batch already in memory: the whole batch's tally, handed to the store with its
+    first chunk and nothing with the others. The store adds every chunk's tally in the
+    batch's one transaction, so the sums are the same, with one upsert per (kind, area, day)
+    instead of one per chunk and day (a 1,000,000-row file: ten times fewer)."""
+    if len(chunks) < 2:
+        return tally
+    whole = tally(_concatenated(chunks))
+    handed = False
+
+    def once(_: EventRows) -> DailyTally:
+        nonlocal handed
+        if handed:
+            return empty_tally()
+        handed = True
+        return whole
+
+    return once
+
+
+def _concatenated(chunks: list[EventRows]) -> EventRows:
+    """The columns the series reads, of all chunks at once."""
+
+    def joined(name: str) -> IntArray:
+        parts = [np.asarray(getattr(c, name), dtype=np.int64) for c in chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    n = sum(len(c) for c in chunks)
+    return EventRows(
+        kind=[k for c in chunks for k in c.kind],
+        cell_m=joined("cell_m"),
+        cell_ix=joined("cell_ix"),
+        cell_iy=joined("cell_iy"),
+        bucket_start=joined("bucket_start"),
+        bucket_hours=joined("bucket_hours"),
+        count=joined("count"),
+        source=[None] * n,
+        fatal=[None] * n,
+        naloxone_doses=[d for c in chunks for d in c.naloxone_doses],
+        place_type=[None] * n,
+    )
 
 
 def merge_tallies(parts: list[DailyTally]) -> DailyTally:
