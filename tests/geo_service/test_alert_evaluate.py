@@ -275,6 +275,23 @@ def test_auto_send_with_enough_reporters_sends_and_delivers(
     assert "alert.auto_send" in audit
 
 
+@pytest.mark.parametrize(("drop", "status", "left"), [(None, "sent", 6), (2, "drafted", 0)])
+def test_an_insider_with_two_keys_needs_the_stewards_two_key_rule(
+    town: Town, monkeypatch: pytest.MonkeyPatch, drop: int | None, status: str, left: int
+) -> None:
+    from geo_service.storage import ProgramPublication
+
+    monkeypatch.setattr(evaluate, "deliver_alert", lambda *_: None)
+    town.store.set_publication(town.program_id, ProgramPublication(drop_top_keys=drop))
+    add_rule(town, "count", threshold=3, areas="program", auto_send=True)
+    where = cell(town.deployment, "overdose")
+    for _ in range(2):  # one person, two peer keys, six reports each
+        store_rows(town, rows("overdose", [NOW - 6 * HOUR] * 6, where), key_id=_peer(town))
+    (alert,) = run(town)
+    # The default drops the largest key (as releases do); a steward may drop the two largest.
+    assert (alert.status, alert.releasable) == (status, left)
+
+
 def test_auto_send_below_k_stays_a_draft(town: Town, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(evaluate, "deliver_alert", lambda *_: pytest.fail("delivered"))
     add_rule(town, "count", threshold=3, areas="program", auto_send=True)

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.services.alerts.areas import AlertAreas, area_words, areas_for
@@ -44,7 +42,6 @@ from geo_service.storage.window_records import WindowReports
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[int], None]
-_NO_REPORTS = WindowReports(*(np.zeros(0, dtype=np.int64) for _ in range(8)))
 
 
 @dataclasses.dataclass
@@ -130,7 +127,7 @@ def evaluate_rules(
 ) -> list[StoredAlert]:
     """Evaluate the program's active rules at ``now`` (UTC epoch seconds) and draft what they
     find; returns the new alerts. ``deliver`` pushes an auto-sent alert (default: at once,
-    through ``deliver_alert``; ingest hands it to a background thread)."""
+    through ``deliver_alert``; after ingest, the background worker queues it)."""
     rules = store.alert_rules(program_id)
     if not rules:
         return []
