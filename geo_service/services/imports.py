@@ -35,6 +35,8 @@ from geo_service.ingest.layers import (
 from geo_service.ingest.osm import osm_layers
 from geo_service.ingest.sites import SITE_CSV_COLUMNS, read_sites
 from geo_service.ingest.tabular import ColumnMap, Rejection, Upload
+from geo_service.services.alerts.evaluate import after_batch
+from geo_service.services.alerts.series import program_tally, whole_batch_tally
 from geo_service.services.releases import grace_days, hold_back_late
 from geo_service.storage import BatchRecord, EventRows, Store
 
@@ -172,12 +174,17 @@ def import_events(
     checked = Checked(
         "events", _events_fingerprint(batches), sum(len(c) for c in chunks), rejected, held_back
     )
+    tally = whole_batch_tally(program_tally(store, deployment, sender.program_id), chunks)
     answer, replayed = run_batch(
         store,
         sender,
         checked,
-        _noting(upload, lambda record: store.store_event_stream(record, chunks)),
+        _noting(upload, lambda record: store.store_event_stream(record, chunks, tally)),
     )
+    if not replayed:  # after the commit: an alert never holds up or undoes the batch
+        after_batch(
+            store, deployment, sender.program_id, set().union(*(set(c.kind) for c in chunks))
+        )
     return Imported(answer, replayed)
 
 

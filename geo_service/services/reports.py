@@ -26,6 +26,8 @@ from geo_service.ingest.reports import (
     check_bucket,
     raw_events,
 )
+from geo_service.services.alerts.evaluate import after_batch
+from geo_service.services.alerts.series import program_tally
 from geo_service.services.imports import Imported
 from geo_service.services.releases import hold_back_late
 from geo_service.storage import BatchRecord, EventRows, ReportDetails, Store
@@ -86,17 +88,20 @@ def store_report(
     batch, held = hold_back_late(store, deployment, sender.program_id, batch)
     answer = report_answer(report)
     rows = batch.rows
+    tally = program_tally(store, deployment, sender.program_id)
 
     def write(record: BatchRecord) -> None:
         # Kept for a replay: the answer the phone was given, not the batch's counts.
         record.response.clear()
         record.response.update(answer)
-        store.store_event_stream(record, [rows])
+        store.store_event_stream(record, [rows], tally)
 
     # A twin that committed in the meantime is found here again: then nothing is written.
     given, replayed = run_batch(
         store, sender, Checked(TARGET, fingerprint, len(rows), [], held), write
     )
+    if not replayed:
+        after_batch(store, deployment, sender.program_id, set(rows.kind))
     return Imported(given, replayed)
 
 

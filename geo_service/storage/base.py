@@ -46,6 +46,7 @@ from geo_service.storage.records import (
     StoredRelease,
     StoredSite,
 )
+from geo_service.storage.window_records import WindowReports
 
 
 class DatabaseStore(Protocol):
@@ -238,6 +239,15 @@ class AlertStore(Protocol):
     def public_poster(self, ref: str) -> tuple[StoredAlert, str] | None: ...
 
 
+class AlertWindowStore(Protocol):
+    """The reports of an alert rule's short window, with their reporters."""
+
+    def window_reports(
+        self, program_id: int, kind: str, *, start: int, end: int
+    ) -> WindowReports: ...
+    def drafted_on(self, program_id: int, day: str) -> set[tuple[int, str]]: ...
+
+
 class Store(
     DatabaseStore,
     ProgramStore,
@@ -251,6 +261,7 @@ class Store(
     LayerStore,
     NetworkStore,
     AlertStore,
+    AlertWindowStore,
     Protocol,
 ):
     """Everything the routes and CLI need from a database."""

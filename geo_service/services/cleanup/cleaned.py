@@ -18,6 +18,8 @@ from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter, Unprocessable
 from geo_service.ingest.batches import Checked, Sender, run_batch
 from geo_service.ingest.privacy import coarsen_times
+from geo_service.services.alerts.evaluate import after_batch
+from geo_service.services.alerts.series import program_tally
 from geo_service.services.releases import grace_days, late_rows
 from geo_service.settings import EventKind
 from geo_service.storage import EventRows
@@ -144,12 +146,16 @@ def log_cleanup(
     fingerprint = hashlib.sha256(
         orjson.dumps([ix.tolist(), iy.tolist(), rows.count.tolist(), bucket_start.tolist()])
     ).hexdigest()
-    return run_batch(
+    tally = program_tally(store, deployment, principal.program_id)
+    answer, replayed = run_batch(
         store,
         Sender(principal.program_id, principal.key_id, idempotency_key, all_or_nothing=True),
         Checked("cleanups", fingerprint, n, held_back=held_back),
-        lambda record: store.store_events(record, rows),
+        lambda record: store.store_events(record, rows, tally),
     )
+    if not replayed:  # no rule watches clean-ups today; the hook says so cheaply
+        after_batch(store, deployment, principal.program_id, set(rows.kind))
+    return answer, replayed
 
 
 def check_finished_at(ctx: ProgramContext, finished: dt.datetime) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from geo_service.errors import ConfigurationError
 from geo_service.storage.connection import DatabaseTimeouts, parse_database_url, start_up_errors
+from geo_service.storage.sql.alert_windows import AlertWindowSql
 from geo_service.storage.sql.alerts import AlertSql
 from geo_service.storage.sql.audit import AuditSql
 from geo_service.storage.sql.batches import SECRET_META_KEY, BatchSql
@@ -64,6 +65,7 @@ class SqlStore(
     LayerSql,
     NetworkSql,
     AlertSql,
+    AlertWindowSql,
 ):
     """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
 
