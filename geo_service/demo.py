@@ -345,6 +345,7 @@ def load_demo(
     from geo_service.ingest.batches import Checked, Sender, run_batch
     from geo_service.services.alerts.evaluate import evaluate_rules
     from geo_service.services.alerts.series import program_tally
+    from geo_service.services.alerts.views import area_in
     from geo_service.services.network import area_share
 
     sender = Sender(program_id)
@@ -382,5 +383,5 @@ def load_demo(
         len(sites),
         len(context),
         network,
-        tuple(f"{rules[a.rule_id]}: {a.area_name} ({a.status})" for a in drafted),
+        tuple(f"{rules[a.rule_id]}: {area_in(a, 'en')} ({a.status})" for a in drafted),
     )

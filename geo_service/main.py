@@ -40,6 +40,7 @@ from geo_service.security import (
     SameOriginChangesMiddleware,
     SecurityHeadersMiddleware,
 )
+from geo_service.services.alerts.evaluate import settled
 from geo_service.services.hotspots import HotspotCache
 from geo_service.services.invites import JoinLimiter
 from geo_service.services.network import NetworkCache
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            settled()  # alert rules set off by the last batches finish before the store goes
             store.close()
 
     app = FastAPI(

@@ -187,7 +187,7 @@ def get_areas(ctx: SettingsReader) -> Response:
     responses=problems(404),
 )
 def remove_area(ctx: SettingsChanger, area_id: Id) -> Any:
-    if not delete_named_area(ctx.store, _caller(ctx), area_id):
+    if not delete_named_area(ctx.store, ctx.deployment, _caller(ctx), area_id):
         raise NotFound("no named area of this program with that id")
     return {"deleted": area_id}
 

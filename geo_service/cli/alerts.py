@@ -15,6 +15,7 @@ from geo_service.auth import Role
 from geo_service.cli.common import deployment_of, existing_program, fail, opened
 from geo_service.errors import ServiceError
 from geo_service.services.alerts import delivery
+from geo_service.services.alerts.evaluate import check_alerts, settled
 from geo_service.services.alerts.named_areas import NamedArea, add_named_areas, delete_named_area
 from geo_service.services.alerts.review import (
     PAGE_MAX,
@@ -35,6 +36,8 @@ from geo_service.services.alerts.rules import (
     delete_rule,
     rule_json,
 )
+from geo_service.services.alerts.series import rebuild_series
+from geo_service.services.alerts.views import area_in
 from geo_service.settings import get_settings
 
 app = typer.Typer(help="Spike alerts: rules, named areas, drafts to review (see README, Alerts).")
@@ -174,8 +177,10 @@ def areas_list(program: ProgramOption) -> None:
 @areas_app.command("delete")
 def areas_delete(area_id: IdArgument, program: ProgramOption) -> None:
     """Remove a named area (alerts already about it keep its name)."""
-    with opened(get_settings()) as (store, _):
-        if not delete_named_area(store, _caller(existing_program(store, program)), area_id):
+    with opened(get_settings()) as (store, defaults):
+        program_id = existing_program(store, program)
+        deployment = deployment_of(store, defaults, program_id)
+        if not delete_named_area(store, deployment, _caller(program_id), area_id):
             raise fail("no named area of this program with that id")
     typer.echo(f"Removed area {area_id}.")
 
@@ -247,3 +252,27 @@ def alerts_phone(
         except ServiceError as exc:
             raise fail(exc.detail) from None
     typer.echo(f"The poster gives {phone}." if phone else "The poster gives no phone number.")
+
+
+@app.command("check")
+def alerts_check(program: ProgramOption) -> None:
+    """Evaluate the program's rules now (they also run after every batch): new drafts, and
+    alerts sent at once for rules marked so."""
+    settings = get_settings()
+    with opened(settings) as (store, defaults):
+        program_id = existing_program(store, program)
+        found = check_alerts(store, deployment_of(store, defaults, program_id), program_id)
+        settled()  # deliveries of alerts sent at once
+    typer.echo(f"{len(found)} new alert(s).")
+    for alert in found:
+        typer.echo(f"{alert.ref}\t{alert.status}\t{alert.day}\t{area_in(alert, 'en')}")
+
+
+@app.command("rebuild")
+def alerts_rebuild(program: ProgramOption) -> None:
+    """Recount the program's daily series from its stored events (events stored before this
+    version, or after the program's geography changed)."""
+    with opened(get_settings()) as (store, defaults):
+        program_id = existing_program(store, program)
+        days = rebuild_series(store, deployment_of(store, defaults, program_id), program_id)
+    typer.echo(f"Recounted the daily series: {days} rows.")

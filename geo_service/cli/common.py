@@ -9,6 +9,7 @@ import typer
 
 from geo_service.deployment import Deployment
 from geo_service.errors import ConfigurationError
+from geo_service.services.alerts.evaluate import settled
 from geo_service.services.program import program_deployment
 from geo_service.settings import Settings
 from geo_service.storage.sql import SqlStore, open_existing_store, open_store
@@ -34,6 +35,7 @@ def opened(settings: Settings, *, read_only: bool = False) -> Iterator[tuple[Sql
     try:
         yield store, deployment
     finally:
+        settled()  # alert rules a batch set off, and their deliveries, finish first
         store.close()
 
 

@@ -54,6 +54,13 @@ def demo(
             f"{loaded.sites} service sites, {loaded.context} context features, "
             f"a walking network of {loaded.network.nodes} nodes and {loaded.network.edges} edges."
         )
+        if loaded.alerts:
+            typer.echo(
+                "Alerts drafted by the demo's rules, waiting for a manager to confirm "
+                "(geo-service alerts list --program demo):"
+            )
+            for line in loaded.alerts:
+                typer.echo(f"  {line}")
         services = Services(
             store, defaults, settings, HotspotCache(settings.hotspot_cache_entries), NetworkCache()
         )

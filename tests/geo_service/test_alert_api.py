@@ -180,8 +180,8 @@ BOWTIE = {
 }  # fmt: skip
 BAD_AREAS = [
     (square("xyzzy", half_lon=0.003, half_lat=0.002), "at least 0.25 km²"),  # about 0.17 km²
-    (square("xyzzy", lon=-101.70), "inside the program's area"),
-    (square("xyzzy", lon=-101.83), "inside the program's area"),  # straddles the edge
+    (square("xyzzy", lon=-101.70), "within the program's area"),
+    (square("xyzzy", lon=-101.83), "within the program's area"),  # straddles the edge
     (square(""), "1 to 100 characters"),
     (square(None), "needs a 'name' property"),
     (square("xyzzy" * 30), "1 to 100 characters"),

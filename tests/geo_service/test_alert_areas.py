@@ -122,16 +122,24 @@ def test_two_databases_with_a_program_1_keep_their_own_areas(tmp_path: Path) -> 
 
 
 def test_adding_and_deleting_a_named_area_rebuilds_its_series(town: Town) -> None:
-    from geo_service.services.alerts.named import add_named_area, delete_named_area
+    from shapely.geometry import shape
+
+    from geo_service.services.alerts.named_areas import (
+        NamedArea,
+        add_named_areas,
+        delete_named_area,
+    )
+    from geo_service.services.alerts.rules import Caller
     from tests.geo_service.alert_fixtures import NOW, rows, store_rows
 
     where = cell(town.deployment, "overdose", 100, 100)
     store_rows(town, rows("overdose", [NOW - 6 * 3600] * 2, where))  # before the area existed
     geometry = square_around(town.deployment, 100, 100, 400)
-    area_id = add_named_area(
-        town.store, town.deployment, town.program_id, " Lakeview ", geometry, now=NOW
+    caller = Caller(town.program_id, "cli", None, NOW)
+    [added] = add_named_areas(
+        town.store, town.deployment, caller, [NamedArea("Lakeview", shape(geometry))]
     )
-    key = f"area:{area_id}"
+    key = f"area:{added.id}"
 
     def series() -> list[tuple[str, int]]:
         days = town.store.daily_series(town.program_id, "overdose", first_day="2000-01-01")
@@ -139,8 +147,6 @@ def test_adding_and_deleting_a_named_area_rebuilds_its_series(town: Town) -> Non
 
     assert series() == [("2026-06-15", 2)]
     assert [a.name for a in town.store.alert_areas(town.program_id)] == ["Lakeview"]
-    assert delete_named_area(town.store, town.deployment, town.program_id, area_id, now=NOW)
+    assert delete_named_area(town.store, town.deployment, caller, added.id)
     assert series() == []
-    assert not delete_named_area(town.store, town.deployment, town.program_id, area_id, now=NOW)
-    with pytest.raises(InvalidParameter, match="name of 1 to 80"):
-        add_named_area(town.store, town.deployment, town.program_id, " ", geometry, now=NOW)
+    assert not delete_named_area(town.store, town.deployment, caller, added.id)

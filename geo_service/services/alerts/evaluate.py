@@ -33,11 +33,13 @@ from geo_service.services.alerts.rules_run import (
     releasable,
 )
 from geo_service.services.alerts.series import day_number, day_text, local_day
+from geo_service.services.alerts.views import area_names
 from geo_service.services.publication import Audience, threshold
 from geo_service.settings import Settings
 from geo_service.storage import Store
 from geo_service.storage.alert_records import AlertRule, NewAlert, StoredAlert
 from geo_service.storage.window_records import WindowReports
+from maps.language import languages
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +158,13 @@ def evaluate_rules(
             program_id=program_id,
             rule_id=finding.rule.id,
             area=finding.area,
-            area_name=area_words(
-                deployment, finding.area, names=names, program=program, language="en"
+            area_name=area_names(
+                {
+                    language: area_words(
+                        deployment, finding.area, names=names, program=program, language=language
+                    )
+                    for language in languages()
+                }
             ),
             day=run.today,
             window_start=finding.window_start,
@@ -173,7 +180,9 @@ def evaluate_rules(
         alert_id = store.draft_alert(draft)
         if alert_id is None:  # this rule already spoke for this area today
             continue
-        stored = StoredAlert(**dataclasses.asdict(draft), id=alert_id)
+        stored = store.alert(program_id, alert_id)
+        assert stored is not None  # just written
+
         if finding.rule.auto_send and left >= max(finding.rule.threshold, k_peer):
             stored = _send(store, settings, stored, now=now, deliver=deliver) or stored
         new.append(stored)

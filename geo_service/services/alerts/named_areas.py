@@ -7,7 +7,6 @@ at least 0.25 km² measured in the program's own projected CRS, inside the progr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +15,16 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from analysis.projection import to_metres
 from geo_service.audit import record
 from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
+from geo_service.services.alerts.areas import check_named_area
 from geo_service.services.alerts.rules import Caller, check_name, iso
+from geo_service.services.alerts.series import rebuild_series
 from geo_service.storage import Store
 from geo_service.storage.alert_records import AlertArea
 
@@ -103,9 +104,9 @@ def _metres(geometry: BaseGeometry, crs: str) -> BaseGeometry:
 
 
 def check_area(deployment: Deployment, area: NamedArea) -> NamedArea:
-    """An area alerts may name: valid WGS 84 polygons inside the program, >= 0.25 km²."""
-    # TODO(merge): A1's services.alerts.areas.check_named_area(deployment, geometry) does
-    # these checks for the engine; call it here (or it this) so there is one definition.
+    """An area alerts may name: valid WGS 84 polygons inside the program, >= 0.25 km²
+    (what the file or body must be here; the geometry itself is checked where the engine
+    checks it, services.alerts.areas.check_named_area)."""
     geometry = area.geometry
     if shapely.get_num_coordinates(geometry) > MAX_VERTICES:
         raise _refuse(f"an area may have at most {MAX_VERTICES} points; simplify it")
@@ -115,18 +116,7 @@ def check_area(deployment: Deployment, area: NamedArea) -> NamedArea:
     lon, lat = coordinates[:, 0], coordinates[:, 1]
     if (np.abs(lon) > 180).any() or (np.abs(lat) > 90).any():
         raise _refuse("GeoJSON is longitude/latitude in WGS 84 (RFC 7946): [longitude, latitude]")
-    if not geometry.is_valid:
-        raise _refuse("an area's boundary crosses itself or is not closed; redraw it")
-    in_metres = _metres(geometry, deployment.crs)
-    outside = shapely.difference(in_metres, deployment.service_area_m).area
-    if outside > OUTSIDE_TOLERANCE_M2:
-        raise _refuse("an area must lie inside the program's area")
-    km2 = in_metres.area / 1e6
-    if not math.isfinite(km2) or km2 < MIN_AREA_KM2:
-        raise _refuse(
-            f"an area must cover at least {MIN_AREA_KM2} km², so an alert about it cannot "
-            "point at one building"
-        )
+    check_named_area(deployment, mapping(geometry))
     return area
 
 
@@ -142,8 +132,8 @@ def add_named_areas(
         text = shapely.to_geojson(area.geometry)
         area_id = store.add_alert_area(caller.program_id, area.name, text, caller.now)
         added.append(AlertArea(area_id, caller.program_id, area.name, text, caller.now))
-    # TODO(merge): the new areas need their daily series from the events already stored:
-    # services.alerts.series.rebuild_series(store, deployment, caller.program_id) (A1).
+    # A new area is counted from the events already stored, so its rules have a history.
+    rebuild_series(store, deployment, caller.program_id)
     record(
         store,
         "alert_area.add",
@@ -155,12 +145,12 @@ def add_named_areas(
     return added
 
 
-def delete_named_area(store: Store, caller: Caller, area_id: int) -> bool:
-    """Remove one of the program's areas (alerts already about it keep its name); audited."""
+def delete_named_area(store: Store, deployment: Deployment, caller: Caller, area_id: int) -> bool:
+    """Remove one of the program's areas (alerts already about it keep its name; its series
+    goes); audited."""
     if not store.delete_alert_area(caller.program_id, area_id, caller.now):
         return False
-    # TODO(merge): rebuild_series drops the deleted area's series (A1); until then its rows
-    # stay in daily_counts, read by nothing.
+    rebuild_series(store, deployment, caller.program_id)
     record(
         store,
         "alert_area.delete",

@@ -79,7 +79,7 @@ def poster_of(
         alert_words=words(ALERT_WORDS),
         program=program,
         date=format_date(dt.date.fromisoformat(alert.day), format="long", locale=language),
-        area=alert.area_name,
+        area=view["area"],
         headline=view["headline"],
         count_words=view["count_words"],
         what_to_do_words=words(WHAT_TO_DO_WORDS),

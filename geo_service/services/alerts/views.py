@@ -11,6 +11,8 @@ would tell a count below k. The public sees nothing but a poster the steward pub
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from geo_service.auth import Role
@@ -35,6 +37,26 @@ WHAT_TO_DO = (
     N_("Don't use alone."),
     N_("Try a small amount first, go slow."),
 )
+
+
+def area_names(words: Mapping[str, str]) -> str:
+    """What ``alerts.area_name`` stores: the area in words in every language, as JSON."""
+    return json.dumps(dict(words), ensure_ascii=False, separators=(",", ":"))
+
+
+def area_in(alert: StoredAlert, language: str) -> str:
+    """The alert's area in words, in ``language`` (English if that one is missing; a plain
+    string as stored before words came in several languages)."""
+    text = alert.area_name
+    if not text.startswith("{"):
+        return text
+    try:
+        words = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(words, dict):
+        return text
+    return str(words.get(language) or words.get("en") or next(iter(words.values()), ""))
 
 
 def headline(rule: AlertRule, language: str) -> str:
@@ -74,7 +96,7 @@ def alert_view(
         "id": alert.ref,
         "kind": rule.kind,
         "headline": headline(rule, language),
-        "area": alert.area_name,
+        "area": area_in(alert, language),
         "day": alert.day,
         "window": {"start": _iso(alert.window_start), "end": _iso(alert.window_end)},
         "sent_at": _iso(alert.decided_at) if alert.status == "sent" else None,
