@@ -41,6 +41,9 @@ DAYS = 730
 M_PER_DEG_LAT = 111_320.0
 
 
+RAIL_RISE = 4.0
+
+
 @dataclass(frozen=True)
 class HotSpot:
     name: str
@@ -49,13 +52,14 @@ class HotSpot:
     spread_m: float
     weight: float
     starts_day: int = 0  # emerging hot spots begin later in the two years
+    rise: float = 1.0  # how many times busier it is at the end than when it began
 
 
 HOT_SPOTS = (
     HotSpot("downtown laneways", 0, 0, 90, 1.0),
     HotSpot("creek path", -650, 420, 110, 0.7),
     HotSpot("north park", 300, 900, 120, 0.5),
-    HotSpot("rail yard (emerging)", 900, -500, 80, 1.2, starts_day=DAYS - 180),
+    HotSpot("rail yard (emerging)", 900, -500, 80, 1.2, starts_day=DAYS - 180, rise=RAIL_RISE),
 )
 
 
@@ -66,14 +70,28 @@ def _offset_to_lonlat(east_m: np.ndarray, north_m: np.ndarray) -> tuple[np.ndarr
     return lon, lat
 
 
+def _rising(share: np.ndarray, rise: np.ndarray) -> np.ndarray:
+    """Map uniform shares of a span to a density growing linearly ``rise``-fold over it
+    (the inverse of its distribution function); ``rise`` 1 leaves them as they are."""
+    slope = rise - 1.0
+    safe = np.where(slope == 0, 1.0, slope)
+    grown = (np.sqrt(1.0 + 2.0 * safe * share * (1.0 + safe / 2.0)) - 1.0) / safe
+    return np.where(slope == 0, share, grown)
+
+
 def _times(
     rng: np.random.Generator,
     n: int,
     start: pd.Timestamp,
     first_day: np.ndarray,
     hour_weights: np.ndarray,
+    rise: np.ndarray | None = None,
 ) -> pd.DatetimeIndex:
-    days = first_day + rng.integers(0, DAYS - first_day)
+    span = DAYS - first_day
+    offset = rng.integers(0, span)
+    if rise is not None:  # the same draws, bent towards the end for a rising place
+        offset = np.minimum((_rising(offset / span, rise) * span).astype(np.int64), span - 1)
+    days = first_day + offset
     hours = rng.choice(24, size=n, p=hour_weights / hour_weights.sum())
     seconds = days * 86_400 + hours * 3600 + rng.integers(0, 3600, size=n)
     return pd.DatetimeIndex(start + pd.to_timedelta(seconds, unit="s"))
@@ -81,20 +99,22 @@ def _times(
 
 def _points_near_hot_spots(
     rng: np.random.Generator, n: int, background: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return lon, lat and the first possible day of each point."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return lon, lat, the first possible day of each point and how its place rises."""
     weights = np.array([h.weight for h in HOT_SPOTS] + [background])
     which = rng.choice(len(weights), size=n, p=weights / weights.sum())
     east = rng.uniform(-2200, 2200, size=n)
     north = rng.uniform(-1800, 1800, size=n)
     first_day = np.zeros(n, dtype=np.int64)
+    rise = np.ones(n)
     for k, spot in enumerate(HOT_SPOTS):
         mask = which == k
         east[mask] = spot.east_m + rng.normal(0, spot.spread_m, mask.sum())
         north[mask] = spot.north_m + rng.normal(0, spot.spread_m, mask.sum())
         first_day[mask] = spot.starts_day
+        rise[mask] = spot.rise
     lon, lat = _offset_to_lonlat(east, north)
-    return lon, lat, first_day
+    return lon, lat, first_day, rise
 
 
 def demo_events(deployment: Deployment, *, end: pd.Timestamp) -> ValidatedBatch:
@@ -112,11 +132,11 @@ def demo_events(deployment: Deployment, *, end: pd.Timestamp) -> ValidatedBatch:
     ]
     lon_l, lat_l, kind_l, time_l, count_l = [], [], [], [], []
     for kind, n, background, hours in parts:
-        lon, lat, first_day = _points_near_hot_spots(rng, n, background)
+        lon, lat, first_day, rise = _points_near_hot_spots(rng, n, background)
         lon_l.append(lon)
         lat_l.append(lat)
         kind_l += [kind] * n
-        time_l.append(_times(rng, n, start, first_day, hours))
+        time_l.append(_times(rng, n, start, first_day, hours, rise))
         counts = {
             "needle_report": rng.integers(1, 6, n),
             "overdose": np.ones(n, dtype=np.int64),

@@ -24,12 +24,13 @@ from tests.geo_service.test_reports_api import report
 
 Keys = dict[str, dict[str, str]]
 PEERS = 6  # reporting phones, each one overdose in the same square within the last hours
-RULE = {
+THRESHOLD = 3
+RULE: dict[str, object] = {
     "name": "3 or more overdoses in 24 hours",
     "kind": "overdose",
     "method": "count",
     "window_hours": 24,
-    "threshold": 3,
+    "threshold": THRESHOLD,
     "areas": "program",
     "auto_send": False,
     "options": {},
@@ -75,10 +76,10 @@ def test_a_rule_a_burst_a_review_and_the_peers_are_warned(
     # reports the same day add no second draft.
     assert (draft["status"], draft["observed"], draft["rule"]["name"]) == (
         "drafted",
-        RULE["threshold"],
+        THRESHOLD,
         RULE["name"],
     )
-    assert draft["releasable"] == RULE["threshold"] - 1  # the largest reporting key left out
+    assert draft["releasable"] == THRESHOLD - 1  # the largest reporting key left out
     # A draft is for a person to review: peers see nothing yet, byte for byte.
     assert client.get("/v1/alerts", headers=keys["peer"]).content == peer_before
     assert receiver.received == []

@@ -1,10 +1,12 @@
 """The demo town's emerging place (geo_service/demo.py plants "rail yard (emerging)" 180
-days before the end of its two years): the manager's monthly emerging answer marks it.
+days before the end of its two years, getting four times busier over those six months): the
+manager's emerging answers mark it.
 
-It comes out a *consecutive* hot spot, and that is ArcGIS Pro's own definition at work: the
-rail yard switches on six months ago at a steady rate, so over twelve monthly steps it is hot
-in an unbroken run of the last six and never before (new needs the final step alone,
-intensifying needs 90 % of the steps hot and a rising trend).
+Week by week over the last 26 weeks (about those six months) it is an *intensifying* hot
+spot: hot in at least 90 % of the weeks, the final one included, with a rising trend. Month
+by month over a year it is a *consecutive* one, and that is ArcGIS Pro's own definition at
+work: hot in an unbroken run of the last six months and never before (new needs the final
+step alone; intensifying needs 90 % of the steps hot).
 """
 
 from __future__ import annotations
@@ -42,13 +44,20 @@ def _patterns_near(body: dict[str, object], name: str) -> Counter[str]:
 
 def test_the_rail_yard_is_marked_as_emerging(tmp_path: Path) -> None:
     with demo_town(tmp_path) as demo:
-        response = demo["client"].get(
-            "/v1/hotspots",
-            params={"kind": "needle_report", "method": "emerging"},
-            headers=demo["keys"][Role.MANAGER],
-        )
+        answers = [
+            demo["client"].get(
+                "/v1/hotspots",
+                params={"kind": "needle_report", "method": "emerging", "time_step": step},
+                headers=demo["keys"][Role.MANAGER],
+            )
+            for step in ("week", "month")
+        ]
+    for response in answers:
         assert response.status_code == 200, response.text
-        body = response.json()
+    weekly, body = (response.json() for response in answers)
+    by_week = _patterns_near(weekly, "rail yard (emerging)")
+    assert by_week["intensifying_hot_spot"] >= 2, by_week
+    assert set(by_week) <= EMERGING_PATTERNS, by_week
     rail_yard = _patterns_near(body, "rail yard (emerging)")
     assert sum(rail_yard.values()) >= 2
     assert set(rail_yard) <= EMERGING_PATTERNS, rail_yard
