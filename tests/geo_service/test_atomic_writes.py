@@ -164,13 +164,15 @@ def _store_then(store_event_stream: Any, *, marker: Path, hold_s: float) -> Any:
     """Wrap ``SqlStore.store_event_stream`` so that, after writing every row and before
     committing, it leaves ``marker`` and waits ``hold_s`` (to be killed, or to hold the lock)."""
 
-    def store(self: SqlStore, batch: BatchRecord, chunks: Iterable[EventRows]) -> None:
+    def store(
+        self: SqlStore, batch: BatchRecord, chunks: Iterable[EventRows], tally: Any = None
+    ) -> None:
         def chunks_then_wait() -> Iterator[EventRows]:
             yield from chunks
             marker.write_text("inside the batch's transaction")
             time.sleep(hold_s)
 
-        store_event_stream(self, batch, chunks_then_wait())
+        store_event_stream(self, batch, chunks_then_wait(), tally)
 
     return store
 
