@@ -18,10 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from hypothesis import settings as hypothesis_settings
 
 if TYPE_CHECKING:
     from geo_service.settings import Settings
+    from geo_service.storage.sql import SqlStore
 
 # CI replays a fixed set of examples so main cannot turn red by luck; run
 # `GEO_SERVICE_HYPOTHESIS=thorough make test` to search far wider before a change lands.
@@ -161,7 +163,6 @@ def demo_town(tmp: Path) -> Iterator[dict[str, Any]]:
     from geo_service.auth import Role, create_key
     from geo_service.demo import demo_context, demo_events, demo_sites, demo_streets
     from geo_service.main import create_app
-    from geo_service.storage.sql import SqlStore
 
     settings = make_settings(tmp, rate_limit_per_key=0, rate_limit_per_address=0)
     app = create_app(settings)
@@ -200,3 +201,23 @@ def fresh_postgres_database(server: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """A new, migrated store on SQLite and (when GEO_SERVICE_TEST_POSTGRES_URL is set) on a
+    fresh PostgreSQL database: a storage test runs on both backends."""
+    from geo_service.storage.sql import open_store
+
+    if request.param == "sqlite":
+        opened = open_store(f"sqlite:///{tmp_path}/any.sqlite3")
+        yield opened
+        opened.close()
+        return
+    server = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("set GEO_SERVICE_TEST_POSTGRES_URL to run")
+    with fresh_postgres_database(server) as fresh:
+        opened = open_store(fresh)
+        yield opened
+        opened.close()

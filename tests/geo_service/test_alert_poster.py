@@ -6,16 +6,11 @@ poster says no count below the public k, and a hostile area name stays text."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.auth import SESSION_COOKIE, start_session
-from geo_service.storage.sql import SqlStore, open_store
-from tests.conftest import fresh_postgres_database
+from geo_service.storage.sql import SqlStore
 from tests.geo_service.alert_helpers import make_alert
 from tests.geo_service.alerting import UNKNOWN_REF
 
@@ -129,22 +124,6 @@ def test_a_hostile_area_name_stays_text(
     page = client.get(poster(sent), headers=keys["peer"]).text
     assert "<script>" not in page and "</script>" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;${x}`whoami`" in page
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        opened = open_store(f"sqlite:///{tmp_path}/p.sqlite3")
-        yield opened
-        opened.close()
-        return
-    server = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("set GEO_SERVICE_TEST_POSTGRES_URL to run")
-    with fresh_postgres_database(server) as fresh:
-        opened = open_store(fresh)
-        yield opened
-        opened.close()
 
 
 def test_the_public_look_up_finds_only_published_sent_alerts(any_store: SqlStore) -> None:

@@ -4,10 +4,7 @@ drafted once per rule, area and day, and a draft is decided once."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from geo_service.storage.alert_records import DailyTally, NewAlert, NewAlertRule
 from geo_service.storage.records import BatchRecord, EventRows
 from geo_service.storage.schema import metadata
-from geo_service.storage.sql import SqlStore, open_store
-from tests.conftest import fresh_postgres_database
+from geo_service.storage.sql import SqlStore
 from tests.geo_service.alerting import REF
 
 ALERT_TABLES = {
@@ -30,22 +26,6 @@ ALERT_TABLES = {
     "alert_subscribers",
     "alert_deliveries",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        opened = open_store(f"sqlite:///{tmp_path}/a.sqlite3")
-        yield opened
-        opened.close()
-        return
-    server = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("set GEO_SERVICE_TEST_POSTGRES_URL to run")
-    with fresh_postgres_database(server) as fresh:
-        opened = open_store(fresh)
-        yield opened
-        opened.close()
 
 
 def _rows(n: int) -> EventRows:
@@ -89,7 +69,8 @@ def _batch(program_id: int, batch_id: str) -> BatchRecord:
     )
 
 
-def test_the_migrated_alert_tables_are_the_declared_ones(store: SqlStore) -> None:
+def test_the_migrated_alert_tables_are_the_declared_ones(any_store: SqlStore) -> None:
+    store = any_store
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
         tables = set(sa.inspect(conn).get_table_names())
@@ -98,7 +79,8 @@ def test_the_migrated_alert_tables_are_the_declared_ones(store: SqlStore) -> Non
     assert touching == []
 
 
-def test_the_daily_series_adds_up_with_its_batches(store: SqlStore) -> None:
+def test_the_daily_series_adds_up_with_its_batches(any_store: SqlStore) -> None:
+    store = any_store
     program_id = store.get_or_create_program("town")
     store.store_events(_batch(program_id, "a" * 32), _rows(3), _tally)
     store.store_event_stream(_batch(program_id, "b" * 32), [_rows(2), _rows(1)], _tally)
@@ -110,7 +92,8 @@ def test_the_daily_series_adds_up_with_its_batches(store: SqlStore) -> None:
     assert store.daily_series(program_id, "overdose", first_day="2026-12-01") == []
 
 
-def test_a_failed_batch_adds_nothing_to_the_series(store: SqlStore) -> None:
+def test_a_failed_batch_adds_nothing_to_the_series(any_store: SqlStore) -> None:
+    store = any_store
     program_id = store.get_or_create_program("town")
     store.store_events(_batch(program_id, "a" * 32), _rows(1), _tally)
     tallied: list[int] = []
@@ -128,7 +111,8 @@ def test_a_failed_batch_adds_nothing_to_the_series(store: SqlStore) -> None:
     assert store.count_rows(program_id)["events"] == 1
 
 
-def test_an_alert_is_drafted_once_and_decided_once(store: SqlStore) -> None:
+def test_an_alert_is_drafted_once_and_decided_once(any_store: SqlStore) -> None:
+    store = any_store
     program_id = store.get_or_create_program("town")
     rule_id = store.add_alert_rule(
         NewAlertRule(program_id, "3 in 24h", "overdose", "count", 24, 3, "all", False, "{}", 1)
