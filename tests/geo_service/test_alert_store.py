@@ -4,7 +4,9 @@ drafted once per rule, area and day, and a draft is decided once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -141,3 +143,16 @@ def test_an_alert_is_drafted_once_and_decided_once(any_store: SqlStore) -> None:
     assert store.alert_by_ref(program_id, str(first)) is None
     store.delete_program_data(program_id)
     assert store.list_alerts(program_id) == []
+
+
+def test_retention_takes_the_daily_series_with_the_events(any_store: SqlStore) -> None:
+    store = any_store
+    program_id = store.get_or_create_program("town")
+    store.store_events(_batch(program_id, "a" * 32), _rows(2), _tally)  # day 2026-11-30
+    winnipeg = ZoneInfo("America/Winnipeg")
+    before = int(dt.datetime(2026, 11, 30, tzinfo=winnipeg).timestamp())
+    store.roll_up_before(before, tz="America/Winnipeg", program_id=program_id)
+    assert len(store.daily_series(program_id, "overdose", first_day="2000-01-01")) == 2
+    after = int(dt.datetime(2026, 12, 1, tzinfo=winnipeg).timestamp())
+    store.roll_up_before(after, tz="America/Winnipeg", program_id=program_id)
+    assert store.daily_series(program_id, "overdose", first_day="2000-01-01") == []

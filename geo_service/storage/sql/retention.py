@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo_service.periods import month_of_buckets
 from geo_service.storage.records import MonthlyAggregate, RetentionResult
-from geo_service.storage.schema import events, monthly_aggregates
+from geo_service.storage.schema import daily_counts, events, monthly_aggregates
 from geo_service.storage.sql.engine import SqlBase, bump_version
 
 RETENTION_CHUNK_ROWS = 10_000  # ids per DELETE: under SQLite's 32,766 bound parameters
@@ -76,6 +79,7 @@ class RetentionSql(SqlBase):
         after the run began wait for the next run, so a busy ingest cannot keep it going.
         ``program_id``: that program's events only (each program's months are its own time
         zone's); ``None``: every program's, all in ``tz``."""
+        self._forget_days_before(cutoff, tz=tz, program_id=program_id)
         with self.engine.connect() as conn:
             last_id = conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
         span = (0, int(last_id))
@@ -90,6 +94,17 @@ class RetentionSql(SqlBase):
             span = (after_id, span[1])
             removed += deleted
             touched |= keys
+
+    def _forget_days_before(self, cutoff: int, *, tz: str, program_id: int | None) -> None:
+        """The alerts' daily series goes with the events it counted: a day before the cutoff
+        keeps nothing finer than the monthly aggregates do (alert rules read 104 days at
+        most, far inside any retention period)."""
+        first_kept = dt.datetime.fromtimestamp(cutoff, ZoneInfo(tz)).date().isoformat()
+        query = sa.delete(daily_counts).where(daily_counts.c.day < first_kept)
+        if program_id is not None:
+            query = query.where(daily_counts.c.program_id == program_id)
+        with self._write() as conn:
+            conn.execute(query)
 
     def _roll_up_chunk(
         self, cutoff: int, *, tz: str, span: tuple[int, int], limit: int, program_id: int | None
