@@ -19,8 +19,9 @@ from starlette.responses import HTMLResponse, Response
 from geo_service.auth import Action, Role
 from geo_service.deployment import Deployment
 from geo_service.errors import ServiceError, as_service_error
-from geo_service.i18n import SwitchLink, switch_links
+from geo_service.i18n import SwitchLink, language_of, switch_links
 from geo_service.security import CONTENT_SECURITY_POLICY
+from geo_service.services.alerts.banner import index_alerts
 from geo_service.services.program import ProgramContext
 from geo_service.settings import EventKind, Settings
 from geo_service.web.session import FormTokenDep, ViewerContext
@@ -216,9 +217,18 @@ def sites_for_map(ctx: ProgramContext) -> list[Site]:
 @router.get("/maps")
 def maps_index(request: Request, ctx: ViewerContext, token: FormTokenDep) -> Response:
     """The maps this viewer can open: a page that would only refuse them is not offered
-    (the page itself still answers 403)."""
+    (the page itself still answers 403). Above them, the open sent alerts in the viewer's
+    view; managers and stewards also read how many drafts wait for them."""
     kinds = [(kind.value, kind_words(kind)) for kind in KIND_WORDS]
     siting = ctx.principal.may(Action.SITE_LOCKERS)
+    alerts = index_alerts(
+        ctx.store,
+        ctx.settings,
+        ctx.program_id,
+        role=ctx.role,
+        language=language_of(request),
+        now=ctx.now,
+    )
     return page(
         request,
         "index.html",
@@ -227,4 +237,5 @@ def maps_index(request: Request, ctx: ViewerContext, token: FormTokenDep) -> Res
         kinds=kinds,
         siting=siting,
         token=token,
+        alerts=alerts,
     )

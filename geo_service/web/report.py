@@ -5,6 +5,12 @@ JSON data island and nothing personal, so the service worker may keep it for off
 The form token that ``POST /v1/reports`` needs comes from ``/report/token`` right before a
 send, never cached, so no kept page ever holds one. The app's manifest, its icons and its
 service worker (served from the root so it may control ``/report``) are public files.
+
+An open sent alert is a banner at the top, written into the page itself (no script, no
+second request): what a peer may read, alike for every role that reports, so the page stays
+the same for every phone of a program. The worker keeps the page, so with no signal a phone
+shows the banner it last loaded, with the alert's day on it; with signal the page is asked
+for again (network first) and the banner is current.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from geo_service.context import PAGE_CHECK_HEADER, StoreDep
 from geo_service.errors import Forbidden, NotFound, Unauthenticated
 from geo_service.i18n import language_of, request_switch
 from geo_service.security import CONTENT_SECURITY_POLICY, form_token
+from geo_service.services.alerts.banner import PageAlert, peer_alerts
+from geo_service.services.program import ProgramContext
 from geo_service.web.report_words import N_, WORDS
 from geo_service.web.session import SessionCookie, ViewerContext
 from geo_service.web.shell import message, render
@@ -42,6 +50,7 @@ REPORT_CSP = CONTENT_SECURITY_POLICY + "; manifest-src 'self'; worker-src 'self'
 # "Use my location" needs the page's own geolocation; every other page keeps it off.
 REPORT_PERMISSIONS = "geolocation=(self), camera=(), microphone=()"
 GRID_URL = "/report/grid.json"
+BANNER_MAX = 3  # the newest alerts a phone shows above the form; the maps index lists them all
 SW_URL = "/report-sw.js"
 
 
@@ -66,6 +75,12 @@ def _page_data(ctx: ViewerContext, language: str) -> dict[str, object]:
     }
 
 
+def _banner(ctx: ProgramContext, language: str) -> tuple[list[PageAlert], bool]:
+    """The newest open sent alerts a peer may read, and whether there are more."""
+    alerts = peer_alerts(ctx.store, ctx.settings, ctx.program_id, language=language, now=ctx.now)
+    return alerts[:BANNER_MAX], len(alerts) > BANNER_MAX
+
+
 @router.get("/report")
 def report_page(request: Request, ctx: ViewerContext) -> HTMLResponse:
     language = language_of(request)
@@ -79,6 +94,7 @@ def report_page(request: Request, ctx: ViewerContext) -> HTMLResponse:
             status=403,
             back=("/maps", N_("Go to the maps")),
         )
+    alerts, more_alerts = _banner(ctx, language)
     html = render(
         "report.html",
         language,
@@ -86,6 +102,8 @@ def report_page(request: Request, ctx: ViewerContext) -> HTMLResponse:
         theme=THEME,
         switch=request_switch(request),
         data=json_for_html(_page_data(ctx, language)),
+        alerts=alerts,
+        more_alerts=more_alerts,
     )
     headers = {
         # The service worker keeps its own copy; the browser asks again each time.

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from geo_service.auth import Role, create_key
 from geo_service.i18n import SwitchLink
 from geo_service.main import create_app
+from geo_service.services.alerts.banner import IndexAlerts, PageAlert
 from geo_service.services.alerts.poster import Poster
 from geo_service.web.pages import HeaderForm, Link, Select
 from geo_service.web.shell import TEMPLATES, page, render, token_field
@@ -53,6 +54,10 @@ def every_field(text: str) -> dict[str, dict[str, Any]]:
             "kinds": [(text, text)],
             "siting": True,
             "token": text,
+            "alerts": IndexAlerts(
+                sent=[PageAlert(text, text, text, text, text, text, (text, text), text)],
+                drafts_waiting=2,
+            ),
         },
         "alert_poster.html": {
             "title": text,
