@@ -207,3 +207,11 @@ def test_paging_from_a_drafts_reference_tells_a_peer_nothing(
                 same(pages[:4])
                 # A sent alert's reference does page: the refusals above are not for all.
                 assert pages[4].json() == {"alerts": [], "next_before": None}
+
+
+def test_a_reference_never_starts_like_a_command_line_option() -> None:
+    from geo_service.storage.sql.alerts import new_ref
+
+    refs = [new_ref() for _ in range(3000)]  # about 47 would start with "-" if allowed
+    assert not [ref for ref in refs if ref.startswith("-")]
+    assert all(len(ref) == 16 for ref in refs)

@@ -75,8 +75,12 @@ def add_daily(conn: Connection, program_id: int, tally: DailyTally) -> None:
 
 
 def new_ref() -> str:
-    """16 URL-safe characters (96 random bits): an alert's name in answers and links."""
-    return secrets.token_urlsafe(12)
+    """16 URL-safe characters (96 random bits): an alert's name in answers and links. Never
+    beginning with "-", which a command line would read as an option."""
+    while True:
+        ref = secrets.token_urlsafe(12)
+        if not ref.startswith("-"):
+            return ref
 
 
 def _alert(row: Any) -> StoredAlert:
