@@ -50,7 +50,8 @@ REPORT_CSP = CONTENT_SECURITY_POLICY + "; manifest-src 'self'; worker-src 'self'
 # "Use my location" needs the page's own geolocation; every other page keeps it off.
 REPORT_PERMISSIONS = "geolocation=(self), camera=(), microphone=()"
 GRID_URL = "/report/grid.json"
-BANNER_MAX = 3  # the newest alerts a phone shows above the form; the maps index lists them all
+BANNER_MAX = 1  # the newest alert a phone shows above the form (the form stays in view on a
+# 360 px phone); a link sends to the maps index, which lists them all
 SW_URL = "/report-sw.js"
 
 
