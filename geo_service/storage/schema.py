@@ -360,3 +360,42 @@ alert_deliveries = Table(
     Column("ok", Boolean, nullable=False),
     Column("detail", String(200), nullable=False),  # a status, never the target or body
 )
+
+# Several workers on several hosts share one set of limits (issue 20): requests counted per
+# client (a digest of the key, or of the address) in fixed one-minute windows.
+rate_counts = Table(
+    "rate_counts",
+    metadata,
+    Column("identity", String(40), primary_key=True),  # "k:<digest>" or "a:<digest>"
+    Column("window", BigInteger, primary_key=True),  # epoch minute
+    Column("hits", Integer, nullable=False),
+)
+
+# Failed invite codes, per address digest, for the sign-in limiter every worker shares.
+join_failures = Table(
+    "join_failures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", Float, nullable=False),  # epoch seconds
+    Column("address", String(40), nullable=False),  # a digest, never the address
+    Index("ix_join_failures_at", "at"),
+)
+
+# Per cell and local month, kept in the batch's own transaction (issue 20), so hot spots,
+# trends and coverage over whole months read these rows instead of every event. On
+# PostgreSQL with PostGIS the table also carries each cell's square (column ``cell``, in the
+# program's projected CRS, with a GiST index), added by migration 0017 outside this schema.
+cell_months = Table(
+    "cell_months",
+    metadata,
+    Column("program_id", ForeignKey("programs.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("cell_m", Integer, primary_key=True),
+    Column("cell_ix", BigInteger, primary_key=True),
+    Column("cell_iy", BigInteger, primary_key=True),
+    Column("month", Integer, primary_key=True),  # local month: year * 12 + month - 1
+    Column("events", Integer, nullable=False),  # rows
+    Column("amount", BigInteger, nullable=False),  # their counts (needles; 1 per overdose)
+    Column("first_start", BigInteger, nullable=False),  # earliest bucket start, epoch s
+    Column("last_end", BigInteger, nullable=False),  # latest bucket end, epoch s
+)
