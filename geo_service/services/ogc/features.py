@@ -1,0 +1,133 @@
+"""The features of an OGC API collection, from the same service calls /v1 answers with.
+
+Released cells come from :func:`get_release` and :func:`release_features` (what
+/v1/published returns, ids included); sites and the planning layers from the store as
+/v1/sites, /v1/candidates and /v1/exclusions list them. Filters and pages only ever pick
+among those features, so no parameter reaches a number the release does not show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from geo_service.errors import NotFound
+from geo_service.geojson import Feature, site_feature, utc_text
+from geo_service.ingest.layers import context_feature
+from geo_service.services.ogc.catalogue import Collection, LayerKind, Reader
+from geo_service.services.releases import View, get_release, release_features
+
+NO_SUCH_FEATURE = "there is no feature with that id in this collection"
+BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat (CRS84)
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    """A page of a collection: ``interval`` in UTC epoch seconds, its end exclusive."""
+
+    limit: int = 100
+    offset: int = 0
+    bbox: BBox | None = None
+    interval: tuple[int | None, int | None] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    features: list[Feature]
+    matched: int  # features passing the filters, over every page
+
+
+def layer_features(reader: Reader, collection: Collection) -> list[Feature]:
+    """Every feature of the collection, in a stable order."""
+    services = reader.services
+    store, program_id = services.store, reader.program_id
+    if collection.layer is LayerKind.CELLS:
+        assert collection.kind is not None and collection.period is not None
+        deployment = reader.deployment
+        release = get_release(
+            store,
+            deployment,
+            services.settings,
+            program_id=program_id,
+            kind=collection.kind,
+            period=collection.period,
+            now=reader.now,
+            view=View(reader.audience),
+        )
+        return release_features(release, deployment)
+    if collection.layer is LayerKind.SITES:
+        return [site_feature(site) for site in store.list_sites(program_id)]
+    layer = "candidate" if collection.layer is LayerKind.CANDIDATES else "exclusion"
+    return [_as_feature(context_feature(f)) for f in store.list_context(program_id, layer)]
+
+
+def _as_feature(raw: dict[str, Any]) -> Feature:
+    return {
+        "type": "Feature",
+        "id": raw["id"],
+        "geometry": raw["geometry"],
+        "properties": raw["properties"],
+    }
+
+
+def _positions(coordinates: Any) -> Iterator[Sequence[float]]:
+    if coordinates and isinstance(coordinates[0], int | float):
+        yield coordinates
+        return
+    for part in coordinates:
+        yield from _positions(part)
+
+
+def feature_bounds(feature: Feature) -> BBox:
+    """The feature's bounding box in lon/lat."""
+    positions = list(_positions(feature["geometry"]["coordinates"]))
+    lons = [p[0] for p in positions]
+    lats = [p[1] for p in positions]
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def _meets(bounds: BBox, bbox: BBox) -> bool:
+    return not (
+        bounds[2] < bbox[0] or bounds[0] > bbox[2] or bounds[3] < bbox[1] or bounds[1] > bbox[3]
+    )
+
+
+def in_time(collection: Collection, interval: tuple[int | None, int | None] | None) -> bool:
+    """Whether a period's features meet the interval; layers without time always do."""
+    if interval is None or collection.period is None:
+        return True
+    start, end = interval
+    period = collection.period
+    return (start is None or start < period.end) and (end is None or end > period.start)
+
+
+def select(features: list[Feature], collection: Collection, query: ItemsQuery) -> Page:
+    """The page of features meeting ``bbox`` and ``datetime``, and how many met them."""
+    if not in_time(collection, query.interval):
+        return Page([], 0)
+    bbox = query.bbox
+    kept = features if bbox is None else [f for f in features if _meets(feature_bounds(f), bbox)]
+    return Page(kept[query.offset : query.offset + query.limit], len(kept))
+
+
+def find_feature(features: list[Feature], feature_id: str) -> Feature:
+    """One feature by the id its lists carry (as text, since a path holds text)."""
+    for feature in features:
+        if str(feature.get("id")) == feature_id:
+            return feature
+    raise NotFound(NO_SUCH_FEATURE)
+
+
+def spatial_extent(reader: Reader) -> BBox:
+    """The program's service area's bounds: the same for every layer, and no data's."""
+    xmin, ymin, xmax, ymax = reader.deployment.service_area.bounds
+    return (round(xmin, 6), round(ymin, 6), round(xmax, 6), round(ymax, 6))
+
+
+def temporal_extent(collection: Collection) -> list[str | None]:
+    """The period as an RFC 3339 interval (UTC); open at both ends for layers without time."""
+    period = collection.period
+    if period is None:
+        return [None, None]
+    return [utc_text(period.start), utc_text(period.end)]
