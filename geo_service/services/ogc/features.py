@@ -12,6 +12,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
 from geo_service.errors import NotFound
 from geo_service.geojson import Feature, site_feature, utc_text
 from geo_service.ingest.layers import context_feature
@@ -87,10 +91,13 @@ def feature_bounds(feature: Feature) -> BBox:
     return min(lons), min(lats), max(lons), max(lats)
 
 
-def _meets(bounds: BBox, bbox: BBox) -> bool:
-    return not (
-        bounds[2] < bbox[0] or bounds[0] > bbox[2] or bounds[3] < bbox[1] or bounds[1] > bbox[3]
-    )
+def _meets(feature: Feature, bbox: BBox, box: BaseGeometry) -> bool:
+    """Whether the feature's geometry meets the box: bounds first, then the shape itself
+    (a grid cell in lon/lat is a slightly turned square, so its bounds say too much)."""
+    bounds = feature_bounds(feature)
+    if bounds[2] < bbox[0] or bounds[0] > bbox[2] or bounds[3] < bbox[1] or bounds[1] > bbox[3]:
+        return False
+    return bool(shape(feature["geometry"]).intersects(box))
 
 
 def in_time(collection: Collection, interval: tuple[int | None, int | None] | None) -> bool:
@@ -107,7 +114,11 @@ def select(features: list[Feature], collection: Collection, query: ItemsQuery) -
     if not in_time(collection, query.interval):
         return Page([], 0)
     bbox = query.bbox
-    kept = features if bbox is None else [f for f in features if _meets(feature_bounds(f), bbox)]
+    if bbox is None:
+        kept = features
+    else:
+        box = shapely.box(*bbox)
+        kept = [f for f in features if _meets(f, bbox, box)]
     return Page(kept[query.offset : query.offset + query.limit], len(kept))
 
 
