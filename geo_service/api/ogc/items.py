@@ -32,10 +32,9 @@ from geo_service.geojson import utc_text
 from geo_service.services.ogc import (
     ItemsQuery,
     Reader,
+    feature_of,
     find_collection,
-    find_feature,
-    layer_features,
-    select,
+    page_of,
 )
 from maps.language import _
 
@@ -94,7 +93,7 @@ def items(
 ) -> Response:
     query = items_query(ask.limit, ask.offset, ask.bbox, ask.datetime)
     found = find_collection(reader, collection_id)
-    page = select(layer_features(reader, found), found, query)
+    page = page_of(reader, found, query)
     href = f"{root}/collections/{found.id}/items"
     links = _page_links(href, ask, query, page.matched)
     if chosen_format(request, ask.f) == "html":
@@ -130,7 +129,7 @@ def item(
 ) -> Response:
     collection_id, feature_id = ids
     found = find_collection(reader, collection_id)
-    feature = find_feature(layer_features(reader, found), feature_id)
+    feature = feature_of(reader, found, feature_id)
     href = f"{root}/collections/{found.id}/items/{quote(feature_id, safe=':-')}"
     if chosen_format(request, f) == "html":
         view = View(

@@ -8,10 +8,12 @@ among those features, so no parameter reaches a number the release does not show
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -20,7 +22,7 @@ from geo_service.errors import NotFound
 from geo_service.geojson import Feature, site_feature, utc_text
 from geo_service.ingest.layers import context_feature
 from geo_service.services.ogc.catalogue import Collection, LayerKind, Reader
-from geo_service.services.releases import View, get_release, release_features
+from geo_service.services.releases import Release, View, get_release, release_features
 
 NO_SUCH_FEATURE = "there is no feature with that id in this collection"
 BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat (CRS84)
@@ -42,28 +44,65 @@ class Page:
     matched: int  # features passing the filters, over every page
 
 
-def layer_features(reader: Reader, collection: Collection) -> list[Feature]:
-    """Every feature of the collection, in a stable order."""
+def _release(reader: Reader, collection: Collection) -> Release:
+    assert collection.kind is not None and collection.period is not None
     services = reader.services
-    store, program_id = services.store, reader.program_id
+    return get_release(
+        services.store,
+        reader.deployment,
+        services.settings,
+        program_id=reader.program_id,
+        kind=collection.kind,
+        period=collection.period,
+        now=reader.now,
+        view=View(reader.audience),
+    )
+
+
+def layer_features(reader: Reader, collection: Collection) -> list[Feature]:
+    """Every feature of the collection, in a stable order (the release's, for cells)."""
+    store, program_id = reader.services.store, reader.program_id
     if collection.layer is LayerKind.CELLS:
-        assert collection.kind is not None and collection.period is not None
-        deployment = reader.deployment
-        release = get_release(
-            store,
-            deployment,
-            services.settings,
-            program_id=program_id,
-            kind=collection.kind,
-            period=collection.period,
-            now=reader.now,
-            view=View(reader.audience),
-        )
-        return release_features(release, deployment)
+        return release_features(_release(reader, collection), reader.deployment)
     if collection.layer is LayerKind.SITES:
         return [site_feature(site) for site in store.list_sites(program_id)]
     layer = "candidate" if collection.layer is LayerKind.CANDIDATES else "exclusion"
     return [_as_feature(context_feature(f)) for f in store.list_context(program_id, layer)]
+
+
+def page_of(reader: Reader, collection: Collection, query: ItemsQuery) -> Page:
+    """A page of the collection. Released cells are filtered on the release's cells and
+    only the page's are built into features, by the very function /v1/published uses."""
+    if not in_time(collection, query.interval):
+        return Page([], 0)
+    if collection.layer is not LayerKind.CELLS:
+        return select(layer_features(reader, collection), collection, query)
+    release = _release(reader, collection)
+    cells = release.features
+    if query.bbox is not None and cells:
+        deployment = reader.deployment
+        rings = deployment.cell_rings(
+            np.array([c.ix for c in cells], dtype=np.int64),
+            np.array([c.iy for c in cells], dtype=np.int64),
+            np.array([release.cell_m << c.level for c in cells], dtype=np.float64),
+        )
+        meets = shapely.intersects(shapely.polygons(np.array(rings)), shapely.box(*query.bbox))
+        cells = tuple(cell for cell, kept in zip(cells, meets, strict=True) if kept)
+    shown = cells[query.offset : query.offset + query.limit]
+    features = release_features(dataclasses.replace(release, features=shown), reader.deployment)
+    return Page(features, len(cells))
+
+
+def feature_of(reader: Reader, collection: Collection, feature_id: str) -> Feature:
+    """One feature by the id its pages carry; 404 for any other."""
+    if collection.layer is not LayerKind.CELLS:
+        return find_feature(layer_features(reader, collection), feature_id)
+    release = _release(reader, collection)
+    for cell in release.features:
+        if f"{release.cell_m << cell.level}:{cell.ix}:{cell.iy}" == feature_id:
+            one = dataclasses.replace(release, features=(cell,))
+            return release_features(one, reader.deployment)[0]
+    raise NotFound(NO_SUCH_FEATURE)
 
 
 def _as_feature(raw: dict[str, Any]) -> Feature:
