@@ -28,13 +28,19 @@ RETENTION_MONTHS = 12
 PG_SERVER = os.environ.get("GEO_SERVICE_TEST_POSTGRES_URL")
 
 
-def published_month(tz: str = "America/Winnipeg") -> str:
-    """The latest month published by now (grace 7 days), as ``2025-05``."""
+def published_month(bucket: str = "month", tz: str = "America/Winnipeg") -> str:
+    """The latest month (or quarter) published by now (grace 7 days), as ``2025-05``."""
     from zoneinfo import ZoneInfo
 
     from geo_service.periods import latest_published
 
-    return latest_published("month", now=time.time(), grace_days=7, tz=ZoneInfo(tz))
+    return latest_published(bucket, now=time.time(), grace_days=7, tz=ZoneInfo(tz))
+
+
+def first_month(quarter: str) -> str:
+    """``2025-04`` for ``2025-Q2``."""
+    year, q = quarter.split("-Q")
+    return f"{year}-{3 * int(q) - 2:02d}"
 
 
 @contextmanager
@@ -67,7 +73,9 @@ def post(client: TestClient, headers: dict[str, str], rows: list[dict[str, Any]]
     assert answer.status_code == 201, answer.text
 
 
-def report_month(client: TestClient, keys: dict[str, dict[str, str]], month: str) -> None:
+def report_month(
+    client: TestClient, keys: dict[str, dict[str, str]], month: str, *, peer: bool = True
+) -> None:
     """Three reporters around HOT and WARM (shown), two at LONELY (below k however it is
     cut), and the peer's own report there today (in no published period)."""
     rng = np.random.default_rng(7)
@@ -87,8 +95,9 @@ def report_month(client: TestClient, keys: dict[str, dict[str, str]], month: str
         if n < 2:
             rows.append(feature(*LONELY, observed_at=f"{month}-2{n}T12:00:00Z"))
         post(client, keys[reporter], rows)
-    today = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
-    post(client, keys["peer"], [feature(*LONELY, observed_at=today.isoformat())])
+    if peer:
+        today = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+        post(client, keys["peer"], [feature(*LONELY, observed_at=today.isoformat())])
 
 
 def add_layers(
@@ -139,11 +148,13 @@ def ogc_town(
         store = app.state.store
         keys = {r.value: bearer(create_key(store, program="town", role=r)[1]) for r in Role}
         keys["manager2"] = bearer(create_key(store, program="town", role=Role.MANAGER)[1])
-        month = published_month()
+        month, quarter = published_month(), published_month("quarter")
         report_month(client, keys, month)
+        if first_month(quarter) != month:  # the hot spots and gaps read the latest quarter
+            report_month(client, keys, first_month(quarter), peer=False)
         program_id = store.program_id("town")
         add_layers(app, program_id, candidates=candidates, site_name=site_name)
-        yield {"app": app, "client": client, "keys": keys, "month": month,
+        yield {"app": app, "client": client, "keys": keys, "month": month, "quarter": quarter,
                "program_id": program_id, "store": store}  # fmt: skip
 
 

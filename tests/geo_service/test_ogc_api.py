@@ -317,6 +317,28 @@ def test_unknown_collections_and_features_answer_404(town: dict[str, Any], path:
     problem(get(town, path.format(month=town["month"])), 404)
 
 
+@pytest.mark.parametrize("role", ["peer", "planner", "manager"])
+def test_hot_spots_and_coverage_gaps_are_v1s_own(town: dict[str, Any], role: str) -> None:
+    quarter = town["quarter"]
+    for kind in ("needle_report", "overdose"):
+        layer = get(town, f"/ogc/collections/{kind}-hotspots/items", role=role, limit=10000)
+        assert layer.status_code == 200
+        v1 = get(town, "/v1/hotspots", role=role, kind=kind, period=quarter).json()
+        assert layer.json()["features"] == v1["features"]
+        assert v1["features"], "the latest quarter has reports"
+        start, _ = get(town, f"/ogc/collections/{kind}-hotspots").json()["extent"]["temporal"][
+            "interval"
+        ][0]
+        assert start[:7] <= f"{quarter[:4]}-{3 * int(quarter[-1]) - 2:02d}"
+    for service, kind in (("needles", "needle_report"), ("naloxone", "overdose")):
+        gaps = get(town, f"/ogc/collections/{service}-coverage-gaps/items", role=role).json()
+        v1 = get(town, "/v1/coverage", role=role, service=service, kind=kind, period=quarter,
+                 minutes=10, top=500).json()  # fmt: skip
+        expected = v1["results"][0]["uncovered"]["features"]
+        assert [f["properties"] for f in gaps["features"]] == [f["properties"] for f in expected]
+        assert [f["id"] for f in gaps["features"]] == list(range(1, len(expected) + 1))
+
+
 # -- html ----------------------------------------------------------------------------------
 
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from geo_service.auth import POLICY, Action, Role
 from geo_service.deployment import Deployment
 from geo_service.errors import NotFound
-from geo_service.periods import Bucket, Period, finished_periods, month_of, parse_period
+from geo_service.ingest.sites import Service
+from geo_service.periods import (
+    Bucket,
+    Period,
+    finished_periods,
+    latest_published,
+    month_of,
+    parse_period,
+)
 from geo_service.services.program import ProgramContext, Services
 from geo_service.services.publication import AUDIENCE_OF_ROLE, Audience
 from geo_service.services.releases import grace_days
@@ -32,11 +40,14 @@ KIND_TITLES = {
     EventKind.OVERDOSE: N_("Overdoses"),
     EventKind.CLEANUP: N_("Clean-ups"),
 }
+SERVICE_WORDS = {Service.NEEDLES: N_("needles"), Service.NALOXONE: N_("naloxone")}
 BUCKET_ORDER = (Bucket.MONTH, Bucket.QUARTER, Bucket.HALF, Bucket.YEAR)
 
 
 class LayerKind(enum.StrEnum):
     CELLS = "cells"
+    HOTSPOTS = "hotspots"
+    COVERAGE_GAPS = "coverage-gaps"
     SITES = "sites"
     CANDIDATES = "candidates"
     EXCLUSIONS = "exclusions"
@@ -61,6 +72,14 @@ FIXED_TITLES = {
 }
 
 
+# Analyses of the latest published quarter (quarters are published whatever the bucket):
+# Gi* hot spots with the data-chosen band, as /v1/hotspots answers them, and the cells a
+# 10-minute walk to a site offering the service does not reach, as /v1/coverage does.
+HOTSPOT_KINDS = (EventKind.NEEDLE_REPORT, EventKind.OVERDOSE)
+GAP_SERVICES = {Service.NEEDLES: EventKind.NEEDLE_REPORT, Service.NALOXONE: EventKind.OVERDOSE}
+GAP_MINUTES = 10.0
+
+
 @dataclass(frozen=True)
 class Reader:
     """Who reads /ogc: a key's role in its program, or the public (``role`` None) of a
@@ -70,10 +89,11 @@ class Reader:
     program_id: int
     role: Role | None
     now: float = field(compare=False)
+    ctx: ProgramContext | None = field(default=None, compare=False)  # None: the public
 
     @classmethod
     def of(cls, ctx: ProgramContext) -> Reader:
-        return cls(ctx.services, ctx.program_id, ctx.role, ctx.now)
+        return cls(ctx.services, ctx.program_id, ctx.role, ctx.now, ctx)
 
     @property
     def deployment(self) -> Deployment:
@@ -99,6 +119,7 @@ class Collection:
     description: str
     kind: EventKind | None = None
     period: Period | None = None
+    service: Service | None = None
 
 
 def released_periods(reader: Reader) -> list[Period]:
@@ -138,13 +159,66 @@ def cells_collection(kind: EventKind, period: Period, audience: Audience) -> Col
     )
 
 
+def latest_quarter(reader: Reader) -> Period:
+    choice = reader.services.store.publication(reader.program_id)
+    tz = reader.deployment.tz
+    label = latest_published("quarter", now=reader.now, grace_days=grace_days(choice), tz=tz)
+    return parse_period(label, reader.deployment)
+
+
+def analysis_collections(reader: Reader) -> list[Collection]:
+    """Hot spots and coverage gaps of the latest published quarter, for anyone with a key
+    (as /v1/hotspots and /v1/coverage answer them); not for the public."""
+    if reader.ctx is None:
+        return []
+    period = latest_quarter(reader)
+    window = period_words(period.label)
+    out = [
+        Collection(
+            f"{kind.value}-hotspots",
+            LayerKind.HOTSPOTS,
+            _("Hot spots of {kind}, {period}").format(
+                kind=_(KIND_TITLES[kind]).lower(), period=window
+            ),
+            _(
+                "Squares busier (or quieter) than the streets around them, Getis-Ord Gi* on "
+                "the released squares, with the distance band chosen from the data"
+            ),
+            kind,
+            period,
+        )
+        for kind in HOTSPOT_KINDS
+    ]
+    for service, kind in GAP_SERVICES.items():
+        title = _("Coverage gaps: {kind} beyond a 10-minute walk to {service}, {period}")
+        out.append(
+            Collection(
+                f"{service.value}-coverage-gaps",
+                LayerKind.COVERAGE_GAPS,
+                title.format(
+                    kind=_(KIND_TITLES[kind]).lower(),
+                    service=_(SERVICE_WORDS[service]),
+                    period=window,
+                ),
+                _(
+                    "Released squares with reports that no site offering the service reaches "
+                    "within a 10-minute walk while it is open, most first"
+                ),
+                kind,
+                period,
+                service,
+            )
+        )
+    return out
+
+
 def catalogue(reader: Reader) -> list[Collection]:
     """The collections this reader may open, in a stable order."""
     periods = released_periods(reader)
     cells = [
         cells_collection(kind, period, reader.audience) for kind in EventKind for period in periods
     ]
-    return cells + fixed_collections(reader)
+    return cells + analysis_collections(reader) + fixed_collections(reader)
 
 
 def find_collection(reader: Reader, collection_id: str) -> Collection:
@@ -152,7 +226,7 @@ def find_collection(reader: Reader, collection_id: str) -> Collection:
     reader's role may not open it."""
     cells = CELLS_ID.fullmatch(collection_id)
     if cells is None:
-        for found in fixed_collections(reader):
+        for found in analysis_collections(reader) + fixed_collections(reader):
             if found.id == collection_id:
                 return found
         raise NotFound(NO_SUCH_COLLECTION)

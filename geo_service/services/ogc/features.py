@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from geo_service.errors import NotFound
+from geo_service.errors import NotFound, Unprocessable
 from geo_service.geojson import Feature, site_feature, utc_text
 from geo_service.ingest.layers import context_feature
-from geo_service.services.ogc.catalogue import Collection, LayerKind, Reader
+from geo_service.services.coverage import CoverageQuestion, coverage_report
+from geo_service.services.deadline import timed_answer
+from geo_service.services.hotspots import HotspotQuery, Method
+from geo_service.services.ogc.catalogue import GAP_MINUTES, Collection, LayerKind, Reader
 from geo_service.services.releases import Release, View, get_release, release_features
+from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 
 NO_SUCH_FEATURE = "there is no feature with that id in this collection"
+MAX_GAPS = 500  # the most gap cells /v1/coverage lists (its ``top``)
 BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat (CRS84)
 
 
@@ -64,6 +70,10 @@ def layer_features(reader: Reader, collection: Collection) -> list[Feature]:
     store, program_id = reader.services.store, reader.program_id
     if collection.layer is LayerKind.CELLS:
         return release_features(_release(reader, collection), reader.deployment)
+    if collection.layer is LayerKind.HOTSPOTS:
+        return hotspot_features(reader, collection)
+    if collection.layer is LayerKind.COVERAGE_GAPS:
+        return gap_features(reader, collection)
     if collection.layer is LayerKind.SITES:
         return [site_feature(site) for site in store.list_sites(program_id)]
     layer = "candidate" if collection.layer is LayerKind.CANDIDATES else "exclusion"
@@ -103,6 +113,52 @@ def feature_of(reader: Reader, collection: Collection, feature_id: str) -> Featu
             one = dataclasses.replace(release, features=(cell,))
             return release_features(one, reader.deployment)[0]
     raise NotFound(NO_SUCH_FEATURE)
+
+
+def hotspot_features(reader: Reader, collection: Collection) -> list[Feature]:
+    """Gi* hot spots of the period as /v1/hotspots answers them (default options); for
+    peers and planners computed on the release alone, by the same cached service call."""
+    ctx, kind, period = reader.ctx, collection.kind, collection.period
+    assert ctx is not None and kind is not None and period is not None
+    query = HotspotQuery(
+        kind, Method.GI_STAR, ctx.deployment.cell_m(kind), period.start, period.end
+    )
+    body = orjson.loads(timed_answer(ctx, query, period)[0])
+    if ctx.full_view:
+        audit_small_cells(
+            ctx.store,
+            ctx.settings,
+            ctx.principal,
+            route="/ogc/collections/{collectionId}/items",
+            counts=feature_counts(body),
+            parameters={"collection": collection.id},
+        )
+    return [_as_feature(f) for f in body["features"]]
+
+
+def gap_features(reader: Reader, collection: Collection) -> list[Feature]:
+    """The coverage gaps /v1/coverage lists for the service, kind and period (released
+    squares for peers and planners), ranked; a program with no such site has none."""
+    ctx, kind, period = reader.ctx, collection.kind, collection.period
+    assert ctx is not None and kind is not None and period is not None
+    assert collection.service is not None
+    question = CoverageQuestion(collection.service, [GAP_MINUTES], [kind], period.label, MAX_GAPS)
+    try:
+        answer = coverage_report(ctx, question).to_json()
+    except Unprocessable:  # no site offers the service: nothing is reached, nothing ranked
+        return []
+    gaps = answer["results"][0]["uncovered"]
+    if ctx.full_view:
+        audit_small_cells(
+            ctx.store,
+            ctx.settings,
+            ctx.principal,
+            route="/ogc/collections/{collectionId}/items",
+            counts=feature_counts(gaps, "events"),
+            parameters={"collection": collection.id},
+        )
+    # The rank is the id: the gaps of a frozen release and the same sites rank the same.
+    return [_as_feature({**f, "id": f["properties"]["rank"]}) for f in gaps["features"]]
 
 
 def _as_feature(raw: dict[str, Any]) -> Feature:
