@@ -81,6 +81,16 @@ def test_a_peer_sweeping_every_parameter_sees_only_the_release(
             assert body["numberMatched"] in (len(release), 0)
 
 
+def test_a_peers_hot_spots_rest_on_released_squares_only(town: dict[str, Any]) -> None:
+    answer = ogc(town, "/v1/published", kind="needle_report", period=town["quarter"])
+    released = {f["id"]: f["properties"]["count"] for f in answer.json()["features"]}
+    for box in [None, *boxes_around(LONELY)]:
+        ask = {"bbox": box} if box else {}
+        body = ogc(town, "/ogc/collections/needle_report-hotspots/items", **ask).json()
+        for feature in body["features"]:
+            assert released[feature["id"]] == feature["properties"]["count"] >= K
+
+
 def test_a_layer_the_role_may_not_read_answers_as_one_that_does_not_exist(
     town: dict[str, Any],
 ) -> None:

@@ -108,15 +108,16 @@ def _answers(*media: str, problems: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def _operation(op_id: str, summary: str, params: list[str], answers: dict[str, Any]) -> Any:
-    return {
-        "get": {
-            "operationId": op_id,
-            "summary": summary,
-            "tags": ["OGC API - Features"],
-            "parameters": [_ref(p) for p in params],
-            "responses": answers,
-        }
+    operation = {
+        "operationId": op_id,
+        "summary": summary,
+        "tags": ["OGC API - Features"],
+        "parameters": [_ref(p) for p in params],
+        "responses": answers,
     }
+    if "401" in answers:  # the data needs a key; the landing page and this document do not
+        operation["security"] = [{"key": []}]
+    return {"get": operation}
 
 
 def openapi_document(root: str) -> dict[str, Any]:
@@ -174,5 +175,4 @@ def openapi_document(root: str) -> dict[str, Any]:
             },
             "securitySchemes": {"key": {"type": "http", "scheme": "bearer"}},
         },
-        "security": [] if "/public/" in root else [{"key": []}],
     }
