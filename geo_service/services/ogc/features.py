@@ -8,12 +8,10 @@ among those features, so no parameter reaches a number the release does not show
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 import shapely
 from shapely.geometry import shape
@@ -26,6 +24,7 @@ from geo_service.services.coverage import CoverageQuestion, coverage_report
 from geo_service.services.deadline import timed_answer
 from geo_service.services.hotspots import HotspotQuery, Method
 from geo_service.services.ogc.catalogue import GAP_MINUTES, Collection, LayerKind, Reader
+from geo_service.services.ogc.recent import RECENT, BuiltLayer
 from geo_service.services.releases import Release, View, get_release, release_features
 from geo_service.services.small_cell_audit import audit_small_cells, feature_counts
 
@@ -80,39 +79,37 @@ def layer_features(reader: Reader, collection: Collection) -> list[Feature]:
     return [_as_feature(context_feature(f)) for f in store.list_context(program_id, layer)]
 
 
+def _built_cells(reader: Reader, collection: Collection) -> BuiltLayer:
+    """The released layer's features, by the very function /v1/published uses, built once
+    for a client paging through it (see :mod:`recent`)."""
+    release = _release(reader, collection)
+    deployment = reader.deployment
+    caller = reader.ctx.principal.key_id if reader.ctx is not None else None
+    key = (caller, reader.program_id, collection.id, reader.audience, release.content_hash)
+    return RECENT.get(
+        key, deployment, lambda: BuiltLayer.of(release_features(release, deployment), deployment)
+    )
+
+
 def page_of(reader: Reader, collection: Collection, query: ItemsQuery) -> Page:
-    """A page of the collection. Released cells are filtered on the release's cells and
-    only the page's are built into features, by the very function /v1/published uses."""
+    """A page of the collection, with how many features meet the filters."""
     if not in_time(collection, query.interval):
         return Page([], 0)
     if collection.layer is not LayerKind.CELLS:
         return select(layer_features(reader, collection), collection, query)
-    release = _release(reader, collection)
-    cells = release.features
-    if query.bbox is not None and cells:
-        deployment = reader.deployment
-        rings = deployment.cell_rings(
-            np.array([c.ix for c in cells], dtype=np.int64),
-            np.array([c.iy for c in cells], dtype=np.int64),
-            np.array([release.cell_m << c.level for c in cells], dtype=np.float64),
-        )
-        meets = shapely.intersects(shapely.polygons(np.array(rings)), shapely.box(*query.bbox))
-        cells = tuple(cell for cell, kept in zip(cells, meets, strict=True) if kept)
-    shown = cells[query.offset : query.offset + query.limit]
-    features = release_features(dataclasses.replace(release, features=shown), reader.deployment)
-    return Page(features, len(cells))
+    built = _built_cells(reader, collection)
+    features = built.features
+    if query.bbox is not None and features:
+        meets = shapely.intersects(built.shapes, shapely.box(*query.bbox))
+        features = [f for f, kept in zip(features, meets, strict=True) if kept]
+    return Page(features[query.offset : query.offset + query.limit], len(features))
 
 
 def feature_of(reader: Reader, collection: Collection, feature_id: str) -> Feature:
     """One feature by the id its pages carry; 404 for any other."""
-    if collection.layer is not LayerKind.CELLS:
-        return find_feature(layer_features(reader, collection), feature_id)
-    release = _release(reader, collection)
-    for cell in release.features:
-        if f"{release.cell_m << cell.level}:{cell.ix}:{cell.iy}" == feature_id:
-            one = dataclasses.replace(release, features=(cell,))
-            return release_features(one, reader.deployment)[0]
-    raise NotFound(NO_SUCH_FEATURE)
+    if collection.layer is LayerKind.CELLS:
+        return find_feature(_built_cells(reader, collection).features, feature_id)
+    return find_feature(layer_features(reader, collection), feature_id)
 
 
 def hotspot_features(reader: Reader, collection: Collection) -> list[Feature]:
