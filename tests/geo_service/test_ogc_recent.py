@@ -40,9 +40,7 @@ def test_a_layer_is_built_once_per_key_while_it_is_fresh(deployment: Deployment)
     assert len(builds) == 4
 
 
-def test_an_old_entry_or_a_new_geography_is_built_again(
-    deployment: Deployment, tmp_path: Path
-) -> None:
+def test_an_old_entry_or_a_new_geography_is_built_again(deployment: Deployment) -> None:
     builds, build = counting(deployment)
     stale = RecentLayers(entries=2, keep_s=0)
     stale.get("layer", deployment, build)
@@ -50,8 +48,6 @@ def test_an_old_entry_or_a_new_geography_is_built_again(
     assert len(builds) == 2
     recent = RecentLayers()
     recent.get("layer", deployment, build)
-    redrawn = Deployment(
-        make_settings(tmp_path / "other" if (tmp_path / "other").mkdir() is None else tmp_path)
-    )
+    redrawn = Deployment(deployment.settings)  # the program's geography changed
     again = recent.get("layer", redrawn, lambda: BuiltLayer.of([], redrawn))
     assert again.deployment is redrawn
