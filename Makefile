@@ -38,6 +38,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_stscan.py
 	$(BIN)/python bench/bench_ears.py  # runs R's earsC too (about 5 minutes)
 	$(BIN)/python bench/bench_alerts.py
+	$(BIN)/python bench/bench_ogc.py  # needs GDAL's ogr2ogr (gdal-bin)
 	$(BIN)/python bench/bench_load.py  # needs PostgreSQL: GEO_SERVICE_TEST_POSTGRES_URL
 
 # The words to translate: extract every _(), ngettext() and N_() of geo_service/ and maps/

@@ -48,6 +48,7 @@ class Action(enum.StrEnum):
     READ_SITES = "reading sites"
     ADD_SITES = "adding service sites"
     READ_LAYERS = "reading candidate sites and exclusions"
+    MAP_PLANNING_LAYERS = "adding candidate sites and exclusions to a GIS"
     ADD_LAYERS = "adding candidate sites and exclusions"
     SITE_LOCKERS = "siting lockers"
     RANK_CONSUMPTION_SITES = "ranking consumption sites"
@@ -73,6 +74,9 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.READ_SITES: ANYONE,
     Action.ADD_SITES: FULL_VIEW,
     Action.READ_LAYERS: ANYONE,
+    # /ogc lists candidates and exclusions to planners and up only (issue 20): a peer's
+    # QGIS shows the layers a peer works with, not where a consumption site may go.
+    Action.MAP_PLANNING_LAYERS: PLANNING,
     Action.ADD_LAYERS: PLANNING,
     Action.SITE_LOCKERS: PLANNING,
     Action.RANK_CONSUMPTION_SITES: PLANNING,

@@ -10,7 +10,7 @@ import numpy as np
 
 from geo_service.deployment import Deployment
 from geo_service.settings import EventKind
-from geo_service.storage import StoredEvent
+from geo_service.storage import StoredEvent, StoredSite
 
 GEOJSON = "application/geo+json"
 
@@ -90,3 +90,19 @@ def events_to_features(rows: list[StoredEvent], deployment: Deployment) -> list[
             }
         )
     return features
+
+
+def site_feature(site: StoredSite) -> Feature:
+    """A service site as a Point (its exact place: sites are public), /v1/sites and /ogc."""
+    return {
+        "type": "Feature",
+        "id": site.id,
+        "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},
+        "properties": {
+            "name": site.name,
+            "site_type": site.site_type,
+            "services": list(site.services),
+            "opening_hours": site.opening_hours,
+            "address": site.address,
+        },
+    }

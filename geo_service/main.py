@@ -21,6 +21,7 @@ from geo_service.api import (
     hotspots,
     invites,
     layers,
+    ogc,
     published,
     reports,
     sites,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(steward.router)
     app.include_router(invites.router)
     app.include_router(alerts.router)
+    app.include_router(ogc.router)  # OGC API - Features, for QGIS, ArcGIS and GDAL
     app.include_router(web.router)
     logging.getLogger("geo_service").setLevel(settings.log_level.upper())
     # uvicorn's access log (on when uvicorn is run by hand) prints query strings and

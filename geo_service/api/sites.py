@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from geo_service.auth import Action
 from geo_service.context import ContextDep, allowed
 from geo_service.errors import NotFound
+from geo_service.geojson import site_feature
 from geo_service.http import read_payload
 from geo_service.ingest.batches import BatchResult, Sender, check_idempotency_key
 from geo_service.models import (
@@ -25,7 +26,6 @@ from geo_service.models import (
 )
 from geo_service.services.imports import Imported, body_upload, import_sites
 from geo_service.services.program import ProgramContext
-from geo_service.storage import StoredSite
 
 router = APIRouter(prefix="/v1", tags=["sites"], responses=KEYED)
 SiteWriterContext = Annotated[ProgramContext, Depends(allowed(Action.ADD_SITES))]
@@ -72,21 +72,6 @@ def get_sites(ctx: ContextDep) -> Response:
     features = [site_feature(site) for site in ctx.store.list_sites(ctx.program_id)]
     body = {"type": "FeatureCollection", "features": features, "numberReturned": len(features)}
     return Response(orjson.dumps(body), media_type="application/geo+json")
-
-
-def site_feature(site: StoredSite) -> dict[str, Any]:
-    return {
-        "type": "Feature",
-        "id": site.id,
-        "geometry": {"type": "Point", "coordinates": [site.lon, site.lat]},
-        "properties": {
-            "name": site.name,
-            "site_type": site.site_type,
-            "services": list(site.services),
-            "opening_hours": site.opening_hours,
-            "address": site.address,
-        },
-    }
 
 
 @router.get(
