@@ -27,6 +27,7 @@ from geo_service.storage.sql.geography import GeographySql
 from geo_service.storage.sql.invites import InviteSql
 from geo_service.storage.sql.keys import KeySql
 from geo_service.storage.sql.layers import LayerSql
+from geo_service.storage.sql.limits import LimitSql
 from geo_service.storage.sql.networks import NetworkSql
 from geo_service.storage.sql.programs import ProgramSql
 from geo_service.storage.sql.releases import ReleaseSql
@@ -66,8 +67,13 @@ class SqlStore(
     NetworkSql,
     AlertSql,
     AlertWindowSql,
+    LimitSql,
 ):
     """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
+
+    def close(self) -> None:
+        self.dispose_counter()
+        super().close()
 
 
 def open_store(

@@ -1,0 +1,144 @@
+"""Request counts and failed invite codes, shared by every worker on every host.
+
+A request is counted with one statement (an upsert that returns the window's count), in
+autocommit on PostgreSQL and with a short lock wait on SQLite: the limiter must stay cheaper
+than the request it guards, and must never queue behind a long import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from geo_service.storage.schema import join_failures, rate_counts
+from geo_service.storage.sql.engine import WRITES, SqlBase, sqlite_engine
+
+# How long a count waits for SQLite's write lock before the caller lets the request through
+# uncounted: a request during a long import is not held up by its own rate limit.
+SQLITE_COUNT_WAIT_S = 0.05
+
+_COUNT = sa.text(
+    'INSERT INTO rate_counts (identity, "window", hits) VALUES (:identity, :window, 1) '
+    'ON CONFLICT (identity, "window") DO UPDATE SET hits = rate_counts.hits + 1 '
+    "RETURNING hits"
+)
+# Counts a key only while its marker says it proved valid lately; no row back otherwise.
+_COUNT_KNOWN = sa.text(
+    'INSERT INTO rate_counts (identity, "window", hits) '
+    "SELECT :identity, :window, 1 WHERE EXISTS (SELECT 1 FROM rate_counts "
+    'WHERE identity = :marker AND "window" >= :since) '
+    'ON CONFLICT (identity, "window") DO UPDATE SET hits = rate_counts.hits + 1 '
+    "RETURNING hits"
+)
+_GIVE_BACK = sa.text(
+    'UPDATE rate_counts SET hits = hits - 1 WHERE identity = :identity AND "window" = :window '
+    "AND hits > 0"
+)
+_MARK = sa.text(
+    'INSERT INTO rate_counts (identity, "window", hits) VALUES (:identity, :window, 0) '
+    'ON CONFLICT (identity, "window") DO NOTHING'
+)
+
+
+def known_key_marker(key: str) -> str:
+    """The row that says a key (``k:<digest>``) proved valid: ``v:<digest>``, no hits."""
+    return "v:" + key.removeprefix("k:")
+
+
+class LimitSql(SqlBase):
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._count_engine = self._make_counter()
+
+    def _make_counter(self) -> Engine:
+        """The engine counts go through: autocommit (one round trip) on PostgreSQL; on a
+        SQLite file, its own connections whose lock wait is short."""
+        url = self.engine.url
+        if self.dialect == "postgresql":
+            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        if url.database in (None, "", ":memory:"):
+            return self._writer  # an in-memory database is one per connection: share it
+        counter = sqlite_engine(url, lock_wait_s=SQLITE_COUNT_WAIT_S)
+        return counter.execution_options(**{WRITES: True})
+
+    def _counted(self, statement: sa.TextClause, **values: Any) -> int | None:
+        with self._count_engine.connect() as conn:
+            hits = conn.execute(statement, values).scalar()
+            conn.commit()
+        return None if hits is None else int(hits)
+
+    def count_request(self, identity: str, window: int) -> int:
+        """Add one request to ``identity``'s window; the window's count with it."""
+        hits = self._counted(_COUNT, identity=identity, window=window)
+        assert hits is not None
+        return hits
+
+    def count_known_key(self, key: str, window: int, *, known_since: int) -> int | None:
+        """Add one request to a key's window if the key proved valid in a window from
+        ``known_since`` on; the count with it, or None (nothing counted) if it did not."""
+        return self._counted(
+            _COUNT_KNOWN,
+            identity=key,
+            window=window,
+            marker=known_key_marker(key),
+            since=known_since,
+        )
+
+    def key_proved(
+        self, key: str, window: int, *, address: str | None = None, address_window: int = 0
+    ) -> None:
+        """A key proved valid: count its request, mark it known from ``window`` on and give
+        the request back to ``address`` (which was charged in ``address_window``)."""
+        with self._write_counts() as conn:
+            if address is not None:
+                conn.execute(_GIVE_BACK, {"identity": address, "window": address_window})
+            conn.execute(_COUNT, {"identity": key, "window": window})
+            conn.execute(_MARK, {"identity": known_key_marker(key), "window": window})
+
+    def forget_key(self, key: str) -> None:
+        """The key did not prove valid (revoked, or a route that never checks keys): its next
+        request is charged to its address again. Its counts stay."""
+        with self._write_counts() as conn:
+            conn.execute(
+                sa.delete(rate_counts).where(rate_counts.c.identity == known_key_marker(key))
+            )
+
+    def forget_counts_before(self, window: int) -> None:
+        with self._write_counts() as conn:
+            conn.execute(sa.delete(rate_counts).where(rate_counts.c.window < window))
+
+    def dispose_counter(self) -> None:
+        self._count_engine.engine.dispose()  # on PostgreSQL, the store's own pool
+
+    def _write_counts(self) -> Any:
+        """One transaction for several count changes: on PostgreSQL a plain one (the counter
+        is in autocommit), on SQLite the counter's own, with its short lock wait."""
+        return (self.engine if self.dialect == "postgresql" else self._count_engine).begin()
+
+    # -- failed invite codes ---------------------------------------------------------------
+
+    def add_join_failure(self, address: str, at: float, *, forget_before: float) -> None:
+        """Record a wrong code from ``address`` (a digest) and forget failures that are
+        older than ``forget_before``."""
+        with self._write() as conn:
+            conn.execute(sa.delete(join_failures).where(join_failures.c.at < forget_before))
+            conn.execute(sa.insert(join_failures).values(at=at, address=address))
+
+    def join_failure_times(
+        self, address: str, since: float, *, per_address: int, overall: int
+    ) -> tuple[float | None, float | None]:
+        """When the ``per_address``-th latest failure of ``address``, and the ``overall``-th
+        latest of anyone, happened after ``since``; None where there are fewer."""
+        f = join_failures.c
+        recent = sa.select(f.at).where(f.at > since).order_by(f.at.desc())
+        mine = recent.where(f.address == address).offset(per_address - 1).limit(1)
+        everyone = recent.offset(overall - 1).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(mine.scalar_subquery(), everyone.scalar_subquery())).one()
+        return _seconds(row[0]), _seconds(row[1])
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None else float(str(value))
