@@ -203,6 +203,7 @@ class RateLimitMiddleware:
         # last deleted old counts: neither changes an answer.
         self._secret: tuple[object, str] | None = None
         self._swept_minute = 0
+        self._logged_minute = 0  # the last minute a failed count was logged
 
     def _address(self, store: Store, scope: Scope) -> str:
         if self._secret is None or self._secret[0] is not store:
@@ -243,6 +244,17 @@ class RateLimitMiddleware:
                 address_window=admitted.minute,
             )
 
+    def _log_uncounted(self, exc: BaseException, now: float) -> None:
+        # Once a minute (a long SQLite import would otherwise log every request), and the
+        # class only: a driver's message may quote the statement's parameters.
+        if int(now // 60) != self._logged_minute:
+            self._logged_minute = int(now // 60)
+            logger.warning(
+                "rate limits not counted: database error %s (the requests went ahead; "
+                "not logged again this minute)",
+                type(exc).__name__,
+            )
+
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, limit: int, now: float
     ) -> None:
@@ -274,7 +286,7 @@ class RateLimitMiddleware:
         except Exception as exc:
             if not _database_failed(exc):
                 raise
-            _log_uncounted(exc)
+            self._log_uncounted(exc, now)
             await self.app(scope, receive, send)
             return
         if limit:
@@ -287,17 +299,12 @@ class RateLimitMiddleware:
         except Exception as exc:  # the answer is sent; only the counts are behind
             if not _database_failed(exc):
                 raise
-            _log_uncounted(exc)
+            self._log_uncounted(exc, now)
 
 
 def _now() -> float:
     """The limiter's clock (tests hold it still inside one minute)."""
     return time.time()
-
-
-def _log_uncounted(exc: BaseException) -> None:
-    # The class only: a driver's message may quote the statement's parameters.
-    logger.warning("rate limit not counted: database error %s", type(exc).__name__)
 
 
 CSRF_FIELD = "csrf_token"

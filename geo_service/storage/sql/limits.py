@@ -7,10 +7,13 @@ than the request it guards, and must never queue behind a long import.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from geo_service.storage.schema import join_failures, rate_counts
 from geo_service.storage.sql.engine import WRITES, SqlBase, sqlite_engine
@@ -51,6 +54,9 @@ class LimitSql(SqlBase):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._count_engine = self._make_counter()
+        # SQLite: a worker's threads take turns before they ask for the file's write lock,
+        # so a burst of requests queues here briefly instead of timing out on the lock.
+        self._count_turn = threading.Lock()
 
     def _make_counter(self) -> Engine:
         """The engine counts go through: autocommit (one round trip) on PostgreSQL; on a
@@ -63,8 +69,20 @@ class LimitSql(SqlBase):
         counter = sqlite_engine(url, lock_wait_s=SQLITE_COUNT_WAIT_S)
         return counter.execution_options(**{WRITES: True})
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self.dialect != "sqlite":
+            yield
+            return
+        if not self._count_turn.acquire(timeout=SQLITE_COUNT_WAIT_S):
+            raise self._busy()
+        try:
+            yield
+        finally:
+            self._count_turn.release()
+
     def _counted(self, statement: sa.TextClause, **values: Any) -> int | None:
-        with self._count_engine.connect() as conn:
+        with self._turn(), self._count_engine.connect() as conn:
             hits = conn.execute(statement, values).scalar()
             conn.commit()
         return None if hits is None else int(hits)
@@ -112,10 +130,13 @@ class LimitSql(SqlBase):
     def dispose_counter(self) -> None:
         self._count_engine.engine.dispose()  # on PostgreSQL, the store's own pool
 
-    def _write_counts(self) -> Any:
+    @contextmanager
+    def _write_counts(self) -> Iterator[Connection]:
         """One transaction for several count changes: on PostgreSQL a plain one (the counter
         is in autocommit), on SQLite the counter's own, with its short lock wait."""
-        return (self.engine if self.dialect == "postgresql" else self._count_engine).begin()
+        engine = self.engine if self.dialect == "postgresql" else self._count_engine
+        with self._turn(), engine.begin() as conn:
+            yield conn
 
     # -- failed invite codes ---------------------------------------------------------------
 
