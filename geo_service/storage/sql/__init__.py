@@ -85,7 +85,7 @@ def open_store(
     """Connect, bring the schema to the newest migration and check the grid parameters."""
     url = parse_database_url(database_url)
     with start_up_errors(url):
-        store = SqlStore(make_engine(database_url, timeouts))
+        store = SqlStore(make_engine(database_url, timeouts), timeouts)
     try:
         with start_up_errors(url):
             store.migrate(grid_record)
@@ -106,7 +106,7 @@ def open_existing_store(database_url: str, *, timeouts: DatabaseTimeouts | None 
             f"there is no database at {url.database} yet; 'geo-service migrate' creates it"
         )
     with start_up_errors(url):
-        store = SqlStore(make_engine(database_url, timeouts))
+        store = SqlStore(make_engine(database_url, timeouts), timeouts)
     try:
         with start_up_errors(url):
             store.check_at_head()

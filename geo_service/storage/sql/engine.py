@@ -131,8 +131,9 @@ class SqlBase:
     write_wait_s = 10.0
     retry_after_s = 5
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, timeouts: DatabaseTimeouts | None = None) -> None:
         self.engine = engine
+        self.timeouts = timeouts or DatabaseTimeouts()
         self.dialect = engine.dialect.name
         self._writer = engine.execution_options(**{WRITES: True})
 
