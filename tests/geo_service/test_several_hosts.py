@@ -23,12 +23,14 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from typer.testing import CliRunner
 
 from geo_service.auth import Role, create_key
+from geo_service.cli import app as cli
 from geo_service.deployment import Deployment
 from geo_service.ingest.privacy import blur_locations
 from geo_service.services.invites import InviteAsk, create_invite
-from geo_service.settings import EventKind, Settings
+from geo_service.settings import EventKind, Settings, get_settings
 from geo_service.storage.alert_records import NewAlertRule
 from geo_service.storage.sql import SqlStore, open_store
 from tests.conftest import TOWN, collection, feature, fresh_postgres_database
@@ -292,6 +294,32 @@ def test_wrong_invite_codes_count_on_both_hosts(two_hosts: Any) -> None:
     ]
     assert tries == [401] * WRONG_CODES + [429] * 2
     assert b.post("/join", client="10.0.4.2", data=form, headers=join_cookie).status_code == 401
+
+
+# -- the command that runs them ---------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_serve_says_its_workers_share_the_database_and_links_use_the_public_address(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("GEO_SERVICE_PUBLIC_URL", "https://maps.example.org")
+    get_settings.cache_clear()
+    runs: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: runs.append(options))
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--workers", "2", "--port", "8123"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert [(r["workers"], r["port"]) for r in runs] == [(2, 8123)]
+    said = result.stdout
+    assert "Serving on http://127.0.0.1:8123 (public address https://maps.example.org)" in said
+    assert "2, sharing limits, sessions" in said and "note:" not in result.stderr
+    assert "https://maps.example.org/maps" in said and "127.0.0.1:8123/maps" not in said
 
 
 # -- SQLite, the embedded default: two servers on one file ---------------------------------------
