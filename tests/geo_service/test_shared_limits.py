@@ -192,3 +192,13 @@ def test_a_long_write_on_sqlite_does_not_hold_requests_up(tmp_path: Path) -> Non
             holder.close()
     assert answer.status_code == 200  # read while the writer works, uncounted
     assert took_s < 0.4  # the count waited 50 ms for the lock, not the 10 s a write would
+
+
+def test_a_key_on_the_map_pages_is_counted_against_the_key(
+    two_workers: list[tuple[TestClient, Any]],
+) -> None:
+    (a, app), (b, _) = two_workers
+    key = bearer(create_key(app.state.store, program="t", role=Role.MANAGER)[1])
+    pages = [(a if n % 2 else b).get("/maps", headers=key).status_code for n in range(8)]
+    assert pages == [200] * 6 + [429] * 2  # the key's 6, not the address's 4
+    assert a.get("/v1/sites").status_code == 401  # and the address is untouched
