@@ -54,9 +54,9 @@ def get_viewer(
 ) -> Principal:
     """The signed-in person: a Bearer key, or a browser session (else off to sign in)."""
     if authorization:
-        principal = authenticate(store, authorization)
+        by_key = authenticate(store, authorization)
         request.scope[KEY_VERIFIED] = True  # counted against the key, as on the API
-        return principal
+        return by_key
     principal = session_principal(store, session) if session else None
     if principal is None:
         query = f"?{request.url.query}" if request.url.query else ""
