@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo_service.auth import Role, create_key
 from geo_service.main import create_app
 from geo_service.security import address_digest
 from geo_service.settings import Settings
-from geo_service.storage.sql import SqlStore
+from geo_service.storage.sql import SqlStore, open_store
 from tests.conftest import bearer, make_settings
 
 # Every request of a test falls in one minute's window, whenever it runs.
@@ -78,6 +80,31 @@ def test_concurrent_counts_lose_nothing(any_store: SqlStore) -> None:
     for thread in threads:
         thread.join()
     assert sorted(seen) == list(range(1, 201))  # each request saw its own count
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a:1", "a:2", "k:3"]), st.integers(0, 2)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_each_count_is_the_running_total_of_its_identity_and_window(
+    shared_store: SqlStore, hits: list[tuple[str, int]]
+) -> None:
+    base = shared_store.count_request("a:base", 0) * 10  # a fresh range of windows per example
+    seen: dict[tuple[str, int], int] = {}
+    for identity, window in hits:
+        seen[identity, window] = seen.get((identity, window), 0) + 1
+        assert shared_store.count_request(identity, base + window) == seen[identity, window]
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('counts')}/counts.sqlite3")
+    yield store
+    store.close()
 
 
 # -- two apps on one database ----------------------------------------------------------------
