@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
-import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+import psycopg
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.auth import KEY_PREFIX, SESSION_COOKIE
-from geo_service.errors import problem_response
+from geo_service.errors import StoreBusy, problem_response
+from geo_service.storage import Store
+
+logger = logging.getLogger(__name__)
 
 # Only our own assets: the API docs page and its Swagger UI files are served from /static.
 # Swagger UI sets inline style attributes and data: icons; nothing else is inline.
@@ -122,73 +129,134 @@ class ApiCorsMiddleware(CORSMiddleware):
 
 # Set in the request's scope by the key check once a key proved valid.
 KEY_VERIFIED = "geo_service.key_verified"
+# A key that proved valid is counted against itself alone for this many minutes; then one
+# request goes through its address again and proves it anew.
+KNOWN_KEY_MINUTES = 10
+KEEP_MINUTES = KNOWN_KEY_MINUTES + 1  # older counts (and marks) are deleted
+
+
+def address_digest(secret: str, address: str) -> str:
+    """How shared tables name a client address: a keyed digest (the address space is small
+    enough to search, so a plain hash would give the address back)."""
+    return hmac.new(secret.encode(), b"address:" + address.encode(), hashlib.sha256).hexdigest()[
+        :24
+    ]
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _key_identity(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            # A digest, so the table never holds a usable key.
+            return "k:" + hashlib.sha256(value).hexdigest()[:24]
+    return None
+
+
+def _database_failed(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.SQLAlchemyError | psycopg.Error | StoreBusy)
+
+
+@dataclass
+class _Admitted:
+    """What the check charged: the address's identity and window, or a known key."""
+
+    minute: int
+    key: str | None
+    address: str | None = None
+    known_key: bool = False
 
 
 class RateLimitMiddleware:
-    """Token buckets per client address, and per key once that key has proved valid; 429
-    when empty.
+    """Requests a minute per client address, and per key once that key has proved valid;
+    429 with Retry-After when a minute's count is spent.
 
-    Any header can be made up, so a request spends its address's token before credentials
-    are looked at; only after the key check passed is that token given back and the key's
-    own, larger bucket charged instead. A new junk key per request therefore stays on the
-    address's bucket. Limits are per worker process and per minute, refilled continuously. A
-    limit of 0 turns that bucket off. ``/healthz`` is never limited, so orchestrators can
+    Counted in the database (``rate_counts``), so every worker on every host shares one
+    count: N requests spread over any workers meet the limit at the same total as on one.
+    Windows are fixed epoch minutes, not token buckets: a client may send up to twice its
+    limit across the turn of a minute, and a refused request waits until the next minute.
+
+    Any header can be made up, so a request is counted against its address before
+    credentials are looked at; only after the key check passed is that count given back,
+    the key's own, larger count charged instead and the key marked known for a few minutes.
+    A known key is counted against itself alone, in one statement. A new junk key per
+    request therefore stays on the address's count. A key that does not prove valid (revoked,
+    or sent to a route that never checks keys) is no longer known, and its counts stay. A
+    limit of 0 turns that count off. ``/healthz`` is never limited, so orchestrators can
     always probe, and neither are the self-hosted ``/static/`` files: every map page loads
     several, and phones behind one drop-in centre's address would otherwise run out after a
     few maps and get half-drawn pages.
+
+    If the database does not answer the count, the request goes ahead uncounted (it fails
+    open): a request that needs the database gets its own 503 there, and one that does not
+    (the docs) is served. Only the check's error class is logged.
     """
 
     def __init__(self, app: ASGIApp, *, per_key: int, per_address: int) -> None:
         self.app = app
         self.per_key = per_key
         self.per_address = per_address
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._valid_keys: set[str] = set()
-        self._lock = threading.Lock()
+        # The deployment's secret (read from the database once) and the minute this worker
+        # last deleted old counts: neither changes an answer.
+        self._secret: tuple[object, str] | None = None
+        self._swept_minute = 0
+        self._logged_minute = 0  # the last minute a failed count was logged
 
-    @staticmethod
-    def _key_identity(scope: Scope) -> str | None:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                # A digest, so the table never holds a usable key.
-                return "k:" + hashlib.sha256(value).hexdigest()[:24]
-        return None
+    def _address(self, store: Store, scope: Scope) -> str:
+        if self._secret is None or self._secret[0] is not store:
+            self._secret = (store, store.server_secret())
+        return "a:" + address_digest(self._secret[1], _client_address(scope))
 
-    def _take(self, identity: str, limit: int) -> float:
-        """Take one token; return 0 if granted, else seconds until one is available."""
-        if not limit:
-            return 0.0
-        now = time.monotonic()
-        rate = limit / 60.0
-        with self._lock:
-            tokens, last = self._buckets.get(identity, (float(limit), now))
-            tokens = min(float(limit), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[identity] = (tokens - 1.0, now)
-                wait = 0.0
-            else:
-                self._buckets[identity] = (tokens, now)
-                wait = (1.0 - tokens) / rate
-            if len(self._buckets) > 100_000:  # forget idle clients; full buckets lose nothing
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60.0}
-        return wait
+    def _admit(self, store: Store, scope: Scope, now: float) -> tuple[_Admitted, int]:
+        """Count the request; what was charged, and 0 if it may go ahead, else its limit."""
+        minute = int(now // 60)
+        if minute > self._swept_minute:
+            self._swept_minute = minute
+            store.forget_counts_before(minute - KEEP_MINUTES)
+        key = _key_identity(scope)
+        if key is not None:
+            hits = store.count_known_key(key, minute, known_since=minute - KNOWN_KEY_MINUTES)
+            if hits is not None:
+                over = bool(self.per_key) and hits > self.per_key
+                return _Admitted(minute, key, known_key=True), self.per_key if over else 0
+        if not self.per_address:
+            return _Admitted(minute, key), 0
+        address = self._address(store, scope)
+        hits = store.count_request(address, minute)
+        refused = self.per_address if hits > self.per_address else 0
+        return _Admitted(minute, key, address), refused
 
-    def _give_back(self, identity: str, limit: int) -> None:
-        with self._lock:
-            tokens, last = self._buckets.get(identity, (float(limit), time.monotonic()))
-            self._buckets[identity] = (min(float(limit), tokens + 1.0), last)
+    def _settle(self, store: Store, admitted: _Admitted, verified: bool, now: float) -> None:
+        """After the answer: move a key that proved valid onto its own count, or stop
+        treating a known key that did not as known."""
+        if admitted.key is None:
+            return
+        if admitted.known_key and not verified:
+            store.forget_key(admitted.key)
+        elif not admitted.known_key and verified:
+            store.key_proved(
+                admitted.key,
+                int(now // 60),
+                address=admitted.address,
+                address_window=admitted.minute,
+            )
 
-    def _remember(self, key: str, valid: bool) -> None:
-        with self._lock:
-            if not valid:
-                self._valid_keys.discard(key)
-                return
-            if len(self._valid_keys) >= 100_000:
-                self._valid_keys.clear()
-            self._valid_keys.add(key)
+    def _log_uncounted(self, exc: BaseException, now: float) -> None:
+        # Once a minute (a long SQLite import would otherwise log every request), and the
+        # class only: a driver's message may quote the statement's parameters.
+        if int(now // 60) != self._logged_minute:
+            self._logged_minute = int(now // 60)
+            logger.warning(
+                "rate limits not counted: database error %s (the requests went ahead; "
+                "not logged again this minute)",
+                type(exc).__name__,
+            )
 
     async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, limit: int, wait: float
+        self, scope: Scope, receive: Receive, send: Send, limit: int, now: float
     ) -> None:
         response = problem_response(
             429,
@@ -197,35 +265,46 @@ class RateLimitMiddleware:
             f"this key or address may make {limit} requests a minute; retry after the "
             "number of seconds in Retry-After",
         )
-        response.headers["Retry-After"] = str(math.ceil(wait))
+        response.headers["Retry-After"] = str(max(1, math.ceil(60 - now % 60)))
         await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path == "/healthz" or path.startswith("/static/"):
+        store = getattr(getattr(scope.get("app"), "state", None), "store", None)
+        if (
+            scope["type"] != "http"
+            or path == "/healthz"
+            or path.startswith("/static/")
+            or store is None
+            or not (self.per_key or self.per_address)
+        ):
             await self.app(scope, receive, send)
             return
-        key = self._key_identity(scope)
-        if key is not None and key in self._valid_keys:
-            wait = self._take(key, self.per_key)
-            if wait:
-                await self._refuse(scope, receive, send, self.per_key, wait)
-                return
+        now = _now()
+        try:
+            admitted, limit = await run_in_threadpool(self._admit, store, scope, now)
+        except Exception as exc:
+            if not _database_failed(exc):
+                raise
+            self._log_uncounted(exc, now)
             await self.app(scope, receive, send)
-            self._remember(key, bool(scope.get(KEY_VERIFIED)))  # a revoked key goes back
             return
-        client = scope.get("client")
-        address = "a:" + (client[0] if client else "unknown")
-        wait = self._take(address, self.per_address)
-        if wait:
-            await self._refuse(scope, receive, send, self.per_address, wait)
+        if limit:
+            await self._refuse(scope, receive, send, limit, now)
             return
         await self.app(scope, receive, send)
-        if key is not None and scope.get(KEY_VERIFIED):
-            self._remember(key, True)
-            if self.per_address:
-                self._give_back(address, self.per_address)
-            self._take(key, self.per_key)
+        verified = bool(scope.get(KEY_VERIFIED))
+        try:
+            await run_in_threadpool(self._settle, store, admitted, verified, _now())
+        except Exception as exc:  # the answer is sent; only the counts are behind
+            if not _database_failed(exc):
+                raise
+            self._log_uncounted(exc, now)
+
+
+def _now() -> float:
+    """The limiter's clock (tests hold it still inside one minute)."""
+    return time.time()
 
 
 CSRF_FIELD = "csrf_token"

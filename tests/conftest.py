@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,6 +180,17 @@ def demo_town(tmp: Path) -> Iterator[dict[str, Any]]:
         keys = {r: bearer(create_key(store, program="town", role=r)[1]) for r in Role}
         yield {"client": client, "store": store, "keys": keys, "app": app,
                "deployment": deployment, "program_id": program_id}  # fmt: skip
+
+
+@pytest.fixture
+def steady_minute(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Hold the rate limiter's clock half-way through a minute, so a test's requests all
+    fall in one fixed window whenever it runs. Returns that moment."""
+    from geo_service import security
+
+    moment = (time.time() // 60) * 60 + 30.0
+    monkeypatch.setattr(security, "_now", lambda: moment)
+    return moment
 
 
 @contextmanager

@@ -90,7 +90,12 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="worker processes (more than 1 needs PostgreSQL)")
+        int,
+        typer.Option(
+            min=1,
+            help="worker processes; they share everything through the database (on SQLite "
+            "they queue for its one writer: use PostgreSQL for several, or several hosts)",
+        ),
     ] = 1,
 ) -> None:
     """Run the HTTP service."""
@@ -105,12 +110,22 @@ def serve(
             fg="yellow",
             err=True,
         )
-    base = f"http://{host}:{port}"
+    listening = f"http://{host}:{port}"
+    # Behind a proxy (several hosts), people use the public address, not this one.
+    base = settings.public_url or listening
     quarter = latest_published(
         Bucket.QUARTER, now=time.time(), grace_days=DEFAULT_GRACE_DAYS, tz=deployment.tz
     )
+    shared = (
+        f"\n  workers:   {workers}, sharing limits, sessions, releases and caches' versions "
+        "through the database (more hosts may serve it too: same GEO_SERVICE_* settings)"
+        if workers > 1 and dialect == "postgresql"
+        else ""
+    )
+    public = f" (public address {base})" if base != listening else ""
     typer.echo(
-        f"Serving on {base}\n  maps:      {base}/maps (sign in by pasting a key)\n"
+        f"Serving on {listening}{public}{shared}\n"
+        f"  maps:      {base}/maps (sign in by pasting a key)\n"
         f"  phone:     {base}/report (a peer signed in with an invite's code on /join)\n"
         f"  API docs:  {base}/docs\n  health:    {base}/healthz\n"
         f"  events:    {base}/v1/events (manager key: Authorization: Bearer <key>)\n"

@@ -19,13 +19,13 @@ import hmac
 import math
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
 from geo_service.audit import record
 from geo_service.auth import KEY_PREFIX, Principal, Role, hash_key
 from geo_service.errors import InvalidParameter
+from geo_service.security import address_digest
 from geo_service.storage import InviteRecord, NewInvite, Redemption, Store
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
@@ -192,29 +192,29 @@ def client_tag(secret: str, address: str) -> str:
 
 class JoinLimiter:
     """Failed codes per address and in all, over a sliding window; when either is spent,
-    every try (a right code too) waits. In memory: each worker counts its own, so N workers
-    allow N times the numbers; the numbers are set so that even then guessing is hopeless."""
+    every try (a right code too) waits. Kept in the database (``join_failures``, addresses
+    as keyed digests), so every worker on every host counts the same failures: a guesser
+    spreading tries over the servers behind a proxy meets the same limits as on one."""
 
     def __init__(self, *, per_address: int, overall: int, window_s: float = 900.0) -> None:
         self.per_address, self.overall, self.window_s = per_address, overall, window_s
-        self._failures: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
 
-    def _recent(self, now: float) -> list[tuple[float, str]]:
-        self._failures = [f for f in self._failures if f[0] > now - self.window_s]
-        return self._failures
-
-    def retry_after(self, address: str, now: float) -> int | None:
+    def retry_after(self, store: Store, address: str, now: float) -> int | None:
         """Seconds to wait before trying again, or None if a try may go ahead."""
-        with self._lock:
-            recent = self._recent(now)
-            mine = [at for at, who in recent if who == address]
-            if len(mine) >= self.per_address:
-                return max(1, math.ceil(mine[-self.per_address] + self.window_s - now))
-            if len(recent) >= self.overall:
-                return max(1, math.ceil(recent[-self.overall][0] + self.window_s - now))
+        mine, everyone = store.join_failure_times(
+            address_digest(store.server_secret(), address),
+            now - self.window_s,
+            per_address=self.per_address,
+            overall=self.overall,
+        )
+        oldest = mine if mine is not None else everyone
+        if oldest is None:
             return None
+        return max(1, math.ceil(oldest + self.window_s - now))
 
-    def failed(self, address: str, now: float) -> None:
-        with self._lock:
-            self._recent(now).append((now, address))
+    def failed(self, store: Store, address: str, now: float) -> None:
+        store.add_join_failure(
+            address_digest(store.server_secret(), address),
+            now,
+            forget_before=now - self.window_s,
+        )

@@ -248,6 +248,25 @@ class AlertWindowStore(Protocol):
     def drafted_on(self, program_id: int, day: str) -> set[tuple[int, str]]: ...
 
 
+class LimitStore(Protocol):
+    """Request counts per fixed minute and failed invite codes, shared by every worker.
+
+    Identities are digests (``a:`` an address, ``k:`` an Authorization header), never the
+    address or the key itself."""
+
+    def count_request(self, identity: str, window: int) -> int: ...
+    def count_known_key(self, key: str, window: int, *, known_since: int) -> int | None: ...
+    def key_proved(
+        self, key: str, window: int, *, address: str | None = None, address_window: int = 0
+    ) -> None: ...
+    def forget_key(self, key: str) -> None: ...
+    def forget_counts_before(self, window: int) -> None: ...
+    def add_join_failure(self, address: str, at: float, *, forget_before: float) -> None: ...
+    def join_failure_times(
+        self, address: str, since: float, *, per_address: int, overall: int
+    ) -> tuple[float | None, float | None]: ...
+
+
 class Store(
     DatabaseStore,
     ProgramStore,
@@ -262,6 +281,7 @@ class Store(
     NetworkStore,
     AlertStore,
     AlertWindowStore,
+    LimitStore,
     Protocol,
 ):
     """Everything the routes and CLI need from a database."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -32,8 +33,10 @@ class DatabaseTimeouts:
     keepalive_count: int = 3
 
 
-def postgres_engine(url: sa.URL, timeouts: DatabaseTimeouts) -> Engine:
-    """A PostgreSQL engine whose connects, statements and dead peers all time out."""
+def postgres_engine(url: sa.URL, timeouts: DatabaseTimeouts, **pool: Any) -> Engine:
+    """A PostgreSQL engine whose connects, statements and dead peers all time out.
+
+    ``pool`` overrides the pool's options (the rate limiter's own small pool)."""
     statement_ms = int(timeouts.statement_s * 1000)
     # Unacknowledged data on a dead link fails after the keepalive budget, not ~15 minutes.
     user_timeout_ms = 1000 * (
@@ -48,9 +51,8 @@ def postgres_engine(url: sa.URL, timeouts: DatabaseTimeouts) -> Engine:
         "keepalives_count": timeouts.keepalive_count,
         "tcp_user_timeout": user_timeout_ms,
     }
-    return sa.create_engine(
-        url, pool_pre_ping=True, pool_timeout=timeouts.pool_s, connect_args=connect_args
-    )
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": timeouts.pool_s} | pool
+    return sa.create_engine(url, connect_args=connect_args, **options)
 
 
 @contextmanager

@@ -366,7 +366,8 @@ alert_deliveries = Table(
 rate_counts = Table(
     "rate_counts",
     metadata,
-    Column("identity", String(40), primary_key=True),  # "k:<digest>" or "a:<digest>"
+    # "k:<digest>" or "a:<digest>"; "v:<digest>" (hits 0) marks a key that proved valid
+    Column("identity", String(40), primary_key=True),
     Column("window", BigInteger, primary_key=True),  # epoch minute
     Column("hits", Integer, nullable=False),
 )

@@ -97,12 +97,12 @@ def join_post(
     if not form_token_matches(pending, csrf_token):
         return form_refused(request)
     limiter, address, now = _limiter(request), _address(request), time.time()
-    wait = limiter.retry_after(address, now)
+    wait = limiter.retry_after(store, address, now)
     if wait is not None:
         return _too_many(request, store, address, wait)
     joined = join(store, code, now=int(now))
     if joined is None:
-        limiter.failed(address, now)
+        limiter.failed(store, address, now)
         record(
             store,
             "invite.refused",

@@ -24,7 +24,7 @@ from geo_service.auth import (
 )
 from geo_service.context import ServicesDep, SettingsDep, StoreDep
 from geo_service.errors import Unauthenticated
-from geo_service.security import form_token, form_token_matches
+from geo_service.security import KEY_VERIFIED, form_token, form_token_matches
 from geo_service.services.program import ProgramContext
 from geo_service.web.shell import message, page
 from maps.language import N_, _
@@ -54,7 +54,9 @@ def get_viewer(
 ) -> Principal:
     """The signed-in person: a Bearer key, or a browser session (else off to sign in)."""
     if authorization:
-        return authenticate(store, authorization)
+        by_key = authenticate(store, authorization)
+        request.scope[KEY_VERIFIED] = True  # counted against the key, as on the API
+        return by_key
     principal = session_principal(store, session) if session else None
     if principal is None:
         query = f"?{request.url.query}" if request.url.query else ""

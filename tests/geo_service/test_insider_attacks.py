@@ -241,6 +241,7 @@ def test_a_slow_analysis_answers_503_then_its_kept_result(
 # -- rate limits, links and file modes --------------------------------------------------------
 
 
+@pytest.mark.usefixtures("steady_minute")
 def test_a_new_junk_key_per_request_stays_on_the_address_bucket(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, rate_limit_per_key=100, rate_limit_per_address=3)
     with TestClient(create_app(settings)) as client:
@@ -252,6 +253,7 @@ def test_a_new_junk_key_per_request_stays_on_the_address_bucket(tmp_path: Path) 
         assert docs == [429, 429]
 
 
+@pytest.mark.usefixtures("steady_minute")
 def test_static_files_never_use_up_the_address_bucket(tmp_path: Path) -> None:
     # Every map page loads several of them; phones behind one address would otherwise be
     # refused the page's own script after a few maps (seen: map-labels.js answered 429).
@@ -262,6 +264,7 @@ def test_static_files_never_use_up_the_address_bucket(tmp_path: Path) -> None:
         assert statuses == [401, 401, 401, 429]
 
 
+@pytest.mark.usefixtures("steady_minute")
 def test_a_valid_key_moves_to_its_own_bucket_and_back_when_revoked(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, rate_limit_per_key=100, rate_limit_per_address=3)
     with TestClient(app := create_app(settings)) as client:

@@ -250,17 +250,22 @@ def test_guessing_trips_the_limit_and_is_audited(limited: Settings) -> None:
         assert open_ids(client, steward) != []
 
 
-def test_the_limit_counts_each_address_and_everyone() -> None:
+def test_the_limit_counts_each_address_and_everyone(any_store: Store) -> None:
     limiter = JoinLimiter(per_address=3, overall=5, window_s=900)
     for _ in range(3):
-        limiter.failed("a", 1000.0)
-    assert limiter.retry_after("a", 1000.0) == 900
-    assert limiter.retry_after("b", 1000.0) is None
-    limiter.failed("b", 1010.0)
-    limiter.failed("c", 1020.0)
-    assert limiter.retry_after("d", 1030.0) == 870  # five failures in all: everyone waits
-    assert limiter.retry_after("d", 1900.5) is None  # the first three have aged out
-    assert limiter.retry_after("a", 1900.5) is None
+        limiter.failed(any_store, "a", 1000.0)
+    assert limiter.retry_after(any_store, "a", 1000.0) == 900
+    assert limiter.retry_after(any_store, "b", 1000.0) is None
+    limiter.failed(any_store, "b", 1010.0)
+    limiter.failed(any_store, "c", 1020.0)
+    assert limiter.retry_after(any_store, "d", 1030.0) == 870  # five failures in all: all wait
+    assert limiter.retry_after(any_store, "d", 1900.5) is None  # the first three have aged out
+    assert limiter.retry_after(any_store, "a", 1900.5) is None
+    limiter.failed(any_store, "e", 1915.0)  # and are forgotten with the next failure
+    with any_store.engine.connect() as conn:  # type: ignore[attr-defined]
+        kept = conn.execute(sa.text("SELECT at, address FROM join_failures")).all()
+    assert sorted(at for at, _ in kept) == [1020.0, 1915.0]
+    assert not {"a", "b", "c", "e"} & {address for _, address in kept}  # digests only
 
 
 def test_the_code_is_kept_nowhere(

@@ -27,6 +27,7 @@ from geo_service.storage.sql.geography import GeographySql
 from geo_service.storage.sql.invites import InviteSql
 from geo_service.storage.sql.keys import KeySql
 from geo_service.storage.sql.layers import LayerSql
+from geo_service.storage.sql.limits import LimitSql
 from geo_service.storage.sql.networks import NetworkSql
 from geo_service.storage.sql.programs import ProgramSql
 from geo_service.storage.sql.releases import ReleaseSql
@@ -66,8 +67,13 @@ class SqlStore(
     NetworkSql,
     AlertSql,
     AlertWindowSql,
+    LimitSql,
 ):
     """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
+
+    def close(self) -> None:
+        self.dispose_counter()
+        super().close()
 
 
 def open_store(
@@ -79,7 +85,7 @@ def open_store(
     """Connect, bring the schema to the newest migration and check the grid parameters."""
     url = parse_database_url(database_url)
     with start_up_errors(url):
-        store = SqlStore(make_engine(database_url, timeouts))
+        store = SqlStore(make_engine(database_url, timeouts), timeouts)
     try:
         with start_up_errors(url):
             store.migrate(grid_record)
@@ -100,7 +106,7 @@ def open_existing_store(database_url: str, *, timeouts: DatabaseTimeouts | None 
             f"there is no database at {url.database} yet; 'geo-service migrate' creates it"
         )
     with start_up_errors(url):
-        store = SqlStore(make_engine(database_url, timeouts))
+        store = SqlStore(make_engine(database_url, timeouts), timeouts)
     try:
         with start_up_errors(url):
             store.check_at_head()

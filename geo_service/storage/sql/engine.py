@@ -68,18 +68,23 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
+def sqlite_engine(url: sa.URL, *, lock_wait_s: float) -> Engine:
+    """An engine on a SQLite file whose statements wait ``lock_wait_s`` for a lock."""
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": lock_wait_s}
+    )
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
 def make_engine(database_url: str, timeouts: DatabaseTimeouts | None = None) -> Engine:
     url = sa.engine.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             _create_private(Path(url.database))
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
-        )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", _sqlite_begin)
-        return engine
+        return sqlite_engine(url, lock_wait_s=SQLITE_BUSY_TIMEOUT_S)
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
@@ -126,8 +131,9 @@ class SqlBase:
     write_wait_s = 10.0
     retry_after_s = 5
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, timeouts: DatabaseTimeouts | None = None) -> None:
         self.engine = engine
+        self.timeouts = timeouts or DatabaseTimeouts()
         self.dialect = engine.dialect.name
         self._writer = engine.execution_options(**{WRITES: True})
 
