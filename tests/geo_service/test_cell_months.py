@@ -113,8 +113,8 @@ def _both_ways(
     return _cells(fast), _cells(raw)
 
 
-def _utc(*args: int) -> int:
-    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp())
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp())
 
 
 def test_a_report_late_on_the_last_evening_of_may_counts_in_may_in_winnipeg(
