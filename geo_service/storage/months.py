@@ -37,7 +37,7 @@ def local_month_numbers(epoch_s: IntArray, timezone: str) -> IntArray:
     if not len(values):
         return np.zeros(0, dtype=np.int64)
     # Events share hour buckets: convert each distinct instant once.
-    unique, back = np.unique(values, return_inverse=True)
+    back, unique = pd.factorize(values)
     local = pd.DatetimeIndex(pd.to_datetime(unique, unit="s", utc=True)).tz_convert(timezone)
     numbers = local.year.to_numpy(np.int64) * 12 + local.month.to_numpy(np.int64) - 1
     return np.asarray(numbers[back.reshape(-1)], dtype=np.int64)

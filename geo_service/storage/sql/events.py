@@ -24,9 +24,10 @@ from geo_service.storage.sql.batches import insert_batch
 from geo_service.storage.sql.cell_month_reads import as_event_cells, month_cell_sums, raw_cell_sums
 from geo_service.storage.sql.cell_months import (
     CellMonthSql,
-    add_cell_months,
+    merge_cell_months,
     program_zone,
     row_additions,
+    stage_cell_months,
 )
 from geo_service.storage.sql.engine import bump_version, int_table
 
@@ -114,9 +115,8 @@ class EventSql(CellMonthSql):
                         add_daily(conn, batch.program_id, tally(rows))
                     if self.keep_cell_months:
                         additions = row_additions(rows, zone.timezone)
-                        add_cell_months(
-                            conn, batch.program_id, additions, zone=zone, squares=squares
-                        )
+                        stage_cell_months(conn, batch.program_id, additions)
+            merge_cell_months(conn, zone=zone, squares=squares)
             bump_version(conn, batch.program_id)
 
     def _bulk_insert_events(self, conn: Connection, batch: BatchRecord, rows: EventRows) -> None:
