@@ -275,6 +275,8 @@ def _run(code: str, *args: str, url: str) -> tuple[float, str]:
 
 def _database(kind: str, name: str, directory: Path, postgres: str | None) -> str:
     if kind == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            (directory / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{directory}/{name}.sqlite3"
     assert postgres is not None
     import sqlalchemy as sa
@@ -335,6 +337,55 @@ def bench_cell_months(n: int, directory: Path, postgres: str | None) -> None:
         assert len(answers) == 1, answers  # the same events counted, the same features
 
 
+def _store_seconds(url: str, n: int, *, keep: bool) -> float:
+    """Seconds for ``store_events`` of n blurred rows (one batch) into a fresh database."""
+    from geo_service.deployment import Deployment
+    from geo_service.storage import BatchRecord, EventRows
+    from geo_service.storage.sql import open_store
+
+    deployment = Deployment(Settings(database_url=url))
+    store = open_store(url, grid_record=deployment.grid_record())
+    store.keep_cell_months = keep
+    try:
+        program_id = store.get_or_create_program("bench")
+        rng = np.random.default_rng(5)
+        kinds = KINDS[rng.choice(3, n, p=[0.8, 0.05, 0.15])].tolist()
+        rows = EventRows(
+            kind=kinds,
+            cell_m=np.where(np.array(kinds) == "overdose", 250, 125).astype(np.int64),
+            cell_ix=rng.integers(0, 120, n),
+            cell_iy=rng.integers(0, 80, n),
+            bucket_start=1_735_689_600 + rng.integers(0, 300 * 24, n) * 3600,
+            bucket_hours=np.ones(n, dtype=np.int64),
+            count=np.ones(n, dtype=np.int64),
+            source=[None] * n,
+            fatal=[None] * n,
+            naloxone_doses=[None] * n,
+            place_type=[None] * n,
+        )
+        record = BatchRecord("b" * 32, program_id, None, "events", None, "x", "2026-01-01")
+        started = time.perf_counter()
+        store.store_events(record, rows)
+        return time.perf_counter() - started
+    finally:
+        store.close()
+
+
+def bench_store_only(n: int, directory: Path, postgres: str | None) -> None:
+    """The store step alone (no file to read): one batch of n rows, with and without."""
+    for kind in ("sqlite", "postgresql") if postgres else ("sqlite",):
+        seconds: dict[str, float] = {}
+        for mode in ("off", "on", "off", "on"):
+            url = _database(kind, f"wt_agg_store_{mode}", directory, postgres)
+            took = _store_seconds(url, n, keep=mode == "on")
+            seconds[mode] = min(seconds.get(mode, took), took)
+        print(
+            f"{kind:10} store_events of {n:,} blurred rows, one batch: aggregates kept "
+            f"{seconds['on']:.1f} s, not kept {seconds['off']:.1f} s; ratio "
+            f"{seconds['on'] / seconds['off']:.2f}x (the upkeep against the store step alone)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api-rows", type=int, default=100_000)
@@ -347,6 +398,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.aggregates_rows:
+            bench_store_only(args.aggregates_rows, Path(tmp), args.postgres)
             bench_cell_months(args.aggregates_rows, Path(tmp), args.postgres)
         if args.gpkg_rows:
             bench_gpkg(args.gpkg_rows, Path(tmp))
