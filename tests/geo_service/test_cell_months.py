@@ -16,12 +16,15 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from geo_service.deployment import Deployment
+from geo_service.periods import parse_period
 from geo_service.storage.months import local_month_numbers, month_start_s
 from geo_service.storage.records import EventCells, EventRows, StoredGeography
 from geo_service.storage.schema import cell_months, meta
 from geo_service.storage.sql import SqlStore, open_store
+from geo_service.storage.sql.cell_month_reads import whole_months
 from geo_service.storage.sql.cell_months import COMPLETE_KEY
-from tests.conftest import batch_record
+from tests.conftest import batch_record, make_settings
 
 # Winnipeg and Paris change their clocks; Kolkata is 5:30 from UTC; Lord Howe moves by half
 # an hour; Santiago's clock falls back at midnight (24:00 -> 23:00).
@@ -315,3 +318,17 @@ def test_the_benchmark_switch_stops_the_upkeep(any_store: SqlStore) -> None:
     assert _table(store, program_id) == []
     assert store.rebuild_cell_months() == 20
     assert _table(store, program_id) == _expected(store, program_id, "UTC")
+
+
+@pytest.mark.parametrize("timezone", ["America/Winnipeg", "Australia/Lord_Howe"])
+def test_the_trend_maps_months_and_quarters_are_read_whole(timezone: str) -> None:
+    """The trends map asks for one local month at a time, a peer's period for a month or a
+    quarter: each is whole months, so no event of it is read raw."""
+    deployment = Deployment(make_settings(Path("/nonexistent"), timezone=timezone))
+    for label, first, last in (("2025-03", 2, 2), ("2025-11", 10, 10), ("2025-Q2", 3, 5)):
+        period = parse_period(label, deployment)
+        months = whole_months(period.start, period.end, timezone)
+        assert months is not None
+        assert (months.first, months.last) == (2025 * 12 + first, 2025 * 12 + last)
+        assert months.low == (period.start, period.start)
+        assert months.high == (period.end, period.end)
