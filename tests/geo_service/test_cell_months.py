@@ -332,3 +332,16 @@ def test_the_trend_maps_months_and_quarters_are_read_whole(timezone: str) -> Non
         assert (months.first, months.last) == (2025 * 12 + first, 2025 * 12 + last)
         assert months.low == (period.start, period.start)
         assert months.high == (period.end, period.end)
+
+
+def test_a_window_to_the_calendars_ends_reads_the_events(any_store: SqlStore) -> None:
+    store = any_store
+    program_id = _program(store, "America/Winnipeg")
+    store.store_events(
+        batch_record("events", program_id), _rows(["overdose"], [1], [1], [_utc(2025, 6, 3)], [1])
+    )
+    year_1 = -62135596800
+    last_month_of_9999 = int(dt.datetime(9999, 12, 15, tzinfo=dt.UTC).timestamp())
+    for start, end in ((year_1, None), (None, last_month_of_9999), (last_month_of_9999, None)):
+        fast, raw = _both_ways(store, program_id, "overdose", start, end)
+        assert fast == raw

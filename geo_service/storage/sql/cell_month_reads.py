@@ -38,7 +38,15 @@ class WholeMonths:
 
 
 def whole_months(start: int | None, end: int | None, timezone: str) -> WholeMonths | None:
-    """The local months lying wholly inside ``[start, end)``; ``None`` if there are none."""
+    """The local months lying wholly inside ``[start, end)``; ``None`` if there are none
+    (or the window reaches the calendar's ends, year 1 or 9999: those read the events)."""
+    try:
+        return _whole_months(start, end, timezone)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _whole_months(start: int | None, end: int | None, timezone: str) -> WholeMonths | None:
     first = low = last = high = None
     if start is not None:
         first = int(local_month_numbers(np.array([start]), timezone)[0])
