@@ -341,10 +341,13 @@ def _store_seconds(url: str, n: int, *, keep: bool) -> float:
     """Seconds for ``store_events`` of n blurred rows (one batch) into a fresh database."""
     from geo_service.deployment import Deployment
     from geo_service.storage import BatchRecord, EventRows
+    from geo_service.storage.connection import DatabaseTimeouts
     from geo_service.storage.sql import open_store
 
     deployment = Deployment(Settings(database_url=url))
-    store = open_store(url, grid_record=deployment.grid_record())
+    # One 1,000,000-row COPY may outlast the default 30 s statement limit on a busy machine.
+    timeouts = DatabaseTimeouts(statement_s=600.0)
+    store = open_store(url, grid_record=deployment.grid_record(), timeouts=timeouts)
     store.keep_cell_months = keep
     try:
         program_id = store.get_or_create_program("bench")
