@@ -26,12 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
+from store_upkeep import KINDS, bench_store_only, database_url  # noqa: E402
 
 from geo_service.auth import Role, create_key  # noqa: E402
 from geo_service.main import create_app  # noqa: E402
 from geo_service.settings import Settings  # noqa: E402
-
-KINDS = np.array(["needle_report", "overdose", "cleanup"])
 
 
 def synthetic(n: int, seed: int = 1) -> dict[str, np.ndarray]:
@@ -232,7 +231,7 @@ def bench_gpkg(n: int, directory: Path) -> None:
 # A CLI in a fresh process on this checkout, with the aggregates kept ("on") or not ("off").
 _CLI_RUNNER = """
 import sys
-from geo_service.storage.sql.cell_months import CellMonthSql
+from geo_service.storage.sql.cell_month_store import CellMonthSql
 CellMonthSql.keep_cell_months = sys.argv.pop(1) == "on"
 from geo_service.cli import main
 sys.argv[0] = "geo-service"
@@ -243,7 +242,7 @@ main()
 _HOTSPOTS_RUNNER = """
 import hashlib, json, sys, time
 from fastapi.testclient import TestClient
-from geo_service.storage.sql.cell_months import CellMonthSql
+from geo_service.storage.sql.cell_month_store import CellMonthSql
 CellMonthSql.read_cell_months = sys.argv[1] == "on"
 from geo_service.main import create_app
 from geo_service.settings import Settings
@@ -273,25 +272,6 @@ def _run(code: str, *args: str, url: str) -> tuple[float, str]:
     return elapsed, result.stdout
 
 
-def _database(kind: str, name: str, directory: Path, postgres: str | None) -> str:
-    if kind == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            (directory / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{directory}/{name}.sqlite3"
-    assert postgres is not None
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(
-        sa.engine.make_url(postgres).set(drivername="postgresql+psycopg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return sa.engine.make_url(postgres).set(database=name).render_as_string(hide_password=False)
-
-
 def _manager_key(url: str) -> str:
     from geo_service.deployment import Deployment
     from geo_service.storage.sql import open_store
@@ -312,7 +292,7 @@ def bench_cell_months(n: int, directory: Path, postgres: str | None) -> None:
     for kind in ("sqlite", "postgresql") if postgres else ("sqlite",):
         seconds: dict[str, float] = {}
         for mode in ("off", "on", "off", "on"):  # twice each, alternating: the machine is shared
-            url = _database(kind, f"wt_agg_bench_{mode}", directory, postgres)
+            url = database_url(kind, f"wt_agg_bench_{mode}", directory, postgres)
             took, _ = _run(_CLI_RUNNER, mode, "ingest", "events", str(path), "--program", "bench",
                            url=url)  # fmt: skip
             seconds[mode] = min(seconds.get(mode, took), took)
@@ -335,58 +315,6 @@ def bench_cell_months(n: int, directory: Path, postgres: str | None) -> None:
             "(target <= 0.5 s)"
         )
         assert len(answers) == 1, answers  # the same events counted, the same features
-
-
-def _store_seconds(url: str, n: int, *, keep: bool) -> float:
-    """Seconds for ``store_events`` of n blurred rows (one batch) into a fresh database."""
-    from geo_service.deployment import Deployment
-    from geo_service.storage import BatchRecord, EventRows
-    from geo_service.storage.connection import DatabaseTimeouts
-    from geo_service.storage.sql import open_store
-
-    deployment = Deployment(Settings(database_url=url))
-    # One 1,000,000-row COPY may outlast the default 30 s statement limit on a busy machine.
-    timeouts = DatabaseTimeouts(statement_s=600.0)
-    store = open_store(url, grid_record=deployment.grid_record(), timeouts=timeouts)
-    store.keep_cell_months = keep
-    try:
-        program_id = store.get_or_create_program("bench")
-        rng = np.random.default_rng(5)
-        kinds = KINDS[rng.choice(3, n, p=[0.8, 0.05, 0.15])].tolist()
-        rows = EventRows(
-            kind=kinds,
-            cell_m=np.where(np.array(kinds) == "overdose", 250, 125).astype(np.int64),
-            cell_ix=rng.integers(0, 120, n),
-            cell_iy=rng.integers(0, 80, n),
-            bucket_start=1_735_689_600 + rng.integers(0, 300 * 24, n) * 3600,
-            bucket_hours=np.ones(n, dtype=np.int64),
-            count=np.ones(n, dtype=np.int64),
-            source=[None] * n,
-            fatal=[None] * n,
-            naloxone_doses=[None] * n,
-            place_type=[None] * n,
-        )
-        record = BatchRecord("b" * 32, program_id, None, "events", None, "x", "2026-01-01")
-        started = time.perf_counter()
-        store.store_events(record, rows)
-        return time.perf_counter() - started
-    finally:
-        store.close()
-
-
-def bench_store_only(n: int, directory: Path, postgres: str | None) -> None:
-    """The store step alone (no file to read): one batch of n rows, with and without."""
-    for kind in ("sqlite", "postgresql") if postgres else ("sqlite",):
-        seconds: dict[str, float] = {}
-        for mode in ("off", "on", "off", "on"):
-            url = _database(kind, f"wt_agg_store_{mode}", directory, postgres)
-            took = _store_seconds(url, n, keep=mode == "on")
-            seconds[mode] = min(seconds.get(mode, took), took)
-        print(
-            f"{kind:10} store_events of {n:,} blurred rows, one batch: aggregates kept "
-            f"{seconds['on']:.1f} s, not kept {seconds['off']:.1f} s; ratio "
-            f"{seconds['on'] / seconds['off']:.2f}x (the upkeep against the store step alone)"
-        )
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from geo_service.errors import ConfigurationError
 from geo_service.storage.connection import migration_lock
 from geo_service.storage.schema import meta
-from geo_service.storage.sql.cell_months import COMPLETE_KEY, CellMonthSql
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+from geo_service.storage.sql.cell_months import COMPLETE_KEY
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 GRID_KEY = "grid"

@@ -22,8 +22,8 @@ from geo_service.storage.schema import events
 from geo_service.storage.sql.alerts import add_daily
 from geo_service.storage.sql.batches import insert_batch
 from geo_service.storage.sql.cell_month_reads import as_event_cells, month_cell_sums, raw_cell_sums
+from geo_service.storage.sql.cell_month_store import CellMonthSql
 from geo_service.storage.sql.cell_months import (
-    CellMonthSql,
     merge_cell_months,
     program_zone,
     row_additions,

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 from geo_service.periods import month_of_buckets
 from geo_service.storage.records import MonthlyAggregate, RetentionResult
 from geo_service.storage.schema import daily_counts, events, monthly_aggregates
-from geo_service.storage.sql.cell_months import CellMonthSql, recount_deleted
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+from geo_service.storage.sql.cell_months import recount_deleted
 from geo_service.storage.sql.engine import bump_version
 
 RETENTION_CHUNK_ROWS = 10_000  # ids per DELETE: under SQLite's 32,766 bound parameters
