@@ -5,10 +5,12 @@ migrated ``cell_months`` is the declared one, on both databases, apart from Post
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -155,3 +157,36 @@ def test_squares_added_later_are_filled_for_rows_already_stored(postgis: SqlStor
         assert tuple(filled) == (9, 9)
     finally:
         reopened.close()
+
+
+@pytest.mark.postgres
+def test_without_postgis_the_store_works_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """A role that may not install extensions: no squares, a warning, the same answers."""
+    if not POSTGRES:
+        pytest.skip("set GEO_SERVICE_TEST_POSTGRES_URL to run")
+    role, name = "geo_service_test_plain", f"geo_service_test_plain_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        sa.engine.make_url(POSTGRES).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        if conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").first() is None:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" OWNER {role}')
+    url = sa.engine.make_url(POSTGRES).set(database=name, username=role)
+    try:
+        with caplog.at_level("WARNING", logger="geo_service.storage.sql.postgis"):
+            store = open_store(url.render_as_string(hide_password=False))
+        try:
+            assert "PostGIS is not installed in this database" in caplog.text
+            with store.engine.connect() as conn:
+                assert not store.cell_squares(conn)
+            program_id = _program_with_cells(store, 2, 2)
+            found = store.event_cells(program_id, "needle_report", start=None, end=None)
+            assert sum(int(g.count.sum()) for g in found) == 2  # two of four are needles
+        finally:
+            store.close()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -76,8 +76,9 @@ def add_squares(conn: Connection) -> bool:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
     except DBAPIError:
         log.warning(
-            "PostGIS is not installed on this PostgreSQL server: the service works, but the "
-            "cell_months table has no squares for GIS clients"
+            "PostGIS is not installed in this database and could not be (the server lacks it "
+            "or this role may not create it): the service works, but cell_months has no "
+            "squares for GIS clients"
         )
         return False
     conn.exec_driver_sql(
