@@ -26,12 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
+from store_upkeep import KINDS, bench_store_only, database_url  # noqa: E402
 
 from geo_service.auth import Role, create_key  # noqa: E402
 from geo_service.main import create_app  # noqa: E402
 from geo_service.settings import Settings  # noqa: E402
-
-KINDS = np.array(["needle_report", "overdose", "cleanup"])
 
 
 def synthetic(n: int, seed: int = 1) -> dict[str, np.ndarray]:
@@ -229,13 +228,109 @@ def bench_gpkg(n: int, directory: Path) -> None:
     )
 
 
+# A CLI in a fresh process on this checkout, with the aggregates kept ("on") or not ("off").
+_CLI_RUNNER = """
+import sys
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+CellMonthSql.keep_cell_months = sys.argv.pop(1) == "on"
+from geo_service.cli import main
+sys.argv[0] = "geo-service"
+main()
+"""
+
+# A fresh process: the app opened on the database, then one manager GET /v1/hotspots timed.
+_HOTSPOTS_RUNNER = """
+import hashlib, json, sys, time
+from fastapi.testclient import TestClient
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+CellMonthSql.read_cell_months = sys.argv[1] == "on"
+from geo_service.main import create_app
+from geo_service.settings import Settings
+app = create_app(Settings(database_url=sys.argv[2], rate_limit_per_key=0))
+with TestClient(app) as client:
+    started = time.perf_counter()
+    response = client.get(
+        "/v1/hotspots?kind=needle_report&method=gi_star",
+        headers={"Authorization": "Bearer " + sys.argv[3]},
+    )
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.text[:300]
+    body = response.json()
+    digest = hashlib.sha256(json.dumps(body["features"], sort_keys=True).encode()).hexdigest()
+    print(elapsed, body["summary"]["counts"]["events"], digest[:12])
+"""
+
+
+def _run(code: str, *args: str, url: str) -> tuple[float, str]:
+    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr[-800:]
+    return elapsed, result.stdout
+
+
+def _manager_key(url: str) -> str:
+    from geo_service.deployment import Deployment
+    from geo_service.storage.sql import open_store
+
+    store = open_store(url, grid_record=Deployment(Settings(database_url=url)).grid_record())
+    try:
+        return create_key(store, program="bench", role=Role.MANAGER)[1]
+    finally:
+        store.close()
+
+
+def bench_cell_months(n: int, directory: Path, postgres: str | None) -> None:
+    """Issue 20: a CLI import of n CSV rows with the per-cell-per-month aggregates kept and
+    without (fresh process and database each), then a cold manager GET /v1/hotspots over all
+    of them (fresh process) read from the aggregates and from every event."""
+    path = directory / "months.csv"
+    _write_csv(synthetic(n, seed=4), path)
+    for kind in ("sqlite", "postgresql") if postgres else ("sqlite",):
+        seconds: dict[str, float] = {}
+        for mode in ("off", "on", "off", "on"):  # twice each, alternating: the machine is shared
+            url = database_url(kind, f"wt_agg_bench_{mode}", directory, postgres)
+            took, _ = _run(_CLI_RUNNER, mode, "ingest", "events", str(path), "--program", "bench",
+                           url=url)  # fmt: skip
+            seconds[mode] = min(seconds.get(mode, took), took)
+        print(
+            f"{kind:10} ingest of {n:,} CSV rows (CLI, fresh process): aggregates kept "
+            f"{seconds['on']:.1f} s, not kept {seconds['off']:.1f} s; ratio "
+            f"{seconds['on'] / seconds['off']:.2f}x (target <= 1.3x)"
+        )
+        key = _manager_key(url)
+        cold: dict[str, float] = {}
+        answers: set[tuple[str, str]] = set()
+        for mode in ("off", "on", "off", "on"):
+            _, out = _run(_HOTSPOTS_RUNNER, mode, url, key, url=url)
+            seconds_text, events, digest = out.split()
+            answers.add((events, digest))
+            cold[mode] = min(cold.get(mode, float(seconds_text)), float(seconds_text))
+        print(
+            f"{kind:10} cold manager GET /v1/hotspots (all {n:,} events, fresh process): from "
+            f"the aggregates {cold['on']:.2f} s, from every event {cold['off']:.2f} s "
+            "(target <= 0.5 s)"
+        )
+        assert len(answers) == 1, answers  # the same events counted, the same features
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api-rows", type=int, default=100_000)
     parser.add_argument("--cli-rows", type=int, default=1_000_000)
     parser.add_argument("--gpkg-rows", type=int, default=1_000_000)
+    parser.add_argument("--aggregates-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--postgres", help="also on this PostgreSQL server (a database wt_agg_bench_* is made)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.aggregates_rows:
+            bench_store_only(args.aggregates_rows, Path(tmp), args.postgres)
+            bench_cell_months(args.aggregates_rows, Path(tmp), args.postgres)
         if args.gpkg_rows:
             bench_gpkg(args.gpkg_rows, Path(tmp))
         if args.cli_rows:

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from geo_service.errors import ConfigurationError
 from geo_service.storage.connection import migration_lock
 from geo_service.storage.schema import meta
-from geo_service.storage.sql.engine import SqlBase
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+from geo_service.storage.sql.cell_months import COMPLETE_KEY
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 GRID_KEY = "grid"
@@ -35,7 +36,7 @@ def _head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-class DatabaseSql(SqlBase):
+class DatabaseSql(CellMonthSql):
     def migrate(self, grid_record: Mapping[str, object] | None = None) -> None:
         """Bring the schema to head (and check the grid), one process at a time."""
         with migration_lock(self.engine):
@@ -48,6 +49,7 @@ class DatabaseSql(SqlBase):
                     command.upgrade(alembic_config(conn), "head")
             if grid_record is not None:
                 self.check_grid(grid_record)
+            self.ensure_cell_months()
 
     def check_at_head(self) -> None:
         """Refuse a database whose schema is older or newer than this version's."""
@@ -74,6 +76,9 @@ class DatabaseSql(SqlBase):
             stored = conn.execute(sa.select(meta.c.value).where(meta.c.key == GRID_KEY)).scalar()
             if stored is None:
                 conn.execute(sa.insert(meta).values(key=GRID_KEY, value=wanted))
+                # Months counted before the grid record (and its time zone) was known are
+                # counted again under it.
+                conn.execute(sa.delete(meta).where(meta.c.key == COMPLETE_KEY))
                 return
         if stored == wanted:
             return

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import sqlalchemy as sa
@@ -20,7 +21,15 @@ from geo_service.storage.records import (
 from geo_service.storage.schema import events
 from geo_service.storage.sql.alerts import add_daily
 from geo_service.storage.sql.batches import insert_batch
-from geo_service.storage.sql.engine import SqlBase, bump_version, int_table
+from geo_service.storage.sql.cell_month_reads import as_event_cells, month_cell_sums, raw_cell_sums
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+from geo_service.storage.sql.cell_months import (
+    merge_cell_months,
+    program_zone,
+    row_additions,
+    stage_cell_months,
+)
+from geo_service.storage.sql.engine import bump_version, int_table
 
 EVENT_COLUMNS = (
     "program_id",
@@ -77,7 +86,7 @@ def _event_tuples(batch: BatchRecord, rows: EventRows) -> list[tuple[object, ...
     )
 
 
-class EventSql(SqlBase):
+class EventSql(CellMonthSql):
     def store_events(
         self,
         batch: BatchRecord,
@@ -97,11 +106,17 @@ class EventSql(SqlBase):
         each chunk's additions to the daily series, stored in the same transaction."""
         with self._write() as conn:
             insert_batch(conn, batch)
+            zone = program_zone(conn, batch.program_id)
+            squares = self.cell_squares(conn)
             for rows in chunks:
                 if len(rows):
                     self._bulk_insert_events(conn, batch, rows)
                     if tally is not None:
                         add_daily(conn, batch.program_id, tally(rows))
+                    if self.keep_cell_months:
+                        additions = row_additions(rows, zone.timezone)
+                        stage_cell_months(conn, batch.program_id, additions)
+            merge_cell_months(conn, zone=zone, squares=squares)
             bump_version(conn, batch.program_id)
 
     def _bulk_insert_events(self, conn: Connection, batch: BatchRecord, rows: EventRows) -> None:
@@ -177,42 +192,36 @@ class EventSql(SqlBase):
     def event_cells(
         self, program_id: int, kind: str, *, start: int | None, end: int | None
     ) -> list[EventCells]:
-        """Events of one kind in a window, summed per cell by the database."""
+        """Events of one kind in a window, summed per cell by the database: the whole local
+        months from the per-cell-per-month aggregates, the rest from the events."""
         c = events.c
-        bucket_end = c.bucket_start + c.bucket_hours * 3600
-        where = [c.program_id == program_id, c.kind == kind]
-        if start is not None:
-            where.append(bucket_end > start)
-        if end is not None:
-            where.append(c.bucket_start < end)
-        select = (
-            sa.select(
-                c.cell_m,
-                c.cell_ix,
-                c.cell_iy,
-                sa.func.sum(c.count),
-                sa.func.min(c.bucket_start),
-                sa.func.max(bucket_end),
-            )
-            .where(*where)
-            .group_by(c.cell_m, c.cell_ix, c.cell_iy)
-        )
+        with self._reader() as conn:
+            frame = None
+            if self.read_cell_months:
+                frame = month_cell_sums(
+                    conn,
+                    program_id,
+                    kind,
+                    window=(start, end),
+                    timezone=program_zone(conn, program_id).timezone,
+                )
+            if frame is None:
+                where = [c.program_id == program_id, c.kind == kind]
+                if start is not None:
+                    where.append(c.bucket_start + c.bucket_hours * 3600 > start)
+                if end is not None:
+                    where.append(c.bucket_start < end)
+                frame = raw_cell_sums(conn, where)
+        return as_event_cells(frame)
+
+    @contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A read transaction on one snapshot: aggregates and events agree."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select).all()
-        if not rows:
-            return []
-        table = int_table(rows)
-        return [
-            EventCells(
-                cell_m=int(size),
-                ix=table[table[:, 0] == size, 1],
-                iy=table[table[:, 0] == size, 2],
-                count=table[table[:, 0] == size, 3],
-                first_start=table[table[:, 0] == size, 4],
-                last_end=table[table[:, 0] == size, 5],
-            )
-            for size in np.unique(table[:, 0])
-        ]
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def first_event_start(self, program_id: int, kind: str) -> int | None:
         """The start of the earliest stored event of a kind (UTC epoch seconds), if any."""

@@ -12,7 +12,9 @@ from sqlalchemy.engine import Connection
 from geo_service.periods import month_of_buckets
 from geo_service.storage.records import MonthlyAggregate, RetentionResult
 from geo_service.storage.schema import daily_counts, events, monthly_aggregates
-from geo_service.storage.sql.engine import SqlBase, bump_version
+from geo_service.storage.sql.cell_month_store import CellMonthSql
+from geo_service.storage.sql.cell_months import recount_deleted
+from geo_service.storage.sql.engine import bump_version
 
 RETENTION_CHUNK_ROWS = 10_000  # ids per DELETE: under SQLite's 32,766 bound parameters
 RETENTION_ATTEMPTS = 3
@@ -64,7 +66,7 @@ def _fold(conn: Connection, frame: pd.DataFrame, *, tz: str) -> set[AggregateKey
     return set(sums)
 
 
-class RetentionSql(SqlBase):
+class RetentionSql(CellMonthSql):
     def roll_up_before(
         self,
         cutoff: int,
@@ -150,6 +152,7 @@ class RetentionSql(SqlBase):
             removed = conn.execute(sa.delete(events).where(c.id.in_(ids))).rowcount
             if removed != len(ids):
                 raise _ChunkChanged  # someone deleted some of them meanwhile: roll back
+            recount_deleted(conn, frame, squares=self.cell_squares(conn))
             for program_id in frame["program_id"].unique().tolist():
                 bump_version(conn, int(program_id))
         return int(ids[-1]), int(removed), keys
