@@ -148,9 +148,9 @@ def make_release(
         rebuilt = [_rebuild(deployment, atoms, part) for part in parts]
         features, family = _nested(deployment, atoms, period, rule, rebuilt)
     public_k = max(rule.k, 1)
-    published = [f.member_set for layer in family for f in layer]
+    published = [f.members for layer in family for f in layer]
     published += [
-        f.member_set for layer in family for f in coarsen(layer, levels=PUBLIC_LEVELS, k=public_k)
+        f.members for layer in family for f in coarsen(layer, levels=PUBLIC_LEVELS, k=public_k)
     ]
     leak = find_differencing_leak(published, atoms.count, k=rule.k) if published else None
     if leak is not None:
