@@ -20,6 +20,7 @@ from geo_service.periods import DAY_S, Period, parse_period
 from geo_service.services.releases import choice as choosing
 from geo_service.services.releases import get_release, late_rows
 from geo_service.services.releases.ahead import ReleaseMaker, due_periods
+from geo_service.services.releases.making import make_release
 from geo_service.settings import EventKind
 from geo_service.storage import BatchRecord, EventRows
 from geo_service.storage.sql import SqlStore, open_store
@@ -61,6 +62,12 @@ def busy_month(store: SqlStore, deployment: Deployment, program: str = "town") -
     send(store, deployment, program, rows_at(deployment, may_10, [1, 2, 3]))
 
 
+def pid(store: SqlStore, name: str) -> int:
+    program_id = store.program_id(name)
+    assert program_id is not None
+    return program_id
+
+
 def after_grace(period: Period, hours: float = 1.0, grace_days: int = 7) -> float:
     return period.end + grace_days * DAY_S + hours * 3600
 
@@ -76,7 +83,7 @@ def town(tmp_path: Path) -> Any:
 def test_a_period_is_made_when_its_grace_ends_without_any_reader(town: Any) -> None:
     store, deployment = town
     busy_month(store, deployment)
-    program_id = store.program_id("town")
+    program_id = pid(store, "town")
     may = parse_period(MAY, deployment)
     maker = ReleaseMaker(store, deployment, every_s=0)
     assert maker.tick(now=after_grace(may, hours=-1)) == []  # still in its grace window
@@ -116,7 +123,7 @@ def test_a_release_made_ahead_is_the_one_a_reader_would_make(tmp_path: Path) -> 
         if ahead:
             ReleaseMaker(store, deployment, every_s=0).tick(now=after_grace(may))
         release = get_release(
-            store, deployment, settings, program_id=store.program_id("town"),
+            store, deployment, settings, program_id=pid(store, "town"),
             kind=EventKind.NEEDLE_REPORT, period=may, now=after_grace(may, 5),
         )  # fmt: skip
         made.append((release.content_hash, release.features, release.by_hour))
@@ -132,7 +139,7 @@ def test_two_makers_at_once_end_with_one_release(any_store: SqlStore, tmp_path: 
     busy_month(any_store, deployment)
     other = open_store(url)
     both_computed = threading.Barrier(2, timeout=30)
-    original = choosing.make_release
+    original = make_release
 
     def racing(*args: Any, **kwargs: Any) -> Any:
         candidate = original(*args, **kwargs)
@@ -157,7 +164,7 @@ def test_two_makers_at_once_end_with_one_release(any_store: SqlStore, tmp_path: 
             thread.join()
     try:
         assert len(results) == 2
-        program_id = any_store.program_id("town")
+        program_id = pid(any_store, "town")
         mine, theirs = (s.release(program_id, "needle_report", MAY) for s in (any_store, other))
         assert mine is not None and mine == theirs
         made = [e for e in any_store.audit_rows(program_id) if e.action == "release.made"]
@@ -178,12 +185,12 @@ def test_when_releases_are_made_tells_nothing_about_anyones_reports(town: Any) -
     maker = ReleaseMaker(store, deployment, every_s=0)
     for now in (after_grace(may, -1), after_grace(may), after_grace(may, 30)):
         maker.tick(now=now)
-        made = {name: store.released_periods(store.program_id(name)) for name in ("busy", "quiet")}
+        made = {name: store.released_periods(pid(store, name)) for name in ("busy", "quiet")}
         assert made["busy"] == made["quiet"]
         probe = rows_at(deployment, int(may.start) + DAY_S, [9])
         assert (
-            late_rows(store, deployment, store.program_id("busy"), probe).tolist()
-            == late_rows(store, deployment, store.program_id("quiet"), probe).tolist()
+            late_rows(store, deployment, pid(store, "busy"), probe).tolist()
+            == late_rows(store, deployment, pid(store, "quiet"), probe).tolist()
         )
 
 
@@ -202,7 +209,7 @@ def test_geo_service_releases_make(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     first = runner.invoke(app, ["releases", "make"])
     assert first.exit_code == 0, first.output
     assert "town needle_report 2025: made" in first.output
-    program_id = store.program_id("town")
+    program_id = pid(store, "town")
     year = store.release(program_id, "needle_report", "2025")
     assert year is not None and orjson.loads(year.body)["events"] == 39
     assert ("needle_report", MAY) in store.released_periods(program_id)
