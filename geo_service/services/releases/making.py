@@ -185,12 +185,12 @@ def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
     part is rebuilt by its own rule on the same reports and must match its frozen cells."""
     frozen = part.release
     if not part.parts:
-        in_month = atoms.period == frozen.period.months[0]
+        in_square = _atoms_by_square(atoms, frozen.period.months[0])
+        none = np.zeros(0, dtype=np.int64)
         layer = [
-            Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
-                in_month & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
+            Feature(0, c.ix, c.iy, c.count, 2, in_square.get((c.ix, c.iy), none), c.needles)
             for c in frozen.features
-        ]  # fmt: skip
+        ]
         return layer, [layer]
     rebuilt = [_rebuild(deployment, atoms, p) for p in part.parts]
     features, family = _nested(deployment, atoms, frozen.period, frozen.rule, rebuilt)
@@ -203,6 +203,18 @@ def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
             "longer periods holding it are withheld"
         )
     return features, family
+
+
+def _atoms_by_square(atoms: Atoms, month: int) -> dict[tuple[int, int], npt.NDArray[np.int64]]:
+    """The month's atoms (ascending indices) per base square."""
+    picked = np.flatnonzero(atoms.period == month)
+    if len(picked) == 0:
+        return {}
+    first, square = group_rows(atoms.ix[picked], atoms.iy[picked])
+    order = np.argsort(square, kind="stable")
+    members = np.split(picked[order], np.cumsum(np.bincount(square))[:-1])
+    keys = zip(atoms.ix[picked[first]].tolist(), atoms.iy[picked[first]].tolist(), strict=True)
+    return dict(zip(keys, members, strict=True))
 
 
 def _nested(
