@@ -23,7 +23,7 @@ the construction promises, by integer programming over the atoms they are sums o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -289,7 +289,7 @@ def coarsen(features: list[Feature], *, levels: int, k: int) -> list[Feature]:
 
 
 def find_differencing_leak(
-    published: Sequence[Iterable[int] | IntArray], counts: npt.ArrayLike, *, k: int
+    published: Sequence[Collection[int] | IntArray], counts: npt.ArrayLike, *, k: int
 ) -> frozenset[int] | None:
     """A set of atoms whose total (1 to k-1) follows from the published sums, or None.
 
@@ -341,7 +341,7 @@ def find_differencing_leak(
 
 
 def _atom_classes(
-    published: Sequence[Iterable[int] | IntArray],
+    published: Sequence[Collection[int] | IntArray],
 ) -> tuple[IntArray, IntArray, sparse.csr_array]:
     """The atoms in any published number (sorted), the class of each (atoms in exactly the
     same numbers), and each class's numbers as a 0/1 class-by-number matrix.
