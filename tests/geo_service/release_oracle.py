@@ -101,3 +101,10 @@ def old_rebuild(deployment: Deployment, atoms: Atoms, part: Any) -> Any:
             "longer periods holding it are withheld"
         )
     return features, family
+
+
+def old_within(rows: making.PeriodRows, period: Any) -> list[EventAtoms]:
+    """Each period's rows read on their own, as each release read them before."""
+    return old_event_atoms(
+        rows.store, rows.program_id, rows.kind.value, start=period.start, end=period.end
+    )

@@ -1,7 +1,7 @@
 """Issue 20 made making a release faster; what it stores must not change by one byte. The
-path as it was (``release_oracle``: its row fetch, its month rebuild, the dense differencing
-check) makes the same releases from the same random reports, and both must store the same
-body and content hash."""
+path as it was (``release_oracle``: its row fetch, once per period made, its month rebuild,
+the dense differencing check) makes the same releases from the same random reports, and
+both must store the same body and content hash."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from geo_service.storage import BatchRecord, EventRows, ProgramPublication
 from geo_service.storage.sql import SqlStore, open_store
 from tests.analysis.test_publication import dense_leak
 from tests.conftest import make_settings
-from tests.geo_service.release_oracle import old_event_atoms, old_rebuild
+from tests.geo_service.release_oracle import old_event_atoms, old_rebuild, old_within
 
 NOW = time.time()
 SQUARES = 4  # neighbouring squares, so that failing ones roll up together
@@ -40,6 +40,7 @@ def old_path(store: SqlStore) -> Iterator[None]:
         patch.setattr(making, "_rebuild", old_rebuild)
         patch.setattr(making, "find_differencing_leak", dense_leak)
         patch.setattr(store, "event_atoms", functools.partial(old_event_atoms, store))
+        patch.setattr(making.PeriodRows, "within", old_within)
         yield
 
 
@@ -155,3 +156,29 @@ def test_the_new_path_stores_exactly_what_the_old_one_did(
     old = releases_made(run / "old", case, old=True)
     assert new == old
     assert new["stored"]  # something was made each time
+
+
+def test_a_year_made_from_nothing_reads_its_rows_once(tmp_path: Path) -> None:
+    """Its half-years, quarters and months are made from the same read (19 reads before)."""
+    settings = make_settings(tmp_path)
+    store = open_store(settings.database_url)
+    deployment = Deployment(settings)
+    keys = [create_key(store, program="town", role=Role.PEER)[0] for _ in range(4)]
+    send(store, deployment, keys, [(r % 4, 4, 0, r, False) for r in range(12)])
+    reads: list[tuple[int | None, int | None]] = []
+    read = store.event_atoms
+
+    def counted(*args: Any, start: int | None, end: int | None) -> Any:
+        reads.append((start, end))
+        return read(*args, start=start, end=end)
+
+    year = parse_period("2025", deployment)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "event_atoms", counted)
+        release = get_release(
+            store, deployment, settings, program_id=store.program_id("town") or 0,
+            kind=EventKind.NEEDLE_REPORT, period=year, now=NOW,
+        )  # fmt: skip
+    assert reads == [(year.start, year.end)]
+    assert release.total == 12 and len(store.released_periods(store.program_id("town") or 0)) == 19
+    store.close()
