@@ -220,3 +220,31 @@ def test_geo_service_releases_make(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert unknown.exit_code == 2
     store.close()
     get_settings.cache_clear()
+
+
+def test_the_server_makes_them_at_start_up(tmp_path: Path) -> None:
+    """A worker started once May's grace has ended makes May's release by itself; stopping
+    the app stops its maker."""
+    import types
+
+    from fastapi.testclient import TestClient
+
+    from geo_service.main import create_app
+    from geo_service.services.releases import ahead
+
+    settings = make_settings(tmp_path, releases_ahead_minutes=60)
+    store = open_store(settings.database_url)
+    deployment = Deployment(settings)
+    busy_month(store, deployment)
+    may = parse_period(MAY, deployment)
+    clock = types.SimpleNamespace(time=lambda: after_grace(may))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ahead, "time", clock)
+        with TestClient(create_app(settings)):
+            for _ in range(200):
+                if ("needle_report", MAY) in store.released_periods(pid(store, "town")):
+                    break
+                threading.Event().wait(0.05)
+    assert ("needle_report", MAY) in store.released_periods(pid(store, "town"))
+    assert not any(t.name == "releases" for t in threading.enumerate())
+    store.close()
