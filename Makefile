@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_alerts.py
 	$(BIN)/python bench/bench_ogc.py  # needs GDAL's ogr2ogr (gdal-bin)
 	$(BIN)/python bench/bench_load.py  # needs PostgreSQL: GEO_SERVICE_TEST_POSTGRES_URL
+	$(BIN)/python bench/bench_city_cold.py  # PostgreSQL too when GEO_SERVICE_TEST_POSTGRES_URL is set
 
 # The words to translate: extract every _(), ngettext() and N_() of geo_service/ and maps/
 # (python and templates, see babel.cfg) into the template catalogue, then bring each

@@ -23,10 +23,12 @@ the construction promises, by integer programming over the atoms they are sums o
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from analysis.grid import IntArray, roll_up
@@ -287,7 +289,7 @@ def coarsen(features: list[Feature], *, levels: int, k: int) -> list[Feature]:
 
 
 def find_differencing_leak(
-    published: list[frozenset[int]], counts: npt.ArrayLike, *, k: int
+    published: Sequence[Collection[int] | IntArray], counts: npt.ArrayLike, *, k: int
 ) -> frozenset[int] | None:
     """A set of atoms whose total (1 to k-1) follows from the published sums, or None.
 
@@ -296,6 +298,7 @@ def find_differencing_leak(
     exactly the same features, so the search runs over those classes: find a 0/1 choice of
     classes, equal to some combination of features, holding between 1 and k-1 events. The
     mixed-integer program is infeasible exactly when no hidden count can be solved for.
+    ``published`` holds each number's atoms (indices into ``counts``).
 
     Examples
     --------
@@ -306,19 +309,14 @@ def find_differencing_leak(
     >>> find_differencing_leak([frozenset({0, 1, 2}), frozenset({3})], [5, 1, 1, 6], k=5)
     """
     x = np.asarray(counts, dtype=np.int64)
-    if not published:
+    if not any(len(m) for m in published):  # nothing published: nothing to solve for
         return None
-    atoms = sorted(set().union(*published))
-    column = {a: i for i, a in enumerate(atoms)}
-    incidence = np.zeros((len(published), len(atoms)), dtype=np.int8)
-    for row, members in enumerate(published):
-        incidence[row, [column[a] for a in members]] = 1
-    patterns, klass = np.unique(incidence.T, axis=0, return_inverse=True)
-    klass = klass.ravel()
+    atoms, klass, patterns = _atom_classes(published)
     totals = np.bincount(klass, weights=x[atoms]).astype(np.float64)
-    n_features, n_classes = len(published), len(patterns)
-    # Variables: y (one weight per feature, free), then u (one 0/1 per class).
-    equality = np.hstack([patterns.astype(np.float64), -np.eye(n_classes)])
+    n_classes, n_features = patterns.shape
+    # Variables: y (one weight per feature, free), then u (one 0/1 per class). Sparse: a
+    # city's year has ~10^4 numbers over ~10^5 atoms, far too many for a dense matrix.
+    equality = sparse.hstack([patterns, -sparse.eye_array(n_classes)], format="csr")
     small = np.concatenate([np.zeros(n_features), totals])
     nonempty = np.concatenate([np.zeros(n_features), np.ones(n_classes)])
     result = milp(
@@ -339,4 +337,49 @@ def find_differencing_leak(
     if result.status != 0 or result.x is None:
         raise PublicationError(f"the differencing check could not decide ({result.message})")
     chosen = np.flatnonzero(np.round(result.x[n_features:]) == 1)
-    return frozenset(atoms[i] for i in np.flatnonzero(np.isin(klass, chosen)))
+    return frozenset(atoms[np.isin(klass, chosen)].tolist())
+
+
+def _atom_classes(
+    published: Sequence[Collection[int] | IntArray],
+) -> tuple[IntArray, IntArray, sparse.csr_array]:
+    """The atoms in any published number (sorted), the class of each (atoms in exactly the
+    same numbers), and each class's numbers as a 0/1 class-by-number matrix.
+
+    Classes are numbered in the lexicographic order of their 0/1 rows (as ``np.unique`` of
+    the dense atom-by-number matrix would number them) but built from (number, atom) pairs:
+    an atom lies in few numbers, so each row is a short sorted list of number ids."""
+    members = [np.fromiter(m, np.int64) if not isinstance(m, np.ndarray) else m for m in published]
+    n_features = len(members)
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    pairs = np.sort(
+        np.concatenate([np.asarray(m, dtype=np.int64) for m in members]) * n_features
+        + np.repeat(np.arange(n_features, dtype=np.int64), sizes)
+    )  # by atom, then number (a sort: faster here than np.unique's hash table)
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]  # an atom listed twice counts once
+    atom_of_pair, feature = np.divmod(pairs, n_features)
+    first = np.flatnonzero(np.r_[True, atom_of_pair[1:] != atom_of_pair[:-1]])
+    atoms = atom_of_pair[first]
+    depth = np.diff(np.r_[first, len(pairs)])
+    # Row r of ``ids``: atom r's numbers, ascending, padded with n_features. One 0/1 row
+    # sorts before another where, at the first id they differ, it holds the larger id.
+    ids = np.full((len(atoms), int(depth.max())), n_features, dtype=np.int64)
+    row_of_pair = np.repeat(np.arange(len(atoms)), depth)
+    ids[row_of_pair, np.arange(len(pairs)) - first[row_of_pair]] = feature
+    order = np.lexsort((-ids).T[::-1])
+    ranked = ids[order]
+    new_class = np.r_[True, np.any(ranked[1:] != ranked[:-1], axis=1)]
+    klass = np.empty(len(atoms), dtype=np.int64)
+    klass[order] = np.cumsum(new_class) - 1
+    head = order[new_class]  # one atom of each class, in class order
+    rows = np.repeat(np.arange(len(head)), depth[head])
+    at = (
+        np.repeat(first[head], depth[head])
+        + np.arange(len(rows))
+        - np.repeat(np.cumsum(depth[head]) - depth[head], depth[head])
+    )
+    columns = feature[at]
+    patterns = sparse.csr_array(
+        (np.ones(len(rows)), (rows, columns)), shape=(len(head), n_features)
+    )
+    return atoms, klass, patterns

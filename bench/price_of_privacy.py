@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from analysis.publication import coarsen, release_month, release_quarter  # noqa: E402
 from geo_service.deployment import Deployment  # noqa: E402
 from geo_service.periods import Bucket, parse_period, quarter_of_month  # noqa: E402
-from geo_service.services.releases.making import _read_reports  # noqa: E402
+from geo_service.services.releases.making import PeriodRows, _read_reports  # noqa: E402
 from geo_service.services.releases.model import PUBLIC_LEVELS, top_level  # noqa: E402
 from geo_service.settings import EventKind, Settings  # noqa: E402
 from geo_service.storage.sql import open_store  # noqa: E402
@@ -73,7 +73,8 @@ def shares(name: str, settings: Settings, program: str, kinds: list[EventKind]) 
                 total = shown = fine = 0
                 for label in periods:
                     period = parse_period(label, deployment)
-                    reports = _read_reports(store, deployment, program_id, kind, period)
+                    rows = PeriodRows(store, program_id, kind, period)
+                    reports = _read_reports(rows, deployment, period)
                     atoms = reports.atoms
                     if period.bucket == Bucket.MONTH:
                         features = release_month(

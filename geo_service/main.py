@@ -46,6 +46,7 @@ from geo_service.services.hotspots import HotspotCache
 from geo_service.services.invites import JoinLimiter
 from geo_service.services.network import NetworkCache
 from geo_service.services.program import Services
+from geo_service.services.releases.ahead import ReleaseMaker
 from geo_service.settings import Settings, get_settings
 from geo_service.storage.sql import open_store
 
@@ -78,9 +79,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = Services(
             store, deployment, settings, app.state.hotspot_cache, app.state.networks
         )
+        maker = ReleaseMaker(store, deployment, settings.releases_ahead_minutes * 60.0).start()
         try:
             yield
         finally:
+            maker.stop()
             settled()  # alert rules set off by the last batches finish before the store goes
             store.close()
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Events older than this many months are folded into monthly aggregates and deleted.
     retention_months: int = Field(default=24, ge=1, le=240)
     hotspot_cache_entries: int = Field(default=128, ge=0)
+    # Releases whose grace just ended are made this often in the background (0 = off: the
+    # first reader makes them), so a peer's first page reads a stored one.
+    releases_ahead_minutes: int = Field(default=60, ge=0)
     log_level: str = "INFO"
 
     # Hardening. Requests a minute per key, and per client address without a key (0 = off).

@@ -99,6 +99,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     # Fixed 2025 dates stay inside the retention window for years to come; the retention
     # tests set their own.
     overrides.setdefault("retention_months", 240)
+    # No releases made ahead behind a test's back: the tests that need it turn it on.
+    overrides.setdefault("releases_ahead_minutes", 0)
     settings = Settings(database_url=f"sqlite:///{tmp_path}/test.sqlite3", **overrides)
     _copy_template(settings, tmp_path / "test.sqlite3")
     return settings

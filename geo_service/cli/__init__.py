@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from geo_service.cli import alerts, areas, ingest, invites, keys, layers, program, server
+from geo_service.cli import (
+    alerts,
+    areas,
+    ingest,
+    invites,
+    keys,
+    layers,
+    program,
+    releases,
+    server,
+)
 
 app = typer.Typer(
     help="Privacy-first hot-spot service for harm-reduction programs.",
@@ -34,6 +44,7 @@ app.add_typer(program.program_app, name="program")
 app.add_typer(server.network_app, name="network")
 app.add_typer(layers.app, name="layers")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(releases.app, name="releases")
 app.command()(server.assets)
 app.command()(program.retention)
 

@@ -176,3 +176,71 @@ def test_months_and_their_quarter_together_reveal_no_hidden_count(data: st.DataO
     released = sum(m.released for m in months.values()) + residual.released
     assert released + residual.suppressed == int(atoms.count.sum())
     assert all(f.count >= K for f in quarter)
+
+
+# -- the differencing check on (number, atom) pairs, against the dense matrix it replaced -----
+
+
+def dense_leak(published: list[frozenset[int]], counts: npt.ArrayLike, *, k: int) -> object:
+    """The check as first written (a dense number-by-atom matrix and ``np.unique`` of its
+    columns): the oracle. It took 16 GB on a city's quarter."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    x = np.asarray(counts, dtype=np.int64)
+    atoms = sorted(set().union(*published))
+    column = {a: i for i, a in enumerate(atoms)}
+    incidence = np.zeros((len(published), len(atoms)), dtype=np.int8)
+    for row, numbers in enumerate(published):
+        incidence[row, [column[a] for a in numbers]] = 1
+    patterns, klass = np.unique(incidence.T, axis=0, return_inverse=True)
+    klass = klass.ravel()
+    totals = np.bincount(klass, weights=x[atoms]).astype(np.float64)
+    n_features, n_classes = len(published), len(patterns)
+    result = milp(
+        c=np.zeros(n_features + n_classes),
+        constraints=[
+            LinearConstraint(np.hstack([patterns.astype(float), -np.eye(n_classes)]), 0.0, 0.0),
+            LinearConstraint(np.concatenate([np.zeros(n_features), totals]), 1.0, k - 1.0),
+            LinearConstraint(
+                np.concatenate([np.zeros(n_features), np.ones(n_classes)]), 1.0, np.inf
+            ),
+        ],
+        integrality=np.concatenate([np.zeros(n_features), np.ones(n_classes)]),
+        bounds=Bounds(
+            np.concatenate([np.full(n_features, -np.inf), np.zeros(n_classes)]),
+            np.concatenate([np.full(n_features, np.inf), np.ones(n_classes)]),
+        ),
+    )
+    if result.status == 2:
+        return None
+    chosen = np.flatnonzero(np.round(result.x[n_features:]) == 1)
+    return frozenset(atoms[i] for i in np.flatnonzero(np.isin(klass, chosen)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.integers(1, 40), st.integers(1, 14), st.integers(2, 8))
+def test_the_sparse_check_answers_as_the_dense_one(
+    data: st.DataObject, n_atoms: int, n_numbers: int, k: int
+) -> None:
+    """Same leak (or none) on random sets of published numbers, nested or overlapping, and
+    the same atom classes in the same order (so the solver gets the same program)."""
+    from analysis.publication import _atom_classes
+
+    atom = st.integers(0, n_atoms - 1)
+    published = data.draw(st.lists(st.frozensets(atom, min_size=1), min_size=1, max_size=n_numbers))
+    counts = data.draw(st.lists(st.integers(0, 9), min_size=n_atoms, max_size=n_atoms))
+    assert find_differencing_leak(published, counts, k=k) == dense_leak(published, counts, k=k)
+    as_arrays = [np.array(sorted(m)) for m in published]
+    assert find_differencing_leak(as_arrays, counts, k=k) == dense_leak(published, counts, k=k)
+    atoms, klass, patterns = _atom_classes(published)
+    dense = np.zeros((len(published), len(atoms)), dtype=np.int8)
+    for row, numbers in enumerate(published):
+        dense[row, np.searchsorted(atoms, sorted(numbers))] = 1
+    expected, expected_class = np.unique(dense.T, axis=0, return_inverse=True)
+    assert klass.tolist() == expected_class.ravel().tolist()
+    assert (patterns.toarray() == expected).all()
+
+
+def test_the_check_is_none_when_nothing_is_published() -> None:
+    assert find_differencing_leak([frozenset()], [3], k=5) is None
+    assert find_differencing_leak([], [3], k=5) is None

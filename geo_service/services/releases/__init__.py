@@ -1,7 +1,8 @@
 """Frozen releases: the only source of numbers below manager level (DESIGN.md §4.4, §4.5).
 
-A release is (program, kind, period), made at the first request after the period ends plus
-the program's grace window, stored with its rule and a content hash, and never recomputed.
+A release is (program, kind, period), made when the period ends plus the program's grace
+window (in the background, ``ahead``; else at the first request), stored with its rule and a
+content hash, and never recomputed.
 Reports stored after their period's release are kept for managers (``late``) and enter no
 release, so backdating cannot move a published number. A quarter is its months' frozen cells
 plus a release, with roll-up, of what no month showed; a half-year nests the same way on its
@@ -12,7 +13,8 @@ with it (the year, its half-years, quarters and months, and the public coarsenin
 release it finds solvable is withheld, not published.
 
 ``model`` is what a release is, ``choice`` which one a request reads (and whether its period
-is published), ``making`` how one is made and checked, ``late`` what arrives after it.
+is published), ``making`` how one is made and checked, ``late`` what arrives after it,
+``ahead`` who makes it before anyone asks.
 """
 
 from geo_service.services.releases.choice import (

@@ -12,7 +12,7 @@ from geo_service.deployment import Deployment
 from geo_service.errors import InvalidParameter
 from geo_service.periods import Bucket, Period, is_published, parts_of
 from geo_service.services.publication import Audience, threshold
-from geo_service.services.releases.making import Frozen, make_release
+from geo_service.services.releases.making import Frozen, PeriodRows, make_release
 from geo_service.services.releases.model import (
     DEFAULT_DROP_TOP_KEYS,
     DEFAULT_GRACE_DAYS,
@@ -110,18 +110,21 @@ def _stored_or_made(
     kind: EventKind,
     period: Period,
     choice: ProgramPublication,
+    rows: PeriodRows | None = None,
 ) -> Release:
     stored = store.release(program_id, kind.value, period.label)
     if stored is not None:
         return _parse(stored, kind, period)
     rule = release_rule(settings, choice, deployment.cell_m(kind))
+    # Made now: its rows will be read, so its parts missing too are made from the same read.
+    rows = rows or PeriodRows(store, program_id, kind, period)
     # A longer period builds on its parts' frozen cells (a quarter on its months, a half-year
     # on its quarters, a year on its half-years): make them first.
     parts = [
-        _frozen(store, deployment, settings, program_id, kind, part, choice)
+        _frozen(store, deployment, settings, program_id, kind, part, choice, rows)
         for part in parts_of(period, deployment.tz)
     ]
-    candidate = make_release(store, deployment, program_id, kind, period, rule, parts)
+    candidate = make_release(store, deployment, program_id, kind, period, rule, parts, rows)
     if store.add_release(program_id, candidate):
         record(
             store,
@@ -145,11 +148,12 @@ def _frozen(
     kind: EventKind,
     period: Period,
     choice: ProgramPublication,
+    rows: PeriodRows,
 ) -> Frozen:
     """A period's release (made if need be) and, below it, the releases of its parts."""
-    made = _stored_or_made(store, deployment, settings, program_id, kind, period, choice)
+    made = _stored_or_made(store, deployment, settings, program_id, kind, period, choice, rows)
     parts = [
-        _frozen(store, deployment, settings, program_id, kind, part, choice)
+        _frozen(store, deployment, settings, program_id, kind, part, choice, rows)
         for part in parts_of(period, deployment.tz)
     ]
     return Frozen(made, parts)

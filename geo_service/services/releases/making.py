@@ -32,7 +32,7 @@ from geo_service.errors import ServiceError
 from geo_service.periods import Bucket, Period
 from geo_service.services.releases.model import PUBLIC_LEVELS, Release, ReleaseRule, top_level
 from geo_service.settings import EventKind
-from geo_service.storage import Store, StoredRelease
+from geo_service.storage import EventAtoms, Store, StoredRelease
 
 
 class ReleaseWithheld(ServiceError):
@@ -68,18 +68,43 @@ class _Reports:
     read_to: int = 0  # the largest event row id read
 
 
+class PeriodRows:
+    """A period's rows, read once (at the first ask) for it and every part made with it: a
+    year made from nothing reads its rows once, not once per half-year, quarter and month."""
+
+    def __init__(self, store: Store, program_id: int, kind: EventKind, period: Period) -> None:
+        self.store, self.program_id, self.kind, self.period = store, program_id, kind, period
+        self._rows: list[EventAtoms] | None = None
+
+    def within(self, period: Period) -> list[EventAtoms]:
+        """The rows of ``period``, which must lie within the one read."""
+        assert self.period.start <= period.start and period.end <= self.period.end
+        if self._rows is None:
+            self._rows = self.store.event_atoms(
+                self.program_id, self.kind.value, start=self.period.start, end=self.period.end
+            )
+        if period == self.period:
+            return self._rows
+        return [_between(part, period.start, period.end) for part in self._rows]
+
+
+def _between(part: EventAtoms, start: int, end: int) -> EventAtoms:
+    pick = (part.bucket_start >= start) & (part.bucket_start < end)
+    return EventAtoms(
+        part.cell_m, part.ix[pick], part.iy[pick], part.bucket_start[pick],
+        part.reporter[pick], part.count[pick], part.bucket_hours[pick], part.row_id[pick],
+        None if part.day_only is None else part.day_only[pick],
+    )  # fmt: skip
+
+
 def _read_reports(
-    store: Store,
-    deployment: Deployment,
-    program_id: int,
-    kind: EventKind,
-    period: Period,
-    read_to: dict[int, int] | None = None,
+    rows: PeriodRows, deployment: Deployment, period: Period, read_to: dict[int, int] | None = None
 ) -> _Reports:
     """The period's reports; ``read_to`` (month index -> row id) leaves out a month's rows
     stored after that month's release read its reports (a batch that raced the release)."""
+    kind = rows.kind
     base_m = deployment.cell_m(kind)
-    parts = store.event_atoms(program_id, kind.value, start=period.start, end=period.end)
+    parts = rows.within(period)
     columns: dict[str, list[Any]] = {
         k: [] for k in ("ix", "iy", "start", "key", "n", "hours", "id", "day")
     }
@@ -128,7 +153,9 @@ def make_release(
     period: Period,
     rule: ReleaseRule,
     parts: list[Frozen],
+    rows: PeriodRows | None = None,
 ) -> StoredRelease:
+    """The period's release, checked, ready to store (``rows``: read already, or to read)."""
     # A longer period reads a month's rows only as far as that month's release did: rows
     # stored after it (a batch racing the release, so never marked late) enter no release.
     read_to = {
@@ -137,7 +164,8 @@ def make_release(
         for month in part.months()
         if month.read_to is not None
     }
-    reports = _read_reports(store, deployment, program_id, kind, period, read_to)
+    rows = rows or PeriodRows(store, program_id, kind, period)
+    reports = _read_reports(rows, deployment, period, read_to)
     atoms = reports.atoms
     if period.bucket == Bucket.MONTH:
         features = release_month(
@@ -148,9 +176,9 @@ def make_release(
         rebuilt = [_rebuild(deployment, atoms, part) for part in parts]
         features, family = _nested(deployment, atoms, period, rule, rebuilt)
     public_k = max(rule.k, 1)
-    published = [f.member_set for layer in family for f in layer]
+    published = [f.members for layer in family for f in layer]
     published += [
-        f.member_set for layer in family for f in coarsen(layer, levels=PUBLIC_LEVELS, k=public_k)
+        f.members for layer in family for f in coarsen(layer, levels=PUBLIC_LEVELS, k=public_k)
     ]
     leak = find_differencing_leak(published, atoms.count, k=rule.k) if published else None
     if leak is not None:
@@ -185,12 +213,12 @@ def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
     part is rebuilt by its own rule on the same reports and must match its frozen cells."""
     frozen = part.release
     if not part.parts:
-        in_month = atoms.period == frozen.period.months[0]
+        in_square = _atoms_by_square(atoms, frozen.period.months[0])
+        none = np.zeros(0, dtype=np.int64)
         layer = [
-            Feature(0, c.ix, c.iy, c.count, 2, np.flatnonzero(
-                in_month & (atoms.ix == c.ix) & (atoms.iy == c.iy)), c.needles)
+            Feature(0, c.ix, c.iy, c.count, 2, in_square.get((c.ix, c.iy), none), c.needles)
             for c in frozen.features
-        ]  # fmt: skip
+        ]
         return layer, [layer]
     rebuilt = [_rebuild(deployment, atoms, p) for p in part.parts]
     features, family = _nested(deployment, atoms, frozen.period, frozen.rule, rebuilt)
@@ -203,6 +231,18 @@ def _rebuild(deployment: Deployment, atoms: Atoms, part: Frozen) -> Layers:
             "longer periods holding it are withheld"
         )
     return features, family
+
+
+def _atoms_by_square(atoms: Atoms, month: int) -> dict[tuple[int, int], npt.NDArray[np.int64]]:
+    """The month's atoms (ascending indices) per base square."""
+    picked = np.flatnonzero(atoms.period == month)
+    if len(picked) == 0:
+        return {}
+    first, square = group_rows(atoms.ix[picked], atoms.iy[picked])
+    order = np.argsort(square, kind="stable")
+    members = np.split(picked[order], np.cumsum(np.bincount(square))[:-1])
+    keys = zip(atoms.ix[picked[first]].tolist(), atoms.iy[picked[first]].tolist(), strict=True)
+    return dict(zip(keys, members, strict=True))
 
 
 def _nested(

@@ -44,8 +44,13 @@ class ReleaseSql(SqlBase):
                     )
                 ).all()
             )
-            result = conn.exec_driver_sql(*compiled(select, conn))
-            rows = result.fetchall()
+            # The driver's own cursor: a million SQLAlchemy Row objects cost seconds.
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(*compiled(select, conn))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         if not rows:
             return []
         batch_ids = [row[7] for row in rows]
