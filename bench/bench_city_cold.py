@@ -53,6 +53,7 @@ def settings_for(url: str) -> Settings:
     return Settings(
         database_url=url, service_area_bbox=city_bbox(), map_tiles="none", rate_limit_per_key=0,
         rate_limit_per_address=0, analysis_seconds=600, releases_ahead_minutes=0,
+        database_statement_timeout_s=600,  # one COPY of a million rows on a busy machine
     )  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """Which release a request reads: the rule, whether its period is published yet, and the
-stored release (made once, for good, at the first request that may see it)."""
+stored release (made once, for good, ahead of it or at the first request that may see it)."""
 
 from __future__ import annotations
 
