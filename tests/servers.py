@@ -72,7 +72,7 @@ def servers(env: Mapping[str, str], *, count: int = 1, workers: int = 1) -> Iter
             )
             stack.callback(_stop, process)
             started.append((process, f"http://127.0.0.1:{port}"))
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 150  # six interpreters starting on two busy cores
         for process, base in started:
             while not _healthy(base):
                 if process.poll() is not None or time.monotonic() > deadline:

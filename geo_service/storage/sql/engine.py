@@ -56,7 +56,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
-def _is_locked(exc: OperationalError) -> bool:
+def is_locked(exc: OperationalError) -> bool:
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
 
@@ -145,7 +145,7 @@ class SqlBase:
             yield conn
             conn.commit()
         except OperationalError as exc:
-            if _is_locked(exc):
+            if is_locked(exc):
                 raise self._busy() from None
             raise
         finally:
@@ -165,7 +165,7 @@ class SqlBase:
             except OperationalError as exc:
                 conn.close()
                 left_s = deadline - time.monotonic()
-                if not _is_locked(exc):
+                if not is_locked(exc):
                     raise
                 if left_s <= 0:
                     raise self._busy() from None

@@ -8,20 +8,26 @@ than the request it guards, and must never queue behind a long import.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from geo_service.storage.connection import DatabaseTimeouts, postgres_engine
 from geo_service.storage.schema import join_failures, rate_counts
-from geo_service.storage.sql.engine import WRITES, SqlBase, sqlite_engine
+from geo_service.storage.sql.engine import WRITES, SqlBase, is_locked, sqlite_engine
 
 # How long a count waits for SQLite's write lock before the caller lets the request through
-# uncounted: a request during a long import is not held up by its own rate limit.
+# uncounted: a request during a long import is not held up by its own rate limit. Then the
+# worker counts nothing for a second (one probe a second, not one wait per request).
 SQLITE_COUNT_WAIT_S = 0.05
+SQLITE_BUSY_PAUSE_S = 1.0
+# How long a count waits for the other counts of its worker (each well under a millisecond).
+SQLITE_TURN_WAIT_S = 0.5
 # PostgreSQL connections a worker keeps for counting (and as many more at a peak), and how
 # long a count waits for one before its request goes ahead uncounted.
 COUNTER_POOL_SIZE = 2
@@ -76,6 +82,7 @@ class LimitSql(SqlBase):
         # SQLite: a worker's threads take turns before they ask for the file's write lock,
         # so a burst of requests queues here briefly instead of timing out on the lock.
         self._count_turn = threading.Lock()
+        self._sqlite_busy_until = 0.0  # monotonic seconds
 
     def _make_counter(self) -> Engine:
         """The engine counts go through. On PostgreSQL a small pool of its own, in
@@ -100,13 +107,23 @@ class LimitSql(SqlBase):
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
+        """SQLite: this worker's turn to count. While another writer (a long import) was
+        found holding the file's lock within the last second, counts are skipped at once
+        (their requests go ahead), so requests never queue behind it."""
         if self.dialect != "sqlite":
             yield
             return
-        if not self._count_turn.acquire(timeout=SQLITE_COUNT_WAIT_S):
+        if time.monotonic() < self._sqlite_busy_until or not self._count_turn.acquire(
+            timeout=SQLITE_TURN_WAIT_S
+        ):
             raise self._busy()
         try:
             yield
+        except OperationalError as exc:
+            if is_locked(exc):
+                self._sqlite_busy_until = time.monotonic() + SQLITE_BUSY_PAUSE_S
+                raise self._busy() from None
+            raise
         finally:
             self._count_turn.release()
 
