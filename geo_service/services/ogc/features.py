@@ -142,7 +142,9 @@ def gap_features(reader: Reader, collection: Collection) -> list[Feature]:
     question = CoverageQuestion(collection.service, [GAP_MINUTES], [kind], period.label, MAX_GAPS)
     try:
         answer = coverage_report(ctx, question).to_json()
-    except Unprocessable:  # no site offers the service: nothing is reached, nothing ranked
+    except Unprocessable as exc:  # no site offers the service: no gap is ranked either
+        if exc.code != "no_site_offers_service":
+            raise
         return []
     gaps = answer["results"][0]["uncovered"]
     if ctx.full_view:
