@@ -2,9 +2,11 @@
 
 GIS clients read a layer a page at a time, and GDAL asks for the first page twice; building
 every page's features again from the release cost /ogc twice what /v1/published spends on
-the whole layer. A release is frozen, so its features are kept for a minute, keyed by the
-caller's own key (no one learns from a quick answer what another key opened) and by the
-release's content hash (a program deleted and refilled makes another release, never a hit).
+the whole layer. A stored release never changes (DESIGN §4.4), so its features are kept for
+a minute, keyed by the caller's own key (no one learns from a quick answer what another key
+opened) and by the release's content hash, read on every request: deleting a program's data
+makes another release, never a hit. The key holds nothing that moves when reports arrive,
+so how fast a page comes back says nothing about new data (DESIGN §4.5).
 """
 
 from __future__ import annotations
