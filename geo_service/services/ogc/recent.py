@@ -49,16 +49,22 @@ class RecentLayers:
         self._kept: OrderedDict[Hashable, tuple[float, BuiltLayer]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(
-        self, key: Hashable, deployment: Deployment, build: Callable[[], BuiltLayer]
-    ) -> BuiltLayer:
-        now = time.monotonic()
+    def peek(self, key: Hashable, deployment: Deployment) -> BuiltLayer | None:
+        """The layer kept under ``key`` if it is fresh and drawn in ``deployment``."""
         with self._lock:
             found = self._kept.get(key)
         # A changed geography draws new rings: its deployment is another object.
-        fresh = found is not None and now - found[0] < self._keep_s
-        if found is not None and fresh and found[1].deployment is deployment:
-            return found[1]
+        if found is None or time.monotonic() - found[0] >= self._keep_s:
+            return None
+        return found[1] if found[1].deployment is deployment else None
+
+    def get(
+        self, key: Hashable, deployment: Deployment, build: Callable[[], BuiltLayer]
+    ) -> BuiltLayer:
+        kept = self.peek(key, deployment)
+        if kept is not None:
+            return kept
+        now = time.monotonic()
         built = build()
         with self._lock:
             self._kept[key] = (now, built)
