@@ -2,7 +2,7 @@
 next links) against the same layer read by GDAL straight from /v1/published (one GeoJSON
 answer). Prints both and the ratio (target: /ogc at most 1.5× /v1/published).
 
-    .venv/bin/python bench/bench_ogc.py [--cells 10000] [--page-size 1000] [--repeat 3]
+    .venv/bin/python bench/bench_ogc.py [--cells 10000] [--page-sizes 100,1000,10000] [--repeat 3]
 
 A synthetic program over a 38 × 39 km area: a block of cells, each with six reports from
 six keyless rows (city open data: each its own reporter), so every cell passes k = 5 with
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cells", type=int, default=10_000)
     parser.add_argument(
-        "--page-sizes", default="1000,10000", help="GDAL's PAGE_SIZE, one timing for each"
+        "--page-sizes", default="100,1000,10000", help="GDAL's PAGE_SIZE, one timing for each"
     )
     parser.add_argument("--repeat", type=int, default=3)
     ask = parser.parse_args()

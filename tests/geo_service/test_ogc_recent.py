@@ -51,3 +51,46 @@ def test_an_old_entry_or_a_new_geography_is_built_again(deployment: Deployment) 
     redrawn = Deployment(deployment.settings)  # the program's geography changed
     again = recent.get("layer", redrawn, lambda: BuiltLayer.of([], redrawn))
     assert again.deployment is redrawn
+
+
+def test_a_kept_layer_is_not_served_after_the_programs_data_is_deleted(tmp_path: Path) -> None:
+    from tests.geo_service.ogc_town import ogc_town
+
+    with ogc_town(f"sqlite:///{tmp_path}/test.sqlite3", tmp_path) as town:
+        client, keys = town["client"], town["keys"]
+        path = f"/ogc/collections/needle_report-cells-{town['month']}/items"
+        assert client.get(path, headers=keys["peer"]).json()["numberMatched"] >= 2
+        deleted = client.delete(
+            "/v1/program/data", params={"confirm": "town"}, headers=keys["steward"]
+        )
+        assert deleted.status_code == 200
+        after = client.get(path, headers=keys["peer"]).json()
+        assert (after["numberMatched"], after["features"]) == (0, [])
+
+
+def test_new_reports_do_not_rebuild_a_kept_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How fast a page comes back must not say that reports arrived (DESIGN §4.5)."""
+    import datetime as dt
+
+    from tests.conftest import feature
+    from tests.geo_service.ogc_town import HOT, ogc_town, post
+
+    builds: list[int] = []
+    original = BuiltLayer.of
+
+    def counted(found: Any, deployment: Deployment) -> BuiltLayer:
+        builds.append(1)
+        return original(found, deployment)
+
+    monkeypatch.setattr(BuiltLayer, "of", counted)
+    with ogc_town(f"sqlite:///{tmp_path}/test.sqlite3", tmp_path) as town:
+        client, keys = town["client"], town["keys"]
+        path = f"/ogc/collections/needle_report-cells-{town['month']}/items"
+        first = client.get(path, headers=keys["peer"]).json()
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+        post(client, keys["peer"], [feature(*HOT, observed_at=now.isoformat())])
+        again = client.get(path, headers=keys["peer"]).json()
+        assert again["features"] == first["features"]
+        assert len(builds) == 1

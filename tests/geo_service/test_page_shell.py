@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from starlette.requests import Request
 
+from geo_service.api.ogc.html import Table
 from geo_service.auth import Role, create_key
 from geo_service.i18n import SwitchLink
 from geo_service.main import create_app
@@ -74,6 +75,16 @@ def every_field(text: str) -> dict[str, dict[str, Any]]:
                 call=text,
                 draft=text,
             ),
+        },
+        "ogc.html": {
+            "title": text,
+            "heading": text,
+            "lines": [text],
+            "links": [(text, text)],
+            "table": Table([text], [[(text, text), (text, None)]]),
+            "pages": [(text, text)],
+            "json_href": text,
+            "switch": switch,
         },
         "message.html": {
             "title": text,

@@ -81,13 +81,23 @@ def layer_features(reader: Reader, collection: Collection) -> list[Feature]:
 
 def _built_cells(reader: Reader, collection: Collection) -> BuiltLayer:
     """The released layer's features, by the very function /v1/published uses, built once
-    for a client paging through it (see :mod:`recent`)."""
-    release = _release(reader, collection)
+    for a client paging through it (see :mod:`recent`). A kept layer is found by the stored
+    release's content hash alone; a missing one goes through :func:`get_release`."""
+    assert collection.kind is not None and collection.period is not None
     deployment = reader.deployment
     caller = reader.ctx.principal.key_id if reader.ctx is not None else None
-    key = (caller, reader.program_id, collection.id, reader.audience, release.content_hash)
+    key = (caller, reader.program_id, collection.id, reader.audience)
+    stored = reader.services.store.release(
+        reader.program_id, collection.kind.value, collection.period.label
+    )
+    kept = RECENT.peek((*key, stored.content_hash), deployment) if stored else None
+    if kept is not None:
+        return kept
+    release = _release(reader, collection)
     return RECENT.get(
-        key, deployment, lambda: BuiltLayer.of(release_features(release, deployment), deployment)
+        (*key, release.content_hash),
+        deployment,
+        lambda: BuiltLayer.of(release_features(release, deployment), deployment),
     )
 
 
@@ -142,7 +152,9 @@ def gap_features(reader: Reader, collection: Collection) -> list[Feature]:
     question = CoverageQuestion(collection.service, [GAP_MINUTES], [kind], period.label, MAX_GAPS)
     try:
         answer = coverage_report(ctx, question).to_json()
-    except Unprocessable:  # no site offers the service: nothing is reached, nothing ranked
+    except Unprocessable as exc:  # no site offers the service: no gap is ranked either
+        if exc.code != "no_site_offers_service":
+            raise
         return []
     gaps = answer["results"][0]["uncovered"]
     if ctx.full_view:

@@ -2,9 +2,11 @@
 
 GIS clients read a layer a page at a time, and GDAL asks for the first page twice; building
 every page's features again from the release cost /ogc twice what /v1/published spends on
-the whole layer. A release is frozen, so its features are kept for a minute, keyed by the
-caller's own key (no one learns from a quick answer what another key opened) and by the
-release's content hash (a program deleted and refilled makes another release, never a hit).
+the whole layer. A stored release never changes (DESIGN §4.4), so its features are kept for
+a minute, keyed by the caller's own key (no one learns from a quick answer what another key
+opened) and by the release's content hash, read on every request: deleting a program's data
+makes another release, never a hit. The key holds nothing that moves when reports arrive,
+so how fast a page comes back says nothing about new data (DESIGN §4.5).
 """
 
 from __future__ import annotations
@@ -47,16 +49,22 @@ class RecentLayers:
         self._kept: OrderedDict[Hashable, tuple[float, BuiltLayer]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(
-        self, key: Hashable, deployment: Deployment, build: Callable[[], BuiltLayer]
-    ) -> BuiltLayer:
-        now = time.monotonic()
+    def peek(self, key: Hashable, deployment: Deployment) -> BuiltLayer | None:
+        """The layer kept under ``key`` if it is fresh and drawn in ``deployment``."""
         with self._lock:
             found = self._kept.get(key)
         # A changed geography draws new rings: its deployment is another object.
-        fresh = found is not None and now - found[0] < self._keep_s
-        if found is not None and fresh and found[1].deployment is deployment:
-            return found[1]
+        if found is None or time.monotonic() - found[0] >= self._keep_s:
+            return None
+        return found[1] if found[1].deployment is deployment else None
+
+    def get(
+        self, key: Hashable, deployment: Deployment, build: Callable[[], BuiltLayer]
+    ) -> BuiltLayer:
+        kept = self.peek(key, deployment)
+        if kept is not None:
+            return kept
+        now = time.monotonic()
         built = build()
         with self._lock:
             self._kept[key] = (now, built)
