@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -389,14 +390,16 @@ join_failures = Table(
 cell_months = Table(
     "cell_months",
     metadata,
-    Column("program_id", ForeignKey("programs.id"), primary_key=True),
-    Column("kind", String(16), primary_key=True),
-    Column("cell_m", Integer, primary_key=True),
-    Column("cell_ix", BigInteger, primary_key=True),
-    Column("cell_iy", BigInteger, primary_key=True),
-    Column("month", Integer, primary_key=True),  # local month: year * 12 + month - 1
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("cell_m", Integer, nullable=False),
+    Column("cell_ix", BigInteger, nullable=False),
+    Column("cell_iy", BigInteger, nullable=False),
+    Column("month", Integer, nullable=False),  # local month: year * 12 + month - 1
     Column("events", Integer, nullable=False),  # rows
     Column("amount", BigInteger, nullable=False),  # their counts (needles; 1 per overdose)
     Column("first_start", BigInteger, nullable=False),  # earliest bucket start, epoch s
     Column("last_end", BigInteger, nullable=False),  # latest bucket end, epoch s
+    # Month before cell: a window's whole months are one range of the key.
+    PrimaryKeyConstraint("program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy"),
 )

@@ -9,7 +9,10 @@ ambiguous, rows are filed by computing their month, exactly as the aggregates we
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo_service.storage.months import local_month_numbers, month_start_s
-from geo_service.storage.records import EventCells
+from geo_service.storage.records import EventCells, IntArray
 from geo_service.storage.schema import cell_months, events
 from geo_service.storage.sql.engine import int_table
 
@@ -48,13 +51,14 @@ def whole_months(start: int | None, end: int | None, timezone: str) -> WholeMont
 
 def _whole_months(start: int | None, end: int | None, timezone: str) -> WholeMonths | None:
     first = low = last = high = None
+    zone = ZoneInfo(timezone)
     if start is not None:
-        first = int(local_month_numbers(np.array([start]), timezone)[0])
+        first = _month_of(start, zone)
         if month_start_s(first, timezone)[0] < start:
             first += 1
         low = month_start_s(first, timezone)
     if end is not None:
-        after = int(local_month_numbers(np.array([end]), timezone)[0])
+        after = _month_of(end, zone)
         if month_start_s(after, timezone)[1] > end:
             after -= 1
         last = after - 1
@@ -62,6 +66,11 @@ def _whole_months(start: int | None, end: int | None, timezone: str) -> WholeMon
     if first is not None and last is not None and first > last:
         return None
     return WholeMonths(first, last, low, high)
+
+
+def _month_of(epoch_s: int, zone: ZoneInfo) -> int:
+    local = dt.datetime.fromtimestamp(epoch_s, zone)
+    return local.year * 12 + local.month - 1
 
 
 def _overlapping(start: int | None, end: int | None) -> list[sa.ColumnElement[bool]]:
@@ -74,10 +83,8 @@ def _overlapping(start: int | None, end: int | None) -> list[sa.ColumnElement[bo
     return where
 
 
-def raw_cell_sums(
-    conn: Connection, where: list[sa.ColumnElement[bool]], table: sa.Table = events
-) -> pd.DataFrame:
-    """Events (or aggregates) matching ``where``, summed per cell by the database."""
+def _cell_sums(where: list[sa.ColumnElement[bool]], table: sa.Table = events) -> sa.Select[Any]:
+    """Events (or aggregates) matching ``where``, summed per cell."""
     c = table.c
     if table is events:
         sums = [sa.func.sum(c.count), sa.func.min(c.bucket_start)]
@@ -85,13 +92,39 @@ def raw_cell_sums(
     else:
         sums = [sa.func.sum(c.amount), sa.func.min(c.first_start)]
         last = sa.func.max(c.last_end)
-    select = (
-        sa.select(c.cell_m, c.cell_ix, c.cell_iy, *sums, last)
+    names = ["count", "first_start", "last_end"]
+    return (
+        sa.select(
+            c.cell_m,
+            c.cell_ix,
+            c.cell_iy,
+            *(v.label(n) for v, n in zip([*sums, last], names, strict=True)),
+        )
         .where(*where)
         .group_by(c.cell_m, c.cell_ix, c.cell_iy)
     )
-    rows = conn.execute(select).all()
-    return pd.DataFrame(int_table(rows).reshape(-1, 6), columns=SUMS)
+
+
+def _summed(conn: Connection, parts: list[sa.Select[Any]]) -> IntArray:
+    """The parts' sums combined per cell, in one statement: one round trip."""
+    if len(parts) == 1:
+        select = parts[0]
+    else:
+        both = sa.union_all(*parts).subquery()
+        select = sa.select(
+            both.c.cell_m,
+            both.c.cell_ix,
+            both.c.cell_iy,
+            sa.func.sum(both.c["count"]),
+            sa.func.min(both.c.first_start),
+            sa.func.max(both.c.last_end),
+        ).group_by(both.c.cell_m, both.c.cell_ix, both.c.cell_iy)
+    return int_table(conn.execute(select).all()).reshape(-1, 6)
+
+
+def raw_cell_sums(conn: Connection, where: list[sa.ColumnElement[bool]]) -> IntArray:
+    """Events matching ``where``, summed per cell by the database (as before the aggregates)."""
+    return _summed(conn, [_cell_sums(where)])
 
 
 def _ambiguous_rows(
@@ -100,9 +133,9 @@ def _ambiguous_rows(
     span: tuple[int, int],
     months: WholeMonths,
     timezone: str,
-) -> pd.DataFrame:
+) -> IntArray:
     """Events starting in ``span`` (an edge of the whole months where the clock fell back)
-    that belong to none of the whole months, summed per cell."""
+    that belong to none of the whole months, one row each."""
     c = events.c
     rows = conn.execute(
         sa.select(c.cell_m, c.cell_ix, c.cell_iy, c.count, c.bucket_start, c.bucket_hours).where(
@@ -116,20 +149,24 @@ def _ambiguous_rows(
         inside &= month >= months.first
     if months.last is not None:
         inside &= month <= months.last
-    kept = table[~inside]
-    frame = pd.DataFrame(
-        {
-            "cell_m": kept[:, 0],
-            "cell_ix": kept[:, 1],
-            "cell_iy": kept[:, 2],
-            "count": kept[:, 3],
-            "first_start": kept[:, 4],
-            "last_end": kept[:, 4] + kept[:, 5] * 3600,
-        }
-    )
-    return frame.groupby(CELL, as_index=False).agg(
-        count=("count", "sum"), first_start=("first_start", "min"), last_end=("last_end", "max")
-    )
+    kept = table[~inside].copy()
+    kept[:, 5] = kept[:, 4] + kept[:, 5] * 3600  # bucket end
+    return kept
+
+
+def _earliest_overlapping(
+    conn: Connection, program_id: int, kind: str, start: int, timezone: str
+) -> int | None:
+    """A lower bound on the bucket start of any event ending after ``start`` (``None``: no
+    event does), from the month of the earliest cell month ending after it. The events'
+    own condition on their end cannot use the index; this bound can."""
+    m = cell_months.c
+    first = conn.execute(
+        sa.select(sa.func.min(m.month)).where(
+            m.program_id == program_id, m.kind == kind, m.last_end > start
+        )
+    ).scalar()
+    return None if first is None else month_start_s(int(first), timezone)[0]
 
 
 def month_cell_sums(
@@ -139,45 +176,51 @@ def month_cell_sums(
     *,
     window: tuple[int | None, int | None],
     timezone: str,
-) -> pd.DataFrame | None:
-    """Per cell sums over the window from the aggregates where whole months allow, with
-    the events of the partial months; ``None`` when the window holds no whole month."""
+) -> IntArray:
+    """Per cell sums over the window (cell_m, ix, iy, count, first start, last end): whole
+    months from the aggregates, the rest from the events, each through a range of an index."""
     start, end = window
+    c = events.c
+    base = [c.program_id == program_id, c.kind == kind, *_overlapping(start, end)]
+    if start is not None:
+        lower = _earliest_overlapping(conn, program_id, kind, start, timezone)
+        if lower is None:
+            return np.zeros((0, 6), dtype=np.int64)
+        base.append(c.bucket_start >= lower)
     months = whole_months(start, end, timezone)
     if months is None:
-        return None
+        return _summed(conn, [_cell_sums(base)])
     m = cell_months.c
     chosen = [m.program_id == program_id, m.kind == kind]
     if months.first is not None:
         chosen.append(m.month >= months.first)
     if months.last is not None:
         chosen.append(m.month <= months.last)
-    parts = [raw_cell_sums(conn, chosen, cell_months)]
-    c = events.c
-    base = [c.program_id == program_id, c.kind == kind, *_overlapping(start, end)]
-    outside = []
+    parts = [_cell_sums(chosen, cell_months)]
+    # Each side its own branch, not one OR: each is one range of the index.
     if months.low is not None:
-        outside.append(c.bucket_start < months.low[0])
+        parts.append(_cell_sums([*base, c.bucket_start < months.low[0]]))
     if months.high is not None:
-        outside.append(c.bucket_start >= months.high[1])
-    if outside:
-        parts.append(raw_cell_sums(conn, [*base, sa.or_(*outside)]))
-    for edge in (months.low, months.high):
-        if edge is not None and edge[0] < edge[1]:
-            parts.append(_ambiguous_rows(conn, base, edge, months, timezone))
-    return _combined(parts)
+        parts.append(_cell_sums([*base, c.bucket_start >= months.high[1]]))
+    summed = _summed(conn, parts)
+    edges = [
+        _ambiguous_rows(conn, base, edge, months, timezone)
+        for edge in (months.low, months.high)
+        if edge is not None and edge[0] < edge[1]
+    ]
+    return _regrouped([summed, *edges]) if any(len(e) for e in edges) else summed
 
 
-def _combined(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
-    return frame.groupby(CELL, as_index=False, sort=True).agg(
+def _regrouped(parts: list[IntArray]) -> IntArray:
+    frame = pd.DataFrame(np.concatenate(parts), columns=SUMS)
+    summed = frame.groupby(CELL, as_index=False, sort=True).agg(
         count=("count", "sum"), first_start=("first_start", "min"), last_end=("last_end", "max")
     )
+    return summed[SUMS].to_numpy(dtype=np.int64).reshape(-1, 6)
 
 
-def as_event_cells(frame: pd.DataFrame) -> list[EventCells]:
+def as_event_cells(table: IntArray) -> list[EventCells]:
     """Per cell sums as one record per stored cell size, cells in (ix, iy) order."""
-    table = frame[SUMS].to_numpy(dtype=np.int64).reshape(-1, 6)
     out = []
     for size in np.unique(table[:, 0]).tolist():
         part = table[table[:, 0] == size]

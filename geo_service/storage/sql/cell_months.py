@@ -49,15 +49,17 @@ def srid_of(crs: str | None) -> int | None:
 def program_zone(conn: Connection, program_id: int) -> ProgramZone:
     """The program's own time zone and grid; NULL columns (a program from before revision
     0011) take the deployment's, frozen in the database's grid record."""
+    grid = sa.select(meta.c.value).where(meta.c.key == "grid").scalar_subquery()
     row = conn.execute(
         sa.select(
             programs.c.timezone,
             programs.c.projected_crs,
             programs.c.grid_origin_x_m,
             programs.c.grid_origin_y_m,
+            grid.label("grid"),
         ).where(programs.c.id == program_id)
     ).one()
-    stored = conn.execute(sa.select(meta.c.value).where(meta.c.key == "grid")).scalar()
+    stored = row.grid
     record = json.loads(stored) if stored else {}
     timezone = row.timezone or record.get("timezone") or _DEFAULTS["timezone"].default
     crs = row.projected_crs or record.get("projected_crs")

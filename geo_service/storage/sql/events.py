@@ -196,16 +196,11 @@ class EventSql(CellMonthSql):
         months from the per-cell-per-month aggregates, the rest from the events."""
         c = events.c
         with self._reader() as conn:
-            frame = None
             if self.read_cell_months:
-                frame = month_cell_sums(
-                    conn,
-                    program_id,
-                    kind,
-                    window=(start, end),
-                    timezone=program_zone(conn, program_id).timezone,
-                )
-            if frame is None:
+                timezone = program_zone(conn, program_id).timezone
+                window = (start, end)
+                frame = month_cell_sums(conn, program_id, kind, window=window, timezone=timezone)
+            else:
                 where = [c.program_id == program_id, c.kind == kind]
                 if start is not None:
                     where.append(c.bucket_start + c.bucket_hours * 3600 > start)

@@ -33,7 +33,8 @@ def upgrade() -> None:
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("first_start", sa.BigInteger(), nullable=False),
         sa.Column("last_end", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("program_id", "kind", "cell_m", "cell_ix", "cell_iy", "month"),
+        # Month before cell: a window's whole months are one range of the key.
+        sa.PrimaryKeyConstraint("program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy"),
     )
 
 
