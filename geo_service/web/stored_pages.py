@@ -20,9 +20,6 @@ from geo_service.web.pages import sites_for_map
 from geo_service.web.period_choices import offered_periods
 from maps.base import Tiles
 
-# Pages older than this are pruned by the background maker (a site's hours change daily).
-STORED_PAGE_DAYS = 7
-
 
 def page_key(parts: tuple[object, ...]) -> str:
     """The sha256 hex digest of a page's key parts (their reprs: strings, numbers, tuples

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from geo_service.auth import Role, create_key
@@ -19,7 +21,7 @@ from geo_service.demo import demo_events, demo_streets
 from geo_service.main import create_app
 from geo_service.periods import Bucket, latest_published
 from geo_service.services.releases.making import ReleaseWithheld
-from geo_service.storage.schema import stored_pages
+from geo_service.storage.schema import metadata, stored_pages
 from geo_service.storage.sql import SqlStore
 from geo_service.web import hotspots as hotspots_route
 from maps.hotspots import hotspot_map
@@ -169,3 +171,26 @@ def test_the_store_keeps_the_first_page_and_forgets_a_programs_pages(any_store: 
     assert any_store.stored_page("c" * 64) == b"kept"
     assert any_store.delete_pages(other) == 1
     assert any_store.stored_page("c" * 64) is None
+
+
+def test_the_migrated_page_table_is_the_declared_one(any_store: SqlStore) -> None:
+    with any_store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("stored_pages")}
+    assert [d for d in diffs if "stored_pages" in repr(d)] == []
+    assert "ix_stored_pages_program_made" in indexes
+
+
+def test_each_tick_of_the_maker_forgets_pages_older_than_a_week(any_store: SqlStore) -> None:
+    from geo_service.deployment import Deployment
+    from geo_service.services.releases.ahead import STORED_PAGE_DAYS, ReleaseMaker
+    from geo_service.settings import Settings
+
+    program = any_store.get_or_create_program("pages")
+    now = 1_800_000_000
+    week = STORED_PAGE_DAYS * 86_400
+    any_store.store_page("a" * 64, program, b"old", now - week - 1)
+    any_store.store_page("b" * 64, program, b"recent", now - week + 1)
+    ReleaseMaker(any_store, Deployment(Settings()), every_s=0).tick(now=now)
+    assert any_store.stored_page("a" * 64) is None
+    assert any_store.stored_page("b" * 64) == b"recent"
