@@ -194,3 +194,18 @@ def test_each_tick_of_the_maker_forgets_pages_older_than_a_week(any_store: SqlSt
     ReleaseMaker(any_store, Deployment(Settings()), every_s=0).tick(now=now)
     assert any_store.stored_page("a" * 64) is None
     assert any_store.stored_page("b" * 64) == b"recent"
+
+
+def test_a_peers_stored_page_is_not_a_planners(
+    town: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store: SqlStore = town["store"]
+    client: TestClient = town["client"]
+    params = {"kind": "overdose", "period": _quarter(town)}
+    peer = client.get("/maps/hotspots", params=params, headers=town["keys"][Role.PEER])
+    assert peer.status_code == 200
+    stored = _count(store)
+    drawn = _no_drawing(monkeypatch)
+    planner = client.get("/maps/hotspots", params=params, headers=town["keys"][Role.PLANNER])
+    assert planner.status_code == 200
+    assert len(drawn) == 1 and _count(store) == stored + 1
