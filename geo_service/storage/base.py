@@ -151,6 +151,7 @@ class ReleaseStore(Protocol):
     def release(self, program_id: int, kind: str, period: str) -> StoredRelease | None: ...
     def add_release(self, program_id: int, release: StoredRelease) -> bool: ...
     def released_periods(self, program_id: int) -> set[tuple[str, str]]: ...
+    def release_hash(self, program_id: int, kind: str, period: str) -> str | None: ...
 
 
 class AuditStore(Protocol):
@@ -267,6 +268,16 @@ class LimitStore(Protocol):
     ) -> tuple[float | None, float | None]: ...
 
 
+class PageStore(Protocol):
+    """Peers' pages by a digest of what they are made of (frozen releases, never the data
+    version), shared by every worker and host."""
+
+    def stored_page(self, key: str) -> bytes | None: ...
+    def store_page(self, key: str, program_id: int, body: bytes, made_at: int) -> bool: ...
+    def delete_pages(self, program_id: int) -> int: ...
+    def prune_pages(self, made_before: int) -> int: ...
+
+
 class Store(
     DatabaseStore,
     ProgramStore,
@@ -282,6 +293,7 @@ class Store(
     AlertStore,
     AlertWindowStore,
     LimitStore,
+    PageStore,
     Protocol,
 ):
     """Everything the routes and CLI need from a database."""

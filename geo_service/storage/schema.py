@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -402,4 +403,16 @@ cell_months = Table(
     Column("last_end", BigInteger, nullable=False),  # latest bucket end, epoch s
     # Month before cell: a window's whole months are one range of the key.
     PrimaryKeyConstraint("program_id", "kind", "month", "cell_m", "cell_ix", "cell_iy"),
+)
+
+# A peer's page by what it is made of (frozen releases, settings, language), shared by every
+# worker and host; its key is a digest of those parts and never of the data version.
+stored_pages = Table(
+    "stored_pages",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 hex of the page's key parts
+    Column("program_id", ForeignKey("programs.id"), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the page as built, before its form token
+    Column("made_at", BigInteger, nullable=False),  # epoch s
+    Index("ix_stored_pages_program_made", "program_id", "made_at"),
 )

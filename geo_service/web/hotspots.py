@@ -48,6 +48,7 @@ from geo_service.web.pages import (
 )
 from geo_service.web.period_choices import period_choice
 from geo_service.web.session import FormTokenDep, ViewerContext
+from geo_service.web.stored_pages import stored_or_built, stored_page_key
 from maps.band_chart import BandCurve, band_chart
 from maps.hotspots import HotspotPage, hotspot_map
 from maps.language import N_, SOURCE_LANGUAGE, _, speaking
@@ -268,23 +269,34 @@ async def hotspots_page(
     version = store.data_version(ctx.program_id)
     base = map_tiles(ctx)  # its streets' tag is in the key: a new network, a new page
     asked = (period, datetime, distance_m)
+    language = language_of(request)
     # Its words are in the request's language: the language is in the key.
     page_key = (
         "map:hotspots", ctx.program_id, version, kind, asked, audience, ctx.role.value,
-        base.streets, language_of(request),
+        base.streets, language,
     )  # fmt: skip
 
     def build() -> str:
-        # Peers' pages are built from frozen releases (their parts are cached by release);
-        # a page cache keyed on the data version would time when data arrive.
         window = map_window(ctx, period, datetime)
+
+        def rendered() -> str:
+            return hotspot_map(_hotspot_page(ctx, kind, window, distance_m), tiles=base)
+
+        if audience is not None and window.period is not None:
+            # Peers' pages are made of frozen releases: stored by them, for every worker and
+            # host. A cache keyed on the data version would time when data arrive.
+            page = ("map:hotspots", asked, audience, language)
+            released = window.period
+            return stored_or_built(
+                ctx, lambda: stored_page_key(ctx, kind, released, page, base), rendered
+            )
         cached = cache.cached_body(page_key) if audience is None else None
         if cached is not None:
             return cached.decode()
-        rendered = hotspot_map(_hotspot_page(ctx, kind, window, distance_m), tiles=base)
+        built = rendered()
         if audience is None:
-            cache.keep_body(page_key, rendered.encode())
-        return rendered
+            cache.keep_body(page_key, built.encode())
+        return built
 
     return await serve_map(request, build, ctx.settings, token)
 

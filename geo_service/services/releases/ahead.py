@@ -42,6 +42,9 @@ from geo_service.settings import EventKind
 from geo_service.storage import ProgramPublication, Store
 
 logger = logging.getLogger(__name__)
+# Stored peers' pages older than this are forgotten at each tick (sites' hours change daily;
+# a forgotten page is built again by its next reader).
+STORED_PAGE_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class ReleaseMaker:
         """Make every program's (or one program's) due releases now (see
         :func:`due_periods`)."""
         out: list[Outcome] = []
+        self.store.prune_pages(int(now - STORED_PAGE_DAYS * DAY_S))
         for listed in self.store.list_programs():
             if self._stop.is_set():
                 break

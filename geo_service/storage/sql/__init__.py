@@ -29,6 +29,7 @@ from geo_service.storage.sql.keys import KeySql
 from geo_service.storage.sql.layers import LayerSql
 from geo_service.storage.sql.limits import LimitSql
 from geo_service.storage.sql.networks import NetworkSql
+from geo_service.storage.sql.pages import PageSql
 from geo_service.storage.sql.programs import ProgramSql
 from geo_service.storage.sql.releases import ReleaseSql
 from geo_service.storage.sql.retention import RETENTION_ATTEMPTS, RETENTION_CHUNK_ROWS, RetentionSql
@@ -68,6 +69,7 @@ class SqlStore(
     AlertSql,
     AlertWindowSql,
     LimitSql,
+    PageSql,
 ):
     """Store on any SQLAlchemy engine; dialect-specific parts are the bulk event insert."""
 

@@ -23,6 +23,7 @@ from geo_service.storage.schema import (
     programs,
     releases,
     sites,
+    stored_pages,
     walking_networks,
 )
 from geo_service.storage.sql.engine import SqlBase, bump_version, inserted_id, today
@@ -132,6 +133,7 @@ class ProgramSql(SqlBase):
                 network_edges,
                 network_nodes,
                 walking_networks,
+                stored_pages,
             ):
                 conn.execute(sa.delete(table).where(table.c.program_id == program_id))
             bump_version(conn, program_id)

@@ -89,6 +89,17 @@ class ReleaseSql(SqlBase):
             ).first()
         return StoredRelease(*row) if row else None
 
+    def release_hash(self, program_id: int, kind: str, period: str) -> str | None:
+        """A stored release's content hash, without reading its body."""
+        r = releases.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(r.content_hash).where(
+                    r.program_id == program_id, r.kind == kind, r.period == period
+                )
+            ).scalar()
+        return None if found is None else str(found)
+
     def add_release(self, program_id: int, release: StoredRelease) -> bool:
         """Store a release once; False if another worker stored this period's first."""
         try:
